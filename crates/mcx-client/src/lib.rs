@@ -1,0 +1,1 @@
+//! mcx-client

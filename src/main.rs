@@ -1,1 +1,232 @@
-fn main() {}
+//! `mcx`: one binary for the server (`mcx serve`) and its clients (`mcx login`,
+//! `mcx group ...`, `mcx events`). Exit codes: 0 success, 1 the operation failed (the
+//! message says why), 2 the command line is wrong.
+
+mod commands;
+mod output;
+mod sessions;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Interconnected mission-critical (MCPTT, MCVideo, MCData) systems.
+#[derive(Parser)]
+#[command(name = "mcx", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an MC system (the built-in example system without --config).
+    Serve(ServeArgs),
+    /// Print configuration examples.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Log on to an MC system; the session is kept for the following commands.
+    Login(LoginArgs),
+    /// Log off (ends this client's session at the server).
+    Logout(ClientArgs),
+    /// Show the current session and profile.
+    Whoami(ClientArgs),
+    /// Group management: define, read, change and delete groups.
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+    },
+    /// Print this client's event stream (notifications), following it until interrupted.
+    Events(EventsArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The system's configuration file (TOML). Without it, the built-in example system.
+    #[arg(long, short = 'c', env = "MCX_CONFIG")]
+    config: Option<PathBuf>,
+    /// Listen address of the client API, overriding the configuration (port 0: any free port).
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Data directory, overriding the configuration.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Storage URL (postgres://... or sqlite://...), overriding the configuration.
+    #[arg(long, env = "MCX_STORAGE_URL")]
+    storage_url: Option<String>,
+    /// Log lines as JSON.
+    #[arg(long)]
+    log_json: bool,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the built-in example system's configuration.
+    Example,
+}
+
+/// Options shared by the client commands.
+#[derive(Args, Clone)]
+struct ClientArgs {
+    /// The MC system's client API.
+    #[arg(
+        long,
+        env = "MCX_SERVER",
+        default_value = "http://127.0.0.1:7400",
+        global = true
+    )]
+    server: String,
+    /// Where sessions are kept between commands.
+    #[arg(long, env = "MCX_SESSION_FILE", global = true)]
+    session_file: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct LoginArgs {
+    /// The user's MC service ID, e.g. sip:alice@police.example.
+    #[arg(long, short = 'u')]
+    user: String,
+    /// The password.
+    #[arg(long, short = 'p', env = "MCX_PASSWORD", hide_env_values = true)]
+    password: String,
+    /// This client's MC service client ID.
+    #[arg(long, default_value = "mcx-cli")]
+    client_id: String,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Args)]
+struct EventsArgs {
+    /// Resume after this event ID instead of reading every stored event.
+    #[arg(long)]
+    after: Option<i64>,
+    /// Stop after this many events.
+    #[arg(long)]
+    count: Option<usize>,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Subcommand)]
+enum GroupCommand {
+    /// List the groups you may see.
+    List(ClientArgs),
+    /// Show one group.
+    Get {
+        /// MC service group ID.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Define a group in this system.
+    Create {
+        /// MC service group ID (in the system's domain).
+        id: String,
+        #[command(flatten)]
+        fields: GroupFields,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Change a group: flags change single fields; --file replaces the configuration.
+    Update {
+        /// MC service group ID.
+        id: String,
+        #[command(flatten)]
+        fields: GroupFields,
+        /// Add a member (repeatable).
+        #[arg(long = "add-member", value_name = "URI")]
+        add_members: Vec<String>,
+        /// Remove a member (repeatable).
+        #[arg(long = "remove-member", value_name = "URI")]
+        remove_members: Vec<String>,
+        /// Enable the group on network.
+        #[arg(long, conflicts_with = "disabled")]
+        enabled: bool,
+        /// Only if the group is still at this version (default: the version just read).
+        #[arg(long)]
+        if_version: Option<u64>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Delete a group defined in this system.
+    Delete {
+        /// MC service group ID.
+        id: String,
+        /// Only if the group is at this version.
+        #[arg(long)]
+        if_version: Option<u64>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Subscribe this client to a group's configuration (changes arrive on `mcx events`).
+    Subscribe {
+        /// MC service group ID.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// End this client's subscription to a group.
+    Unsubscribe {
+        /// MC service group ID.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// Fields of a group configuration given as flags (or all at once with --file).
+#[derive(Args, Default)]
+struct GroupFields {
+    /// A configuration file (JSON, or TOML if it ends in .toml) holding the whole configuration.
+    #[arg(long, short = 'f')]
+    file: Option<PathBuf>,
+    /// display-name.
+    #[arg(long)]
+    display_name: Option<String>,
+    /// supported-services (repeatable; replaces the list): mcptt, mcvideo, mcdata.
+    #[arg(long = "service", value_name = "SERVICE")]
+    services: Vec<String>,
+    /// A member's MC service ID (repeatable; replaces the member list).
+    #[arg(long = "member", value_name = "URI")]
+    members: Vec<String>,
+    /// on-network-group-priority (0-255).
+    #[arg(long)]
+    priority: Option<u8>,
+    /// on-network-disabled.
+    #[arg(long)]
+    disabled: bool,
+    /// preconfigured-group-use-only.
+    #[arg(long)]
+    preconfigured_only: bool,
+    /// A permitted location (repeatable; replaces the list).
+    #[arg(long = "location", value_name = "AREA")]
+    locations: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("mcx: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mcx: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,377 @@
-//! mcx-client
+//! A typed client for the mcx client API, used by the CLI, the tests, the demo and the
+//! load generator. Errors keep the server's problem document, so callers can match on its
+//! stable `code`.
+
+#![warn(missing_docs, unreachable_pub)]
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use eventsource_stream::Eventsource as _;
+use futures_util::{Stream, StreamExt as _};
+use mcx_model::api::{
+    CreateGroupRequest, GroupList, LogOnRequest, LogOnResponse, Problem, SessionInfo,
+    SubscriptionInfo, SystemInfo,
+};
+use mcx_model::events::{ClientEvent, DeliveredEvent};
+use mcx_model::group::{GroupConfiguration, GroupRecord};
+use mcx_model::{ClientId, McServiceGroupId, McServiceId};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// What went wrong talking to the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with a problem document.
+    #[error("{} ({}): {}", problem.code, problem.status, problem.detail)]
+    Api {
+        /// The problem document.
+        problem: Box<Problem>,
+    },
+    /// The server could not be reached, or the connection failed.
+    #[error("cannot reach the mcx server at {url}: {message}")]
+    Transport {
+        /// The URL requested.
+        url: String,
+        /// Why.
+        message: String,
+    },
+    /// The server answered something this client does not understand.
+    #[error("unexpected answer from {url}: {message}")]
+    Protocol {
+        /// The URL requested.
+        url: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The call needs a token and the client has none.
+    #[error("not logged on: run 'mcx login' first")]
+    NotLoggedOn,
+}
+
+impl ClientError {
+    /// The problem document, when the server answered with one.
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            ClientError::Api { problem } => Some(problem),
+            _ => None,
+        }
+    }
+
+    /// The stable problem code, when the server answered with one.
+    pub fn code(&self) -> Option<&str> {
+        self.problem().map(|p| p.code.as_str())
+    }
+
+    /// The HTTP status, when the server answered with a problem.
+    pub fn status(&self) -> Option<u16> {
+        self.problem().map(|p| p.status)
+    }
+}
+
+/// A call's result.
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// Which version an update or delete applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfMatch {
+    /// Whatever is stored (`If-Match: *`).
+    Any,
+    /// Only this version.
+    Version(u64),
+}
+
+/// A stream of the session's events.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<DeliveredEvent>> + Send>>;
+
+/// A client of one mcx server, optionally logged on.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+/// Percent-encodes an identifier for a path segment.
+fn segment(id: &str) -> String {
+    percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+impl Client {
+    /// A client of the server at `base_url` (e.g. `http://127.0.0.1:7400`).
+    pub fn new(base_url: &str) -> Result<Self> {
+        // reqwest is built without a default crypto provider; mcx uses ring everywhere.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let base = base_url.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::Transport {
+                url: base,
+                message: "the server URL must start with http:// or https://".into(),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| ClientError::Transport {
+                url: base.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            http,
+            base,
+            token: None,
+        })
+    }
+
+    /// The same client, using this bearer token.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// The bearer token, if logged on.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// The server's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let builder = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .timeout(Duration::from_secs(30));
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    fn authed(&self, method: Method, path: &str) -> Result<RequestBuilder> {
+        if self.token.is_none() {
+            return Err(ClientError::NotLoggedOn);
+        }
+        Ok(self.request(method, path))
+    }
+
+    async fn send(&self, builder: RequestBuilder) -> Result<Response> {
+        let request = builder.build().map_err(|e| ClientError::Transport {
+            url: self.base.clone(),
+            message: e.to_string(),
+        })?;
+        let url = request.url().to_string();
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|e| ClientError::Transport {
+                url: url.clone(),
+                message: error_chain(&e),
+            })?;
+        if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
+            return Ok(response);
+        }
+        let status = response.status();
+        let body = response.bytes().await.unwrap_or_default();
+        match serde_json::from_slice::<Problem>(&body) {
+            Ok(problem) => Err(ClientError::Api {
+                problem: Box::new(problem),
+            }),
+            Err(_) => Err(ClientError::Protocol {
+                url,
+                message: format!(
+                    "status {status} without a problem document: {}",
+                    String::from_utf8_lossy(&body)
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                ),
+            }),
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(&self, builder: RequestBuilder) -> Result<T> {
+        let response = self.send(builder).await?;
+        let url = response.url().to_string();
+        response.json().await.map_err(|e| ClientError::Protocol {
+            url,
+            message: e.to_string(),
+        })
+    }
+
+    async fn with_body<B: Serialize, T: DeserializeOwned>(
+        &self,
+        builder: RequestBuilder,
+        body: &B,
+    ) -> Result<T> {
+        self.json(builder.json(body)).await
+    }
+
+    /// Which system the server is.
+    pub async fn system(&self) -> Result<SystemInfo> {
+        self.json(self.request(Method::GET, "/v1/system")).await
+    }
+
+    /// The server's OpenAPI document.
+    pub async fn openapi(&self) -> Result<serde_json::Value> {
+        self.json(self.request(Method::GET, "/v1/openapi.json"))
+            .await
+    }
+
+    /// Logs on; the returned client carries the new token.
+    pub async fn log_on(
+        &self,
+        mc_service_id: &McServiceId,
+        password: &str,
+        client_id: &ClientId,
+    ) -> Result<(Client, LogOnResponse)> {
+        let request = LogOnRequest {
+            mc_service_id: mc_service_id.clone(),
+            password: password.to_string(),
+            client_id: client_id.clone(),
+        };
+        let response: LogOnResponse = self
+            .with_body(self.request(Method::POST, "/v1/session"), &request)
+            .await?;
+        Ok((self.clone().with_token(response.token.clone()), response))
+    }
+
+    /// The current session.
+    pub async fn session(&self) -> Result<SessionInfo> {
+        self.json(self.authed(Method::GET, "/v1/session")?).await
+    }
+
+    /// Logs off.
+    pub async fn log_off(&self) -> Result<()> {
+        self.send(self.authed(Method::DELETE, "/v1/session")?)
+            .await?;
+        Ok(())
+    }
+
+    /// The groups the user may see.
+    pub async fn groups(&self) -> Result<Vec<GroupRecord>> {
+        let list: GroupList = self.json(self.authed(Method::GET, "/v1/groups")?).await?;
+        Ok(list.groups)
+    }
+
+    /// One group.
+    pub async fn group(&self, id: &McServiceGroupId) -> Result<GroupRecord> {
+        let path = format!("/v1/groups/{}", segment(id.as_str()));
+        self.json(self.authed(Method::GET, &path)?).await
+    }
+
+    /// Defines a group.
+    pub async fn create_group(
+        &self,
+        id: &McServiceGroupId,
+        configuration: &GroupConfiguration,
+    ) -> Result<GroupRecord> {
+        let request = CreateGroupRequest {
+            mc_service_group_id: id.clone(),
+            configuration: configuration.clone(),
+        };
+        self.with_body(self.authed(Method::POST, "/v1/groups")?, &request)
+            .await
+    }
+
+    /// Replaces a group's configuration.
+    pub async fn update_group(
+        &self,
+        id: &McServiceGroupId,
+        configuration: &GroupConfiguration,
+        if_match: IfMatch,
+    ) -> Result<GroupRecord> {
+        let path = format!("/v1/groups/{}", segment(id.as_str()));
+        let builder = self
+            .authed(Method::PUT, &path)?
+            .header(header::IF_MATCH, if_match_value(if_match));
+        self.with_body(builder, configuration).await
+    }
+
+    /// Deletes a group.
+    pub async fn delete_group(
+        &self,
+        id: &McServiceGroupId,
+        if_match: Option<IfMatch>,
+    ) -> Result<()> {
+        let path = format!("/v1/groups/{}", segment(id.as_str()));
+        let mut builder = self.authed(Method::DELETE, &path)?;
+        if let Some(if_match) = if_match {
+            builder = builder.header(header::IF_MATCH, if_match_value(if_match));
+        }
+        self.send(builder).await?;
+        Ok(())
+    }
+
+    /// Subscribes this client to a group's configuration.
+    pub async fn subscribe(&self, id: &McServiceGroupId) -> Result<SubscriptionInfo> {
+        let path = format!("/v1/groups/{}/subscription", segment(id.as_str()));
+        self.json(self.authed(Method::PUT, &path)?).await
+    }
+
+    /// Ends this client's subscription to a group.
+    pub async fn unsubscribe(&self, id: &McServiceGroupId) -> Result<()> {
+        let path = format!("/v1/groups/{}/subscription", segment(id.as_str()));
+        self.send(self.authed(Method::DELETE, &path)?).await?;
+        Ok(())
+    }
+
+    /// Opens the session's event stream, resuming after `last_event_id` if given. The
+    /// stream ends when the session ends or the server stops.
+    pub async fn events(&self, last_event_id: Option<i64>) -> Result<EventStream> {
+        let mut builder = self
+            .authed(Method::GET, "/v1/events")?
+            .timeout(Duration::from_secs(365 * 24 * 3600));
+        if let Some(id) = last_event_id {
+            builder = builder.header("last-event-id", id.to_string());
+        }
+        let response = self.send(builder).await?;
+        let url = response.url().to_string();
+        let stream = response
+            .bytes_stream()
+            .eventsource()
+            .map(move |item| match item {
+                Ok(event) => decode_event(&url, &event.id, &event.data),
+                Err(e) => Err(ClientError::Transport {
+                    url: url.clone(),
+                    message: e.to_string(),
+                }),
+            });
+        Ok(Box::pin(stream))
+    }
+}
+
+fn decode_event(url: &str, id: &str, data: &str) -> Result<DeliveredEvent> {
+    let protocol = |message: String| ClientError::Protocol {
+        url: url.to_string(),
+        message,
+    };
+    let id = id
+        .parse::<i64>()
+        .map_err(|_| protocol(format!("event id '{id}' is not a number")))?;
+    let event: ClientEvent =
+        serde_json::from_str(data).map_err(|e| protocol(format!("event {id}: {e}")))?;
+    Ok(DeliveredEvent { id, event })
+}
+
+fn if_match_value(if_match: IfMatch) -> String {
+    match if_match {
+        IfMatch::Any => "*".to_string(),
+        IfMatch::Version(v) => format!("\"{v}\""),
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

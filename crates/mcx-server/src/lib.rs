@@ -1,1 +1,14 @@
-//! mcx-server
+//! One MC system as a server: its configuration, the HTTP adapter of its client API, and
+//! the wiring that assembles store, entities and listeners into a running node.
+//!
+//! Architecture invariant: the HTTP handlers decide nothing. They authenticate, decode,
+//! call one entity of `mcx_core`, and encode its answer.
+
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod api;
+pub mod config;
+pub mod node;
+
+pub use config::Config;
+pub use node::{RunningNode, start};

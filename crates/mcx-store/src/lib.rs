@@ -1,1 +1,15 @@
-//! mcx-store
+//! Storage for mcx through sqlx: an embedded SQLite database by default, PostgreSQL (for
+//! several nodes sharing one system's state) on the same code path. Both use the sqlx
+//! `Any` driver and one set of portable queries; only the migrations differ, and they are
+//! embedded in the binary.
+//!
+//! Architecture invariant: only this crate knows SQL. It implements the storage ports of
+//! `mcx_core::ports`; every write that carries effects commits them in the same
+//! transaction.
+
+#![warn(missing_docs, unreachable_pub)]
+
+mod migrations;
+mod sql_store;
+
+pub use sql_store::{SqlStore, StoreOptions};

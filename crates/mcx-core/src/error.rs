@@ -1,0 +1,97 @@
+//! Errors of the functional entities. A refusal is an answer (who asked, for what, and why
+//! not), carried with a stable code; a storage failure is not the caller's fault.
+
+use crate::ports::StoreError;
+
+/// The class of a refusal; adapters map it to a status (HTTP) or a cause (flows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is malformed or its content is not acceptable.
+    Invalid,
+    /// The caller is not logged on, or its credentials are wrong.
+    Unauthenticated,
+    /// The caller is known but may not do this.
+    Forbidden,
+    /// The thing asked for does not exist (or the caller may not know it does).
+    NotFound,
+    /// The request conflicts with what exists.
+    Conflict,
+    /// A precondition (`If-Match`) does not hold.
+    PreconditionFailed,
+    /// A precondition is required and missing.
+    PreconditionRequired,
+    /// Something this system depends on is not available now; retrying may help.
+    Unavailable,
+}
+
+/// An error of a procedure.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The procedure refused the request.
+    #[error("{detail}")]
+    Refused {
+        /// The class of refusal.
+        kind: ErrorKind,
+        /// A stable machine code, e.g. `group-not-found`.
+        code: &'static str,
+        /// A sentence a human understands.
+        detail: String,
+    },
+    /// The store failed; nothing was acknowledged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Error {
+    /// A refusal.
+    pub fn refused(kind: ErrorKind, code: &'static str, detail: impl Into<String>) -> Self {
+        Error::Refused {
+            kind,
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// The stable code of a refusal (`storage-failure` for a store error).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Refused { code, .. } => code,
+            Error::Store(_) => codes::STORAGE_FAILURE,
+        }
+    }
+}
+
+/// A procedure's result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The stable error codes. Programs may match on them; they never change meaning.
+pub mod codes {
+    /// Credentials do not match a user of this system.
+    pub const BAD_CREDENTIALS: &str = "bad-credentials";
+    /// No bearer token was given.
+    pub const MISSING_TOKEN: &str = "missing-token";
+    /// The bearer token is not one this system issued, or its session ended.
+    pub const INVALID_TOKEN: &str = "invalid-token";
+    /// The user is not a user of this system.
+    pub const USER_NOT_SERVED_HERE: &str = "user-not-served-here";
+    /// The caller lacks a permission.
+    pub const NOT_AUTHORIZED: &str = "not-authorized";
+    /// The group does not exist here.
+    pub const GROUP_NOT_FOUND: &str = "group-not-found";
+    /// A group with that ID exists already.
+    pub const GROUP_EXISTS: &str = "group-exists";
+    /// The group is defined in another system; only its primary system changes it.
+    pub const GROUP_NOT_HOMED_HERE: &str = "group-not-homed-here";
+    /// The group configuration is not valid.
+    pub const INVALID_CONFIGURATION: &str = "invalid-configuration";
+    /// `If-Match` names another version than the stored one.
+    pub const VERSION_MISMATCH: &str = "version-mismatch";
+    /// An update needs `If-Match`.
+    pub const PRECONDITION_REQUIRED: &str = "precondition-required";
+    /// The request is malformed.
+    pub const INVALID_REQUEST: &str = "invalid-request";
+    /// The store failed.
+    pub const STORAGE_FAILURE: &str = "storage-failure";
+    /// The client is not subscribed to the group.
+    pub const NOT_SUBSCRIBED: &str = "not-subscribed";
+}

@@ -1,0 +1,378 @@
+//! The group management server (GMS) of one MC system.
+//!
+//! Local part (TS 23.280 §10.1.5, stage 3 TS 24.481): group administrators create, read,
+//! update and delete the groups defined in this system; every stored change has a new
+//! version; MC service servers (in process) and logged-on clients (event stream) subscribe
+//! to a group's configuration and are notified of every change. Partner-homed groups are
+//! stored here too, received through the interconnection procedures of §10.2.7, and served
+//! to this system's users as if local, but only their primary system changes them.
+
+mod keys;
+
+use std::sync::Arc;
+
+use mcx_model::api::CreateGroupRequest;
+use mcx_model::events::ClientEvent;
+use mcx_model::group::{GroupConfiguration, GroupOrigin, GroupRecord};
+use mcx_model::profile::Permission;
+use mcx_model::{McServiceGroupId, SystemDomain};
+use tokio::sync::broadcast;
+
+use crate::error::{Error, ErrorKind, Result, codes};
+use crate::events::StreamWakers;
+use crate::identity::Requester;
+use crate::ports::{Audience, Clock, Committed, Effects, GroupStore, WriteOutcome};
+
+pub use keys::generate_key_material;
+
+/// A precondition on the stored version (`If-Match`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// `If-Match: *`: any stored version.
+    Any,
+    /// The stored version must be this one.
+    Version(u64),
+}
+
+/// The GMS telling its MC service servers (in process) about a group they use.
+#[derive(Debug, Clone)]
+pub enum GroupConfigurationNotification {
+    /// The group was stored with a new version.
+    Changed(Arc<GroupRecord>),
+    /// The group no longer exists here.
+    Deleted(McServiceGroupId),
+}
+
+/// The group management server.
+pub struct GroupManagementServer {
+    system: SystemDomain,
+    store: Arc<dyn GroupStore>,
+    clock: Arc<dyn Clock>,
+    wakers: Arc<StreamWakers>,
+    servers: broadcast::Sender<GroupConfigurationNotification>,
+}
+
+fn not_found(id: &McServiceGroupId) -> Error {
+    Error::refused(
+        ErrorKind::NotFound,
+        codes::GROUP_NOT_FOUND,
+        format!("there is no group '{id}' in this system"),
+    )
+}
+
+impl GroupManagementServer {
+    /// The GMS of `system`.
+    pub fn new(
+        system: SystemDomain,
+        store: Arc<dyn GroupStore>,
+        clock: Arc<dyn Clock>,
+        wakers: Arc<StreamWakers>,
+    ) -> Self {
+        let (servers, _) = broadcast::channel(4096);
+        Self {
+            system,
+            store,
+            clock,
+            wakers,
+            servers,
+        }
+    }
+
+    /// The system this GMS belongs to.
+    pub fn system(&self) -> &SystemDomain {
+        &self.system
+    }
+
+    /// Subscribes an MC service server (in process) to group configuration notifications.
+    /// A receiver that lags behind must drop its cache: it missed notifications.
+    pub fn subscribe_server(&self) -> broadcast::Receiver<GroupConfigurationNotification> {
+        self.servers.subscribe()
+    }
+
+    /// Reads a group for an MC service server of this system (no user check: servers of
+    /// the same system are trusted).
+    pub async fn group_for_server(&self, id: &McServiceGroupId) -> Result<Option<GroupRecord>> {
+        Ok(self.store.group(id).await?)
+    }
+
+    fn may_read(requester: &Requester, group: &GroupRecord) -> bool {
+        requester.profile.may(Permission::GroupAdministration)
+            || group.configuration.is_member(&requester.mc_service_id)
+            || requester
+                .profile
+                .all_groups()
+                .contains(&group.mc_service_group_id)
+    }
+
+    fn validate(configuration: &GroupConfiguration) -> Result<()> {
+        configuration.validate().map_err(|e| {
+            Error::refused(
+                ErrorKind::Invalid,
+                codes::INVALID_CONFIGURATION,
+                format!("the group configuration is not valid: {e}"),
+            )
+        })
+    }
+
+    fn require_local(&self, group: &GroupRecord, to_do: &str) -> Result<()> {
+        match group.origin {
+            GroupOrigin::Local => Ok(()),
+            GroupOrigin::Partner { .. } => Err(Error::refused(
+                ErrorKind::Conflict,
+                codes::GROUP_NOT_HOMED_HERE,
+                format!(
+                    "cannot {to_do} group '{}': it is defined in {}, and only its primary system changes it",
+                    group.mc_service_group_id,
+                    group.mc_service_group_id.home_system()
+                ),
+            )),
+        }
+    }
+
+    fn after_commit(&self, committed: &Committed, notification: GroupConfigurationNotification) {
+        self.wakers.wake(&committed.woken_sessions);
+        // No receiver is not an error: no MC service server uses the group yet.
+        let _ = self.servers.send(notification);
+    }
+
+    /// Defines a new group in this system (group administrators only).
+    pub async fn create_group(
+        &self,
+        requester: &Requester,
+        request: CreateGroupRequest,
+    ) -> Result<GroupRecord> {
+        requester.require(Permission::GroupAdministration, "create groups")?;
+        let id = request.mc_service_group_id;
+        if id.home_system() != self.system {
+            return Err(Error::refused(
+                ErrorKind::Invalid,
+                codes::GROUP_NOT_HOMED_HERE,
+                format!(
+                    "group '{id}' belongs to {}: a group is defined in the system its ID names, and this is {}",
+                    id.home_system(),
+                    self.system
+                ),
+            ));
+        }
+        Self::validate(&request.configuration)?;
+        self.insert_local(id, request.configuration).await
+    }
+
+    /// Defines a configured (bootstrap) group unless it exists already. Returns whether it
+    /// was created.
+    pub async fn ensure_group(
+        &self,
+        id: McServiceGroupId,
+        configuration: GroupConfiguration,
+    ) -> Result<bool> {
+        Self::validate(&configuration)?;
+        if self.store.group(&id).await?.is_some() {
+            return Ok(false);
+        }
+        match self.insert_local(id, configuration).await {
+            Ok(_) => Ok(true),
+            Err(Error::Refused { code, .. }) if code == codes::GROUP_EXISTS => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn insert_local(
+        &self,
+        id: McServiceGroupId,
+        configuration: GroupConfiguration,
+    ) -> Result<GroupRecord> {
+        let now = self.clock.now();
+        let record = GroupRecord {
+            mc_service_group_id: id.clone(),
+            configuration,
+            key_material: Some(generate_key_material(1, now)),
+            version: 1,
+            origin: GroupOrigin::Local,
+            updated_at: now,
+        };
+        match self.store.insert_group(&record, &Effects::none()).await? {
+            WriteOutcome::Done(committed) => {
+                tracing::info!(group = %id, "group created");
+                self.after_commit(
+                    &committed,
+                    GroupConfigurationNotification::Changed(Arc::new(record.clone())),
+                );
+                Ok(record)
+            }
+            _ => Err(Error::refused(
+                ErrorKind::Conflict,
+                codes::GROUP_EXISTS,
+                format!("group '{id}' exists already"),
+            )),
+        }
+    }
+
+    /// Reads a group the requester may see: administrators see every group, users the
+    /// groups they are members of or that their profile lists.
+    pub async fn group(&self, requester: &Requester, id: &McServiceGroupId) -> Result<GroupRecord> {
+        let group = self.store.group(id).await?.ok_or_else(|| not_found(id))?;
+        if !Self::may_read(requester, &group) {
+            return Err(Error::refused(
+                ErrorKind::Forbidden,
+                codes::NOT_AUTHORIZED,
+                format!(
+                    "{} may not read group '{id}': not a member, not in the user profile, and not a group administrator",
+                    requester.mc_service_id
+                ),
+            ));
+        }
+        Ok(group)
+    }
+
+    /// The groups the requester may see.
+    pub async fn groups(&self, requester: &Requester) -> Result<Vec<GroupRecord>> {
+        let mut groups = self.store.groups().await?;
+        groups.retain(|g| Self::may_read(requester, g));
+        Ok(groups)
+    }
+
+    async fn for_change(
+        &self,
+        requester: &Requester,
+        id: &McServiceGroupId,
+        precondition: Option<Precondition>,
+        to_do: &str,
+    ) -> Result<GroupRecord> {
+        requester.require(Permission::GroupAdministration, &format!("{to_do} groups"))?;
+        let current = self.store.group(id).await?.ok_or_else(|| not_found(id))?;
+        self.require_local(&current, to_do)?;
+        if let Some(Precondition::Version(expected)) = precondition
+            && expected != current.version
+        {
+            return Err(Self::mismatch(id, expected, current.version));
+        }
+        Ok(current)
+    }
+
+    fn mismatch(id: &McServiceGroupId, expected: u64, current: u64) -> Error {
+        Error::refused(
+            ErrorKind::PreconditionFailed,
+            codes::VERSION_MISMATCH,
+            format!(
+                "group '{id}' is at version {current}, not {expected}: it changed since you read it; read it again and retry"
+            ),
+        )
+    }
+
+    /// Replaces a local group's configuration (group administrators only). The caller
+    /// must name the version it read; a stale one is refused.
+    pub async fn update_group(
+        &self,
+        requester: &Requester,
+        id: &McServiceGroupId,
+        precondition: Precondition,
+        configuration: GroupConfiguration,
+    ) -> Result<GroupRecord> {
+        let current = self
+            .for_change(requester, id, Some(precondition), "update")
+            .await?;
+        Self::validate(&configuration)?;
+        let record = GroupRecord {
+            configuration,
+            version: current.version + 1,
+            updated_at: self.clock.now(),
+            ..current.clone()
+        };
+        self.replace(&record, current.version).await?;
+        tracing::info!(group = %id, version = record.version, "group updated");
+        Ok(record)
+    }
+
+    /// Stores a new version of a group and notifies its subscribers in the same commit.
+    async fn replace(&self, record: &GroupRecord, expected_version: u64) -> Result<()> {
+        let id = &record.mc_service_group_id;
+        let effects = Effects::event(
+            Audience::GroupSubscribers(id.clone()),
+            ClientEvent::GroupConfigurationChanged {
+                group: Box::new(record.clone()),
+            },
+        );
+        match self
+            .store
+            .replace_group(record, expected_version, &effects)
+            .await?
+        {
+            WriteOutcome::Done(committed) => {
+                self.after_commit(
+                    &committed,
+                    GroupConfigurationNotification::Changed(Arc::new(record.clone())),
+                );
+                Ok(())
+            }
+            WriteOutcome::VersionMismatch { current } => {
+                Err(Self::mismatch(id, expected_version, current))
+            }
+            _ => Err(not_found(id)),
+        }
+    }
+
+    /// Deletes a local group (group administrators only); subscribers are told.
+    pub async fn delete_group(
+        &self,
+        requester: &Requester,
+        id: &McServiceGroupId,
+        precondition: Option<Precondition>,
+    ) -> Result<()> {
+        let current = self
+            .for_change(requester, id, precondition, "delete")
+            .await?;
+        let effects = Effects::event(
+            Audience::GroupSubscribers(id.clone()),
+            ClientEvent::GroupDeleted {
+                mc_service_group_id: id.clone(),
+            },
+        );
+        match self
+            .store
+            .delete_group(id, Some(current.version), &effects)
+            .await?
+        {
+            WriteOutcome::Done(committed) => {
+                tracing::info!(group = %id, "group deleted");
+                self.after_commit(
+                    &committed,
+                    GroupConfigurationNotification::Deleted(id.clone()),
+                );
+                Ok(())
+            }
+            WriteOutcome::VersionMismatch { current: now } => {
+                Err(Self::mismatch(id, current.version, now))
+            }
+            _ => Err(not_found(id)),
+        }
+    }
+
+    /// Subscribes the requester's client to a group's configuration: every later change
+    /// arrives on its event stream. Returns the group as stored now.
+    pub async fn subscribe_client(
+        &self,
+        requester: &Requester,
+        id: &McServiceGroupId,
+    ) -> Result<GroupRecord> {
+        let group = self.group(requester, id).await?;
+        self.store.subscribe(&requester.session_id, id).await?;
+        Ok(group)
+    }
+
+    /// Ends the requester's client's subscription to a group.
+    pub async fn unsubscribe_client(
+        &self,
+        requester: &Requester,
+        id: &McServiceGroupId,
+    ) -> Result<()> {
+        if self.store.unsubscribe(&requester.session_id, id).await? {
+            Ok(())
+        } else {
+            Err(Error::refused(
+                ErrorKind::NotFound,
+                codes::NOT_SUBSCRIBED,
+                format!("this client is not subscribed to group '{id}'"),
+            ))
+        }
+    }
+}

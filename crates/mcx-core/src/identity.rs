@@ -1,0 +1,258 @@
+//! Identity management: users log on from a client and get a session bound to that user
+//! and client; every request then names its session by bearer token. The system therefore
+//! always knows who is logged on, and from which clients; log-on and log-off are announced
+//! to the entities that act on them (affiliation ends at log-off, pending ACM data is
+//! offered at log-on, partner group configuration is fetched at log-on).
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use mcx_model::api::{LogOnRequest, SessionInfo};
+use mcx_model::profile::{Permission, UserProfile};
+use mcx_model::{ClientId, McServiceId, SystemDomain};
+use rand::RngCore as _;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+
+use crate::error::{Error, ErrorKind, Result, codes};
+use crate::events::StreamWakers;
+use crate::ports::{Clock, Credential, SessionRecord, SessionStore, UserStore};
+
+/// An authenticated caller: a logged-on user at one client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requester {
+    /// The caller's session.
+    pub session_id: String,
+    /// The caller.
+    pub mc_service_id: McServiceId,
+    /// The caller's client.
+    pub client_id: ClientId,
+    /// The caller's profile, as of this request.
+    pub profile: UserProfile,
+}
+
+impl Requester {
+    /// Refuses unless the profile grants the permission.
+    pub fn require(&self, permission: Permission, to_do: &str) -> Result<()> {
+        if self.profile.may(permission) {
+            Ok(())
+        } else {
+            Err(Error::refused(
+                ErrorKind::Forbidden,
+                codes::NOT_AUTHORIZED,
+                format!(
+                    "{} may not {to_do}: the user profile lacks the '{permission}' permission",
+                    self.mc_service_id
+                ),
+            ))
+        }
+    }
+}
+
+/// Told when clients log on and off. Called after the session change is committed.
+#[async_trait]
+pub trait SessionObserver: Send + Sync {
+    /// A client logged on.
+    async fn logged_on(&self, session: &SessionRecord, profile: &UserProfile);
+    /// A client logged off, or its session ended.
+    async fn logged_off(&self, session: &SessionRecord);
+}
+
+/// The identity management function of one MC system.
+pub struct IdentityManagement {
+    system: SystemDomain,
+    users: Arc<dyn UserStore>,
+    sessions: Arc<dyn SessionStore>,
+    clock: Arc<dyn Clock>,
+    session_ttl: Duration,
+    wakers: Arc<StreamWakers>,
+    observers: RwLock<Vec<Arc<dyn SessionObserver>>>,
+}
+
+/// Hashes a bearer token the way sessions store it.
+pub fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!(
+        "mcx_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+impl IdentityManagement {
+    /// The identity management of `system`.
+    pub fn new(
+        system: SystemDomain,
+        users: Arc<dyn UserStore>,
+        sessions: Arc<dyn SessionStore>,
+        clock: Arc<dyn Clock>,
+        session_ttl: Duration,
+        wakers: Arc<StreamWakers>,
+    ) -> Self {
+        Self {
+            system,
+            users,
+            sessions,
+            clock,
+            session_ttl,
+            wakers,
+            observers: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Adds an entity to tell about log-ons and log-offs.
+    pub fn observe(&self, observer: Arc<dyn SessionObserver>) {
+        self.observers
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(observer);
+    }
+
+    fn observers(&self) -> Vec<Arc<dyn SessionObserver>> {
+        self.observers
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Logs a user on from a client. A session the same client had ends first.
+    pub async fn log_on(&self, request: LogOnRequest) -> Result<(String, SessionInfo)> {
+        if request.mc_service_id.domain() != self.system {
+            return Err(Error::refused(
+                ErrorKind::Unauthenticated,
+                codes::USER_NOT_SERVED_HERE,
+                format!(
+                    "{} is not a user of {}: log on at the user's own MC system",
+                    request.mc_service_id, self.system
+                ),
+            ));
+        }
+        let bad = || {
+            Error::refused(
+                ErrorKind::Unauthenticated,
+                codes::BAD_CREDENTIALS,
+                "the MC service ID or the password is wrong",
+            )
+        };
+        let user = self
+            .users
+            .user(&request.mc_service_id)
+            .await?
+            .ok_or_else(bad)?;
+        let Credential::Password(expected) = &user.credential;
+        if !bool::from(expected.as_bytes().ct_eq(request.password.as_bytes())) {
+            return Err(bad());
+        }
+        let now = self.clock.now();
+        let token = new_token();
+        let session = SessionRecord {
+            session_id: uuid::Uuid::now_v7().to_string(),
+            token_hash: token_hash(&token),
+            mc_service_id: request.mc_service_id,
+            client_id: request.client_id,
+            logged_on_at: now,
+            expires_at: now + self.session_ttl,
+        };
+        let replaced = self.sessions.start_session(&session).await?;
+        if let Some(old) = replaced {
+            self.ended(&old).await;
+        }
+        for observer in self.observers() {
+            observer.logged_on(&session, &user.profile).await;
+        }
+        tracing::info!(user = %session.mc_service_id, client = %session.client_id, session = %session.session_id, "logged on");
+        let info = self.info(&session, user.profile);
+        Ok((token, info))
+    }
+
+    fn info(&self, session: &SessionRecord, profile: UserProfile) -> SessionInfo {
+        SessionInfo {
+            session_id: session.session_id.clone(),
+            mc_service_id: session.mc_service_id.clone(),
+            client_id: session.client_id.clone(),
+            system: self.system.clone(),
+            logged_on_at: session.logged_on_at,
+            expires_at: session.expires_at,
+            profile,
+        }
+    }
+
+    /// The caller a bearer token names.
+    pub async fn authenticate(&self, token: &str) -> Result<(Requester, SessionInfo)> {
+        let invalid = || {
+            Error::refused(
+                ErrorKind::Unauthenticated,
+                codes::INVALID_TOKEN,
+                "the bearer token is not valid: it was never issued here, or its session ended (log on again)",
+            )
+        };
+        let session = self
+            .sessions
+            .session_by_token_hash(&token_hash(token))
+            .await?
+            .ok_or_else(invalid)?;
+        if session.expires_at <= self.clock.now() {
+            return Err(invalid());
+        }
+        let user = self
+            .users
+            .user(&session.mc_service_id)
+            .await?
+            .ok_or_else(invalid)?;
+        let info = self.info(&session, user.profile.clone());
+        Ok((
+            Requester {
+                session_id: session.session_id,
+                mc_service_id: session.mc_service_id,
+                client_id: session.client_id,
+                profile: user.profile,
+            },
+            info,
+        ))
+    }
+
+    /// Logs the caller's client off: its session, subscriptions and events end.
+    pub async fn log_off(&self, requester: &Requester) -> Result<()> {
+        let session = SessionRecord {
+            session_id: requester.session_id.clone(),
+            token_hash: String::new(),
+            mc_service_id: requester.mc_service_id.clone(),
+            client_id: requester.client_id.clone(),
+            logged_on_at: self.clock.now(),
+            expires_at: self.clock.now(),
+        };
+        if self.sessions.end_session(&requester.session_id).await? {
+            self.ended(&session).await;
+            tracing::info!(user = %session.mc_service_id, client = %session.client_id, "logged off");
+        }
+        Ok(())
+    }
+
+    /// Ends every session whose time is up. Returns how many ended.
+    pub async fn end_expired_sessions(&self) -> Result<usize> {
+        let expired = self.sessions.expired_sessions(self.clock.now()).await?;
+        let mut ended = 0;
+        for session in expired {
+            if self.sessions.end_session(&session.session_id).await? {
+                tracing::info!(user = %session.mc_service_id, client = %session.client_id, "session expired");
+                self.ended(&session).await;
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+
+    async fn ended(&self, session: &SessionRecord) {
+        self.wakers.remove(&session.session_id);
+        for observer in self.observers() {
+            observer.logged_off(session).await;
+        }
+    }
+}

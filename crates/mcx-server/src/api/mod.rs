@@ -1,0 +1,92 @@
+//! The client HTTP API under `/v1`: JSON, bearer-token sessions, an SSE event stream per
+//! logged-on client, and an OpenAPI 3.1 description generated from these handlers.
+//!
+//! Handlers are thin: they authenticate, decode, call one entity of `mcx_core`, and encode.
+
+mod events;
+mod extract;
+mod groups;
+pub mod problem;
+mod session;
+mod system;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use mcx_core::McSystem;
+use tokio::sync::watch;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The MC system.
+    pub system: Arc<McSystem>,
+    /// Becomes true when the server shuts down; open event streams end then.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mcx client API",
+        description = "One MC system's API for its MC service clients: log-on, group management, and the event stream that carries every notification. Errors are RFC 9457 problem documents with a stable `code`.",
+        license(name = "Apache-2.0")
+    ),
+    paths(system::openapi_json),
+    modifiers(&BearerAuth),
+    components(schemas(mcx_model::api::Problem, mcx_model::events::ClientEvent)),
+    tags(
+        (name = "session", description = "Log on, log off, and the client's event stream"),
+        (name = "groups", description = "The group management server: group configuration"),
+        (name = "system", description = "This MC system and this API"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The token from POST /v1/session"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The router of the client API, and its OpenAPI description.
+pub fn router(state: AppState, max_body_bytes: usize) -> axum::Router {
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(session::log_on, session::current, session::log_off))
+        .routes(routes!(events::stream))
+        .routes(routes!(groups::list, groups::create))
+        .routes(routes!(groups::read, groups::update, groups::delete))
+        .routes(routes!(groups::subscribe, groups::unsubscribe))
+        .routes(routes!(system::info))
+        .split_for_parts();
+    openapi.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let openapi = Arc::new(openapi);
+    router
+        .route(
+            "/v1/openapi.json",
+            get({
+                let openapi = openapi.clone();
+                move || async move { axum::Json(openapi.as_ref().clone()) }
+            }),
+        )
+        .fallback(problem::no_route)
+        .method_not_allowed_fallback(problem::wrong_method)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}

@@ -1,0 +1,275 @@
+//! The configuration of one MC system, in TOML. `mcx serve` without `--config` runs
+//! [`Config::example`], a small police system.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use mcx_model::group::GroupConfiguration;
+use mcx_model::profile::{Permission, ServiceProfile, UserProfile};
+use mcx_model::{McService, McServiceGroupId, McServiceId, SystemDomain};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Config {
+    /// Which MC system this is.
+    pub system: SystemSection,
+    /// Where and how it serves.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// The users of this system.
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+    /// Groups defined at first start (kept as they are afterwards: changes made through
+    /// the API win over the file).
+    #[serde(default)]
+    pub groups: Vec<GroupConfig>,
+}
+
+/// `[system]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SystemSection {
+    /// The system's domain; every user and group defined here has an ID in it.
+    pub domain: SystemDomain,
+    /// The system's name for people.
+    pub name: String,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ServerSection {
+    /// The client API's listen address.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Where the embedded database lives.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// A storage URL (`postgres://...` or `sqlite://...`); the embedded SQLite file in the
+    /// data directory when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_url: Option<String>,
+    /// How long a session lasts after log-on, in seconds.
+    #[serde(default = "default_session_ttl")]
+    pub session_ttl_seconds: u64,
+    /// The largest request body accepted, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7400))
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("mcx-data")
+}
+fn default_session_ttl() -> u64 {
+    24 * 3600
+}
+fn default_max_body() -> usize {
+    256 * 1024
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            data_dir: default_data_dir(),
+            storage_url: None,
+            session_ttl_seconds: default_session_ttl(),
+            max_body_bytes: default_max_body(),
+        }
+    }
+}
+
+/// `[[users]]`: a user and their profile.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct UserConfig {
+    /// The user's MC service ID.
+    pub mc_service_id: McServiceId,
+    /// The user's password.
+    pub password: String,
+    /// A name for display.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Per MC service: the groups the user may use and N2.
+    #[serde(default)]
+    pub services: BTreeMap<McService, ServiceProfile>,
+    /// What the user may do beyond using their groups.
+    #[serde(default)]
+    pub permissions: BTreeSet<Permission>,
+}
+
+impl UserConfig {
+    /// The user's profile.
+    pub fn profile(&self) -> UserProfile {
+        UserProfile {
+            mc_service_id: self.mc_service_id.clone(),
+            display_name: self.display_name.clone(),
+            services: self.services.clone(),
+            permissions: self.permissions.clone(),
+        }
+    }
+}
+
+/// `[[groups]]`: a group to define at first start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct GroupConfig {
+    /// The group's ID (in this system's domain).
+    pub mc_service_group_id: McServiceGroupId,
+    /// Its configuration.
+    pub configuration: GroupConfiguration,
+}
+
+/// A configuration file that cannot be used, with the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration file '{path}': {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("configuration file '{path}' is not valid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// The content is inconsistent.
+    #[error("configuration is not usable: {0}")]
+    Invalid(String),
+}
+
+const EXAMPLE: &str = include_str!("example.toml");
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks configuration text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// The built-in example system.
+    pub fn example() -> Self {
+        // The example is part of the binary and covered by a test; it always parses.
+        Self::parse(EXAMPLE, Path::new("<built-in example>"))
+            .unwrap_or_else(|e| unreachable!("the built-in example configuration is broken: {e}"))
+    }
+
+    /// The example configuration as TOML text, a starting point for one's own.
+    pub fn example_text() -> &'static str {
+        EXAMPLE
+    }
+
+    /// Checks what the types alone cannot.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let domain = &self.system.domain;
+        let mut users = HashSet::new();
+        for user in &self.users {
+            if &user.mc_service_id.domain() != domain {
+                return Err(ConfigError::Invalid(format!(
+                    "user '{}' is not in this system's domain '{domain}'",
+                    user.mc_service_id
+                )));
+            }
+            if !users.insert(&user.mc_service_id) {
+                return Err(ConfigError::Invalid(format!(
+                    "user '{}' is defined twice",
+                    user.mc_service_id
+                )));
+            }
+            if user.password.is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "user '{}' has an empty password",
+                    user.mc_service_id
+                )));
+            }
+        }
+        let mut groups = HashSet::new();
+        for group in &self.groups {
+            let id = &group.mc_service_group_id;
+            if &id.home_system() != domain {
+                return Err(ConfigError::Invalid(format!(
+                    "group '{id}' is not in this system's domain '{domain}': only groups defined here can be configured"
+                )));
+            }
+            if !groups.insert(id) {
+                return Err(ConfigError::Invalid(format!(
+                    "group '{id}' is defined twice"
+                )));
+            }
+            group
+                .configuration
+                .validate()
+                .map_err(|e| ConfigError::Invalid(format!("group '{id}': {e}")))?;
+        }
+        if self.server.session_ttl_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "server.session-ttl-seconds must be at least 1".into(),
+            ));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "server.max-body-bytes must be at least 1024".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_parses_and_is_consistent() {
+        let config = Config::example();
+        assert_eq!(config.system.domain.as_str(), "police.example");
+        assert!(config.users.len() >= 3);
+        assert!(config.groups.len() >= 2);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let wrong_domain = r#"
+            [system]
+            domain = "police.example"
+            name = "Police"
+            [[users]]
+            mc-service-id = "sip:eve@fire.example"
+            password = "x"
+        "#;
+        let err = Config::parse(wrong_domain, Path::new("t.toml")).unwrap_err();
+        assert!(
+            err.to_string().contains("not in this system's domain"),
+            "{err}"
+        );
+
+        let typo = "[system]\ndomain = \"police.example\"\nname = \"P\"\ncolour = 1\n";
+        let err = Config::parse(typo, Path::new("t.toml")).unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+}

@@ -1,0 +1,613 @@
+//! The sqlx implementation of the storage ports.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mcx_core::ports::{
+    Audience, Committed, Credential, Effects, EventStore, GroupStore, SessionRecord, SessionStore,
+    StoreError, StoreResult, UserRecord, UserStore, WriteOutcome,
+};
+use mcx_model::events::{ClientEvent, DeliveredEvent};
+use mcx_model::group::GroupRecord;
+use mcx_model::{ClientId, McServiceGroupId, McServiceId};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row as _};
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+
+/// How to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite://PATH?mode=rwc` or `postgres://USER@HOST/DB`.
+    pub url: String,
+    /// Connections in the pool.
+    pub max_connections: u32,
+}
+
+impl StoreOptions {
+    /// The embedded default: a SQLite file in the data directory, created if missing.
+    pub fn sqlite_in(data_dir: &std::path::Path) -> Self {
+        Self {
+            url: format!("sqlite://{}?mode=rwc", data_dir.join("mcx.db").display()),
+            max_connections: 8,
+        }
+    }
+}
+
+/// The store: a pool of connections to SQLite or PostgreSQL.
+pub struct SqlStore {
+    pool: AnyPool,
+    postgres: bool,
+    /// SQLite allows one writer at a time; writers queue here instead of failing with
+    /// "database is locked" when a read transaction would need to upgrade.
+    write_lock: Option<Mutex<()>>,
+}
+
+fn failed(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+    let context = context.into();
+    move |e| StoreError {
+        context,
+        message: e.to_string(),
+    }
+}
+
+fn corrupt(context: &str, what: impl std::fmt::Display) -> StoreError {
+    StoreError {
+        context: context.to_string(),
+        message: format!("stored data is not readable: {what}"),
+    }
+}
+
+fn millis(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn from_millis(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn version_i64(version: u64) -> i64 {
+    i64::try_from(version).unwrap_or(i64::MAX)
+}
+
+fn encode_credential(credential: &Credential) -> String {
+    match credential {
+        Credential::Password(p) => format!("password:{p}"),
+    }
+}
+
+fn decode_credential(text: &str) -> Option<Credential> {
+    text.strip_prefix("password:")
+        .map(|p| Credential::Password(p.to_string()))
+}
+
+impl SqlStore {
+    /// Opens the store and brings its schema up to date.
+    pub async fn open(options: &StoreOptions) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let connect = AnyConnectOptions::from_str(&options.url).map_err(failed(format!(
+            "parsing the storage URL '{}'",
+            redact(&options.url)
+        )))?;
+        let postgres = options.url.starts_with("postgres");
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+                        // WAL lets readers run beside the writer; FULL makes every commit
+                        // durable before it is acknowledged.
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = FULL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(connect)
+            .await
+            .map_err(failed(format!(
+                "opening the database at '{}'",
+                redact(&options.url)
+            )))?;
+        crate::migrations::migrator(postgres)
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError {
+                context: "bringing the database schema up to date".into(),
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            pool,
+            postgres,
+            write_lock: (!postgres).then(|| Mutex::new(())),
+        })
+    }
+
+    /// Whether this store is PostgreSQL (else SQLite).
+    pub fn is_postgres(&self) -> bool {
+        self.postgres
+    }
+
+    /// Closes the pool, waiting for connections to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        }
+    }
+
+    fn group_from_row(row: &AnyRow) -> StoreResult<GroupRecord> {
+        let text: String = row.try_get("record").map_err(failed("reading a group"))?;
+        serde_json::from_str(&text).map_err(|e| corrupt("reading a group", e))
+    }
+
+    fn session_from_row(row: &AnyRow) -> StoreResult<SessionRecord> {
+        let ctx = "reading a session";
+        let get = |col: &str| -> StoreResult<String> { row.try_get(col).map_err(failed(ctx)) };
+        Ok(SessionRecord {
+            session_id: get("session_id")?,
+            token_hash: get("token_hash")?,
+            mc_service_id: McServiceId::parse(&get("mc_service_id")?)
+                .map_err(|e| corrupt(ctx, e))?,
+            client_id: ClientId::parse(&get("client_id")?).map_err(|e| corrupt(ctx, e))?,
+            logged_on_at: from_millis(row.try_get("logged_on_at").map_err(failed(ctx))?),
+            expires_at: from_millis(row.try_get("expires_at").map_err(failed(ctx))?),
+        })
+    }
+
+    /// Writes the effects' client events inside `tx`; returns the sessions that got any.
+    async fn write_effects(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        effects: &Effects,
+    ) -> StoreResult<Committed> {
+        let now = millis(OffsetDateTime::now_utc());
+        let mut woken = Vec::new();
+        for (audience, event) in &effects.client_events {
+            let json = serde_json::to_string(event).map_err(|e| StoreError {
+                context: "encoding a client event".into(),
+                message: e.to_string(),
+            })?;
+            let rows = match audience {
+                Audience::Session(session) => {
+                    sqlx::query(
+                        "INSERT INTO client_events (session_id, event, created_at) \
+                         SELECT session_id, $1, $2 FROM sessions WHERE session_id = $3 \
+                         RETURNING session_id",
+                    )
+                    .bind(&json)
+                    .bind(now)
+                    .bind(session)
+                    .fetch_all(&mut **tx)
+                    .await
+                }
+                Audience::GroupSubscribers(group) => {
+                    sqlx::query(
+                        "INSERT INTO client_events (session_id, event, created_at) \
+                         SELECT session_id, $1, $2 FROM group_subscriptions WHERE group_id = $3 \
+                         RETURNING session_id",
+                    )
+                    .bind(&json)
+                    .bind(now)
+                    .bind(group.as_str())
+                    .fetch_all(&mut **tx)
+                    .await
+                }
+            }
+            .map_err(failed("storing client events"))?;
+            for row in rows {
+                woken.push(
+                    row.try_get::<String, _>("session_id")
+                        .map_err(failed("storing client events"))?,
+                );
+            }
+        }
+        woken.sort();
+        woken.dedup();
+        Ok(Committed {
+            woken_sessions: woken,
+        })
+    }
+
+    async fn delete_session_rows(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        session_id: &str,
+    ) -> StoreResult<bool> {
+        let ctx = || failed(format!("ending session {session_id}"));
+        sqlx::query("DELETE FROM client_events WHERE session_id = $1")
+            .bind(session_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(ctx())?;
+        sqlx::query("DELETE FROM group_subscriptions WHERE session_id = $1")
+            .bind(session_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(ctx())?;
+        let done = sqlx::query("DELETE FROM sessions WHERE session_id = $1")
+            .bind(session_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(ctx())?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+/// Hides a password in a storage URL before it reaches an error message.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[async_trait]
+impl UserStore for SqlStore {
+    async fn put_user(&self, user: &UserRecord) -> StoreResult<()> {
+        let id = user.profile.mc_service_id.as_str();
+        let ctx = format!("storing user '{id}'");
+        let profile = serde_json::to_string(&user.profile).map_err(|e| corrupt(&ctx, e))?;
+        let _guard = self.write_guard().await;
+        sqlx::query(
+            "INSERT INTO users (mc_service_id, profile, credential) VALUES ($1, $2, $3) \
+             ON CONFLICT (mc_service_id) DO UPDATE SET profile = excluded.profile, credential = excluded.credential",
+        )
+        .bind(id)
+        .bind(profile)
+        .bind(encode_credential(&user.credential))
+        .execute(&self.pool)
+        .await
+        .map_err(failed(ctx))?;
+        Ok(())
+    }
+
+    async fn user(&self, id: &McServiceId) -> StoreResult<Option<UserRecord>> {
+        let ctx = format!("reading user '{id}'");
+        let row = sqlx::query("SELECT profile, credential FROM users WHERE mc_service_id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(failed(ctx.clone()))?;
+        let Some(row) = row else { return Ok(None) };
+        let profile: String = row.try_get("profile").map_err(failed(ctx.clone()))?;
+        let credential: String = row.try_get("credential").map_err(failed(ctx.clone()))?;
+        Ok(Some(UserRecord {
+            profile: serde_json::from_str(&profile).map_err(|e| corrupt(&ctx, e))?,
+            credential: decode_credential(&credential)
+                .ok_or_else(|| corrupt(&ctx, "unknown credential kind"))?,
+        }))
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqlStore {
+    async fn start_session(&self, session: &SessionRecord) -> StoreResult<Option<SessionRecord>> {
+        let ctx = format!("starting a session for '{}'", session.mc_service_id);
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(failed(ctx.clone()))?;
+        let previous =
+            sqlx::query("SELECT * FROM sessions WHERE mc_service_id = $1 AND client_id = $2")
+                .bind(session.mc_service_id.as_str())
+                .bind(session.client_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(failed(ctx.clone()))?;
+        let previous = match previous {
+            Some(row) => {
+                let old = Self::session_from_row(&row)?;
+                Self::delete_session_rows(&mut tx, &old.session_id).await?;
+                Some(old)
+            }
+            None => None,
+        };
+        sqlx::query(
+            "INSERT INTO sessions (session_id, token_hash, mc_service_id, client_id, logged_on_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&session.session_id)
+        .bind(&session.token_hash)
+        .bind(session.mc_service_id.as_str())
+        .bind(session.client_id.as_str())
+        .bind(millis(session.logged_on_at))
+        .bind(millis(session.expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(failed(ctx.clone()))?;
+        tx.commit().await.map_err(failed(ctx))?;
+        Ok(previous)
+    }
+
+    async fn session_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<SessionRecord>> {
+        sqlx::query("SELECT * FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(failed("looking up a session by token"))?
+            .as_ref()
+            .map(Self::session_from_row)
+            .transpose()
+    }
+
+    async fn end_session(&self, session_id: &str) -> StoreResult<bool> {
+        let ctx = format!("ending session {session_id}");
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(failed(ctx.clone()))?;
+        let ended = Self::delete_session_rows(&mut tx, session_id).await?;
+        tx.commit().await.map_err(failed(ctx))?;
+        Ok(ended)
+    }
+
+    async fn expired_sessions(&self, now: OffsetDateTime) -> StoreResult<Vec<SessionRecord>> {
+        sqlx::query("SELECT * FROM sessions WHERE expires_at <= $1 ORDER BY expires_at")
+            .bind(millis(now))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(failed("listing expired sessions"))?
+            .iter()
+            .map(Self::session_from_row)
+            .collect()
+    }
+
+    async fn session_exists(&self, session_id: &str) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT session_id FROM sessions WHERE session_id = $1")
+            .bind(session_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(failed(format!("looking up session {session_id}")))?;
+        Ok(row.is_some())
+    }
+}
+
+#[async_trait]
+impl EventStore for SqlStore {
+    async fn append_events(&self, effects: &Effects) -> StoreResult<Committed> {
+        let _guard = self.write_guard().await;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(failed("storing client events"))?;
+        let committed = Self::write_effects(&mut tx, effects).await?;
+        tx.commit().await.map_err(failed("storing client events"))?;
+        Ok(committed)
+    }
+
+    async fn events_after(
+        &self,
+        session_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveredEvent>> {
+        let ctx = format!("reading events of session {session_id}");
+        let rows = sqlx::query(
+            "SELECT event_id, event FROM client_events WHERE session_id = $1 AND event_id > $2 \
+             ORDER BY event_id LIMIT $3",
+        )
+        .bind(session_id)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed(ctx.clone()))?;
+        rows.iter()
+            .map(|row| {
+                let id: i64 = row.try_get("event_id").map_err(failed(ctx.clone()))?;
+                let text: String = row.try_get("event").map_err(failed(ctx.clone()))?;
+                let event: ClientEvent =
+                    serde_json::from_str(&text).map_err(|e| corrupt(&ctx, e))?;
+                Ok(DeliveredEvent { id, event })
+            })
+            .collect()
+    }
+
+    async fn discard_events_through(&self, session_id: &str, through: i64) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query("DELETE FROM client_events WHERE session_id = $1 AND event_id <= $2")
+            .bind(session_id)
+            .bind(through)
+            .execute(&self.pool)
+            .await
+            .map_err(failed(format!(
+                "discarding delivered events of session {session_id}"
+            )))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl GroupStore for SqlStore {
+    async fn group(&self, id: &McServiceGroupId) -> StoreResult<Option<GroupRecord>> {
+        sqlx::query("SELECT record FROM groups WHERE group_id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(failed(format!("reading group '{id}'")))?
+            .as_ref()
+            .map(Self::group_from_row)
+            .transpose()
+    }
+
+    async fn groups(&self) -> StoreResult<Vec<GroupRecord>> {
+        sqlx::query("SELECT record FROM groups ORDER BY group_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(failed("listing groups"))?
+            .iter()
+            .map(Self::group_from_row)
+            .collect()
+    }
+
+    async fn insert_group(
+        &self,
+        group: &GroupRecord,
+        effects: &Effects,
+    ) -> StoreResult<WriteOutcome> {
+        let id = &group.mc_service_group_id;
+        let ctx = format!("creating group '{id}'");
+        let record = serde_json::to_string(group).map_err(|e| corrupt(&ctx, e))?;
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(failed(ctx.clone()))?;
+        let inserted = sqlx::query(
+            "INSERT INTO groups (group_id, version, record) VALUES ($1, $2, $3) \
+             ON CONFLICT (group_id) DO NOTHING",
+        )
+        .bind(id.as_str())
+        .bind(version_i64(group.version))
+        .bind(record)
+        .execute(&mut *tx)
+        .await
+        .map_err(failed(ctx.clone()))?;
+        if inserted.rows_affected() == 0 {
+            return Ok(WriteOutcome::AlreadyExists);
+        }
+        let committed = Self::write_effects(&mut tx, effects).await?;
+        tx.commit().await.map_err(failed(ctx))?;
+        Ok(WriteOutcome::Done(committed))
+    }
+
+    async fn replace_group(
+        &self,
+        group: &GroupRecord,
+        expected_version: u64,
+        effects: &Effects,
+    ) -> StoreResult<WriteOutcome> {
+        let id = &group.mc_service_group_id;
+        let ctx = format!("updating group '{id}'");
+        let record = serde_json::to_string(group).map_err(|e| corrupt(&ctx, e))?;
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(failed(ctx.clone()))?;
+        let updated = sqlx::query(
+            "UPDATE groups SET version = $1, record = $2 WHERE group_id = $3 AND version = $4",
+        )
+        .bind(version_i64(group.version))
+        .bind(record)
+        .bind(id.as_str())
+        .bind(version_i64(expected_version))
+        .execute(&mut *tx)
+        .await
+        .map_err(failed(ctx.clone()))?;
+        if updated.rows_affected() == 0 {
+            let current = sqlx::query("SELECT version FROM groups WHERE group_id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(failed(ctx.clone()))?;
+            return Ok(match current {
+                Some(row) => WriteOutcome::VersionMismatch {
+                    current: u64::try_from(row.try_get::<i64, _>("version").map_err(failed(ctx))?)
+                        .unwrap_or(0),
+                },
+                None => WriteOutcome::NotFound,
+            });
+        }
+        let committed = Self::write_effects(&mut tx, effects).await?;
+        tx.commit().await.map_err(failed(ctx))?;
+        Ok(WriteOutcome::Done(committed))
+    }
+
+    async fn delete_group(
+        &self,
+        id: &McServiceGroupId,
+        expected_version: Option<u64>,
+        effects: &Effects,
+    ) -> StoreResult<WriteOutcome> {
+        let ctx = format!("deleting group '{id}'");
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(failed(ctx.clone()))?;
+        let current = sqlx::query("SELECT version FROM groups WHERE group_id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(failed(ctx.clone()))?;
+        let Some(row) = current else {
+            return Ok(WriteOutcome::NotFound);
+        };
+        let current = u64::try_from(
+            row.try_get::<i64, _>("version")
+                .map_err(failed(ctx.clone()))?,
+        )
+        .unwrap_or(0);
+        if expected_version.is_some_and(|v| v != current) {
+            return Ok(WriteOutcome::VersionMismatch { current });
+        }
+        // Subscribers are told before their subscriptions go.
+        let committed = Self::write_effects(&mut tx, effects).await?;
+        sqlx::query("DELETE FROM group_subscriptions WHERE group_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(failed(ctx.clone()))?;
+        sqlx::query("DELETE FROM groups WHERE group_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(failed(ctx.clone()))?;
+        tx.commit().await.map_err(failed(ctx))?;
+        Ok(WriteOutcome::Done(committed))
+    }
+
+    async fn subscribe(&self, session_id: &str, group: &McServiceGroupId) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query(
+            "INSERT INTO group_subscriptions (session_id, group_id) VALUES ($1, $2) \
+             ON CONFLICT (session_id, group_id) DO NOTHING",
+        )
+        .bind(session_id)
+        .bind(group.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(failed(format!("subscribing to group '{group}'")))?;
+        Ok(())
+    }
+
+    async fn unsubscribe(&self, session_id: &str, group: &McServiceGroupId) -> StoreResult<bool> {
+        let _guard = self.write_guard().await;
+        let done =
+            sqlx::query("DELETE FROM group_subscriptions WHERE session_id = $1 AND group_id = $2")
+                .bind(session_id)
+                .bind(group.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(failed(format!("unsubscribing from group '{group}'")))?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_in_urls() {
+        assert_eq!(
+            redact("postgres://mcx:secret@127.0.0.1/mcx"),
+            "postgres://mcx:***@127.0.0.1/mcx"
+        );
+        assert_eq!(redact("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+
+    #[test]
+    fn time_round_trips_in_milliseconds() {
+        let t = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+        assert_eq!(from_millis(millis(t)), t);
+    }
+}

@@ -1,0 +1,354 @@
+//! What each command does.
+
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use futures_util::StreamExt as _;
+use mcx_client::{Client, IfMatch};
+use mcx_model::group::{GroupConfiguration, GroupMemberEntry};
+use mcx_model::{ClientId, McService, McServiceGroupId, McServiceId, NonEmpty};
+use mcx_server::Config;
+
+use crate::output;
+use crate::sessions::{SessionFile, StoredSession};
+use crate::{Cli, ClientArgs, Command, ConfigCommand, GroupCommand, GroupFields, ServeArgs};
+
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Config {
+            command: ConfigCommand::Example,
+        } => {
+            print!("{}", Config::example_text());
+            Ok(())
+        }
+        Command::Login(args) => {
+            let user = McServiceId::parse(&args.user)?;
+            let client_id = ClientId::parse(&args.client_id)?;
+            let client = Client::new(&args.client.server)?;
+            let (_, response) = client.log_on(&user, &args.password, &client_id).await?;
+            let mut file = SessionFile::open(args.client.session_file.as_deref())?;
+            file.put(
+                &args.client.server,
+                StoredSession {
+                    token: response.token.clone(),
+                    mc_service_id: user.to_string(),
+                    client_id: client_id.to_string(),
+                },
+            )?;
+            output::session(&response.session, args.client.json, "logged on")
+        }
+        Command::Logout(args) => {
+            let mut file = SessionFile::open(args.session_file.as_deref())?;
+            let client = logged_on(&args, &file)?;
+            let result = client.log_off().await;
+            file.remove(&args.server)?;
+            match result {
+                // An ended session is logged off already.
+                Err(e) if e.code() == Some("invalid-token") => {}
+                other => other?,
+            }
+            if !args.json {
+                println!("logged off");
+            }
+            Ok(())
+        }
+        Command::Whoami(args) => {
+            let file = SessionFile::open(args.session_file.as_deref())?;
+            let session = logged_on(&args, &file)?.session().await?;
+            output::session(&session, args.json, "logged on")
+        }
+        Command::Events(args) => events(args).await,
+        Command::Group { command } => group(command).await,
+    }
+}
+
+fn logged_on(args: &ClientArgs, file: &SessionFile) -> anyhow::Result<Client> {
+    let stored = file.get(&args.server).with_context(|| {
+        format!(
+            "not logged on to {}: run 'mcx login --user <MC service ID>' first",
+            args.server
+        )
+    })?;
+    Ok(Client::new(&args.server)?.with_token(stored.token.clone()))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_json);
+    let example = args.config.is_none();
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::example(),
+    };
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    if let Some(dir) = args.data_dir {
+        config.server.data_dir = dir;
+    }
+    if let Some(url) = args.storage_url {
+        config.server.storage_url = Some(url);
+    }
+    let name = config.system.name.clone();
+    let domain = config.system.domain.clone();
+    let users: Vec<(String, String)> = config
+        .users
+        .iter()
+        .map(|u| (u.mc_service_id.to_string(), u.password.clone()))
+        .collect();
+    let node = mcx_server::start(config).await?;
+    let mut banner = format!(
+        "mcx {}: {name} ({domain}) listening on {}\n",
+        env!("CARGO_PKG_VERSION"),
+        node.base_url()
+    );
+    if example {
+        banner.push_str("this is the built-in example system; its users (password in brackets):\n");
+        for (user, password) in users {
+            banner.push_str(&format!("  {user} ({password})\n"));
+        }
+        banner.push_str(&format!(
+            "try: mcx login --server {url} --user sip:alice@police.example --password alice && mcx group list --server {url}\n",
+            url = node.base_url()
+        ));
+    }
+    banner.push_str(&format!(
+        "API description: {}/v1/openapi.json\n",
+        node.base_url()
+    ));
+    // The banner is for whoever watches; a closed stdout must not stop the server.
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    }
+    shutdown_signal().await;
+    eprintln!("mcx: shutting down");
+    node.shutdown().await
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn events(args: crate::EventsArgs) -> anyhow::Result<()> {
+    let file = SessionFile::open(args.client.session_file.as_deref())?;
+    let client = logged_on(&args.client, &file)?;
+    let mut stream = client.events(args.after).await?;
+    let mut seen = 0;
+    while let Some(item) = stream.next().await {
+        let delivered = item?;
+        output::event(&delivered, args.client.json)?;
+        seen += 1;
+        if args.count.is_some_and(|n| seen >= n) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn read_configuration(path: &Path) -> anyhow::Result<GroupConfiguration> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read '{}'", path.display()))?;
+    let parsed = if path.extension().is_some_and(|e| e == "toml") {
+        toml::from_str(&text).map_err(anyhow::Error::from)
+    } else {
+        serde_json::from_str(&text).map_err(anyhow::Error::from)
+    };
+    parsed.with_context(|| format!("'{}' is not a valid group configuration", path.display()))
+}
+
+fn members(uris: &[String]) -> anyhow::Result<Vec<GroupMemberEntry>> {
+    uris.iter()
+        .map(|u| Ok(GroupMemberEntry::new(McServiceId::parse(u)?)))
+        .collect()
+}
+
+fn services(names: &[String]) -> anyhow::Result<Option<NonEmpty<McService>>> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let parsed = names
+        .iter()
+        .map(|n| n.parse::<McService>())
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(NonEmpty::new(parsed).ok())
+}
+
+/// Applies the flags to a configuration (a new one when `base` is None).
+fn apply_fields(
+    base: Option<GroupConfiguration>,
+    fields: &GroupFields,
+) -> anyhow::Result<GroupConfiguration> {
+    if let Some(path) = &fields.file {
+        return read_configuration(path);
+    }
+    let mut config = match base {
+        Some(config) => config,
+        None => GroupConfiguration {
+            display_name: fields
+                .display_name
+                .clone()
+                .context("a new group needs --display-name (or --file)")?,
+            list: Vec::new(),
+            on_network_disabled: false,
+            on_network_group_priority: None,
+            supported_services: services(&fields.services)?
+                .context("a new group needs at least one --service (mcptt, mcvideo, mcdata)")?,
+            preconfigured_group_use_only: false,
+            permitted_locations: Vec::new(),
+        },
+    };
+    if let Some(name) = &fields.display_name {
+        config.display_name = name.clone();
+    }
+    if let Some(list) = services(&fields.services)? {
+        config.supported_services = list;
+    }
+    if !fields.members.is_empty() {
+        config.list = members(&fields.members)?;
+    }
+    if let Some(priority) = fields.priority {
+        config.on_network_group_priority = Some(priority);
+    }
+    if fields.disabled {
+        config.on_network_disabled = true;
+    }
+    if fields.preconfigured_only {
+        config.preconfigured_group_use_only = true;
+    }
+    if !fields.locations.is_empty() {
+        config.permitted_locations = fields.locations.clone();
+    }
+    Ok(config)
+}
+
+async fn group(command: GroupCommand) -> anyhow::Result<()> {
+    match command {
+        GroupCommand::List(args) => {
+            let file = SessionFile::open(args.session_file.as_deref())?;
+            let groups = logged_on(&args, &file)?.groups().await?;
+            output::groups(&groups, args.json)
+        }
+        GroupCommand::Get { id, client } => {
+            let id = McServiceGroupId::parse(&id)?;
+            let file = SessionFile::open(client.session_file.as_deref())?;
+            let group = logged_on(&client, &file)?.group(&id).await?;
+            output::group(&group, client.json)
+        }
+        GroupCommand::Create { id, fields, client } => {
+            let id = McServiceGroupId::parse(&id)?;
+            let configuration = apply_fields(None, &fields)?;
+            let file = SessionFile::open(client.session_file.as_deref())?;
+            let group = logged_on(&client, &file)?
+                .create_group(&id, &configuration)
+                .await?;
+            output::group(&group, client.json)
+        }
+        GroupCommand::Update {
+            id,
+            fields,
+            add_members,
+            remove_members,
+            enabled,
+            if_version,
+            client,
+        } => {
+            let id = McServiceGroupId::parse(&id)?;
+            let file = SessionFile::open(client.session_file.as_deref())?;
+            let api = logged_on(&client, &file)?;
+            let current = api.group(&id).await?;
+            let mut configuration = apply_fields(Some(current.configuration.clone()), &fields)?;
+            for uri in add_members {
+                let uri = McServiceId::parse(&uri)?;
+                if !configuration.is_member(&uri) {
+                    configuration.list.push(GroupMemberEntry::new(uri));
+                }
+            }
+            for uri in remove_members {
+                let uri = McServiceId::parse(&uri)?;
+                if !configuration.is_member(&uri) {
+                    bail!("'{uri}' is not a member of '{id}'");
+                }
+                configuration.list.retain(|m| m.uri != uri);
+            }
+            if enabled {
+                configuration.on_network_disabled = false;
+            }
+            let version = if_version.unwrap_or(current.version);
+            let group = api
+                .update_group(&id, &configuration, IfMatch::Version(version))
+                .await?;
+            output::group(&group, client.json)
+        }
+        GroupCommand::Delete {
+            id,
+            if_version,
+            client,
+        } => {
+            let id = McServiceGroupId::parse(&id)?;
+            let file = SessionFile::open(client.session_file.as_deref())?;
+            logged_on(&client, &file)?
+                .delete_group(&id, if_version.map(IfMatch::Version))
+                .await?;
+            if !client.json {
+                println!("deleted {id}");
+            }
+            Ok(())
+        }
+        GroupCommand::Subscribe { id, client } => {
+            let id = McServiceGroupId::parse(&id)?;
+            let file = SessionFile::open(client.session_file.as_deref())?;
+            let info = logged_on(&client, &file)?.subscribe(&id).await?;
+            if client.json {
+                output::json(&info)
+            } else {
+                println!(
+                    "subscribed to {id} (now at version {}); changes arrive on 'mcx events'",
+                    info.group.version
+                );
+                Ok(())
+            }
+        }
+        GroupCommand::Unsubscribe { id, client } => {
+            let id = McServiceGroupId::parse(&id)?;
+            let file = SessionFile::open(client.session_file.as_deref())?;
+            logged_on(&client, &file)?.unsubscribe(&id).await?;
+            if !client.json {
+                println!("unsubscribed from {id}");
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Human-readable and JSON output of the client commands.
+
+use mcx_model::api::SessionInfo;
+use mcx_model::events::{ClientEvent, DeliveredEvent};
+use mcx_model::group::{GroupOrigin, GroupRecord};
+use serde::Serialize;
+
+pub(crate) fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+pub(crate) fn session(session: &SessionInfo, as_json: bool, verb: &str) -> anyhow::Result<()> {
+    if as_json {
+        return json(session);
+    }
+    println!(
+        "{verb} as {} from client '{}' at {} (session ends {})",
+        session.mc_service_id, session.client_id, session.system, session.expires_at
+    );
+    let profile = &session.profile;
+    if !profile.permissions.is_empty() {
+        let names: Vec<&str> = profile.permissions.iter().map(|p| p.as_str()).collect();
+        println!("  permissions: {}", names.join(", "));
+    }
+    for (service, p) in &profile.services {
+        let groups: Vec<&str> = p.groups.iter().map(|g| g.as_str()).collect();
+        println!(
+            "  {service}: N2 {}, groups: {}",
+            p.max_affiliations_n2,
+            groups.join(", ")
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn groups(groups: &[GroupRecord], as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(&groups);
+    }
+    if groups.is_empty() {
+        println!("no groups");
+    }
+    for g in groups {
+        println!(
+            "{:<40} v{:<4} {:<8} {}",
+            g.mc_service_group_id.as_str(),
+            g.version,
+            origin(g),
+            g.configuration.display_name
+        );
+    }
+    Ok(())
+}
+
+fn origin(group: &GroupRecord) -> String {
+    match group.origin {
+        GroupOrigin::Local => "local".into(),
+        GroupOrigin::Partner { .. } => format!("from {}", group.mc_service_group_id.home_system()),
+    }
+}
+
+pub(crate) fn group(g: &GroupRecord, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(g);
+    }
+    let c = &g.configuration;
+    println!(
+        "{}  \"{}\"  version {} ({})",
+        g.mc_service_group_id,
+        c.display_name,
+        g.version,
+        origin(g)
+    );
+    let services: Vec<&str> = c.supported_services.iter().map(|s| s.as_str()).collect();
+    println!("  supported services: {}", services.join(", "));
+    if let Some(p) = c.on_network_group_priority {
+        println!("  group priority: {p}");
+    }
+    if c.on_network_disabled {
+        println!("  disabled on network");
+    }
+    if c.preconfigured_group_use_only {
+        println!("  preconfigured group (for regroup only)");
+    }
+    if !c.permitted_locations.is_empty() {
+        println!(
+            "  permitted locations: {}",
+            c.permitted_locations.join(", ")
+        );
+    }
+    println!("  members ({}):", c.list.len());
+    for m in &c.list {
+        let mut extra = Vec::new();
+        if let Some(t) = &m.participant_type {
+            extra.push(t.clone());
+        }
+        if let Some(p) = m.user_priority {
+            extra.push(format!("priority {p}"));
+        }
+        if extra.is_empty() {
+            println!("    {}", m.uri);
+        } else {
+            println!("    {} ({})", m.uri, extra.join(", "));
+        }
+    }
+    if let Some(k) = &g.key_material {
+        println!(
+            "  key material: generation {}, GMK-ID {}",
+            k.generation, k.gmk_id
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn event(delivered: &DeliveredEvent, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        println!("{}", serde_json::to_string(delivered)?);
+        return Ok(());
+    }
+    match &delivered.event {
+        ClientEvent::GroupConfigurationChanged { group } => println!(
+            "[{}] group-configuration-changed {} now version {}",
+            delivered.id, group.mc_service_group_id, group.version
+        ),
+        ClientEvent::GroupDeleted {
+            mc_service_group_id,
+        } => {
+            println!("[{}] group-deleted {mc_service_group_id}", delivered.id)
+        }
+    }
+    Ok(())
+}

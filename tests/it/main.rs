@@ -1,0 +1,13 @@
+//! Integration tests: real MC systems on ephemeral loopback ports with temporary data
+//! directories, driven over HTTP through the client crate (and, where the test is about
+//! the binary, through `mcx` itself).
+
+mod bad_input;
+mod cli;
+mod events;
+mod group_policy;
+mod groups;
+mod openapi;
+mod restart;
+mod session;
+mod support;

@@ -1,0 +1,57 @@
+//! The OpenAPI document lists every route the server answers.
+
+use crate::support::*;
+
+#[tokio::test]
+async fn openapi_3_1_lists_every_route() {
+    let system = TestSystem::example().await;
+    let doc = system.client().openapi().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let expected: &[(&str, &[&str])] = &[
+        ("/v1/session", &["post", "get", "delete"]),
+        ("/v1/events", &["get"]),
+        ("/v1/groups", &["get", "post"]),
+        ("/v1/groups/{id}", &["get", "put", "delete"]),
+        ("/v1/groups/{id}/subscription", &["put", "delete"]),
+        ("/v1/system", &["get"]),
+        ("/v1/openapi.json", &["get"]),
+    ];
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(
+        paths.len(),
+        expected.len(),
+        "documented paths: {:?}",
+        paths.keys()
+    );
+    let http = reqwest::Client::new();
+    for (path, methods) in expected {
+        let item = paths
+            .get(*path)
+            .unwrap_or_else(|| panic!("{path} is not documented"));
+        for method in *methods {
+            assert!(
+                item.get(*method).is_some(),
+                "{method} {path} is not documented"
+            );
+        }
+        // And the server really answers it (401/400/... but never "no such route").
+        let concrete = path.replace("{id}", "sip%3Aops%40police.example");
+        for method in *methods {
+            let response = http
+                .request(
+                    method.to_uppercase().parse().unwrap(),
+                    format!("{}{}", system.url(), concrete),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                response.status() != 404 && response.status() != 405,
+                "{method} {path} is documented but answered {}",
+                response.status()
+            );
+        }
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+}

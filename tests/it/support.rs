@@ -1,0 +1,129 @@
+//! Starting systems for tests and logging users on.
+
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use mcx_client::{Client, EventStream};
+use mcx_model::events::DeliveredEvent;
+use mcx_model::group::GroupRecord;
+use mcx_model::{ClientId, McServiceGroupId, McServiceId};
+use mcx_server::{Config, RunningNode};
+
+/// One MC system running in this process, with its own data directory.
+pub struct TestSystem {
+    pub node: Option<RunningNode>,
+    pub config: Config,
+    /// Kept so the data directory lives as long as the system.
+    pub _dir: tempfile::TempDir,
+}
+
+impl TestSystem {
+    /// The built-in example system (police.example: alice administers, bob and carol are officers).
+    pub async fn example() -> Self {
+        Self::start(Config::example()).await
+    }
+
+    /// A system from a configuration; listen address and data directory are replaced by
+    /// an ephemeral port and a temporary directory.
+    pub async fn start(mut config: Config) -> Self {
+        // Raw reqwest clients in tests need the process-wide crypto provider too.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        config.server.listen = "127.0.0.1:0".parse().expect("address");
+        config.server.data_dir = dir.path().join("data");
+        let node = mcx_server::start(config.clone())
+            .await
+            .expect("the system starts");
+        Self {
+            node: Some(node),
+            config,
+            _dir: dir,
+        }
+    }
+
+    pub fn node(&self) -> &RunningNode {
+        self.node.as_ref().expect("the system is running")
+    }
+
+    pub fn url(&self) -> String {
+        self.node().base_url()
+    }
+
+    /// An anonymous client.
+    pub fn client(&self) -> Client {
+        Client::new(&self.url()).expect("client")
+    }
+
+    /// Logs a configured user on from a client named `client_id`; the password is the
+    /// one configured.
+    pub async fn log_on_as(&self, user: &str, client_id: &str) -> Client {
+        let password = self
+            .config
+            .users
+            .iter()
+            .find(|u| u.mc_service_id.as_str() == user)
+            .map(|u| u.password.clone())
+            .unwrap_or_else(|| panic!("{user} is not configured"));
+        let (client, _) = self
+            .client()
+            .log_on(
+                &id(user),
+                &password,
+                &ClientId::parse(client_id).expect("client id"),
+            )
+            .await
+            .expect("log-on succeeds");
+        client
+    }
+
+    /// Stops the system and starts it again on the same data directory (same port is not
+    /// kept: clients must use the new URL).
+    pub async fn restart(&mut self) {
+        let node = self.node.take().expect("the system is running");
+        node.shutdown().await.expect("clean shutdown");
+        self.node = Some(
+            mcx_server::start(self.config.clone())
+                .await
+                .expect("the system starts again"),
+        );
+    }
+
+    /// Every group as a group administrator sees it: the store's content, through the API.
+    pub async fn all_groups(&self) -> Vec<GroupRecord> {
+        self.log_on_as(ALICE, "inspector")
+            .await
+            .groups()
+            .await
+            .expect("listing groups")
+    }
+}
+
+pub const ALICE: &str = "sip:alice@police.example";
+pub const BOB: &str = "sip:bob@police.example";
+pub const CAROL: &str = "sip:carol@police.example";
+pub const OPS: &str = "sip:ops@police.example";
+pub const PATROL: &str = "sip:patrol@police.example";
+
+pub fn id(user: &str) -> McServiceId {
+    McServiceId::parse(user).expect("valid MC service ID")
+}
+
+pub fn gid(group: &str) -> McServiceGroupId {
+    McServiceGroupId::parse(group).expect("valid MC service group ID")
+}
+
+/// The next event of a stream, failing the test after five seconds.
+pub async fn next_event(stream: &mut EventStream) -> DeliveredEvent {
+    tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("an event arrives within 5 s")
+        .expect("the stream is open")
+        .expect("the event is well-formed")
+}
+
+/// Asserts that no event arrives within the given time.
+pub async fn no_event(stream: &mut EventStream, within: Duration) {
+    if let Ok(Some(event)) = tokio::time::timeout(within, stream.next()).await {
+        panic!("unexpected event: {event:?}");
+    }
+}

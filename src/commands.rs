@@ -11,7 +11,9 @@ use mcx_server::Config;
 
 use crate::output;
 use crate::sessions::{SessionFile, StoredSession};
-use crate::{Cli, ClientArgs, Command, ConfigCommand, GroupCommand, GroupFields, ServeArgs};
+use crate::{
+    Cli, ClientArgs, Command, ConfigCommand, GroupCommand, GroupFields, PkiCommand, ServeArgs,
+};
 
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -59,6 +61,25 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             output::session(&session, args.json, "logged on")
         }
         Command::Events(args) => events(args).await,
+        Command::Pki {
+            command: PkiCommand::Init { dir, name },
+        } => {
+            let cert = mcx_server::pki::init(&dir, &name)?;
+            println!("created certificate authority {}", cert.display());
+            Ok(())
+        }
+        Command::Pki {
+            command: PkiCommand::Issue { dir, domain },
+        } => {
+            let domain = mcx_model::SystemDomain::parse(&domain)?;
+            let files = mcx_server::pki::issue(&dir, &domain)?;
+            println!(
+                "issued {} (key {}) for {domain}",
+                files.certificate.display(),
+                files.private_key.display()
+            );
+            Ok(())
+        }
         Command::Group { command } => group(command).await,
     }
 }
@@ -340,6 +361,39 @@ async fn group(command: GroupCommand) -> anyhow::Result<()> {
                 );
                 Ok(())
             }
+        }
+        GroupCommand::Share {
+            id,
+            partner,
+            client,
+        } => {
+            let id = McServiceGroupId::parse(&id)?;
+            let partner = mcx_model::SystemDomain::parse(&partner)?;
+            let file = SessionFile::open(client.session_file.as_deref())?;
+            let status = logged_on(&client, &file)?
+                .share_group(&id, &partner)
+                .await?;
+            output::interconnection(&status, client.json)
+        }
+        GroupCommand::Rekey { id, client } => {
+            let id = McServiceGroupId::parse(&id)?;
+            let file = SessionFile::open(client.session_file.as_deref())?;
+            let group = logged_on(&client, &file)?.rekey_group(&id).await?;
+            output::group(&group, client.json)
+        }
+        GroupCommand::Fetch { id, client } => {
+            let id = McServiceGroupId::parse(&id)?;
+            let file = SessionFile::open(client.session_file.as_deref())?;
+            let status = logged_on(&client, &file)?.fetch_group(&id).await?;
+            output::interconnection(&status, client.json)
+        }
+        GroupCommand::Status { id, client } => {
+            let id = McServiceGroupId::parse(&id)?;
+            let file = SessionFile::open(client.session_file.as_deref())?;
+            let status = logged_on(&client, &file)?
+                .interconnection_status(&id)
+                .await?;
+            output::interconnection(&status, client.json)
         }
         GroupCommand::Unsubscribe { id, client } => {
             let id = McServiceGroupId::parse(&id)?;

@@ -41,6 +41,30 @@ enum Command {
     },
     /// Print this client's event stream (notifications), following it until interrupted.
     Events(EventsArgs),
+    /// A development PKI: a certificate authority and certificates for MC systems.
+    Pki {
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PkiCommand {
+    /// Create a certificate authority in DIR (ca.crt, ca.key).
+    Init {
+        /// The directory.
+        dir: PathBuf,
+        /// The authority's name.
+        #[arg(long, default_value = "mcx development CA")]
+        name: String,
+    },
+    /// Issue a certificate for an MC system (DIR/DOMAIN.crt, DIR/DOMAIN.key).
+    Issue {
+        /// The directory holding the authority.
+        dir: PathBuf,
+        /// The system's domain, e.g. police.example.
+        domain: String,
+    },
 }
 
 #[derive(Args)]
@@ -174,6 +198,37 @@ enum GroupCommand {
     },
     /// End this client's subscription to a group.
     Unsubscribe {
+        /// MC service group ID.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Provide a group's configuration to a partner system (TS 23.280 §10.2.7.2).
+    Share {
+        /// MC service group ID (defined in this system).
+        id: String,
+        /// The partner system's domain.
+        #[arg(long = "with", value_name = "DOMAIN")]
+        partner: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Generate new key material for a group; subscribed partners are notified.
+    Rekey {
+        /// MC service group ID (defined in this system).
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Request a partner-homed group's configuration from its primary (§10.2.7.3).
+    Fetch {
+        /// MC service group ID (defined in a partner system).
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show how a group is shared between systems.
+    Status {
         /// MC service group ID.
         id: String,
         #[command(flatten)]

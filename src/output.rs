@@ -1,6 +1,6 @@
 //! Human-readable and JSON output of the client commands.
 
-use mcx_model::api::SessionInfo;
+use mcx_model::api::{InterconnectionStatus, SessionInfo};
 use mcx_model::events::{ClientEvent, DeliveredEvent};
 use mcx_model::group::{GroupOrigin, GroupRecord};
 use serde::Serialize;
@@ -128,6 +128,45 @@ pub(crate) fn event(delivered: &DeliveredEvent, as_json: bool) -> anyhow::Result
         } => {
             println!("[{}] group-deleted {mc_service_group_id}", delivered.id)
         }
+    }
+    Ok(())
+}
+
+pub(crate) fn interconnection(status: &InterconnectionStatus, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(status);
+    }
+    println!(
+        "{} (primary system {})",
+        status.mc_service_group_id, status.home_system
+    );
+    if let Some(link) = &status.primary {
+        let state = serde_json::to_value(link.state)?;
+        match &link.detail {
+            Some(detail) => println!(
+                "  link to primary: {} ({detail})",
+                state.as_str().unwrap_or("?")
+            ),
+            None => println!("  link to primary: {}", state.as_str().unwrap_or("?")),
+        }
+    }
+    if status.partners.is_empty() && status.primary.is_none() {
+        println!("  not shared with any partner system");
+    }
+    for p in &status.partners {
+        let state = serde_json::to_value(p.state)?;
+        let subscribed = if p.subscribed { ", subscribed" } else { "" };
+        let detail = p
+            .detail
+            .as_deref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default();
+        println!(
+            "  {}: version {} {}{subscribed}{detail}",
+            p.partner,
+            p.version,
+            state.as_str().unwrap_or("?")
+        );
     }
     Ok(())
 }

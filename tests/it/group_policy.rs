@@ -21,7 +21,7 @@ async fn eventually<F: Fn() -> bool>(what: &str, check: F) {
 #[tokio::test]
 async fn the_mc_service_server_fetches_subscribes_and_follows_group_changes() {
     let system = TestSystem::example().await;
-    let policy = system.node().system().group_policy.clone();
+    let policy = system.node().system().mc_service_server.policy.clone();
     let ops = gid(OPS);
     assert!(
         policy.cached(&ops).is_none(),

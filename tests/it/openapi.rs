@@ -13,6 +13,10 @@ async fn openapi_3_1_lists_every_route() {
         ("/v1/groups", &["get", "post"]),
         ("/v1/groups/{id}", &["get", "put", "delete"]),
         ("/v1/groups/{id}/subscription", &["put", "delete"]),
+        ("/v1/groups/{id}/shares", &["post"]),
+        ("/v1/groups/{id}/rekey", &["post"]),
+        ("/v1/groups/{id}/fetch", &["post"]),
+        ("/v1/groups/{id}/interconnection", &["get"]),
         ("/v1/system", &["get"]),
         ("/v1/openapi.json", &["get"]),
     ];

@@ -10,12 +10,12 @@ use std::time::Duration;
 use eventsource_stream::Eventsource as _;
 use futures_util::{Stream, StreamExt as _};
 use mcx_model::api::{
-    CreateGroupRequest, GroupList, LogOnRequest, LogOnResponse, Problem, SessionInfo,
-    SubscriptionInfo, SystemInfo,
+    CreateGroupRequest, GroupList, InterconnectionStatus, LogOnRequest, LogOnResponse, Problem,
+    SessionInfo, ShareRequest, SubscriptionInfo, SystemInfo,
 };
 use mcx_model::events::{ClientEvent, DeliveredEvent};
 use mcx_model::group::{GroupConfiguration, GroupRecord};
-use mcx_model::{ClientId, McServiceGroupId, McServiceId};
+use mcx_model::{ClientId, McServiceGroupId, McServiceId, SystemDomain};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -318,6 +318,41 @@ impl Client {
         let path = format!("/v1/groups/{}/subscription", segment(id.as_str()));
         self.send(self.authed(Method::DELETE, &path)?).await?;
         Ok(())
+    }
+
+    /// Provides a group's configuration to a partner system (§10.2.7.2).
+    pub async fn share_group(
+        &self,
+        id: &McServiceGroupId,
+        partner: &SystemDomain,
+    ) -> Result<InterconnectionStatus> {
+        let path = format!("/v1/groups/{}/shares", segment(id.as_str()));
+        let request = ShareRequest {
+            partner: partner.clone(),
+        };
+        self.with_body(self.authed(Method::POST, &path)?, &request)
+            .await
+    }
+
+    /// Generates new key material for a group.
+    pub async fn rekey_group(&self, id: &McServiceGroupId) -> Result<GroupRecord> {
+        let path = format!("/v1/groups/{}/rekey", segment(id.as_str()));
+        self.json(self.authed(Method::POST, &path)?).await
+    }
+
+    /// Requests a partner-homed group's configuration from its primary (§10.2.7.3).
+    pub async fn fetch_group(&self, id: &McServiceGroupId) -> Result<InterconnectionStatus> {
+        let path = format!("/v1/groups/{}/fetch", segment(id.as_str()));
+        self.json(self.authed(Method::POST, &path)?).await
+    }
+
+    /// How a group is shared between systems.
+    pub async fn interconnection_status(
+        &self,
+        id: &McServiceGroupId,
+    ) -> Result<InterconnectionStatus> {
+        let path = format!("/v1/groups/{}/interconnection", segment(id.as_str()));
+        self.json(self.authed(Method::GET, &path)?).await
     }
 
     /// Opens the session's event stream, resuming after `last_event_id` if given. The

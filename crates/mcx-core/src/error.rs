@@ -94,4 +94,10 @@ pub mod codes {
     pub const STORAGE_FAILURE: &str = "storage-failure";
     /// The client is not subscribed to the group.
     pub const NOT_SUBSCRIBED: &str = "not-subscribed";
+    /// The system named is not a configured partner.
+    pub const NOT_A_PARTNER: &str = "not-a-partner";
+    /// The partner is not authorised for this kind of flow (in that direction).
+    pub const PARTNER_NOT_AUTHORIZED: &str = "partner-not-authorized";
+    /// A partner's flow is not valid.
+    pub const INVALID_FLOW: &str = "invalid-flow";
 }

@@ -6,10 +6,12 @@
 //! stored without its notifications, nor notified without being stored.
 
 use async_trait::async_trait;
+use mcx_model::api::{PartnerDelivery, PrimaryLink, PrimaryLinkState};
 use mcx_model::events::{ClientEvent, DeliveredEvent};
+use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
 use mcx_model::group::GroupRecord;
 use mcx_model::profile::UserProfile;
-use mcx_model::{ClientId, McServiceGroupId, McServiceId};
+use mcx_model::{ClientId, McServiceGroupId, McServiceId, SystemDomain, TransactionId};
 use time::OffsetDateTime;
 
 /// The store failed. Carries what was being done; nothing of the failed call was kept.
@@ -67,11 +69,123 @@ pub enum Audience {
     GroupSubscribers(McServiceGroupId),
 }
 
-/// Notifications committed together with a change.
+/// Which partner systems receive an outbox entry; resolved inside the transaction that
+/// commits it, so a partner subscribing concurrently is either in or sees the next change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartnerAudience {
+    /// One partner.
+    Partner(SystemDomain),
+    /// Every partner GMS subscribed to the group (§10.2.7.4).
+    SubscribedPartners(McServiceGroupId),
+    /// Every partner the primary has a record of for the group (shared, delivered or
+    /// subscribed).
+    KnownPartners(McServiceGroupId),
+}
+
+/// A server-to-server request to send, durably, in order per partner, retried until the
+/// partner answers. Receivers deduplicate on (sender, transaction ID).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// Who receives it.
+    pub audience: PartnerAudience,
+    /// The exchange's ID (the same for every partner of an audience; receivers key on the
+    /// sender as well).
+    pub transaction_id: TransactionId,
+    /// The flow.
+    pub request: PartnerRequest,
+}
+
+/// A change to the primary's record of one partner of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartnerRecordChange {
+    /// A version is on its way to the partner.
+    Pending {
+        /// The version.
+        version: u64,
+    },
+    /// The partner stored the version.
+    Delivered {
+        /// The version.
+        version: u64,
+    },
+    /// The partner could not store the version.
+    Failed {
+        /// The version.
+        version: u64,
+        /// The partner's reason.
+        detail: String,
+    },
+    /// The partner is (or is no longer) subscribed.
+    Subscribed(bool),
+}
+
+/// A change to the primary's records of a group's partners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartnerRecordUpdate {
+    /// One partner's record changes.
+    One {
+        /// The partner.
+        partner: SystemDomain,
+        /// The group.
+        group: McServiceGroupId,
+        /// The change.
+        change: PartnerRecordChange,
+    },
+    /// Every subscribed partner of the group has this version pending.
+    SubscribedPending {
+        /// The group.
+        group: McServiceGroupId,
+        /// The version.
+        version: u64,
+    },
+    /// The group is gone: forget its partner records.
+    Forget(McServiceGroupId),
+}
+
+/// Notifications and records committed together with a change.
 #[derive(Debug, Clone, Default)]
 pub struct Effects {
     /// Events for clients' event streams.
     pub client_events: Vec<(Audience, ClientEvent)>,
+    /// Requests to partner systems.
+    pub outbox: Vec<OutboxEntry>,
+    /// An outbox entry whose exchange this change completes (removed in the same commit).
+    pub complete_outbox: Option<i64>,
+    /// Changes to the primary's records of partners.
+    pub partner_records: Vec<PartnerRecordUpdate>,
+    /// A change to the partner's link to the primary of a group.
+    pub primary_link: Option<PrimaryLinkUpdate>,
+}
+
+/// A change to a partner system's link to the primary of a group it uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrimaryLinkUpdate {
+    /// The group.
+    pub group: McServiceGroupId,
+    /// The new state; `None` forgets the link (the group was withdrawn).
+    pub state: Option<PrimaryLinkState>,
+    /// The primary's reason, with a failure.
+    pub detail: Option<String>,
+}
+
+impl PrimaryLinkUpdate {
+    /// The link is now in `state`.
+    pub fn to(group: &McServiceGroupId, state: PrimaryLinkState, detail: Option<String>) -> Self {
+        Self {
+            group: group.clone(),
+            state: Some(state),
+            detail,
+        }
+    }
+
+    /// The link is forgotten.
+    pub fn forget(group: &McServiceGroupId) -> Self {
+        Self {
+            group: group.clone(),
+            state: None,
+            detail: None,
+        }
+    }
 }
 
 impl Effects {
@@ -84,7 +198,17 @@ impl Effects {
     pub fn event(audience: Audience, event: ClientEvent) -> Self {
         Self {
             client_events: vec![(audience, event)],
+            ..Self::default()
         }
+    }
+
+    /// Adds a request to partners.
+    pub fn send(&mut self, audience: PartnerAudience, request: PartnerRequest) {
+        self.outbox.push(OutboxEntry {
+            audience,
+            transaction_id: TransactionId::new(),
+            request,
+        });
     }
 }
 
@@ -140,8 +264,8 @@ pub trait SessionStore: Send + Sync {
 /// Each session's stream of client events.
 #[async_trait]
 pub trait EventStore: Send + Sync {
-    /// Appends events, returning the sessions that got any.
-    async fn append_events(&self, effects: &Effects) -> StoreResult<Committed>;
+    /// Commits effects that go with no other change, returning the sessions that got events.
+    async fn commit(&self, effects: &Effects) -> StoreResult<Committed>;
     /// Up to `limit` events of the session after the given ID, oldest first.
     async fn events_after(
         &self,
@@ -187,10 +311,149 @@ pub trait GroupStore: Send + Sync {
     async fn unsubscribe(&self, session_id: &str, group: &McServiceGroupId) -> StoreResult<bool>;
 }
 
-/// Everything the entities store. Implemented once per storage engine.
-pub trait Store: UserStore + SessionStore + EventStore + GroupStore {}
+/// An outbox entry as stored: one request to one partner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// The entry's ID; entries to one partner are sent in ID order.
+    pub id: i64,
+    /// The receiving partner.
+    pub partner: SystemDomain,
+    /// The exchange's ID.
+    pub transaction_id: TransactionId,
+    /// The flow.
+    pub request: PartnerRequest,
+    /// Failed attempts so far.
+    pub attempts: u32,
+}
 
-impl<T: UserStore + SessionStore + EventStore + GroupStore> Store for T {}
+/// How storing a partner's copy of a group went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyOutcome {
+    /// Stored (first copy, or a newer primary version).
+    Stored(Committed),
+    /// The stored copy derives from this very primary version: nothing to do.
+    Duplicate,
+    /// The stored copy derives from a newer primary version: ignored.
+    Stale {
+        /// The primary version of the stored copy.
+        stored: u64,
+    },
+    /// The stored copy changed since it was read (its local version is not the one before
+    /// the new record's): read again and retry.
+    Conflict,
+}
+
+/// Interconnection state: the outbox, the primary's records of partners, the partner's
+/// links to primaries, partner copies of groups, and answers already given to partners.
+#[async_trait]
+pub trait InterconnectionStore: Send + Sync {
+    /// The first unsent message of each partner that is due, oldest partner first.
+    async fn outbox_heads(&self, now: OffsetDateTime) -> StoreResult<Vec<OutboxMessage>>;
+    /// When the next unsent message falls due, if any.
+    async fn outbox_next_due(&self) -> StoreResult<Option<OffsetDateTime>>;
+    /// Records a failed attempt and when to try again.
+    async fn reschedule_outbox(
+        &self,
+        id: i64,
+        attempts: u32,
+        next_attempt_at: OffsetDateTime,
+        error: &str,
+    ) -> StoreResult<()>;
+    /// The primary's records of the group's partners.
+    async fn partner_records(&self, group: &McServiceGroupId) -> StoreResult<Vec<PartnerDelivery>>;
+    /// Whether the primary has shared the group with the partner by administrator action.
+    async fn shared_with(
+        &self,
+        group: &McServiceGroupId,
+        partner: &SystemDomain,
+    ) -> StoreResult<bool>;
+    /// Records an administrator's share (idempotent), with its effects.
+    async fn record_share(
+        &self,
+        group: &McServiceGroupId,
+        partner: &SystemDomain,
+        effects: &Effects,
+    ) -> StoreResult<Committed>;
+    /// Subscribes a partner to a group if the group is still at `version`, committing the
+    /// effects with it. False if the group changed (or is gone) meanwhile.
+    async fn subscribe_partner(
+        &self,
+        group: &McServiceGroupId,
+        partner: &SystemDomain,
+        version: u64,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+    /// The partner's link to the group's primary.
+    async fn primary_link(&self, group: &McServiceGroupId) -> StoreResult<Option<PrimaryLink>>;
+    /// Stores a partner copy of a group received from its primary (its `version` must be
+    /// one more than the stored copy's, or 1 when there is none), unless the stored copy
+    /// is as new or newer; the effects commit only with a stored copy.
+    async fn store_partner_copy(
+        &self,
+        group: &GroupRecord,
+        effects: &Effects,
+    ) -> StoreResult<CopyOutcome>;
+    /// Removes a partner copy whose primary version is at most `version`; the effects
+    /// commit only if it was removed.
+    async fn remove_partner_copy(
+        &self,
+        group: &McServiceGroupId,
+        version: u64,
+        effects: &Effects,
+    ) -> StoreResult<Option<Committed>>;
+    /// The answer already given to a partner's transaction, if any.
+    async fn inbound_answer(
+        &self,
+        partner: &SystemDomain,
+        transaction: TransactionId,
+    ) -> StoreResult<Option<PartnerResponse>>;
+    /// Remembers the answer given to a partner's transaction.
+    async fn record_inbound_answer(
+        &self,
+        partner: &SystemDomain,
+        transaction: TransactionId,
+        answer: &PartnerResponse,
+    ) -> StoreResult<()>;
+}
+
+/// Everything the entities store. Implemented once per storage engine.
+pub trait Store: UserStore + SessionStore + EventStore + GroupStore + InterconnectionStore {}
+
+impl<T: UserStore + SessionStore + EventStore + GroupStore + InterconnectionStore> Store for T {}
+
+/// Why a request to a partner did not get an answer from the partner's procedures.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// The partner could not be reached (or timed out, or failed): try again later.
+    #[error("partner system '{partner}' is unreachable: {message}")]
+    Unreachable {
+        /// The partner.
+        partner: SystemDomain,
+        /// Why.
+        message: String,
+    },
+    /// The partner refused the request before its procedures ran (not authorised, not a
+    /// partner, malformed): sending it again would not help.
+    #[error("partner system '{partner}' refused the request: {message}")]
+    Refused {
+        /// The partner.
+        partner: SystemDomain,
+        /// The partner's reason.
+        message: String,
+    },
+}
+
+/// The link to partner systems: sends one request and waits for its answer.
+#[async_trait]
+pub trait PartnerLink: Send + Sync {
+    /// Sends `request` to `partner` as exchange `transaction`.
+    async fn send(
+        &self,
+        partner: &SystemDomain,
+        transaction: TransactionId,
+        request: &PartnerRequest,
+    ) -> Result<PartnerResponse, LinkError>;
+}
 
 /// The time source; tests may control it.
 pub trait Clock: Send + Sync {

@@ -5,14 +5,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use mcx_model::SystemDomain;
 use mcx_model::events::DeliveredEvent;
+use tokio::sync::Notify;
 
 use crate::error::Result;
 use crate::events::StreamWakers;
-use crate::gms::GroupManagementServer;
+use crate::gms::{GmsParts, GroupManagementServer};
 use crate::identity::IdentityManagement;
-use crate::mc_service_server::GroupPolicyCache;
+use crate::interconnection_gateway::{GatewayParts, InterconnectionGateway, Partners, RetryPolicy};
+use crate::mc_service_server::McServiceServer;
 use crate::ports::{Clock, Store};
 
 /// Settings of one MC system.
@@ -24,6 +27,10 @@ pub struct SystemSettings {
     pub name: String,
     /// How long a session lasts after log-on.
     pub session_ttl: Duration,
+    /// The partner systems.
+    pub partners: Partners,
+    /// How undelivered requests to partners are retried.
+    pub retry: RetryPolicy,
 }
 
 /// One MC system's functional entities.
@@ -34,8 +41,10 @@ pub struct McSystem {
     pub identity: Arc<IdentityManagement>,
     /// The group management server.
     pub gms: Arc<GroupManagementServer>,
-    /// The MC service server's group policy, kept by subscription to the GMS.
-    pub group_policy: Arc<GroupPolicyCache>,
+    /// The MC service server.
+    pub mc_service_server: Arc<McServiceServer>,
+    /// The interconnection gateway.
+    pub gateway: Arc<InterconnectionGateway>,
     /// Wakes clients' event streams.
     pub wakers: Arc<StreamWakers>,
     store: Arc<dyn Store>,
@@ -43,16 +52,16 @@ pub struct McSystem {
 
 impl McSystem {
     /// Assembles the entities over a store. Returns the system and the background task
-    /// that keeps the MC service server's group policy current; spawn it.
+    /// that keeps the MC service server's group policy current; spawn it. The outbox
+    /// runs separately ([`InterconnectionGateway::run_outbox`]) because it needs the link.
     pub fn new(
         settings: SystemSettings,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-    ) -> (
-        Arc<Self>,
-        impl std::future::Future<Output = ()> + Send + 'static,
-    ) {
+    ) -> (Arc<Self>, BoxFuture<'static, ()>) {
         let wakers = Arc::new(StreamWakers::default());
+        let outbox = Arc::new(Notify::new());
+        let partners = Arc::new(settings.partners.clone());
         let identity = Arc::new(IdentityManagement::new(
             settings.domain.clone(),
             store.clone(),
@@ -61,21 +70,37 @@ impl McSystem {
             settings.session_ttl,
             wakers.clone(),
         ));
-        let gms = Arc::new(GroupManagementServer::new(
-            settings.domain.clone(),
-            store.clone(),
-            clock.clone(),
-            wakers.clone(),
-        ));
-        let group_policy = Arc::new(GroupPolicyCache::new(gms.clone()));
+        let gms = Arc::new(GroupManagementServer::new(GmsParts {
+            system: settings.domain.clone(),
+            store: store.clone(),
+            links: store.clone(),
+            commits: store.clone(),
+            partners: partners.clone(),
+            clock: clock.clone(),
+            wakers: wakers.clone(),
+            outbox: outbox.clone(),
+        }));
+        let gateway = Arc::new(InterconnectionGateway::new(GatewayParts {
+            partners,
+            gms: gms.clone(),
+            links: store.clone(),
+            commits: store.clone(),
+            clock,
+            outbox,
+            retry: settings.retry,
+        }));
+        let mc_service_server = Arc::new(McServiceServer::new(gms.clone()));
+        identity.observe(mc_service_server.clone());
         let notifications = gms.subscribe_server();
-        let follower = group_policy.clone();
-        let task = async move { follower.follow(notifications).await };
+        let policy = mc_service_server.policy.clone();
+        let task: BoxFuture<'static, ()> =
+            Box::pin(async move { policy.follow(notifications).await });
         let system = Arc::new(Self {
             settings,
             identity,
             gms,
-            group_policy,
+            mc_service_server,
+            gateway,
             wakers,
             store,
         });

@@ -120,3 +120,89 @@ impl Problem {
         format!("urn:mcx:problem:{code}")
     }
 }
+
+/// `POST /v1/groups/{id}/shares`: provide the group's configuration to a partner system
+/// (TS 23.280 §10.2.7.2, triggered by an administrator).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ShareRequest {
+    /// The partner system's domain.
+    pub partner: SystemDomain,
+}
+
+/// Where delivery of a group's configuration to one partner stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeliveryState {
+    /// Queued; being delivered (and retried while the partner is unreachable).
+    Pending,
+    /// The partner received, modified and stored the version named.
+    Delivered,
+    /// The partner answered that it could not store it (see `detail`).
+    Failed,
+}
+
+/// The primary's record of one partner of a group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct PartnerDelivery {
+    /// The partner system.
+    pub partner: SystemDomain,
+    /// The delivery state of the last version sent.
+    pub state: DeliveryState,
+    /// The last version sent (or being sent).
+    pub version: u64,
+    /// The partner's reason, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Whether the partner GMS is subscribed to the group (§10.2.7.4).
+    pub subscribed: bool,
+    /// When this record last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+}
+
+/// Where a partner system's subscription at a group's primary stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrimaryLinkState {
+    /// The configuration was requested from the primary (§10.2.7.3); no answer yet.
+    Requested,
+    /// A subscribe request is on its way (§10.2.7.4).
+    Subscribing,
+    /// Subscribed: the primary notifies every change.
+    Subscribed,
+    /// The primary refused the request or the subscription (see `detail`).
+    Failed,
+}
+
+/// A partner system's link to the primary of a group it uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct PrimaryLink {
+    /// The state.
+    pub state: PrimaryLinkState,
+    /// The primary's reason, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// When this record last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+}
+
+/// `GET /v1/groups/{id}/interconnection`: how the group is shared between systems.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct InterconnectionStatus {
+    /// The group.
+    pub mc_service_group_id: McServiceGroupId,
+    /// The group's primary system.
+    pub home_system: SystemDomain,
+    /// At the primary: each partner the group is shared with.
+    pub partners: Vec<PartnerDelivery>,
+    /// At a partner: the link to the primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<PrimaryLink>,
+}

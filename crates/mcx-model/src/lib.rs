@@ -13,6 +13,7 @@ pub mod events;
 pub mod flows;
 pub mod group;
 pub mod ids;
+pub mod interconnection;
 pub mod non_empty;
 pub mod profile;
 

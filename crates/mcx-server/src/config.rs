@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use mcx_model::group::GroupConfiguration;
+use mcx_model::interconnection::{Capability, LocalGroupPolicy};
 use mcx_model::profile::{Permission, ServiceProfile, UserProfile};
 use mcx_model::{McService, McServiceGroupId, McServiceId, SystemDomain};
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,65 @@ pub struct Config {
     /// the API win over the file).
     #[serde(default)]
     pub groups: Vec<GroupConfig>,
+    /// The interconnection endpoint partners reach (mutual TLS). Needed with partners.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interconnection: Option<InterconnectionSection>,
+    /// The partner systems.
+    #[serde(default)]
+    pub partners: Vec<PartnerConfig>,
+}
+
+/// `[interconnection]`: this system's one endpoint for partners.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct InterconnectionSection {
+    /// Listen address of the interconnection endpoint (HTTPS, mutual TLS).
+    pub listen: SocketAddr,
+    /// This system's certificate chain (PEM); its subject alternative name is the
+    /// system's domain. Used as server and as client certificate.
+    pub certificate: PathBuf,
+    /// The certificate's private key (PEM, PKCS#8).
+    pub private_key: PathBuf,
+    /// Delay before the first retry of an undelivered request, in milliseconds.
+    #[serde(default = "default_retry_initial")]
+    pub retry_initial_ms: u64,
+    /// Longest delay between retries, in milliseconds.
+    #[serde(default = "default_retry_max")]
+    pub retry_max_ms: u64,
+    /// How long to wait for a partner's answer, in milliseconds.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_ms: u64,
+}
+
+fn default_retry_initial() -> u64 {
+    200
+}
+fn default_retry_max() -> u64 {
+    30_000
+}
+fn default_request_timeout() -> u64 {
+    10_000
+}
+
+/// `[[partners]]`: an interconnected MC system.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct PartnerConfig {
+    /// The partner's domain; its certificate must name it.
+    pub domain: SystemDomain,
+    /// The partner's interconnection endpoint, `https://host:port`.
+    pub endpoint: String,
+    /// PEM file of the certificate authorities that issue the partner's certificates.
+    pub trust_anchors: PathBuf,
+    /// What the partner may ask of this system.
+    #[serde(default)]
+    pub inbound: BTreeSet<Capability>,
+    /// What this system may ask of the partner.
+    #[serde(default)]
+    pub outbound: BTreeSet<Capability>,
+    /// How this system modifies group configuration received from the partner.
+    #[serde(default)]
+    pub policy: LocalGroupPolicy,
 }
 
 /// `[system]`.
@@ -153,13 +213,34 @@ pub enum ConfigError {
 const EXAMPLE: &str = include_str!("example.toml");
 
 impl Config {
-    /// Reads and checks a configuration file.
+    /// Reads and checks a configuration file. Relative paths in it are relative to the
+    /// file's directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&text, path)
+        let mut config = Self::parse(&text, path)?;
+        if let Some(base) = path.parent() {
+            config.resolve_paths(base);
+        }
+        Ok(config)
+    }
+
+    /// Makes the file paths of the configuration relative to `base`.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(ic) = &mut self.interconnection {
+            resolve(&mut ic.certificate);
+            resolve(&mut ic.private_key);
+        }
+        for partner in &mut self.partners {
+            resolve(&mut partner.trust_anchors);
+        }
     }
 
     /// Parses and checks configuration text; `origin` names it in errors.
@@ -225,6 +306,32 @@ impl Config {
                 .configuration
                 .validate()
                 .map_err(|e| ConfigError::Invalid(format!("group '{id}': {e}")))?;
+        }
+        if !self.partners.is_empty() && self.interconnection.is_none() {
+            return Err(ConfigError::Invalid(
+                "partners are configured but [interconnection] is missing: partners need an endpoint and a certificate".into(),
+            ));
+        }
+        let mut partners = HashSet::new();
+        for partner in &self.partners {
+            if &partner.domain == domain {
+                return Err(ConfigError::Invalid(format!(
+                    "partner '{}' is this system itself",
+                    partner.domain
+                )));
+            }
+            if !partners.insert(&partner.domain) {
+                return Err(ConfigError::Invalid(format!(
+                    "partner '{}' is configured twice",
+                    partner.domain
+                )));
+            }
+            if !partner.endpoint.starts_with("https://") {
+                return Err(ConfigError::Invalid(format!(
+                    "partner '{}': the endpoint must be an https:// URL, not '{}'",
+                    partner.domain, partner.endpoint
+                )));
+            }
         }
         if self.server.session_ttl_seconds == 0 {
             return Err(ConfigError::Invalid(

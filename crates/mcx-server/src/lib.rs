@@ -8,7 +8,9 @@
 
 pub mod api;
 pub mod config;
+pub mod interconnect;
 pub mod node;
+pub mod pki;
 
 pub use config::Config;
 pub use node::{RunningNode, start};

@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use mcx_core::identity::SessionObserver;
-use mcx_core::ports::{Credential, SystemClock, UserRecord};
+use mcx_core::interconnection_gateway::{PartnerSettings, Partners, RetryPolicy};
+use mcx_core::ports::{Credential, LinkError, PartnerLink, SystemClock, UserRecord};
 use mcx_core::{McSystem, SystemSettings};
+use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
+use mcx_model::{SystemDomain, TransactionId};
 use mcx_store::{SqlStore, StoreOptions};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -17,10 +20,13 @@ use tower_http::trace::TraceLayer;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::interconnect::tls::{Identity, PeerIdentities, load_roots, server_config};
+use crate::interconnect::{EndpointState, HttpsPartnerLink};
 
 /// A running MC system.
 pub struct RunningNode {
     addr: SocketAddr,
+    interconnection_addr: Option<SocketAddr>,
     system: Arc<McSystem>,
     store: Arc<SqlStore>,
     shutdown: watch::Sender<bool>,
@@ -47,15 +53,78 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         }
     };
     let store = Arc::new(SqlStore::open(&options).await?);
+    let partners = Partners::new(config.partners.iter().map(|p| PartnerSettings {
+        domain: p.domain.clone(),
+        inbound: p.inbound.clone(),
+        outbound: p.outbound.clone(),
+        policy: p.policy.clone(),
+    }));
+    let retry = config
+        .interconnection
+        .as_ref()
+        .map(|ic| RetryPolicy {
+            initial: Duration::from_millis(ic.retry_initial_ms.max(1)),
+            max: Duration::from_millis(ic.retry_max_ms.max(ic.retry_initial_ms.max(1))),
+        })
+        .unwrap_or_default();
     let settings = SystemSettings {
         domain: config.system.domain.clone(),
         name: config.system.name.clone(),
         session_ttl: Duration::from_secs(server.session_ttl_seconds),
+        partners,
+        retry,
     };
     let (system, policy_task) = McSystem::new(settings, store.clone(), Arc::new(SystemClock));
     let mut tasks = vec![tokio::spawn(policy_task)];
 
     bootstrap(&system, store.as_ref(), &config).await?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+
+    // The interconnection endpoint, and the link the outbox delivers through.
+    let mut interconnection_addr = None;
+    let link: Arc<dyn PartnerLink> = match &config.interconnection {
+        Some(ic) => {
+            let identity = Identity::load(&ic.certificate, &ic.private_key)?;
+            let mut all_roots = rustls::RootCertStore::empty();
+            let mut per_partner = Vec::new();
+            let mut endpoints = Vec::new();
+            for partner in &config.partners {
+                let roots = load_roots(&partner.trust_anchors)
+                    .with_context(|| format!("partner '{}'", partner.domain))?;
+                for anchor in roots.roots.iter() {
+                    all_roots.roots.push(anchor.clone());
+                }
+                per_partner.push((partner.domain.clone(), roots.clone()));
+                endpoints.push((partner.domain.clone(), partner.endpoint.clone(), roots));
+            }
+            let link = HttpsPartnerLink::new(
+                config.system.domain.clone(),
+                &identity,
+                endpoints,
+                Duration::from_millis(ic.request_timeout_ms.max(100)),
+            )?;
+            if all_roots.is_empty() {
+                // No partner yet: the endpoint still serves, and refuses everyone.
+                all_roots =
+                    load_roots(&ic.certificate).unwrap_or_else(|_| rustls::RootCertStore::empty());
+            }
+            let tls = server_config(&identity, all_roots)?;
+            let state = EndpointState {
+                gateway: system.gateway.clone(),
+                identities: Arc::new(PeerIdentities::new(per_partner)?),
+            };
+            let (addr, task) =
+                crate::interconnect::serve(ic.listen, tls, state, shutdown_rx.clone()).await?;
+            tracing::info!(%addr, "interconnection endpoint serving partners");
+            interconnection_addr = Some(addr);
+            tasks.push(task);
+            Arc::new(link)
+        }
+        None => Arc::new(NoPartners),
+    };
+    tasks.push(tokio::spawn(
+        system.gateway.clone().run_outbox(link, shutdown_rx.clone()),
+    ));
 
     let listener = TcpListener::bind(server.listen)
         .await
@@ -63,7 +132,6 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     let addr = listener
         .local_addr()
         .context("reading the listen address")?;
-    let (shutdown, shutdown_rx) = watch::channel(false);
     let state = AppState {
         system: system.clone(),
         shutdown: shutdown_rx.clone(),
@@ -83,6 +151,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     tracing::info!(system = %config.system.domain, %addr, "MC system serving");
     Ok(RunningNode {
         addr,
+        interconnection_addr,
         system,
         store,
         shutdown,
@@ -149,6 +218,11 @@ impl RunningNode {
         format!("http://{}", self.addr)
     }
 
+    /// The interconnection endpoint's address, if the system has one.
+    pub fn interconnection_addr(&self) -> Option<SocketAddr> {
+        self.interconnection_addr
+    }
+
     /// The MC system's entities.
     pub fn system(&self) -> &Arc<McSystem> {
         &self.system
@@ -168,5 +242,23 @@ impl RunningNode {
         }
         self.store.close().await;
         served.context("serving failed")
+    }
+}
+
+/// The link of a system without partners: every request is refused.
+struct NoPartners;
+
+#[async_trait::async_trait]
+impl PartnerLink for NoPartners {
+    async fn send(
+        &self,
+        partner: &SystemDomain,
+        _transaction: TransactionId,
+        _request: &PartnerRequest,
+    ) -> Result<PartnerResponse, LinkError> {
+        Err(LinkError::Refused {
+            partner: partner.clone(),
+            message: "this system has no interconnection configured".into(),
+        })
     }
 }

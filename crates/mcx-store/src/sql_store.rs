@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcx_core::ports::{
-    Audience, Committed, Credential, Effects, EventStore, GroupStore, SessionRecord, SessionStore,
-    StoreError, StoreResult, UserRecord, UserStore, WriteOutcome,
+    Audience, Committed, Credential, Effects, EventStore, GroupStore, PartnerAudience,
+    PartnerRecordChange, PartnerRecordUpdate, SessionRecord, SessionStore, StoreError, StoreResult,
+    UserRecord, UserStore, WriteOutcome,
 };
 use mcx_model::events::{ClientEvent, DeliveredEvent};
 use mcx_model::group::GroupRecord;
@@ -37,14 +38,14 @@ impl StoreOptions {
 
 /// The store: a pool of connections to SQLite or PostgreSQL.
 pub struct SqlStore {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     postgres: bool,
     /// SQLite allows one writer at a time; writers queue here instead of failing with
     /// "database is locked" when a read transaction would need to upgrade.
     write_lock: Option<Mutex<()>>,
 }
 
-fn failed(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(crate) fn failed(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
     let context = context.into();
     move |e| StoreError {
         context,
@@ -52,23 +53,23 @@ fn failed(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError 
     }
 }
 
-fn corrupt(context: &str, what: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(context: &str, what: impl std::fmt::Display) -> StoreError {
     StoreError {
         context: context.to_string(),
         message: format!("stored data is not readable: {what}"),
     }
 }
 
-fn millis(t: OffsetDateTime) -> i64 {
+pub(crate) fn millis(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
-fn from_millis(ms: i64) -> OffsetDateTime {
+pub(crate) fn from_millis(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-fn version_i64(version: u64) -> i64 {
+pub(crate) fn version_i64(version: u64) -> i64 {
     i64::try_from(version).unwrap_or(i64::MAX)
 }
 
@@ -143,14 +144,14 @@ impl SqlStore {
         self.pool.close().await;
     }
 
-    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    pub(crate) async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match &self.write_lock {
             Some(lock) => Some(lock.lock().await),
             None => None,
         }
     }
 
-    fn group_from_row(row: &AnyRow) -> StoreResult<GroupRecord> {
+    pub(crate) fn group_from_row(row: &AnyRow) -> StoreResult<GroupRecord> {
         let text: String = row.try_get("record").map_err(failed("reading a group"))?;
         serde_json::from_str(&text).map_err(|e| corrupt("reading a group", e))
     }
@@ -169,8 +170,10 @@ impl SqlStore {
         })
     }
 
-    /// Writes the effects' client events inside `tx`; returns the sessions that got any.
-    async fn write_effects(
+    /// Writes the effects inside `tx`: client events, outbox entries (audiences resolved
+    /// now), partner records, the primary link, the completed outbox entry. Returns the
+    /// sessions that got events.
+    pub(crate) async fn write_effects(
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         effects: &Effects,
     ) -> StoreResult<Committed> {
@@ -217,9 +220,186 @@ impl SqlStore {
         }
         woken.sort();
         woken.dedup();
+        for entry in &effects.outbox {
+            Self::write_outbox_entry(tx, entry, now).await?;
+        }
+        for update in &effects.partner_records {
+            Self::write_partner_record(tx, update, now).await?;
+        }
+        if let Some(update) = &effects.primary_link {
+            Self::write_primary_link(tx, update, now).await?;
+        }
+        if let Some(id) = effects.complete_outbox {
+            sqlx::query("DELETE FROM outbox WHERE outbox_id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map_err(failed("completing an outbox entry"))?;
+        }
         Ok(Committed {
             woken_sessions: woken,
         })
+    }
+
+    async fn write_outbox_entry(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        entry: &mcx_core::ports::OutboxEntry,
+        now: i64,
+    ) -> StoreResult<()> {
+        let ctx = "queueing a request to partners";
+        let request = serde_json::to_string(&entry.request).map_err(|e| corrupt(ctx, e))?;
+        let txn = entry.transaction_id.to_string();
+        match &entry.audience {
+            PartnerAudience::Partner(partner) => {
+                sqlx::query(
+                    "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at) \
+                     VALUES ($1, $2, $3, 0, $4, $4)",
+                )
+                .bind(partner.as_str())
+                .bind(&txn)
+                .bind(&request)
+                .bind(now)
+                .execute(&mut **tx)
+                .await
+            }
+            PartnerAudience::SubscribedPartners(group) => {
+                sqlx::query(
+                    "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at) \
+                     SELECT partner, $1, $2, 0, $3, $3 FROM partner_records WHERE group_id = $4 AND subscribed = 1 \
+                     ORDER BY partner",
+                )
+                .bind(&txn)
+                .bind(&request)
+                .bind(now)
+                .bind(group.as_str())
+                .execute(&mut **tx)
+                .await
+            }
+            PartnerAudience::KnownPartners(group) => {
+                sqlx::query(
+                    "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at) \
+                     SELECT partner, $1, $2, 0, $3, $3 FROM partner_records WHERE group_id = $4 \
+                     ORDER BY partner",
+                )
+                .bind(&txn)
+                .bind(&request)
+                .bind(now)
+                .bind(group.as_str())
+                .execute(&mut **tx)
+                .await
+            }
+        }
+        .map_err(failed(ctx))?;
+        Ok(())
+    }
+
+    async fn write_partner_record(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        update: &PartnerRecordUpdate,
+        now: i64,
+    ) -> StoreResult<()> {
+        let ctx = "recording a partner's delivery state";
+        match update {
+            PartnerRecordUpdate::One { partner, group, change } => {
+                let (group, partner) = (group.as_str(), partner.as_str());
+                match change {
+                    PartnerRecordChange::Pending { version } => sqlx::query(
+                        "INSERT INTO partner_records (group_id, partner, state, version, detail, subscribed, shared, updated_at) \
+                         VALUES ($1, $2, 'pending', $3, NULL, 0, 0, $4) \
+                         ON CONFLICT (group_id, partner) DO UPDATE SET state = 'pending', version = excluded.version, \
+                         detail = NULL, updated_at = excluded.updated_at",
+                    )
+                    .bind(group)
+                    .bind(partner)
+                    .bind(version_i64(*version))
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await,
+                    PartnerRecordChange::Delivered { version } => sqlx::query(
+                        "UPDATE partner_records SET state = 'delivered', version = $1, detail = NULL, updated_at = $2 \
+                         WHERE group_id = $3 AND partner = $4 AND version <= $1",
+                    )
+                    .bind(version_i64(*version))
+                    .bind(now)
+                    .bind(group)
+                    .bind(partner)
+                    .execute(&mut **tx)
+                    .await,
+                    PartnerRecordChange::Failed { version, detail } => sqlx::query(
+                        "UPDATE partner_records SET state = 'failed', version = $1, detail = $2, updated_at = $3 \
+                         WHERE group_id = $4 AND partner = $5 AND version <= $1",
+                    )
+                    .bind(version_i64(*version))
+                    .bind(detail)
+                    .bind(now)
+                    .bind(group)
+                    .bind(partner)
+                    .execute(&mut **tx)
+                    .await,
+                    PartnerRecordChange::Subscribed(on) => sqlx::query(
+                        "INSERT INTO partner_records (group_id, partner, state, version, detail, subscribed, shared, updated_at) \
+                         VALUES ($1, $2, 'pending', 0, NULL, $3, 0, $4) \
+                         ON CONFLICT (group_id, partner) DO UPDATE SET subscribed = excluded.subscribed, \
+                         updated_at = excluded.updated_at",
+                    )
+                    .bind(group)
+                    .bind(partner)
+                    .bind(i64::from(*on))
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await,
+                }
+            }
+            PartnerRecordUpdate::SubscribedPending { group, version } => sqlx::query(
+                "UPDATE partner_records SET state = 'pending', version = $1, detail = NULL, updated_at = $2 \
+                 WHERE group_id = $3 AND subscribed = 1",
+            )
+            .bind(version_i64(*version))
+            .bind(now)
+            .bind(group.as_str())
+            .execute(&mut **tx)
+            .await,
+            PartnerRecordUpdate::Forget(group) => sqlx::query("DELETE FROM partner_records WHERE group_id = $1")
+                .bind(group.as_str())
+                .execute(&mut **tx)
+                .await,
+        }
+        .map_err(failed(ctx))?;
+        Ok(())
+    }
+
+    async fn write_primary_link(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        update: &mcx_core::ports::PrimaryLinkUpdate,
+        now: i64,
+    ) -> StoreResult<()> {
+        let ctx = "recording the link to a group's primary";
+        let (group, detail) = (&update.group, &update.detail);
+        match &update.state {
+            Some(state) => {
+                let state = serde_json::to_value(state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                sqlx::query(
+                    "INSERT INTO primary_links (group_id, state, detail, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (group_id) DO UPDATE SET state = excluded.state, detail = excluded.detail, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(group.as_str())
+                .bind(state)
+                .bind(detail.as_deref())
+                .bind(now)
+                .execute(&mut **tx)
+                .await
+            }
+            None => sqlx::query("DELETE FROM primary_links WHERE group_id = $1")
+                .bind(group.as_str())
+                .execute(&mut **tx)
+                .await,
+        }
+        .map_err(failed(ctx))?;
+        Ok(())
     }
 
     async fn delete_session_rows(
@@ -379,15 +559,15 @@ impl SessionStore for SqlStore {
 
 #[async_trait]
 impl EventStore for SqlStore {
-    async fn append_events(&self, effects: &Effects) -> StoreResult<Committed> {
+    async fn commit(&self, effects: &Effects) -> StoreResult<Committed> {
         let _guard = self.write_guard().await;
         let mut tx = self
             .pool
             .begin()
             .await
-            .map_err(failed("storing client events"))?;
+            .map_err(failed("committing effects"))?;
         let committed = Self::write_effects(&mut tx, effects).await?;
-        tx.commit().await.map_err(failed("storing client events"))?;
+        tx.commit().await.map_err(failed("committing effects"))?;
         Ok(committed)
     }
 

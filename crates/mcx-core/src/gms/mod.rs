@@ -7,7 +7,10 @@
 //! stored here too, received through the interconnection procedures of §10.2.7, and served
 //! to this system's users as if local, but only their primary system changes them.
 
+mod interconnection;
+pub(crate) use interconnection::Arrival;
 mod keys;
+pub mod policy;
 
 use std::sync::Arc;
 
@@ -16,12 +19,16 @@ use mcx_model::events::ClientEvent;
 use mcx_model::group::{GroupConfiguration, GroupOrigin, GroupRecord};
 use mcx_model::profile::Permission;
 use mcx_model::{McServiceGroupId, SystemDomain};
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
 use crate::error::{Error, ErrorKind, Result, codes};
 use crate::events::StreamWakers;
 use crate::identity::Requester;
-use crate::ports::{Audience, Clock, Committed, Effects, GroupStore, WriteOutcome};
+use crate::interconnection_gateway::Partners;
+use crate::ports::{
+    Audience, Clock, Committed, Effects, EventStore, GroupStore, InterconnectionStore,
+    PartnerAudience, PartnerRecordUpdate, WriteOutcome,
+};
 
 pub use keys::generate_key_material;
 
@@ -47,9 +54,33 @@ pub enum GroupConfigurationNotification {
 pub struct GroupManagementServer {
     system: SystemDomain,
     store: Arc<dyn GroupStore>,
+    links: Arc<dyn InterconnectionStore>,
+    commits: Arc<dyn EventStore>,
+    partners: Arc<Partners>,
     clock: Arc<dyn Clock>,
     wakers: Arc<StreamWakers>,
+    outbox: Arc<Notify>,
     servers: broadcast::Sender<GroupConfigurationNotification>,
+}
+
+/// What a GMS is built from.
+pub struct GmsParts {
+    /// The system's domain.
+    pub system: SystemDomain,
+    /// Group documents and client subscriptions.
+    pub store: Arc<dyn GroupStore>,
+    /// Interconnection state and the outbox.
+    pub links: Arc<dyn InterconnectionStore>,
+    /// Commits effects that go with no other change.
+    pub commits: Arc<dyn EventStore>,
+    /// The partner systems.
+    pub partners: Arc<Partners>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Wakes clients' event streams.
+    pub wakers: Arc<StreamWakers>,
+    /// Wakes the outbox dispatcher when requests to partners are committed.
+    pub outbox: Arc<Notify>,
 }
 
 fn not_found(id: &McServiceGroupId) -> Error {
@@ -61,19 +92,18 @@ fn not_found(id: &McServiceGroupId) -> Error {
 }
 
 impl GroupManagementServer {
-    /// The GMS of `system`.
-    pub fn new(
-        system: SystemDomain,
-        store: Arc<dyn GroupStore>,
-        clock: Arc<dyn Clock>,
-        wakers: Arc<StreamWakers>,
-    ) -> Self {
+    /// A GMS.
+    pub fn new(parts: GmsParts) -> Self {
         let (servers, _) = broadcast::channel(4096);
         Self {
-            system,
-            store,
-            clock,
-            wakers,
+            system: parts.system,
+            store: parts.store,
+            links: parts.links,
+            commits: parts.commits,
+            partners: parts.partners,
+            clock: parts.clock,
+            wakers: parts.wakers,
+            outbox: parts.outbox,
             servers,
         }
     }
@@ -81,6 +111,10 @@ impl GroupManagementServer {
     /// The system this GMS belongs to.
     pub fn system(&self) -> &SystemDomain {
         &self.system
+    }
+
+    async fn event_store_commit(&self, effects: &Effects) -> Result<Committed> {
+        Ok(self.commits.commit(effects).await?)
     }
 
     /// Subscribes an MC service server (in process) to group configuration notifications.
@@ -129,10 +163,20 @@ impl GroupManagementServer {
         }
     }
 
-    fn after_commit(&self, committed: &Committed, notification: GroupConfigurationNotification) {
+    fn after_commit(
+        &self,
+        committed: &Committed,
+        effects: &Effects,
+        notification: Option<GroupConfigurationNotification>,
+    ) {
         self.wakers.wake(&committed.woken_sessions);
-        // No receiver is not an error: no MC service server uses the group yet.
-        let _ = self.servers.send(notification);
+        if !effects.outbox.is_empty() {
+            self.outbox.notify_one();
+        }
+        if let Some(notification) = notification {
+            // No receiver is not an error: no MC service server uses the group yet.
+            let _ = self.servers.send(notification);
+        }
     }
 
     /// Defines a new group in this system (group administrators only).
@@ -190,12 +234,17 @@ impl GroupManagementServer {
             origin: GroupOrigin::Local,
             updated_at: now,
         };
-        match self.store.insert_group(&record, &Effects::none()).await? {
+        let mut effects = Effects::none();
+        self.effects_of_local_change(None, &record, true, &mut effects);
+        match self.store.insert_group(&record, &effects).await? {
             WriteOutcome::Done(committed) => {
                 tracing::info!(group = %id, "group created");
                 self.after_commit(
                     &committed,
-                    GroupConfigurationNotification::Changed(Arc::new(record.clone())),
+                    &effects,
+                    Some(GroupConfigurationNotification::Changed(Arc::new(
+                        record.clone(),
+                    ))),
                 );
                 Ok(record)
             }
@@ -278,19 +327,32 @@ impl GroupManagementServer {
             updated_at: self.clock.now(),
             ..current.clone()
         };
-        self.replace(&record, current.version).await?;
+        self.replace(&record, &current, false).await?;
         tracing::info!(group = %id, version = record.version, "group updated");
         Ok(record)
     }
 
-    /// Stores a new version of a group and notifies its subscribers in the same commit.
-    async fn replace(&self, record: &GroupRecord, expected_version: u64) -> Result<()> {
+    /// Stores a new version of a local group and notifies its subscribers (clients,
+    /// servers and partner systems) in the same commit.
+    async fn replace(
+        &self,
+        record: &GroupRecord,
+        previous: &GroupRecord,
+        key_changed: bool,
+    ) -> Result<()> {
         let id = &record.mc_service_group_id;
-        let effects = Effects::event(
+        let expected_version = previous.version;
+        let mut effects = Effects::event(
             Audience::GroupSubscribers(id.clone()),
             ClientEvent::GroupConfigurationChanged {
                 group: Box::new(record.clone()),
             },
+        );
+        self.effects_of_local_change(
+            Some(&previous.configuration),
+            record,
+            key_changed,
+            &mut effects,
         );
         match self
             .store
@@ -300,7 +362,10 @@ impl GroupManagementServer {
             WriteOutcome::Done(committed) => {
                 self.after_commit(
                     &committed,
-                    GroupConfigurationNotification::Changed(Arc::new(record.clone())),
+                    &effects,
+                    Some(GroupConfigurationNotification::Changed(Arc::new(
+                        record.clone(),
+                    ))),
                 );
                 Ok(())
             }
@@ -321,12 +386,25 @@ impl GroupManagementServer {
         let current = self
             .for_change(requester, id, precondition, "delete")
             .await?;
-        let effects = Effects::event(
+        let mut effects = Effects::event(
             Audience::GroupSubscribers(id.clone()),
             ClientEvent::GroupDeleted {
                 mc_service_group_id: id.clone(),
             },
         );
+        // Partners are told the group is gone (the seeds are silent; users expect it).
+        effects.send(
+            PartnerAudience::KnownPartners(id.clone()),
+            mcx_model::flows::partner::PartnerRequest::GroupInformationWithdraw(
+                mcx_model::flows::group_configuration::GroupInformationWithdrawRequest {
+                    mc_service_group_id: id.clone(),
+                    version: current.version,
+                },
+            ),
+        );
+        effects
+            .partner_records
+            .push(PartnerRecordUpdate::Forget(id.clone()));
         match self
             .store
             .delete_group(id, Some(current.version), &effects)
@@ -336,7 +414,8 @@ impl GroupManagementServer {
                 tracing::info!(group = %id, "group deleted");
                 self.after_commit(
                     &committed,
-                    GroupConfigurationNotification::Deleted(id.clone()),
+                    &effects,
+                    Some(GroupConfigurationNotification::Deleted(id.clone())),
                 );
                 Ok(())
             }

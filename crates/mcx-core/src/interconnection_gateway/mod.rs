@@ -1,3 +1,414 @@
 //! The interconnection gateway: the one endpoint partners know (the topology-hiding
-//! address of TS 23.280 §10.2.7.1 NOTE 1), routing inbound flows to the right entity and
-//! outbound flows to the right partner. Built by the interconnection issue.
+//! address of TS 23.280 §10.2.7.1 NOTE 1). Inbound flows are checked against what the
+//! sending partner may do, deduplicated by transaction, and routed to the entity they are
+//! for; outbound flows leave through the durable outbox, in order per partner, retried
+//! with backoff while a partner is unreachable, and their answers are routed back.
+
+mod partners;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use mcx_model::flows::group_configuration::*;
+use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
+use mcx_model::flows::{FailureCause, FlowResult};
+use mcx_model::{SystemDomain, TransactionId};
+use tokio::sync::{Notify, watch};
+
+pub use partners::{PartnerSettings, Partners};
+
+use crate::error::{Error, ErrorKind, Result, codes};
+use crate::gms::{Arrival, GroupManagementServer};
+use crate::ports::{
+    Clock, Effects, EventStore, InterconnectionStore, LinkError, OutboxMessage, PartnerLink,
+};
+
+/// How often and how soon undelivered requests are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// The delay after the first failure; it doubles with each further failure.
+    pub initial: Duration,
+    /// The longest delay.
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_millis(200),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before attempt `attempts + 1`, with ±20 % jitter so partners coming back
+    /// are not hit by every system at once.
+    pub fn delay(&self, attempts: u32) -> Duration {
+        let base = self
+            .initial
+            .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1).min(16)))
+            .min(self.max);
+        let jitter = 0.8 + rand::random::<f64>() * 0.4;
+        base.mul_f64(jitter)
+    }
+}
+
+/// The interconnection gateway of one system.
+pub struct InterconnectionGateway {
+    partners: Arc<Partners>,
+    gms: Arc<GroupManagementServer>,
+    links: Arc<dyn InterconnectionStore>,
+    commits: Arc<dyn EventStore>,
+    clock: Arc<dyn Clock>,
+    outbox: Arc<Notify>,
+    retry: RetryPolicy,
+}
+
+/// What a gateway is built from.
+pub struct GatewayParts {
+    /// The partner systems.
+    pub partners: Arc<Partners>,
+    /// The GMS inbound group configuration flows go to.
+    pub gms: Arc<GroupManagementServer>,
+    /// Interconnection state and the outbox.
+    pub links: Arc<dyn InterconnectionStore>,
+    /// Commits effects that go with no other change.
+    pub commits: Arc<dyn EventStore>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Woken when requests to partners are committed.
+    pub outbox: Arc<Notify>,
+    /// Retry timing.
+    pub retry: RetryPolicy,
+}
+
+fn invalid_flow(detail: String) -> Error {
+    Error::refused(ErrorKind::Invalid, codes::INVALID_FLOW, detail)
+}
+
+impl InterconnectionGateway {
+    /// A gateway.
+    pub fn new(parts: GatewayParts) -> Self {
+        Self {
+            partners: parts.partners,
+            gms: parts.gms,
+            links: parts.links,
+            commits: parts.commits,
+            clock: parts.clock,
+            outbox: parts.outbox,
+            retry: parts.retry,
+        }
+    }
+
+    /// The configured partners.
+    pub fn partners(&self) -> &Partners {
+        &self.partners
+    }
+
+    /// Handles a flow from partner `from` (already authenticated by its certificate):
+    /// refuses it unless `from` may send it, answers a retransmission with the answer
+    /// already given, and otherwise routes it to its entity.
+    pub async fn inbound(
+        &self,
+        from: &SystemDomain,
+        transaction: TransactionId,
+        request: PartnerRequest,
+    ) -> Result<PartnerResponse> {
+        self.partners.check_inbound(from, request.capability())?;
+        if let Some(answer) = self.links.inbound_answer(from, transaction).await? {
+            if std::mem::discriminant(&answer) != std::mem::discriminant(&response_kind(&request)) {
+                return Err(invalid_flow(format!(
+                    "transaction {transaction} was already used for another flow"
+                )));
+            }
+            tracing::debug!(%from, %transaction, flow = request.name(), "retransmission answered from record");
+            return Ok(answer);
+        }
+        let answer = self.route(from, request).await?;
+        self.links
+            .record_inbound_answer(from, transaction, &answer)
+            .await?;
+        Ok(answer)
+    }
+
+    async fn route(&self, from: &SystemDomain, request: PartnerRequest) -> Result<PartnerResponse> {
+        let gms = &self.gms;
+        Ok(match request {
+            PartnerRequest::GroupInformationProvision(r) => {
+                let result = gms
+                    .receive_configuration(
+                        from,
+                        &r.mc_service_group_id,
+                        &r.mc_service_group_configuration_information,
+                        Arrival::Provision,
+                        Effects::none(),
+                    )
+                    .await?;
+                PartnerResponse::GroupInformationProvision(GroupInformationProvisionResponse {
+                    mc_service_group_id: r.mc_service_group_id,
+                    result,
+                })
+            }
+            PartnerRequest::GroupInformationRequest(r) => PartnerResponse::GroupInformationRequest(
+                gms.answer_group_information_request(from, &r).await?,
+            ),
+            PartnerRequest::GroupInformationSubscribe(r) => {
+                PartnerResponse::GroupInformationSubscribe(gms.answer_subscribe(from, &r).await?)
+            }
+            PartnerRequest::GroupInformationNotify(r) => {
+                let result = gms
+                    .receive_configuration(
+                        from,
+                        &r.mc_service_group_id,
+                        &r.mc_service_group_configuration_information,
+                        Arrival::Notify,
+                        Effects::none(),
+                    )
+                    .await?;
+                PartnerResponse::GroupInformationNotify(GroupInformationNotifyResponse {
+                    mc_service_group_id: r.mc_service_group_id,
+                    result,
+                })
+            }
+            PartnerRequest::GroupInformationWithdraw(r) => {
+                let result = gms.receive_withdraw(from, &r).await?;
+                PartnerResponse::GroupInformationWithdraw(GroupInformationWithdrawResponse {
+                    mc_service_group_id: r.mc_service_group_id,
+                    result,
+                })
+            }
+        })
+    }
+
+    /// Delivers the outbox until `shutdown` turns true: each partner's messages in order,
+    /// partners concurrently, failures retried with backoff.
+    pub async fn run_outbox(
+        self: Arc<Self>,
+        link: Arc<dyn PartnerLink>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            let woken = self.outbox.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let delivered = match self.deliver_due(link.as_ref()).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox: delivery round failed; will retry");
+                    0
+                }
+            };
+            if delivered > 0 {
+                continue;
+            }
+            let wait = match self.links.outbox_next_due().await {
+                Ok(Some(due)) => {
+                    let until = due - self.clock.now();
+                    Duration::try_from(until)
+                        .unwrap_or(Duration::ZERO)
+                        .min(Duration::from_secs(60))
+                }
+                Ok(None) => Duration::from_secs(60),
+                Err(_) => Duration::from_secs(1),
+            };
+            if wait.is_zero() {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            tokio::select! {
+                _ = &mut woken => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.wait_for(|down| *down) => return,
+            }
+        }
+    }
+
+    /// One round: sends the due head message of every partner. Returns how many
+    /// exchanges completed.
+    pub async fn deliver_due(&self, link: &dyn PartnerLink) -> Result<usize> {
+        let heads = self.links.outbox_heads(self.clock.now()).await?;
+        let results = join_all(heads.into_iter().map(|m| self.deliver(link, m))).await;
+        let mut done = 0;
+        for result in results {
+            match result {
+                Ok(true) => done += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox: handling an answer failed; will resend")
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    async fn deliver(&self, link: &dyn PartnerLink, message: OutboxMessage) -> Result<bool> {
+        let partner = &message.partner;
+        let capability = message.request.capability();
+        if !self.partners.may_send(partner, capability) {
+            let why = format!(
+                "this system is not authorised to send '{capability}' flows to '{partner}'"
+            );
+            self.on_refused(&message, why).await?;
+            return Ok(true);
+        }
+        match link
+            .send(partner, message.transaction_id, &message.request)
+            .await
+        {
+            Ok(answer) => {
+                self.on_answer(&message, answer).await?;
+                Ok(true)
+            }
+            Err(LinkError::Refused { message: why, .. }) => {
+                tracing::warn!(%partner, flow = message.request.name(), why, "partner refused request");
+                self.on_refused(&message, why).await?;
+                Ok(true)
+            }
+            Err(e @ LinkError::Unreachable { .. }) => {
+                let attempts = message.attempts + 1;
+                let delay = self.retry.delay(attempts);
+                tracing::info!(%partner, flow = message.request.name(), attempts, retry_in_ms = delay.as_millis() as u64, error = %e, "partner unreachable; will retry");
+                self.links
+                    .reschedule_outbox(
+                        message.id,
+                        attempts,
+                        self.clock.now() + delay,
+                        &e.to_string(),
+                    )
+                    .await?;
+                Ok(false)
+            }
+        }
+    }
+
+    async fn on_answer(&self, message: &OutboxMessage, answer: PartnerResponse) -> Result<()> {
+        let (partner, id) = (&message.partner, message.id);
+        match (&message.request, answer) {
+            (
+                PartnerRequest::GroupInformationProvision(r),
+                PartnerResponse::GroupInformationProvision(a),
+            ) => {
+                let version = r.mc_service_group_configuration_information.version;
+                self.gms
+                    .on_delivery_answer(partner, id, &r.mc_service_group_id, version, &a.result)
+                    .await
+            }
+            (
+                PartnerRequest::GroupInformationNotify(r),
+                PartnerResponse::GroupInformationNotify(a),
+            ) => {
+                let version = r.mc_service_group_configuration_information.version;
+                self.gms
+                    .on_delivery_answer(partner, id, &r.mc_service_group_id, version, &a.result)
+                    .await
+            }
+            (
+                PartnerRequest::GroupInformationRequest(_),
+                PartnerResponse::GroupInformationRequest(a),
+            ) => {
+                self.gms
+                    .on_group_information_response(partner, id, &a)
+                    .await
+            }
+            (
+                PartnerRequest::GroupInformationSubscribe(_),
+                PartnerResponse::GroupInformationSubscribe(a),
+            ) => self.gms.on_subscribe_response(partner, id, &a).await,
+            (
+                PartnerRequest::GroupInformationWithdraw(_),
+                PartnerResponse::GroupInformationWithdraw(_),
+            ) => self.complete(id).await,
+            (request, _) => {
+                let why = format!(
+                    "partner '{partner}' answered '{}' with another flow",
+                    request.name()
+                );
+                self.on_refused(message, why).await
+            }
+        }
+    }
+
+    /// A request the partner will never accept as it is: the exchange ends as a failure.
+    async fn on_refused(&self, message: &OutboxMessage, why: String) -> Result<()> {
+        let (partner, id) = (&message.partner, message.id);
+        match &message.request {
+            PartnerRequest::GroupInformationProvision(r) => {
+                let version = r.mc_service_group_configuration_information.version;
+                let result = FlowResult::failure(FailureCause::NotAuthorized, why);
+                self.gms
+                    .on_delivery_answer(partner, id, &r.mc_service_group_id, version, &result)
+                    .await
+            }
+            PartnerRequest::GroupInformationNotify(r) => {
+                let version = r.mc_service_group_configuration_information.version;
+                let result = FlowResult::failure(FailureCause::NotAuthorized, why);
+                self.gms
+                    .on_delivery_answer(partner, id, &r.mc_service_group_id, version, &result)
+                    .await
+            }
+            PartnerRequest::GroupInformationRequest(r) => {
+                self.gms
+                    .record_link_failure(&r.mc_service_group_id, id, why)
+                    .await
+            }
+            PartnerRequest::GroupInformationSubscribe(r) => {
+                self.gms
+                    .record_link_failure(&r.mc_service_group_id, id, why)
+                    .await
+            }
+            PartnerRequest::GroupInformationWithdraw(_) => self.complete(id).await,
+        }
+    }
+
+    async fn complete(&self, outbox_id: i64) -> Result<()> {
+        let effects = Effects {
+            complete_outbox: Some(outbox_id),
+            ..Effects::default()
+        };
+        self.commits.commit(&effects).await?;
+        Ok(())
+    }
+}
+
+/// An empty answer of the kind that answers `request`, to compare variants.
+fn response_kind(request: &PartnerRequest) -> PartnerResponse {
+    let id = request.group().clone();
+    let result = FlowResult::Success;
+    match request {
+        PartnerRequest::GroupInformationProvision(_) => {
+            PartnerResponse::GroupInformationProvision(GroupInformationProvisionResponse {
+                mc_service_group_id: id,
+                result,
+            })
+        }
+        PartnerRequest::GroupInformationRequest(_) => {
+            PartnerResponse::GroupInformationRequest(GroupInformationResponse {
+                mc_service_group_id: id,
+                outcome: GroupInformationOutcome::NotProvided(FailureReason {
+                    cause: FailureCause::UnknownGroup,
+                    reason: String::new(),
+                }),
+            })
+        }
+        PartnerRequest::GroupInformationSubscribe(_) => {
+            PartnerResponse::GroupInformationSubscribe(GroupInformationSubscribeResponse {
+                mc_service_group_id: id,
+                result,
+            })
+        }
+        PartnerRequest::GroupInformationNotify(_) => {
+            PartnerResponse::GroupInformationNotify(GroupInformationNotifyResponse {
+                mc_service_group_id: id,
+                result,
+            })
+        }
+        PartnerRequest::GroupInformationWithdraw(_) => {
+            PartnerResponse::GroupInformationWithdraw(GroupInformationWithdrawResponse {
+                mc_service_group_id: id,
+                result,
+            })
+        }
+    }
+}

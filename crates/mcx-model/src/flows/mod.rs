@@ -12,6 +12,7 @@
 pub mod acm;
 pub mod affiliation;
 pub mod group_configuration;
+pub mod partner;
 pub mod regroup;
 
 use serde::{Deserialize, Serialize};

@@ -7,7 +7,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mcx_core::error::codes as core_codes;
-use mcx_model::api::{CreateGroupRequest, GroupList, Problem, SubscriptionInfo};
+use mcx_model::api::{
+    CreateGroupRequest, GroupList, InterconnectionStatus, Problem, ShareRequest, SubscriptionInfo,
+};
 use mcx_model::group::{GroupConfiguration, GroupRecord};
 
 use super::AppState;
@@ -216,4 +218,91 @@ pub(super) async fn unsubscribe(
         .unsubscribe_client(&caller.requester, &id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Provides the group's configuration to a partner system (TS 23.280 §10.2.7.2, by an
+/// administrator). Delivery is durable: it is retried while the partner is unreachable,
+/// and its progress shows in `GET /v1/groups/{id}/interconnection`.
+#[utoipa::path(post, path = "/v1/groups/{id}/shares", tag = "interconnection", security(("bearer" = [])),
+    params(("id" = String, Path, description = "MC service group ID (percent-encoded)")),
+    request_body = ShareRequest,
+    responses(
+        (status = 202, description = "Queued for delivery", body = InterconnectionStatus),
+        (status = 400, description = "Not a partner", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a group administrator, or the partner may not receive configuration", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such group", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The group is defined in another system", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(super) async fn share(
+    State(state): State<AppState>,
+    caller: Caller,
+    GroupIdPath(id): GroupIdPath,
+    AppJson(request): AppJson<ShareRequest>,
+) -> Result<(StatusCode, Json<InterconnectionStatus>), ApiError> {
+    let status = state
+        .system
+        .gms
+        .share_group(&caller.requester, &id, &request.partner)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(status)))
+}
+
+/// Generates new key material for the group (group administrators; groups defined
+/// here). Subscribed partner systems are notified with the new key (§10.2.7.5).
+#[utoipa::path(post, path = "/v1/groups/{id}/rekey", tag = "interconnection", security(("bearer" = [])),
+    params(("id" = String, Path, description = "MC service group ID (percent-encoded)")),
+    responses(
+        (status = 200, description = "Rekeyed; a new version", body = GroupRecord, headers(("ETag" = String, description = "The new version"))),
+        (status = 403, description = "Not a group administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such group", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The group is defined in another system", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(super) async fn rekey(
+    State(state): State<AppState>,
+    caller: Caller,
+    GroupIdPath(id): GroupIdPath,
+) -> Result<Response, ApiError> {
+    let group = state.system.gms.rekey_group(&caller.requester, &id).await?;
+    Ok(with_etag(StatusCode::OK, group))
+}
+
+/// Requests a partner-homed group's configuration from its primary system (§10.2.7.3, by
+/// an administrator). The answer arrives asynchronously; see the interconnection status.
+#[utoipa::path(post, path = "/v1/groups/{id}/fetch", tag = "interconnection", security(("bearer" = [])),
+    params(("id" = String, Path, description = "MC service group ID (percent-encoded)")),
+    responses(
+        (status = 202, description = "Requested", body = InterconnectionStatus),
+        (status = 400, description = "The group is defined here, or its system is not a partner", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a group administrator, or the primary may not be asked", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(super) async fn fetch(
+    State(state): State<AppState>,
+    caller: Caller,
+    GroupIdPath(id): GroupIdPath,
+) -> Result<(StatusCode, Json<InterconnectionStatus>), ApiError> {
+    let status = state.system.gms.fetch_group(&caller.requester, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(status)))
+}
+
+/// How the group is shared between systems: at its primary, each partner's delivery and
+/// subscription; at a partner, its link to the primary (group administrators).
+#[utoipa::path(get, path = "/v1/groups/{id}/interconnection", tag = "interconnection", security(("bearer" = [])),
+    params(("id" = String, Path, description = "MC service group ID (percent-encoded)")),
+    responses(
+        (status = 200, description = "The status", body = InterconnectionStatus),
+        (status = 403, description = "Not a group administrator", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such group", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(super) async fn interconnection(
+    State(state): State<AppState>,
+    caller: Caller,
+    GroupIdPath(id): GroupIdPath,
+) -> Result<Json<InterconnectionStatus>, ApiError> {
+    Ok(Json(
+        state
+            .system
+            .gms
+            .interconnection_status(&caller.requester, &id)
+            .await?,
+    ))
 }

@@ -43,6 +43,7 @@ pub struct AppState {
     tags(
         (name = "session", description = "Log on, log off, and the client's event stream"),
         (name = "groups", description = "The group management server: group configuration"),
+        (name = "interconnection", description = "Group configuration for interconnection between MC systems (TS 23.280 §10.2.7)"),
         (name = "system", description = "This MC system and this API"),
     )
 )]
@@ -73,6 +74,10 @@ pub fn router(state: AppState, max_body_bytes: usize) -> axum::Router {
         .routes(routes!(groups::list, groups::create))
         .routes(routes!(groups::read, groups::update, groups::delete))
         .routes(routes!(groups::subscribe, groups::unsubscribe))
+        .routes(routes!(groups::share))
+        .routes(routes!(groups::rekey))
+        .routes(routes!(groups::fetch))
+        .routes(routes!(groups::interconnection))
         .routes(routes!(system::info))
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_string();

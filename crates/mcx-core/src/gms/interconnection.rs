@@ -1,0 +1,716 @@
+//! Group configuration for interconnection (TS 23.280 §10.2.7): the GMS of a group's
+//! primary system provides the configuration to partner GMSs (§10.2.7.2), answers their
+//! requests (§10.2.7.3) and subscriptions (§10.2.7.4) and notifies them of every change
+//! and every new key (§10.2.7.5). A partner GMS modifies what it receives by local
+//! policy, stores it, notifies its MC service servers and subscribed clients, and serves
+//! it to its own users; its modifications never flow back.
+//!
+//! Requests to partners leave through the outbox in the same commit as the change that
+//! causes them; answers come back through [`crate::interconnection_gateway`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use mcx_model::api::{InterconnectionStatus, PrimaryLinkState};
+use mcx_model::events::ClientEvent;
+use mcx_model::flows::group_configuration::*;
+use mcx_model::flows::partner::PartnerRequest;
+use mcx_model::flows::{FailureCause, FlowResult};
+use mcx_model::group::{GroupConfiguration, GroupOrigin, GroupRecord};
+use mcx_model::interconnection::Capability;
+use mcx_model::profile::Permission;
+use mcx_model::{McServiceGroupId, SystemDomain};
+
+use super::policy::apply_local_policy;
+use super::{
+    GroupConfigurationNotification, GroupManagementServer, generate_key_material, not_found,
+};
+use crate::error::{Error, ErrorKind, Result, codes};
+use crate::identity::Requester;
+use crate::ports::{
+    Audience, CopyOutcome, Effects, PartnerAudience, PartnerRecordChange, PartnerRecordUpdate,
+    PrimaryLinkUpdate,
+};
+
+/// How a partner copy arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    /// Group information provision request (§10.2.7.2).
+    Provision,
+    /// Group information response (§10.2.7.3).
+    Response,
+    /// Group information notify request (§10.2.7.5).
+    Notify,
+}
+
+/// The "MC service group configuration information" of a stored group, as sent to partners.
+fn information(record: &GroupRecord, with_key: bool) -> GroupConfigurationInformation {
+    GroupConfigurationInformation {
+        configuration: record.configuration.clone(),
+        version: record.version,
+        key_material: if with_key {
+            record.key_material.clone()
+        } else {
+            None
+        },
+    }
+}
+
+impl GroupManagementServer {
+    /// The partner systems among the members' home systems to which this system may
+    /// provide configuration.
+    fn member_partners(&self, config: &GroupConfiguration) -> BTreeSet<SystemDomain> {
+        config
+            .list
+            .iter()
+            .map(|m| m.uri.domain())
+            .filter(|d| d != &self.system)
+            .filter(|d| {
+                self.partners
+                    .may_send(d, Capability::ProvideGroupConfiguration)
+            })
+            .collect()
+    }
+
+    /// What a new version of a local group sends to partners: a notify to every
+    /// subscribed partner (§10.2.7.5, with the key when it changed), and a provision to
+    /// every partner whose users became members (§10.2.7.2).
+    pub(super) fn effects_of_local_change(
+        &self,
+        previous: Option<&GroupConfiguration>,
+        record: &GroupRecord,
+        key_changed: bool,
+        effects: &mut Effects,
+    ) {
+        let id = &record.mc_service_group_id;
+        if previous.is_some() {
+            effects.send(
+                PartnerAudience::SubscribedPartners(id.clone()),
+                PartnerRequest::GroupInformationNotify(GroupInformationNotifyRequest {
+                    mc_service_group_id: id.clone(),
+                    mc_service_group_configuration_information: information(record, key_changed),
+                }),
+            );
+            effects
+                .partner_records
+                .push(PartnerRecordUpdate::SubscribedPending {
+                    group: id.clone(),
+                    version: record.version,
+                });
+        }
+        let before = previous
+            .map(|c| self.member_partners(c))
+            .unwrap_or_default();
+        for partner in self
+            .member_partners(&record.configuration)
+            .difference(&before)
+        {
+            self.provide(record, partner, effects);
+        }
+    }
+
+    fn provide(&self, record: &GroupRecord, partner: &SystemDomain, effects: &mut Effects) {
+        let id = &record.mc_service_group_id;
+        effects.send(
+            PartnerAudience::Partner(partner.clone()),
+            PartnerRequest::GroupInformationProvision(GroupInformationProvisionRequest {
+                mc_service_group_id: id.clone(),
+                mc_service_group_configuration_information: information(record, true),
+            }),
+        );
+        effects.partner_records.push(PartnerRecordUpdate::One {
+            partner: partner.clone(),
+            group: id.clone(),
+            change: PartnerRecordChange::Pending {
+                version: record.version,
+            },
+        });
+    }
+
+    async fn local_group_for_admin(
+        &self,
+        requester: &Requester,
+        id: &McServiceGroupId,
+        to_do: &str,
+    ) -> Result<GroupRecord> {
+        requester.require(Permission::GroupAdministration, &format!("{to_do} groups"))?;
+        let group = self.store.group(id).await?.ok_or_else(|| not_found(id))?;
+        self.require_local(&group, to_do)?;
+        Ok(group)
+    }
+
+    /// §10.2.7.2 triggered by an administrator: provides the group's configuration to a
+    /// partner system. Delivery is durable and retried; its state shows in the status.
+    pub async fn share_group(
+        &self,
+        requester: &Requester,
+        id: &McServiceGroupId,
+        partner: &SystemDomain,
+    ) -> Result<InterconnectionStatus> {
+        let group = self.local_group_for_admin(requester, id, "share").await?;
+        self.partners
+            .check_outbound(partner, Capability::ProvideGroupConfiguration)?;
+        let mut effects = Effects::none();
+        self.provide(&group, partner, &mut effects);
+        let committed = self.links.record_share(id, partner, &effects).await?;
+        self.after_commit(&committed, &effects, None);
+        tracing::info!(group = %id, %partner, version = group.version, "group shared with partner");
+        self.status(&group).await
+    }
+
+    /// Generates new key material for a local group (group administrators). The new key
+    /// is a new version; subscribed partners are notified with the key (§10.2.7.5).
+    pub async fn rekey_group(
+        &self,
+        requester: &Requester,
+        id: &McServiceGroupId,
+    ) -> Result<GroupRecord> {
+        let current = self.local_group_for_admin(requester, id, "rekey").await?;
+        let generation = current
+            .key_material
+            .as_ref()
+            .map_or(1, |k| k.generation + 1);
+        let now = self.clock.now();
+        let record = GroupRecord {
+            key_material: Some(generate_key_material(generation, now)),
+            version: current.version + 1,
+            updated_at: now,
+            ..current.clone()
+        };
+        self.replace(&record, &current, true).await?;
+        tracing::info!(group = %id, generation, "group rekeyed");
+        Ok(record)
+    }
+
+    /// How a group is shared: at the primary, its partners; at a partner, its link to the
+    /// primary. Group administrators only.
+    pub async fn interconnection_status(
+        &self,
+        requester: &Requester,
+        id: &McServiceGroupId,
+    ) -> Result<InterconnectionStatus> {
+        requester.require(Permission::GroupAdministration, "see how groups are shared")?;
+        match self.store.group(id).await? {
+            Some(group) => self.status(&group).await,
+            None => match self.links.primary_link(id).await? {
+                Some(link) => Ok(InterconnectionStatus {
+                    mc_service_group_id: id.clone(),
+                    home_system: id.home_system(),
+                    partners: Vec::new(),
+                    primary: Some(link),
+                }),
+                None => Err(not_found(id)),
+            },
+        }
+    }
+
+    async fn status(&self, group: &GroupRecord) -> Result<InterconnectionStatus> {
+        let id = &group.mc_service_group_id;
+        Ok(InterconnectionStatus {
+            mc_service_group_id: id.clone(),
+            home_system: id.home_system(),
+            partners: self.links.partner_records(id).await?,
+            primary: match group.origin {
+                GroupOrigin::Local => None,
+                GroupOrigin::Partner { .. } => self.links.primary_link(id).await?,
+            },
+        })
+    }
+
+    /// Whether a partner may have a local group's configuration: its users are members, or
+    /// an administrator shared the group with it.
+    async fn partner_may_use(&self, group: &GroupRecord, partner: &SystemDomain) -> Result<bool> {
+        if group
+            .configuration
+            .list
+            .iter()
+            .any(|m| &m.uri.domain() == partner)
+        {
+            return Ok(true);
+        }
+        Ok(self
+            .links
+            .shared_with(&group.mc_service_group_id, partner)
+            .await?)
+    }
+
+    /// Why a local group cannot be given to a partner, if it cannot.
+    async fn refusal_for_partner(
+        &self,
+        id: &McServiceGroupId,
+        from: &SystemDomain,
+    ) -> Result<std::result::Result<GroupRecord, FailureReason>> {
+        let refuse = |cause, reason: String| Ok(Err(FailureReason { cause, reason }));
+        let Some(group) = self.store.group(id).await? else {
+            return refuse(
+                FailureCause::UnknownGroup,
+                format!("there is no group '{id}' in {}", self.system),
+            );
+        };
+        if group.origin != GroupOrigin::Local {
+            return refuse(
+                FailureCause::GroupNotHomedHere,
+                format!(
+                    "group '{id}' is not defined in {}: ask its primary system, {}",
+                    self.system,
+                    id.home_system()
+                ),
+            );
+        }
+        if !self.partner_may_use(&group, from).await? {
+            return refuse(
+                FailureCause::NotAuthorized,
+                format!(
+                    "no member of group '{id}' is served by {from}, and it was not shared with {from}"
+                ),
+            );
+        }
+        Ok(Ok(group))
+    }
+
+    /// §10.2.7.3 step 3 at the primary: answers a partner's group information request with
+    /// the configuration (NOTE 1) or the reason it cannot (NOTE 2).
+    pub(crate) async fn answer_group_information_request(
+        &self,
+        from: &SystemDomain,
+        request: &GroupInformationRequest,
+    ) -> Result<GroupInformationResponse> {
+        let id = &request.mc_service_group_id;
+        let outcome = match self.refusal_for_partner(id, from).await? {
+            Ok(group) => GroupInformationOutcome::Provided(information(&group, true)),
+            Err(reason) => GroupInformationOutcome::NotProvided(reason),
+        };
+        Ok(GroupInformationResponse {
+            mc_service_group_id: id.clone(),
+            outcome,
+        })
+    }
+
+    /// §10.2.7.4 step 2 at the primary: records a partner's subscription. The current
+    /// version is notified to it at once, so a change made between its request and its
+    /// subscription is not lost (a duplicate is acknowledged without effect).
+    pub(crate) async fn answer_subscribe(
+        &self,
+        from: &SystemDomain,
+        request: &GroupInformationSubscribeRequest,
+    ) -> Result<GroupInformationSubscribeResponse> {
+        let id = &request.mc_service_group_id;
+        let respond = |result| GroupInformationSubscribeResponse {
+            mc_service_group_id: id.clone(),
+            result,
+        };
+        for _ in 0..5 {
+            let group = match self.refusal_for_partner(id, from).await? {
+                Ok(group) => group,
+                Err(reason) => {
+                    return Ok(respond(FlowResult::failure(reason.cause, reason.reason)));
+                }
+            };
+            let mut effects = Effects::none();
+            effects.send(
+                PartnerAudience::Partner(from.clone()),
+                PartnerRequest::GroupInformationNotify(GroupInformationNotifyRequest {
+                    mc_service_group_id: id.clone(),
+                    mc_service_group_configuration_information: information(&group, true),
+                }),
+            );
+            effects.partner_records.push(PartnerRecordUpdate::One {
+                partner: from.clone(),
+                group: id.clone(),
+                change: PartnerRecordChange::Subscribed(true),
+            });
+            effects.partner_records.push(PartnerRecordUpdate::One {
+                partner: from.clone(),
+                group: id.clone(),
+                change: PartnerRecordChange::Pending {
+                    version: group.version,
+                },
+            });
+            if self
+                .links
+                .subscribe_partner(id, from, group.version, &effects)
+                .await?
+            {
+                self.outbox.notify_one();
+                tracing::info!(group = %id, partner = %from, "partner subscribed to group configuration");
+                return Ok(respond(FlowResult::Success));
+            }
+        }
+        Err(Error::refused(
+            ErrorKind::Unavailable,
+            codes::STORAGE_FAILURE,
+            format!("group '{id}' kept changing while subscribing {from}; retry"),
+        ))
+    }
+
+    /// The partner's answer to a provision or notify: the primary records, per partner,
+    /// what was delivered (§10.2.7.2 "the primary records per partner what was delivered").
+    pub(crate) async fn on_delivery_answer(
+        &self,
+        partner: &SystemDomain,
+        outbox_id: i64,
+        group: &McServiceGroupId,
+        version: u64,
+        result: &FlowResult,
+    ) -> Result<()> {
+        let change = match result {
+            FlowResult::Success => PartnerRecordChange::Delivered { version },
+            FlowResult::Failure { cause, reason } => {
+                tracing::warn!(%group, %partner, version, %cause, reason, "partner did not store group configuration");
+                PartnerRecordChange::Failed {
+                    version,
+                    detail: format!("{cause}: {reason}"),
+                }
+            }
+        };
+        let effects = Effects {
+            complete_outbox: Some(outbox_id),
+            partner_records: vec![PartnerRecordUpdate::One {
+                partner: partner.clone(),
+                group: group.clone(),
+                change,
+            }],
+            ..Effects::default()
+        };
+        self.links_commit(&effects).await
+    }
+
+    async fn links_commit(&self, effects: &Effects) -> Result<()> {
+        let committed = self.event_store_commit(effects).await?;
+        self.after_commit(&committed, effects, None);
+        Ok(())
+    }
+
+    // ---- the partner side ----
+
+    /// §10.2.7.2 steps 2–5, §10.2.7.3 steps 4–6 and §10.2.7.5 at a partner: modifies the
+    /// received configuration by local policy, stores it, notifies the MC service servers
+    /// and subscribed clients, and subscribes at the primary if not yet subscribed.
+    pub(crate) async fn receive_configuration(
+        &self,
+        from: &SystemDomain,
+        id: &McServiceGroupId,
+        info: &GroupConfigurationInformation,
+        arrival: Arrival,
+        mut extra: Effects,
+    ) -> Result<FlowResult> {
+        let refuse = |cause, reason: String| Ok(FlowResult::failure(cause, reason));
+        if &id.home_system() != from {
+            return refuse(
+                FailureCause::NotAuthorized,
+                format!(
+                    "group '{id}' is defined in {}; only its primary system provides its configuration",
+                    id.home_system()
+                ),
+            );
+        }
+        if info.configuration.validate().is_err() || id.home_system() == self.system {
+            return refuse(
+                FailureCause::InvalidRequest,
+                format!("the configuration of group '{id}' is not valid"),
+            );
+        }
+        let Some(partner) = self.partners.get(from) else {
+            return refuse(
+                FailureCause::NotAuthorized,
+                format!("'{from}' is not a partner of {}", self.system),
+            );
+        };
+        let configuration = match apply_local_policy(&partner.policy, &info.configuration) {
+            Ok(c) => c,
+            Err(why) => {
+                tracing::warn!(group = %id, %from, why, "local policy refused received group configuration");
+                return refuse(
+                    FailureCause::PolicyRejected,
+                    format!("{} cannot use group '{id}': {why}", self.system),
+                );
+            }
+        };
+        let link = self.links.primary_link(id).await?;
+        let subscribed = link.as_ref().is_some_and(|l| {
+            matches!(
+                l.state,
+                PrimaryLinkState::Subscribed | PrimaryLinkState::Subscribing
+            )
+        });
+        for _ in 0..5 {
+            let existing = self.store.group(id).await?;
+            let key_material = info
+                .key_material
+                .clone()
+                .or_else(|| existing.as_ref().and_then(|g| g.key_material.clone()));
+            let record = GroupRecord {
+                mc_service_group_id: id.clone(),
+                configuration: configuration.clone(),
+                key_material,
+                version: existing.as_ref().map_or(1, |g| g.version + 1),
+                origin: GroupOrigin::Partner {
+                    primary_version: info.version,
+                },
+                updated_at: self.clock.now(),
+            };
+            let mut effects = Effects::event(
+                Audience::GroupSubscribers(id.clone()),
+                ClientEvent::GroupConfigurationChanged {
+                    group: Box::new(record.clone()),
+                },
+            );
+            if arrival == Arrival::Notify || subscribed {
+                if link
+                    .as_ref()
+                    .is_none_or(|l| l.state != PrimaryLinkState::Subscribed)
+                    && arrival == Arrival::Notify
+                {
+                    effects.primary_link = Some(PrimaryLinkUpdate::to(
+                        id,
+                        PrimaryLinkState::Subscribed,
+                        None,
+                    ));
+                }
+            } else if self
+                .partners
+                .may_send(from, Capability::SubscribeGroupConfiguration)
+            {
+                // §10.2.7.4: once it holds the configuration, the partner GMS subscribes.
+                effects.send(
+                    PartnerAudience::Partner(from.clone()),
+                    PartnerRequest::GroupInformationSubscribe(GroupInformationSubscribeRequest {
+                        mc_service_group_id: id.clone(),
+                    }),
+                );
+                effects.primary_link = Some(PrimaryLinkUpdate::to(
+                    id,
+                    PrimaryLinkState::Subscribing,
+                    None,
+                ));
+            }
+            effects.complete_outbox = extra.complete_outbox.take();
+            match self.links.store_partner_copy(&record, &effects).await? {
+                CopyOutcome::Stored(committed) => {
+                    tracing::info!(group = %id, %from, primary_version = info.version, version = record.version, ?arrival, "stored partner group configuration");
+                    self.after_commit(
+                        &committed,
+                        &effects,
+                        Some(GroupConfigurationNotification::Changed(Arc::new(record))),
+                    );
+                    return Ok(FlowResult::Success);
+                }
+                CopyOutcome::Duplicate => {
+                    self.finish_exchange(&mut extra, &effects).await?;
+                    return Ok(FlowResult::Success);
+                }
+                CopyOutcome::Stale { stored } => {
+                    self.finish_exchange(&mut extra, &effects).await?;
+                    return refuse(
+                        FailureCause::StaleVersion,
+                        format!(
+                            "ignored: the stored copy of '{id}' derives from the newer version {stored}"
+                        ),
+                    );
+                }
+                // The local copy changed between read and write: read again.
+                CopyOutcome::Conflict => extra.complete_outbox = effects.complete_outbox,
+            }
+        }
+        Err(Error::refused(
+            ErrorKind::Unavailable,
+            codes::STORAGE_FAILURE,
+            format!("the copy of group '{id}' kept changing while storing it; retry"),
+        ))
+    }
+
+    /// Completes an exchange whose answer changed nothing but the outbox (and perhaps the
+    /// link state, when a response or notify confirms it).
+    async fn finish_exchange(&self, extra: &mut Effects, attempted: &Effects) -> Result<()> {
+        let effects = Effects {
+            complete_outbox: attempted.complete_outbox.or(extra.complete_outbox.take()),
+            ..Effects::default()
+        };
+        if effects.complete_outbox.is_some() {
+            self.links_commit(&effects).await?;
+        }
+        Ok(())
+    }
+
+    /// A deleted group's withdrawal at a partner: the copy goes, servers and subscribed
+    /// clients are told.
+    pub(crate) async fn receive_withdraw(
+        &self,
+        from: &SystemDomain,
+        request: &GroupInformationWithdrawRequest,
+    ) -> Result<FlowResult> {
+        let id = &request.mc_service_group_id;
+        if &id.home_system() != from {
+            return Ok(FlowResult::failure(
+                FailureCause::NotAuthorized,
+                format!(
+                    "group '{id}' is defined in {}; only its primary system withdraws it",
+                    id.home_system()
+                ),
+            ));
+        }
+        let mut effects = Effects::event(
+            Audience::GroupSubscribers(id.clone()),
+            ClientEvent::GroupDeleted {
+                mc_service_group_id: id.clone(),
+            },
+        );
+        effects.primary_link = Some(PrimaryLinkUpdate::forget(id));
+        if let Some(committed) = self
+            .links
+            .remove_partner_copy(id, request.version, &effects)
+            .await?
+        {
+            tracing::info!(group = %id, %from, "partner group withdrawn by its primary");
+            self.after_commit(
+                &committed,
+                &effects,
+                Some(GroupConfigurationNotification::Deleted(id.clone())),
+            );
+        }
+        Ok(FlowResult::Success)
+    }
+
+    /// §10.2.7.3 steps 1–2 at a partner: requests a partner-homed group's configuration
+    /// from its primary unless it is stored or already asked for. Returns whether a
+    /// request was queued.
+    pub async fn request_configuration(&self, id: &McServiceGroupId) -> Result<bool> {
+        let home = id.home_system();
+        if home == self.system || self.store.group(id).await?.is_some() {
+            return Ok(false);
+        }
+        if let Some(link) = self.links.primary_link(id).await?
+            && matches!(
+                link.state,
+                PrimaryLinkState::Requested | PrimaryLinkState::Subscribing
+            )
+        {
+            return Ok(false);
+        }
+        self.partners
+            .check_outbound(&home, Capability::RequestGroupConfiguration)?;
+        let mut effects = Effects::none();
+        effects.send(
+            PartnerAudience::Partner(home.clone()),
+            PartnerRequest::GroupInformationRequest(GroupInformationRequest {
+                mc_service_group_id: id.clone(),
+            }),
+        );
+        effects.primary_link = Some(PrimaryLinkUpdate::to(id, PrimaryLinkState::Requested, None));
+        self.links_commit(&effects).await?;
+        tracing::info!(group = %id, primary = %home, "requested group configuration from its primary");
+        Ok(true)
+    }
+
+    /// §10.2.7.3 triggered by an administrator at a partner.
+    pub async fn fetch_group(
+        &self,
+        requester: &Requester,
+        id: &McServiceGroupId,
+    ) -> Result<InterconnectionStatus> {
+        requester.require(Permission::GroupAdministration, "fetch partner groups")?;
+        if id.home_system() == self.system {
+            return Err(Error::refused(
+                ErrorKind::Invalid,
+                codes::GROUP_NOT_HOMED_HERE,
+                format!(
+                    "group '{id}' is defined in this system; there is no primary to fetch it from"
+                ),
+            ));
+        }
+        if self.store.group(id).await?.is_some() {
+            // Already stored: ask again anyway, the administrator wants a fresh copy.
+            self.partners
+                .check_outbound(&id.home_system(), Capability::RequestGroupConfiguration)?;
+            let mut effects = Effects::none();
+            effects.send(
+                PartnerAudience::Partner(id.home_system()),
+                PartnerRequest::GroupInformationRequest(GroupInformationRequest {
+                    mc_service_group_id: id.clone(),
+                }),
+            );
+            self.links_commit(&effects).await?;
+        } else {
+            self.request_configuration(id).await?;
+        }
+        self.interconnection_status(requester, id).await
+    }
+
+    /// The primary's answer to a group information request (§10.2.7.3 steps 3–6).
+    pub(crate) async fn on_group_information_response(
+        &self,
+        from: &SystemDomain,
+        outbox_id: i64,
+        response: &GroupInformationResponse,
+    ) -> Result<()> {
+        let id = &response.mc_service_group_id;
+        let failure = match &response.outcome {
+            GroupInformationOutcome::Provided(info) => {
+                let extra = Effects {
+                    complete_outbox: Some(outbox_id),
+                    ..Effects::default()
+                };
+                match self
+                    .receive_configuration(from, id, info, Arrival::Response, extra)
+                    .await?
+                {
+                    FlowResult::Success => return Ok(()),
+                    FlowResult::Failure { cause, reason } => format!("{cause}: {reason}"),
+                }
+            }
+            GroupInformationOutcome::NotProvided(reason) => {
+                tracing::warn!(group = %id, primary = %from, cause = %reason.cause, reason = reason.reason, "primary did not provide group configuration");
+                format!("{}: {}", reason.cause, reason.reason)
+            }
+        };
+        self.record_link_failure(id, outbox_id, failure).await
+    }
+
+    /// The primary's answer to a subscribe request (§10.2.7.4 step 2).
+    pub(crate) async fn on_subscribe_response(
+        &self,
+        from: &SystemDomain,
+        outbox_id: i64,
+        response: &GroupInformationSubscribeResponse,
+    ) -> Result<()> {
+        let id = &response.mc_service_group_id;
+        match &response.result {
+            FlowResult::Success => {
+                let effects = Effects {
+                    complete_outbox: Some(outbox_id),
+                    primary_link: Some(PrimaryLinkUpdate::to(
+                        id,
+                        PrimaryLinkState::Subscribed,
+                        None,
+                    )),
+                    ..Effects::default()
+                };
+                tracing::info!(group = %id, primary = %from, "subscribed to group configuration at its primary");
+                self.links_commit(&effects).await
+            }
+            FlowResult::Failure { cause, reason } => {
+                self.record_link_failure(id, outbox_id, format!("{cause}: {reason}"))
+                    .await
+            }
+        }
+    }
+
+    /// Records that the primary refused (or could not be asked) and completes the exchange.
+    pub(crate) async fn record_link_failure(
+        &self,
+        id: &McServiceGroupId,
+        outbox_id: i64,
+        detail: String,
+    ) -> Result<()> {
+        let effects = Effects {
+            complete_outbox: Some(outbox_id),
+            primary_link: Some(PrimaryLinkUpdate::to(
+                id,
+                PrimaryLinkState::Failed,
+                Some(detail),
+            )),
+            ..Effects::default()
+        };
+        self.links_commit(&effects).await
+    }
+}

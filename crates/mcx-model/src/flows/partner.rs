@@ -1,0 +1,150 @@
+//! The server-to-server flows as one request enum and one response enum, so that a
+//! durable outbox can hold any of them and the interconnection gateway can route them.
+//! Each variant wraps the flow type unchanged; the wire carries the flow's own JSON.
+
+use serde::{Deserialize, Serialize};
+
+use super::group_configuration::*;
+use crate::McServiceGroupId;
+use crate::interconnection::Capability;
+
+/// A request from one system to a partner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "flow", content = "body", rename_all = "kebab-case")]
+pub enum PartnerRequest {
+    /// Group information provision request (§10.2.7.2).
+    GroupInformationProvision(GroupInformationProvisionRequest),
+    /// Group information request (§10.2.7.3).
+    GroupInformationRequest(GroupInformationRequest),
+    /// Group information subscribe request (§10.2.7.4).
+    GroupInformationSubscribe(GroupInformationSubscribeRequest),
+    /// Group information notify request (§10.2.7.5).
+    GroupInformationNotify(GroupInformationNotifyRequest),
+    /// Group information withdraw request (mcx: a deleted group).
+    GroupInformationWithdraw(GroupInformationWithdrawRequest),
+}
+
+/// The answer to a [`PartnerRequest`], same variant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "flow", content = "body", rename_all = "kebab-case")]
+pub enum PartnerResponse {
+    /// Group information provision response.
+    GroupInformationProvision(GroupInformationProvisionResponse),
+    /// Group information response.
+    GroupInformationRequest(GroupInformationResponse),
+    /// Group information subscribe response.
+    GroupInformationSubscribe(GroupInformationSubscribeResponse),
+    /// Group information notify response.
+    GroupInformationNotify(GroupInformationNotifyResponse),
+    /// Group information withdraw response.
+    GroupInformationWithdraw(GroupInformationWithdrawResponse),
+}
+
+impl PartnerRequest {
+    /// The flow's name as TS 23.280 titles it (kebab-case): also its route on the wire.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PartnerRequest::GroupInformationProvision(_) => "group-information-provision",
+            PartnerRequest::GroupInformationRequest(_) => "group-information-request",
+            PartnerRequest::GroupInformationSubscribe(_) => "group-information-subscribe",
+            PartnerRequest::GroupInformationNotify(_) => "group-information-notify",
+            PartnerRequest::GroupInformationWithdraw(_) => "group-information-withdraw",
+        }
+    }
+
+    /// The capability the receiving system must grant the sender.
+    pub fn capability(&self) -> Capability {
+        match self {
+            PartnerRequest::GroupInformationProvision(_)
+            | PartnerRequest::GroupInformationWithdraw(_) => Capability::ProvideGroupConfiguration,
+            PartnerRequest::GroupInformationRequest(_) => Capability::RequestGroupConfiguration,
+            PartnerRequest::GroupInformationSubscribe(_)
+            | PartnerRequest::GroupInformationNotify(_) => Capability::SubscribeGroupConfiguration,
+        }
+    }
+
+    /// The group the flow is about.
+    pub fn group(&self) -> &McServiceGroupId {
+        match self {
+            PartnerRequest::GroupInformationProvision(r) => &r.mc_service_group_id,
+            PartnerRequest::GroupInformationRequest(r) => &r.mc_service_group_id,
+            PartnerRequest::GroupInformationSubscribe(r) => &r.mc_service_group_id,
+            PartnerRequest::GroupInformationNotify(r) => &r.mc_service_group_id,
+            PartnerRequest::GroupInformationWithdraw(r) => &r.mc_service_group_id,
+        }
+    }
+
+    /// Decodes a request body received on the route named `name`.
+    pub fn decode(name: &str, body: &[u8]) -> Result<Self, DecodeError> {
+        fn de<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
+            serde_json::from_slice(body).map_err(|e| DecodeError::Invalid(e.to_string()))
+        }
+        Ok(match name {
+            "group-information-provision" => PartnerRequest::GroupInformationProvision(de(body)?),
+            "group-information-request" => PartnerRequest::GroupInformationRequest(de(body)?),
+            "group-information-subscribe" => PartnerRequest::GroupInformationSubscribe(de(body)?),
+            "group-information-notify" => PartnerRequest::GroupInformationNotify(de(body)?),
+            "group-information-withdraw" => PartnerRequest::GroupInformationWithdraw(de(body)?),
+            other => return Err(DecodeError::UnknownFlow(other.to_string())),
+        })
+    }
+
+    /// The flow's own JSON body.
+    pub fn body(&self) -> serde_json::Result<Vec<u8>> {
+        match self {
+            PartnerRequest::GroupInformationProvision(r) => serde_json::to_vec(r),
+            PartnerRequest::GroupInformationRequest(r) => serde_json::to_vec(r),
+            PartnerRequest::GroupInformationSubscribe(r) => serde_json::to_vec(r),
+            PartnerRequest::GroupInformationNotify(r) => serde_json::to_vec(r),
+            PartnerRequest::GroupInformationWithdraw(r) => serde_json::to_vec(r),
+        }
+    }
+}
+
+impl PartnerResponse {
+    /// The flow's own JSON body.
+    pub fn body(&self) -> serde_json::Result<Vec<u8>> {
+        match self {
+            PartnerResponse::GroupInformationProvision(r) => serde_json::to_vec(r),
+            PartnerResponse::GroupInformationRequest(r) => serde_json::to_vec(r),
+            PartnerResponse::GroupInformationSubscribe(r) => serde_json::to_vec(r),
+            PartnerResponse::GroupInformationNotify(r) => serde_json::to_vec(r),
+            PartnerResponse::GroupInformationWithdraw(r) => serde_json::to_vec(r),
+        }
+    }
+
+    /// Decodes the answer to `request` from its JSON body.
+    pub fn decode_for(request: &PartnerRequest, body: &[u8]) -> Result<Self, DecodeError> {
+        fn de<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
+            serde_json::from_slice(body).map_err(|e| DecodeError::Invalid(e.to_string()))
+        }
+        Ok(match request {
+            PartnerRequest::GroupInformationProvision(_) => {
+                PartnerResponse::GroupInformationProvision(de(body)?)
+            }
+            PartnerRequest::GroupInformationRequest(_) => {
+                PartnerResponse::GroupInformationRequest(de(body)?)
+            }
+            PartnerRequest::GroupInformationSubscribe(_) => {
+                PartnerResponse::GroupInformationSubscribe(de(body)?)
+            }
+            PartnerRequest::GroupInformationNotify(_) => {
+                PartnerResponse::GroupInformationNotify(de(body)?)
+            }
+            PartnerRequest::GroupInformationWithdraw(_) => {
+                PartnerResponse::GroupInformationWithdraw(de(body)?)
+            }
+        })
+    }
+}
+
+/// A server-to-server body that cannot be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// No flow has that name.
+    #[error("there is no interconnection flow named '{0}'")]
+    UnknownFlow(String),
+    /// The body is not a valid instance of the flow.
+    #[error("the body is not a valid flow: {0}")]
+    Invalid(String),
+}

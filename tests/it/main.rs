@@ -5,8 +5,10 @@
 mod bad_input;
 mod cli;
 mod events;
+mod federation;
 mod group_policy;
 mod groups;
+mod interconnection;
 mod openapi;
 mod restart;
 mod session;

@@ -24,6 +24,40 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", Config::example_text());
             Ok(())
         }
+        Command::Config {
+            command:
+                ConfigCommand::Federation {
+                    dir,
+                    domains,
+                    base_port,
+                },
+        } => {
+            let domains = domains
+                .iter()
+                .map(|d| mcx_model::SystemDomain::parse(d))
+                .collect::<Result<Vec<_>, _>>()?;
+            let systems = mcx_server::federation::generate(&dir, &domains, base_port)?;
+            println!(
+                "wrote a development PKI in {} and:",
+                dir.join("pki").display()
+            );
+            for s in &systems {
+                println!(
+                    "  {}  (API http://{}, partners https://{})",
+                    s.config_file.display(),
+                    s.config.server.listen,
+                    s.config
+                        .interconnection
+                        .as_ref()
+                        .map(|i| i.listen.to_string())
+                        .unwrap_or_default()
+                );
+            }
+            println!(
+                "start each with: mcx serve --config <file>; users admin, user1, user2 (password = name)"
+            );
+            Ok(())
+        }
         Command::Login(args) => {
             let user = McServiceId::parse(&args.user)?;
             let client_id = ClientId::parse(&args.client_id)?;

@@ -90,6 +90,18 @@ struct ServeArgs {
 enum ConfigCommand {
     /// Print the built-in example system's configuration.
     Example,
+    /// Write a development PKI and one configuration per system, every system a partner
+    /// of every other, ready for `mcx serve --config DIR/<domain>.toml`.
+    Federation {
+        /// Where to write (created if missing).
+        dir: PathBuf,
+        /// The systems' domains.
+        #[arg(required = true, num_args = 2..)]
+        domains: Vec<String>,
+        /// The first system's client API port; each system takes two ports (API, partners).
+        #[arg(long, default_value_t = 7400)]
+        base_port: u16,
+    },
 }
 
 /// Options shared by the client commands.

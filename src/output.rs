@@ -43,7 +43,7 @@ pub(crate) fn groups(groups: &[GroupRecord], as_json: bool) -> anyhow::Result<()
     }
     for g in groups {
         println!(
-            "{:<40} v{:<4} {:<8} {}",
+            "{:<40} v{:<4} {:<20} {}",
             g.mc_service_group_id.as_str(),
             g.version,
             origin(g),

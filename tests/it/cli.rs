@@ -134,3 +134,77 @@ async fn errors_are_one_clear_line_with_a_non_zero_exit() {
     let out = tokio::task::block_in_place(|| run(&["group", "frobnicate"]));
     assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
 }
+
+/// Four consecutive free loopback ports (probed; the window for a clash is tiny).
+fn free_port_block(count: u16) -> u16 {
+    for _ in 0..50 {
+        let base = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(20_000);
+        if base > 60_000 {
+            continue;
+        }
+        let all_free =
+            (0..count).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+        if all_free {
+            return base;
+        }
+    }
+    panic!("no block of {count} free ports");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_federation_writes_systems_that_interconnect() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = free_port_block(4);
+    let out = tokio::task::block_in_place(|| {
+        Command::new(env!("CARGO_BIN_EXE_mcx"))
+            .args(["config", "federation"])
+            .arg(dir.path())
+            .args([
+                "police.example",
+                "fire.example",
+                "--base-port",
+                &base.to_string(),
+            ])
+            .output()
+            .unwrap()
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Running the PKI init again must not replace the authority the certificates chain to.
+    let again = tokio::task::block_in_place(|| {
+        Command::new(env!("CARGO_BIN_EXE_mcx"))
+            .args(["pki", "init"])
+            .arg(dir.path().join("pki"))
+            .output()
+            .unwrap()
+    });
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("already holds a certificate authority"),
+        "{}",
+        stderr(&again)
+    );
+
+    let police = mcx_server::Config::load(&dir.path().join("police.example.toml")).unwrap();
+    let fire = mcx_server::Config::load(&dir.path().join("fire.example.toml")).unwrap();
+    let police = mcx_server::start(police).await.unwrap();
+    let fire = mcx_server::start(fire).await.unwrap();
+    let (user1, _) = mcx_client::Client::new(&fire.base_url())
+        .unwrap()
+        .log_on(
+            &id("sip:user1@fire.example"),
+            "user1",
+            &mcx_model::ClientId::parse("c").unwrap(),
+        )
+        .await
+        .unwrap();
+    crate::federation::eventually("fire holds police's ops group", || async {
+        user1.group(&gid("sip:ops@police.example")).await.ok()
+    })
+    .await;
+    fire.shutdown().await.unwrap();
+    police.shutdown().await.unwrap();
+}

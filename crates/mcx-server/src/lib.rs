@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod config;
+pub mod federation;
 pub mod interconnect;
 pub mod node;
 pub mod pki;

@@ -1,0 +1,180 @@
+//! A local federation in one command: a development PKI and one configuration file per
+//! MC system, each system a partner of every other, ready for `mcx serve --config`.
+//! `mcx config federation` writes it; the demo and the tests build on it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use mcx_model::group::{GroupConfiguration, GroupMemberEntry};
+use mcx_model::interconnection::{Capability, LocalGroupPolicy};
+use mcx_model::profile::{Permission, ServiceProfile};
+use mcx_model::{McService, McServiceGroupId, McServiceId, NonEmpty, SystemDomain};
+
+use crate::config::{
+    Config, GroupConfig, InterconnectionSection, PartnerConfig, ServerSection, SystemSection,
+    UserConfig,
+};
+
+/// One generated system.
+#[derive(Debug, Clone)]
+pub struct GeneratedSystem {
+    /// Its domain.
+    pub domain: SystemDomain,
+    /// Its configuration file.
+    pub config_file: PathBuf,
+    /// Its configuration.
+    pub config: Config,
+}
+
+fn id(text: &str) -> anyhow::Result<McServiceId> {
+    Ok(McServiceId::parse(text)?)
+}
+
+/// Every system's users: `admin` (every permission), `user1` and `user2`; passwords are
+/// the local parts. Every system defines `sip:ops@<domain>` with its admin and user1 and
+/// every partner's user1 as members.
+pub fn generate(
+    dir: &Path,
+    domains: &[SystemDomain],
+    base_port: u16,
+) -> anyhow::Result<Vec<GeneratedSystem>> {
+    if domains.len() < 2 {
+        bail!("a federation needs at least two systems");
+    }
+    let unique: BTreeSet<_> = domains.iter().collect();
+    if unique.len() != domains.len() {
+        bail!("each system must be named once");
+    }
+    let pki = dir.join("pki");
+    if !pki.join(crate::pki::CA_CERT).exists() {
+        crate::pki::init(&pki, "mcx local federation CA")?;
+    }
+    let ports: BTreeMap<&SystemDomain, (u16, u16)> = domains
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let api = base_port + 2 * i as u16;
+            (d, (api, api + 1))
+        })
+        .collect();
+    let ops = |d: &SystemDomain| McServiceGroupId::parse(&format!("sip:ops@{d}"));
+    let mut systems = Vec::new();
+    for domain in domains {
+        let files = crate::pki::issue(&pki, domain)?;
+        let (api, interconnection) = ports[domain];
+        let mut user1_groups = Vec::new();
+        for d in domains {
+            user1_groups.push(ops(d)?);
+        }
+        let mcptt = |groups: Vec<McServiceGroupId>| {
+            BTreeMap::from([(
+                McService::Mcptt,
+                ServiceProfile {
+                    groups,
+                    max_affiliations_n2: 4,
+                },
+            )])
+        };
+        let users = vec![
+            UserConfig {
+                mc_service_id: id(&format!("sip:admin@{domain}"))?,
+                password: "admin".into(),
+                display_name: Some(format!("Administrator of {domain}")),
+                services: mcptt(vec![ops(domain)?]),
+                permissions: [
+                    Permission::GroupAdministration,
+                    Permission::AffiliationChangeMandatory,
+                    Permission::AffiliationChangeNegotiated,
+                    Permission::AffiliationMonitoring,
+                    Permission::Regroup,
+                    Permission::AcmAdministration,
+                ]
+                .into_iter()
+                .collect(),
+            },
+            UserConfig {
+                mc_service_id: id(&format!("sip:user1@{domain}"))?,
+                password: "user1".into(),
+                display_name: None,
+                services: mcptt(user1_groups),
+                permissions: BTreeSet::new(),
+            },
+            UserConfig {
+                mc_service_id: id(&format!("sip:user2@{domain}"))?,
+                password: "user2".into(),
+                display_name: None,
+                services: mcptt(vec![ops(domain)?]),
+                permissions: BTreeSet::new(),
+            },
+        ];
+        let mut members = vec![
+            GroupMemberEntry::new(id(&format!("sip:admin@{domain}"))?),
+            GroupMemberEntry::new(id(&format!("sip:user1@{domain}"))?),
+        ];
+        for partner in domains.iter().filter(|d| *d != domain) {
+            members.push(GroupMemberEntry::new(id(&format!("sip:user1@{partner}"))?));
+        }
+        let groups = vec![GroupConfig {
+            mc_service_group_id: ops(domain)?,
+            configuration: GroupConfiguration {
+                display_name: format!("Operations of {domain}"),
+                list: members,
+                on_network_disabled: false,
+                on_network_group_priority: Some(5),
+                supported_services: NonEmpty::one(McService::Mcptt),
+                preconfigured_group_use_only: false,
+                permitted_locations: Vec::new(),
+            },
+        }];
+        let partners = domains
+            .iter()
+            .filter(|d| *d != domain)
+            .map(|d| PartnerConfig {
+                domain: d.clone(),
+                endpoint: format!("https://127.0.0.1:{}", ports[d].1),
+                trust_anchors: pki.join(crate::pki::CA_CERT),
+                inbound: Capability::ALL.into_iter().collect(),
+                outbound: Capability::ALL.into_iter().collect(),
+                policy: LocalGroupPolicy::default(),
+            })
+            .collect();
+        let config = Config {
+            system: SystemSection {
+                domain: domain.clone(),
+                name: domain.to_string(),
+            },
+            server: ServerSection {
+                listen: SocketAddr::from(([127, 0, 0, 1], api)),
+                data_dir: dir.join(format!("{domain}-data")),
+                ..ServerSection::default()
+            },
+            users,
+            groups,
+            interconnection: Some(InterconnectionSection {
+                listen: SocketAddr::from(([127, 0, 0, 1], interconnection)),
+                certificate: files.certificate,
+                private_key: files.private_key,
+                retry_initial_ms: 200,
+                retry_max_ms: 5_000,
+                request_timeout_ms: 10_000,
+            }),
+            partners,
+        };
+        config.check()?;
+        let config_file = dir.join(format!("{domain}.toml"));
+        let text = toml::to_string_pretty(&config).context("writing the configuration as TOML")?;
+        std::fs::write(
+            &config_file,
+            format!("# Generated by `mcx config federation`.\n{text}"),
+        )
+        .with_context(|| format!("cannot write '{}'", config_file.display()))?;
+        systems.push(GeneratedSystem {
+            domain: domain.clone(),
+            config_file,
+            config,
+        });
+    }
+    Ok(systems)
+}

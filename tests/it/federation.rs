@@ -160,6 +160,9 @@ impl Federation {
     pub async fn start(&mut self, domain: &str) {
         let member = self.members.get_mut(domain).expect("a member");
         assert!(member.node.is_none(), "{domain} is running already");
+        if member.config.server.storage_url.is_none() {
+            member.config.server.storage_url = crate::support::test_storage_url().await;
+        }
         member.node = Some(
             mcx_server::start(member.config.clone())
                 .await

@@ -31,6 +31,7 @@ impl TestSystem {
         let dir = tempfile::tempdir().expect("temporary directory");
         config.server.listen = "127.0.0.1:0".parse().expect("address");
         config.server.data_dir = dir.path().join("data");
+        config.server.storage_url = test_storage_url().await;
         let node = mcx_server::start(config.clone())
             .await
             .expect("the system starts");
@@ -126,4 +127,24 @@ pub async fn no_event(stream: &mut EventStream, within: Duration) {
     if let Ok(Some(event)) = tokio::time::timeout(within, stream.next()).await {
         panic!("unexpected event: {event:?}");
     }
+}
+
+/// With `MCX_TEST_POSTGRES=postgres://user@host:port` set, each test system gets a fresh
+/// PostgreSQL database there instead of the embedded SQLite file.
+pub async fn test_storage_url() -> Option<String> {
+    use sqlx::Connection as _;
+    let server = std::env::var("MCX_TEST_POSTGRES").ok()?;
+    let name = format!("mcx_test_{}", uuid_simple());
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .expect("MCX_TEST_POSTGRES is reachable");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("creating a test database");
+    Some(format!("{server}/{name}"))
+}
+
+fn uuid_simple() -> String {
+    mcx_model::TransactionId::new().0.simple().to_string()
 }

@@ -12,7 +12,8 @@ use mcx_server::Config;
 use crate::output;
 use crate::sessions::{SessionFile, StoredSession};
 use crate::{
-    Cli, ClientArgs, Command, ConfigCommand, GroupCommand, GroupFields, PkiCommand, ServeArgs,
+    AffiliationArgs, ChangeCommand, Cli, ClientArgs, Command, ConfigCommand, GroupCommand,
+    GroupFields, PkiCommand, ServeArgs,
 };
 
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -95,6 +96,38 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             output::session(&session, args.json, "logged on")
         }
         Command::Events(args) => events(args).await,
+        Command::Affiliate(args) => {
+            let (api, service, groups) = affiliation_args(&args)?;
+            let response = api.affiliate(service, &groups).await?;
+            output::affiliation_statuses(&response.status_per_mc_service_group_id, args.client.json)
+        }
+        Command::Deaffiliate(args) => {
+            let (api, service, groups) = affiliation_args(&args)?;
+            let response = api.deaffiliate(service, &groups).await?;
+            output::affiliation_statuses(&response.status_per_mc_service_group_id, args.client.json)
+        }
+        Command::Affiliations {
+            user,
+            group,
+            client,
+        } => {
+            let file = SessionFile::open(client.session_file.as_deref())?;
+            let api = logged_on(&client, &file)?;
+            match (user, group) {
+                (_, Some(group)) => {
+                    let a = api
+                        .group_affiliations(&McServiceGroupId::parse(&group)?)
+                        .await?;
+                    output::group_affiliations(&a, client.json)
+                }
+                (Some(user), None) => {
+                    let a = api.user_affiliations(&McServiceId::parse(&user)?).await?;
+                    output::user_affiliations(&a, client.json)
+                }
+                (None, None) => output::user_affiliations(&api.affiliations().await?, client.json),
+            }
+        }
+        Command::Change { command } => change(command).await,
         Command::Pki {
             command: PkiCommand::Init { dir, name },
         } => {
@@ -437,6 +470,93 @@ async fn group(command: GroupCommand) -> anyhow::Result<()> {
                 println!("unsubscribed from {id}");
             }
             Ok(())
+        }
+    }
+}
+
+fn affiliation_args(
+    args: &AffiliationArgs,
+) -> anyhow::Result<(Client, McService, Vec<McServiceGroupId>)> {
+    let file = SessionFile::open(args.client.session_file.as_deref())?;
+    let api = logged_on(&args.client, &file)?;
+    let service: McService = args.service.parse()?;
+    let groups = args
+        .groups
+        .iter()
+        .map(|g| McServiceGroupId::parse(g))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((api, service, groups))
+}
+
+async fn change(command: ChangeCommand) -> anyhow::Result<()> {
+    use mcx_model::flows::affiliation::{
+        AffiliationChangeAction, ChangeRequestType, GroupAffiliationChange,
+        GroupAffiliationChangeRequest,
+    };
+    match command {
+        ChangeCommand::Request {
+            targets,
+            affiliate,
+            deaffiliate,
+            negotiated,
+            service,
+            client,
+        } => {
+            let file = SessionFile::open(client.session_file.as_deref())?;
+            let api = logged_on(&client, &file)?;
+            let me = api.session().await?.mc_service_id;
+            let mut groups = Vec::new();
+            for (list, action) in [
+                (affiliate, AffiliationChangeAction::Affiliate),
+                (deaffiliate, AffiliationChangeAction::Deaffiliate),
+            ] {
+                for g in list {
+                    groups.push(GroupAffiliationChange {
+                        mc_service_group_id: McServiceGroupId::parse(&g)?,
+                        action,
+                    });
+                }
+            }
+            let targets = targets
+                .iter()
+                .map(|t| McServiceId::parse(t))
+                .collect::<Result<Vec<_>, _>>()?;
+            let request = GroupAffiliationChangeRequest {
+                mc_service_id: me,
+                mc_service_id_list: NonEmpty::new(targets)
+                    .context("at least one --target is needed")?,
+                mc_service_group_id_list: NonEmpty::new(groups)
+                    .context("at least one --affiliate or --deaffiliate group is needed")?,
+                change_request_type: if negotiated {
+                    ChangeRequestType::Negotiated
+                } else {
+                    ChangeRequestType::Mandatory
+                },
+                mc_service: service.parse()?,
+            };
+            output::change(&api.request_change(&request).await?, client.json)
+        }
+        ChangeCommand::Answer {
+            id,
+            decision,
+            reason,
+            client,
+        } => {
+            let decision: mcx_model::api::ChangeDecision = serde_json::from_value(
+                serde_json::Value::String(decision.clone()),
+            )
+            .map_err(|_| {
+                anyhow::anyhow!("'{decision}' is not a decision: use accept, reject or acknowledge")
+            })?;
+            let file = SessionFile::open(client.session_file.as_deref())?;
+            let record = logged_on(&client, &file)?
+                .answer_change(&id, decision, reason)
+                .await?;
+            output::change(&record, client.json)
+        }
+        ChangeCommand::Show { id, client } => {
+            let file = SessionFile::open(client.session_file.as_deref())?;
+            output::change(&logged_on(&client, &file)?.change(&id).await?, client.json)
         }
     }
 }

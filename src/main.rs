@@ -41,10 +41,85 @@ enum Command {
     },
     /// Print this client's event stream (notifications), following it until interrupted.
     Events(EventsArgs),
+    /// Affiliate this client to groups (of this system or of partner systems).
+    Affiliate(AffiliationArgs),
+    /// De-affiliate this client from groups.
+    Deaffiliate(AffiliationArgs),
+    /// Show affiliations: your own, another user's (--user) or a group's members (--group).
+    Affiliations {
+        /// Another user of this system.
+        #[arg(long, conflicts_with = "group")]
+        user: Option<String>,
+        /// A group.
+        #[arg(long)]
+        group: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Remote change of other users' affiliations (TS 23.280 §10.8.5).
+    Change {
+        #[command(subcommand)]
+        command: ChangeCommand,
+    },
     /// A development PKI: a certificate authority and certificates for MC systems.
     Pki {
         #[command(subcommand)]
         command: PkiCommand,
+    },
+}
+
+#[derive(Args)]
+struct AffiliationArgs {
+    /// The groups.
+    #[arg(required = true)]
+    groups: Vec<String>,
+    /// The MC service.
+    #[arg(long, default_value = "mcptt")]
+    service: String,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Subcommand)]
+enum ChangeCommand {
+    /// Ask for a change (mandatory unless --negotiated).
+    Request {
+        /// A target user (repeatable).
+        #[arg(long = "target", required = true, value_name = "URI")]
+        targets: Vec<String>,
+        /// A group to affiliate the targets to (repeatable).
+        #[arg(long = "affiliate", value_name = "GROUP")]
+        affiliate: Vec<String>,
+        /// A group to de-affiliate the targets from (repeatable).
+        #[arg(long = "deaffiliate", value_name = "GROUP")]
+        deaffiliate: Vec<String>,
+        /// Ask the targets instead of imposing the change.
+        #[arg(long)]
+        negotiated: bool,
+        /// The MC service.
+        #[arg(long, default_value = "mcptt")]
+        service: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Answer a change addressed to you: accept, reject (negotiated) or acknowledge (mandatory).
+    Answer {
+        /// The change ID (from the event stream).
+        id: String,
+        /// accept, reject or acknowledge.
+        decision: String,
+        /// A reason for the requester.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a change.
+    Show {
+        /// The change ID.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
     },
 }
 

@@ -128,8 +128,56 @@ pub(crate) fn event(delivered: &DeliveredEvent, as_json: bool) -> anyhow::Result
         } => {
             println!("[{}] group-deleted {mc_service_group_id}", delivered.id)
         }
+        ClientEvent::AffiliationChangeRequested { change_id, request } => {
+            let groups: Vec<String> = request
+                .mc_service_group_id_list
+                .iter()
+                .map(|c| format!("{} {}", text(&c.action), c.mc_service_group_id))
+                .collect();
+            println!(
+                "[{}] affiliation-change-requested {change_id} by {} ({}): {}",
+                delivered.id,
+                request.mc_service_id,
+                text(&request.change_request_type),
+                groups.join(", ")
+            );
+        }
+        ClientEvent::AffiliationChangeCompleted {
+            change_id,
+            response,
+        } => {
+            println!(
+                "[{}] affiliation-change-completed {change_id}",
+                delivered.id
+            );
+            for s in &response.affiliation_status_per_mc_service_group_id {
+                println!(
+                    "    {} {} {}",
+                    s.mc_service_id,
+                    s.mc_service_group_id,
+                    status_text(s.status, s.cause.as_ref())
+                );
+            }
+        }
+        ClientEvent::AffiliationChangeAcknowledged {
+            change_id,
+            mc_service_id,
+        } => {
+            println!(
+                "[{}] affiliation-change-acknowledged {change_id} by {mc_service_id}",
+                delivered.id
+            )
+        }
     }
     Ok(())
+}
+
+/// The wire name of a kebab-case enum value.
+fn text<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 pub(crate) fn interconnection(status: &InterconnectionStatus, as_json: bool) -> anyhow::Result<()> {
@@ -167,6 +215,99 @@ pub(crate) fn interconnection(status: &InterconnectionStatus, as_json: bool) -> 
             p.version,
             state.as_str().unwrap_or("?")
         );
+    }
+    Ok(())
+}
+
+fn status_text(
+    status: mcx_model::flows::affiliation::AffiliationStatus,
+    cause: Option<&mcx_model::flows::affiliation::AffiliationCause>,
+) -> String {
+    let status = match status {
+        mcx_model::flows::affiliation::AffiliationStatus::Affiliated => "affiliated",
+        mcx_model::flows::affiliation::AffiliationStatus::NotAffiliated => "not affiliated",
+    };
+    match cause {
+        Some(cause) => format!("{status} ({cause})"),
+        None => status.to_string(),
+    }
+}
+
+pub(crate) fn affiliation_statuses(
+    statuses: &[mcx_model::flows::affiliation::GroupAffiliationStatus],
+    as_json: bool,
+) -> anyhow::Result<()> {
+    if as_json {
+        return json(&statuses);
+    }
+    for s in statuses {
+        println!(
+            "{:<40} {}",
+            s.mc_service_group_id.as_str(),
+            status_text(s.status, s.cause.as_ref())
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn user_affiliations(
+    a: &mcx_model::api::UserAffiliations,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    if as_json {
+        return json(a);
+    }
+    if a.affiliations.is_empty() {
+        println!("{} is not affiliated to any group", a.mc_service_id);
+    }
+    for g in &a.affiliations {
+        let clients: Vec<&str> = g.clients.iter().map(|c| c.as_str()).collect();
+        println!(
+            "{:<8} {:<40} clients: {}",
+            g.mc_service.as_str(),
+            g.mc_service_group_id.as_str(),
+            clients.join(", ")
+        );
+    }
+    Ok(())
+}
+
+pub(crate) fn group_affiliations(
+    a: &mcx_model::api::GroupAffiliations,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    if as_json {
+        return json(a);
+    }
+    if a.members.is_empty() {
+        println!("no member of {} is affiliated", a.mc_service_group_id);
+    }
+    for m in &a.members {
+        println!("{:<8} {}", m.mc_service.as_str(), m.mc_service_id);
+    }
+    Ok(())
+}
+
+pub(crate) fn change(
+    record: &mcx_model::api::AffiliationChangeRecord,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    if as_json {
+        return json(record);
+    }
+    println!("change {} ({})", record.change_id, text(&record.state));
+    for t in &record.targets {
+        println!("  target {}: {}", t.mc_service_id, text(&t.state));
+    }
+    if let Some(response) = &record.response {
+        for s in &response.affiliation_status_per_mc_service_group_id {
+            println!(
+                "    {} {} {}",
+                s.mc_service_id,
+                s.mc_service_group_id,
+                status_text(s.status, s.cause.as_ref())
+            );
+        }
     }
     Ok(())
 }

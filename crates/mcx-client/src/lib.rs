@@ -10,12 +10,17 @@ use std::time::Duration;
 use eventsource_stream::Eventsource as _;
 use futures_util::{Stream, StreamExt as _};
 use mcx_model::api::{
-    CreateGroupRequest, GroupList, InterconnectionStatus, LogOnRequest, LogOnResponse, Problem,
-    SessionInfo, ShareRequest, SubscriptionInfo, SystemInfo,
+    AffiliationChangeRecord, ChangeAnswer, ChangeDecision, CreateGroupRequest, GroupAffiliations,
+    GroupList, InterconnectionStatus, LogOnRequest, LogOnResponse, Problem, SessionInfo,
+    ShareRequest, SubscriptionInfo, SystemInfo, UserAffiliations,
 };
 use mcx_model::events::{ClientEvent, DeliveredEvent};
+use mcx_model::flows::affiliation::{
+    GroupAffiliationChangeRequest, GroupAffiliationRequest, GroupAffiliationResponse,
+    GroupDeaffiliationRequest, GroupDeaffiliationResponse,
+};
 use mcx_model::group::{GroupConfiguration, GroupRecord};
-use mcx_model::{ClientId, McServiceGroupId, McServiceId, SystemDomain};
+use mcx_model::{ClientId, McService, McServiceGroupId, McServiceId, NonEmpty, SystemDomain};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -355,6 +360,92 @@ impl Client {
         self.json(self.authed(Method::GET, &path)?).await
     }
 
+    /// The logged-on user's MC service ID, from the session.
+    async fn me(&self) -> Result<McServiceId> {
+        Ok(self.session().await?.mc_service_id)
+    }
+
+    /// Affiliates this client to groups (§10.8.3).
+    pub async fn affiliate(
+        &self,
+        service: McService,
+        groups: &[McServiceGroupId],
+    ) -> Result<GroupAffiliationResponse> {
+        let request = GroupAffiliationRequest {
+            mc_service_id: self.me().await?,
+            mc_service_group_id_list: non_empty(groups)?,
+            mc_service: service,
+        };
+        self.with_body(self.authed(Method::POST, "/v1/affiliations")?, &request)
+            .await
+    }
+
+    /// De-affiliates this client from groups (§10.8.4).
+    pub async fn deaffiliate(
+        &self,
+        service: McService,
+        groups: &[McServiceGroupId],
+    ) -> Result<GroupDeaffiliationResponse> {
+        let request = GroupDeaffiliationRequest {
+            mc_service_id: self.me().await?,
+            mc_service_group_id_list: non_empty(groups)?,
+            mc_service: service,
+        };
+        self.with_body(self.authed(Method::POST, "/v1/deaffiliations")?, &request)
+            .await
+    }
+
+    /// The logged-on user's affiliations.
+    pub async fn affiliations(&self) -> Result<UserAffiliations> {
+        self.json(self.authed(Method::GET, "/v1/affiliations")?)
+            .await
+    }
+
+    /// Another user's affiliations.
+    pub async fn user_affiliations(&self, user: &McServiceId) -> Result<UserAffiliations> {
+        let path = format!("/v1/users/{}/affiliations", segment(user.as_str()));
+        self.json(self.authed(Method::GET, &path)?).await
+    }
+
+    /// A group's affiliated members.
+    pub async fn group_affiliations(&self, group: &McServiceGroupId) -> Result<GroupAffiliations> {
+        let path = format!("/v1/groups/{}/affiliations", segment(group.as_str()));
+        self.json(self.authed(Method::GET, &path)?).await
+    }
+
+    /// Asks for a remote change of other users' affiliations (§10.8.5).
+    pub async fn request_change(
+        &self,
+        request: &GroupAffiliationChangeRequest,
+    ) -> Result<AffiliationChangeRecord> {
+        self.with_body(
+            self.authed(Method::POST, "/v1/affiliation-changes")?,
+            request,
+        )
+        .await
+    }
+
+    /// A remote change.
+    pub async fn change(&self, change_id: &str) -> Result<AffiliationChangeRecord> {
+        let path = format!("/v1/affiliation-changes/{}", segment(change_id));
+        self.json(self.authed(Method::GET, &path)?).await
+    }
+
+    /// Answers a remote change addressed to the logged-on user.
+    pub async fn answer_change(
+        &self,
+        change_id: &str,
+        decision: ChangeDecision,
+        reason: Option<String>,
+    ) -> Result<AffiliationChangeRecord> {
+        let path = format!("/v1/affiliation-changes/{}/response", segment(change_id));
+        self.with_body(
+            self.authed(Method::POST, &path)?,
+            &ChangeAnswer { decision, reason },
+        )
+        .await
+    }
+
     /// Opens the session's event stream, resuming after `last_event_id` if given. The
     /// stream ends when the session ends or the server stops.
     pub async fn events(&self, last_event_id: Option<i64>) -> Result<EventStream> {
@@ -391,6 +482,13 @@ fn decode_event(url: &str, id: &str, data: &str) -> Result<DeliveredEvent> {
     let event: ClientEvent =
         serde_json::from_str(data).map_err(|e| protocol(format!("event {id}: {e}")))?;
     Ok(DeliveredEvent { id, event })
+}
+
+fn non_empty<T: Clone>(items: &[T]) -> Result<NonEmpty<T>> {
+    NonEmpty::new(items.to_vec()).map_err(|_| ClientError::Protocol {
+        url: String::new(),
+        message: "at least one group is needed".into(),
+    })
 }
 
 fn if_match_value(if_match: IfMatch) -> String {

@@ -100,4 +100,10 @@ pub mod codes {
     pub const PARTNER_NOT_AUTHORIZED: &str = "partner-not-authorized";
     /// A partner's flow is not valid.
     pub const INVALID_FLOW: &str = "invalid-flow";
+    /// No remote change has that ID.
+    pub const CHANGE_NOT_FOUND: &str = "change-not-found";
+    /// The remote change does not take this answer now (answered already, or another mode).
+    pub const CHANGE_ALREADY_ANSWERED: &str = "change-already-answered";
+    /// The user is not a user of this system.
+    pub const USER_NOT_FOUND: &str = "user-not-found";
 }

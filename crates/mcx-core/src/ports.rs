@@ -6,12 +6,15 @@
 //! stored without its notifications, nor notified without being stored.
 
 use async_trait::async_trait;
-use mcx_model::api::{PartnerDelivery, PrimaryLink, PrimaryLinkState};
+use mcx_model::api::{
+    AffiliatedMember, AffiliationChangeRecord, PartnerDelivery, PrimaryLink, PrimaryLinkState,
+};
 use mcx_model::events::{ClientEvent, DeliveredEvent};
+use mcx_model::flows::affiliation::AffiliationStatus;
 use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
 use mcx_model::group::GroupRecord;
 use mcx_model::profile::UserProfile;
-use mcx_model::{ClientId, McServiceGroupId, McServiceId, SystemDomain, TransactionId};
+use mcx_model::{ClientId, McService, McServiceGroupId, McServiceId, SystemDomain, TransactionId};
 use time::OffsetDateTime;
 
 /// The store failed. Carries what was being done; nothing of the failed call was kept.
@@ -155,6 +158,121 @@ pub struct Effects {
     pub partner_records: Vec<PartnerRecordUpdate>,
     /// A change to the partner's link to the primary of a group.
     pub primary_link: Option<PrimaryLinkUpdate>,
+    /// Changes to the MC service server's affiliation records.
+    pub affiliations: Vec<AffiliationWrite>,
+    /// Group affiliation status updates to the GMS (tables 10.X.2.3-1 and 10.X.2.6-1),
+    /// applied to the GMS's view in the same commit.
+    pub gms_status: Vec<GmsStatusUpdate>,
+    /// A remote change record replacing the stored one, if still at `expected_version`.
+    pub change_record: Option<ChangeRecordWrite>,
+}
+
+/// A change to the MC service server's affiliation records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AffiliationWrite {
+    /// The serving server records a client's affiliation (pending while the group's
+    /// partner host has not confirmed it).
+    Served {
+        /// The user.
+        user: McServiceId,
+        /// The client's affiliation.
+        row: ClientAffiliation,
+    },
+    /// A pending affiliation was confirmed by the group's host.
+    ServedConfirmed {
+        /// The user.
+        user: McServiceId,
+        /// The MC service.
+        mc_service: McService,
+        /// The group.
+        group: McServiceGroupId,
+        /// The client.
+        client: ClientId,
+    },
+    /// The serving server forgets a client's affiliation.
+    ServedRemoved {
+        /// The user.
+        user: McServiceId,
+        /// The MC service.
+        mc_service: McService,
+        /// The group.
+        group: McServiceGroupId,
+        /// The client.
+        client: ClientId,
+    },
+    /// The group's host records a user's affiliation to one of its groups.
+    Hosted {
+        /// The user (served here or by a partner).
+        user: McServiceId,
+        /// The MC service.
+        mc_service: McService,
+        /// The group, defined here.
+        group: McServiceGroupId,
+    },
+    /// The group's host forgets a user's affiliation.
+    HostedRemoved {
+        /// The user.
+        user: McServiceId,
+        /// The MC service.
+        mc_service: McService,
+        /// The group.
+        group: McServiceGroupId,
+    },
+}
+
+/// One client's affiliation to a group, as the user's serving server records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAffiliation {
+    /// The MC service.
+    pub mc_service: McService,
+    /// The group.
+    pub group: McServiceGroupId,
+    /// The client.
+    pub client: ClientId,
+    /// True while the group's partner host has not confirmed it.
+    pub pending: bool,
+}
+
+/// A user's affiliations at the serving server, with the generation that guards changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserAffiliationState {
+    /// Grows with every committed change of the user's affiliations.
+    pub generation: u64,
+    /// Every client affiliation of the user.
+    pub rows: Vec<ClientAffiliation>,
+}
+
+/// The GMS learning a user's affiliation status for its groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GmsStatusUpdate {
+    /// The user.
+    pub user: McServiceId,
+    /// The MC service.
+    pub mc_service: McService,
+    /// Each group's status.
+    pub statuses: Vec<(McServiceGroupId, AffiliationStatus)>,
+}
+
+/// A remote change record to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRecordWrite {
+    /// The record.
+    pub record: AffiliationChangeRecord,
+    /// The stored version it replaces (`None` for a new record).
+    pub expected_version: Option<u64>,
+    /// The session to tell when it completes (stored with a new record).
+    pub requester_session: Option<String>,
+}
+
+/// A stored remote change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredChange {
+    /// The record.
+    pub record: AffiliationChangeRecord,
+    /// Its version.
+    pub version: u64,
+    /// The requester's session.
+    pub requester_session: String,
 }
 
 /// A change to a partner system's link to the primary of a group it uses.
@@ -218,6 +336,9 @@ impl Effects {
 pub struct Committed {
     /// Sessions with new events.
     pub woken_sessions: Vec<String>,
+    /// A guarded write (a remote change record at an expected version) found the record
+    /// changed: nothing was committed.
+    pub conflict: bool,
 }
 
 /// The outcome of a conditional write.
@@ -259,6 +380,8 @@ pub trait SessionStore: Send + Sync {
     async fn expired_sessions(&self, now: OffsetDateTime) -> StoreResult<Vec<SessionRecord>>;
     /// Whether the session exists.
     async fn session_exists(&self, session_id: &str) -> StoreResult<bool>;
+    /// The live sessions of a user (one per client).
+    async fn sessions_of(&self, user: &McServiceId) -> StoreResult<Vec<SessionRecord>>;
 }
 
 /// Each session's stream of client events.
@@ -416,10 +539,57 @@ pub trait InterconnectionStore: Send + Sync {
     ) -> StoreResult<()>;
 }
 
-/// Everything the entities store. Implemented once per storage engine.
-pub trait Store: UserStore + SessionStore + EventStore + GroupStore + InterconnectionStore {}
+/// Affiliation records of the MC service server (serving and hosting sides), the GMS's
+/// view of affiliations to its groups, and remote change records.
+#[async_trait]
+pub trait AffiliationStore: Send + Sync {
+    /// A served user's affiliations and their generation.
+    async fn user_affiliations(&self, user: &McServiceId) -> StoreResult<UserAffiliationState>;
+    /// Commits effects touching a served user's affiliations, if the user's generation is
+    /// still `expected` (any, with `None`); bumps the generation. `None` if it moved on.
+    async fn commit_for_user(
+        &self,
+        user: &McServiceId,
+        expected: Option<u64>,
+        effects: &Effects,
+    ) -> StoreResult<Option<Committed>>;
+    /// Served users' client affiliations to a group (the serving server's view).
+    async fn served_affiliations_to(
+        &self,
+        group: &McServiceGroupId,
+    ) -> StoreResult<Vec<(McServiceId, ClientAffiliation)>>;
+    /// Client affiliations that no live session holds, and pending ones: leftovers of a
+    /// crash, to be cleaned at start.
+    async fn stale_affiliations(&self) -> StoreResult<Vec<(McServiceId, ClientAffiliation)>>;
+    /// The users affiliated to a group defined here (the hosting server's view).
+    async fn hosted_affiliations(
+        &self,
+        group: &McServiceGroupId,
+    ) -> StoreResult<Vec<(McServiceId, McService)>>;
+    /// The GMS's view of a group's affiliated members.
+    async fn gms_affiliations(
+        &self,
+        group: &McServiceGroupId,
+    ) -> StoreResult<Vec<AffiliatedMember>>;
+    /// A remote change.
+    async fn change(&self, change_id: &str) -> StoreResult<Option<StoredChange>>;
+    /// Pending remote changes whose deadline has passed, and the next deadline.
+    async fn due_changes(
+        &self,
+        now: OffsetDateTime,
+    ) -> StoreResult<(Vec<String>, Option<OffsetDateTime>)>;
+}
 
-impl<T: UserStore + SessionStore + EventStore + GroupStore + InterconnectionStore> Store for T {}
+/// Everything the entities store. Implemented once per storage engine.
+pub trait Store:
+    UserStore + SessionStore + EventStore + GroupStore + InterconnectionStore + AffiliationStore
+{
+}
+
+impl<T> Store for T where
+    T: UserStore + SessionStore + EventStore + GroupStore + InterconnectionStore + AffiliationStore
+{
+}
 
 /// Why a request to a partner did not get an answer from the partner's procedures.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

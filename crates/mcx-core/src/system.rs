@@ -15,8 +15,8 @@ use crate::events::StreamWakers;
 use crate::gms::{GmsParts, GroupManagementServer};
 use crate::identity::IdentityManagement;
 use crate::interconnection_gateway::{GatewayParts, InterconnectionGateway, Partners, RetryPolicy};
-use crate::mc_service_server::McServiceServer;
-use crate::ports::{Clock, Store};
+use crate::mc_service_server::{McServiceServer, McServiceServerParts};
+use crate::ports::{Clock, PartnerLink, Store};
 
 /// Settings of one MC system.
 #[derive(Debug, Clone)]
@@ -31,6 +31,8 @@ pub struct SystemSettings {
     pub partners: Partners,
     /// How undelivered requests to partners are retried.
     pub retry: RetryPolicy,
+    /// How long a negotiated remote change of affiliation waits for its targets.
+    pub change_timeout: Duration,
 }
 
 /// One MC system's functional entities.
@@ -58,6 +60,7 @@ impl McSystem {
         settings: SystemSettings,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
+        link: Arc<dyn PartnerLink>,
     ) -> (Arc<Self>, BoxFuture<'static, ()>) {
         let wakers = Arc::new(StreamWakers::default());
         let outbox = Arc::new(Notify::new());
@@ -80,16 +83,26 @@ impl McSystem {
             wakers: wakers.clone(),
             outbox: outbox.clone(),
         }));
+        let mc_service_server = Arc::new(McServiceServer::new(McServiceServerParts {
+            gms: gms.clone(),
+            store: store.clone(),
+            link,
+            partners: partners.clone(),
+            wakers: wakers.clone(),
+            outbox: outbox.clone(),
+            clock: clock.clone(),
+            change_timeout: settings.change_timeout,
+        }));
         let gateway = Arc::new(InterconnectionGateway::new(GatewayParts {
             partners,
             gms: gms.clone(),
+            mc_service_server: mc_service_server.clone(),
             links: store.clone(),
             commits: store.clone(),
             clock,
             outbox,
             retry: settings.retry,
         }));
-        let mc_service_server = Arc::new(McServiceServer::new(gms.clone()));
         identity.observe(mc_service_server.clone());
         let notifications = gms.subscribe_server();
         let policy = mc_service_server.policy.clone();

@@ -206,3 +206,138 @@ pub struct InterconnectionStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary: Option<PrimaryLink>,
 }
+
+/// One group a user is affiliated to, with the user's clients that hold the affiliation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct UserGroupAffiliation {
+    /// The MC service.
+    pub mc_service: crate::McService,
+    /// The group (defined here or in a partner system).
+    pub mc_service_group_id: McServiceGroupId,
+    /// The user's clients affiliated to it.
+    pub clients: Vec<ClientId>,
+}
+
+/// `GET /v1/affiliations`, `GET /v1/users/{id}/affiliations`: a user's affiliations, as
+/// the user's serving MC service server knows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct UserAffiliations {
+    /// The user.
+    pub mc_service_id: McServiceId,
+    /// The groups, ordered by service and group.
+    pub affiliations: Vec<UserGroupAffiliation>,
+}
+
+/// One affiliated member of a group, as the group management server knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct AffiliatedMember {
+    /// The member (served here or by a partner system).
+    pub mc_service_id: McServiceId,
+    /// The MC service.
+    pub mc_service: crate::McService,
+    /// When the GMS was last told.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+}
+
+/// `GET /v1/groups/{id}/affiliations`: the group's affiliated members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct GroupAffiliations {
+    /// The group.
+    pub mc_service_group_id: McServiceGroupId,
+    /// For a group defined here: every affiliated member, of any system, per the GMS. For
+    /// a partner group: this system's users affiliated to it.
+    pub members: Vec<AffiliatedMember>,
+}
+
+/// Where a remote change of affiliation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AffiliationChangeState {
+    /// Waiting for the target users' answers (negotiated mode).
+    Pending,
+    /// Done: the response is final.
+    Completed,
+}
+
+/// Where one target user of a remote change stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetState {
+    /// Asked; no answer yet (negotiated mode).
+    Asked,
+    /// Accepted; the change was carried out.
+    Accepted,
+    /// Rejected by the target user.
+    Rejected,
+    /// Did not answer in time; the change was not made.
+    NoAnswer,
+    /// Mandatory mode: the change was made; the target's client has not confirmed yet.
+    Applied,
+    /// Mandatory mode: the target's client confirmed (step 7b).
+    Acknowledged,
+    /// Not asked: the target is not authorised, not logged on, or not served here.
+    Refused,
+}
+
+/// One target of a remote change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct TargetProgress {
+    /// The target user.
+    pub mc_service_id: McServiceId,
+    /// Where it stands.
+    pub state: TargetState,
+    /// The target's reason, when it rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A remote change of affiliation (TS 23.280 §10.8.5), as stored by the MC service server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct AffiliationChangeRecord {
+    /// The change.
+    pub change_id: String,
+    /// Where it stands.
+    pub state: AffiliationChangeState,
+    /// The request as received.
+    pub request: crate::flows::affiliation::GroupAffiliationChangeRequest,
+    /// Each target's progress.
+    pub targets: Vec<TargetProgress>,
+    /// Negotiated mode: when unanswered targets are given up.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub deadline: OffsetDateTime,
+    /// The response to the requester, once final.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<crate::flows::affiliation::GroupAffiliationChangeResponse>,
+}
+
+/// A target client's answer to a remote change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeDecision {
+    /// Negotiated mode: carry the change out.
+    Accept,
+    /// Negotiated mode: do not.
+    Reject,
+    /// Mandatory mode: the client has taken the change into account (step 7b).
+    Acknowledge,
+}
+
+/// `POST /v1/affiliation-changes/{id}/response`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ChangeAnswer {
+    /// The decision.
+    pub decision: ChangeDecision,
+    /// An optional reason for the requester.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}

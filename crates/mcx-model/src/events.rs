@@ -6,8 +6,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::flows::affiliation::{GroupAffiliationChangeRequest, GroupAffiliationChangeResponse};
 use crate::group::GroupRecord;
-use crate::ids::McServiceGroupId;
+use crate::ids::{McServiceGroupId, McServiceId};
 
 /// A notification to one client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -26,6 +27,32 @@ pub enum ClientEvent {
         /// The deleted group.
         mc_service_group_id: McServiceGroupId,
     },
+    /// An authorised user changes this user's affiliations (§10.8.5): in mandatory mode
+    /// the change is made (step 7a); in negotiated mode the user is asked (step 3).
+    /// Answer with `POST /v1/affiliation-changes/{change-id}/response`.
+    #[serde(rename_all = "kebab-case")]
+    AffiliationChangeRequested {
+        /// The change, to answer.
+        change_id: String,
+        /// The MC service group affiliation change request.
+        request: GroupAffiliationChangeRequest,
+    },
+    /// A remote change this client asked for is complete (§10.8.5 final step).
+    #[serde(rename_all = "kebab-case")]
+    AffiliationChangeCompleted {
+        /// The change.
+        change_id: String,
+        /// The MC service group affiliation change response.
+        response: GroupAffiliationChangeResponse,
+    },
+    /// A target client confirmed a mandatory change this client made (step 7b).
+    #[serde(rename_all = "kebab-case")]
+    AffiliationChangeAcknowledged {
+        /// The change.
+        change_id: String,
+        /// The target user who confirmed.
+        mc_service_id: McServiceId,
+    },
 }
 
 impl ClientEvent {
@@ -34,6 +61,9 @@ impl ClientEvent {
         match self {
             ClientEvent::GroupConfigurationChanged { .. } => "group-configuration-changed",
             ClientEvent::GroupDeleted { .. } => "group-deleted",
+            ClientEvent::AffiliationChangeRequested { .. } => "affiliation-change-requested",
+            ClientEvent::AffiliationChangeCompleted { .. } => "affiliation-change-completed",
+            ClientEvent::AffiliationChangeAcknowledged { .. } => "affiliation-change-acknowledged",
         }
     }
 }

@@ -118,6 +118,13 @@ pub struct ServerSection {
     /// The largest request body accepted, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// How long a negotiated remote change of affiliation waits for its targets, in seconds.
+    #[serde(default = "default_change_timeout")]
+    pub remote_change_timeout_seconds: u64,
+}
+
+fn default_change_timeout() -> u64 {
+    60
 }
 
 fn default_listen() -> SocketAddr {
@@ -141,6 +148,7 @@ impl Default for ServerSection {
             storage_url: None,
             session_ttl_seconds: default_session_ttl(),
             max_body_bytes: default_max_body(),
+            remote_change_timeout_seconds: default_change_timeout(),
         }
     }
 }

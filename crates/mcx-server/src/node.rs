@@ -73,16 +73,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         session_ttl: Duration::from_secs(server.session_ttl_seconds),
         partners,
         retry,
+        change_timeout: Duration::from_secs(server.remote_change_timeout_seconds),
     };
-    let (system, policy_task) = McSystem::new(settings, store.clone(), Arc::new(SystemClock));
-    let mut tasks = vec![tokio::spawn(policy_task)];
 
-    bootstrap(&system, store.as_ref(), &config).await?;
-    let (shutdown, shutdown_rx) = watch::channel(false);
-
-    // The interconnection endpoint, and the link the outbox delivers through.
-    let mut interconnection_addr = None;
-    let link: Arc<dyn PartnerLink> = match &config.interconnection {
+    // The link to partners (and what the endpoint needs to know them) comes first: the
+    // MC service server calls partners directly for answers it needs at once.
+    let interconnection = match &config.interconnection {
         Some(ic) => {
             let identity = Identity::load(&ic.certificate, &ic.private_key)?;
             let mut all_roots = rustls::RootCertStore::empty();
@@ -109,22 +105,56 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
                     load_roots(&ic.certificate).unwrap_or_else(|_| rustls::RootCertStore::empty());
             }
             let tls = server_config(&identity, all_roots)?;
-            let state = EndpointState {
-                gateway: system.gateway.clone(),
-                identities: Arc::new(PeerIdentities::new(per_partner)?),
-            };
-            let (addr, task) =
-                crate::interconnect::serve(ic.listen, tls, state, shutdown_rx.clone()).await?;
-            tracing::info!(%addr, "interconnection endpoint serving partners");
-            interconnection_addr = Some(addr);
-            tasks.push(task);
-            Arc::new(link)
+            Some((
+                ic.listen,
+                tls,
+                PeerIdentities::new(per_partner)?,
+                Arc::new(link),
+            ))
         }
+        None => None,
+    };
+    let link: Arc<dyn PartnerLink> = match &interconnection {
+        Some((_, _, _, link)) => link.clone() as Arc<dyn PartnerLink>,
         None => Arc::new(NoPartners),
     };
+    let (system, policy_task) =
+        McSystem::new(settings, store.clone(), Arc::new(SystemClock), link.clone());
+    let mut tasks = vec![tokio::spawn(policy_task)];
+
+    bootstrap(&system, store.as_ref(), &config).await?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+
+    let mut interconnection_addr = None;
+    if let Some((listen, tls, identities, _)) = interconnection {
+        let state = EndpointState {
+            gateway: system.gateway.clone(),
+            identities: Arc::new(identities),
+        };
+        let (addr, task) =
+            crate::interconnect::serve(listen, tls, state, shutdown_rx.clone()).await?;
+        tracing::info!(%addr, "interconnection endpoint serving partners");
+        interconnection_addr = Some(addr);
+        tasks.push(task);
+    }
     tasks.push(tokio::spawn(
         system.gateway.clone().run_outbox(link, shutdown_rx.clone()),
     ));
+    tasks.push(tokio::spawn(
+        system
+            .mc_service_server
+            .clone()
+            .run_change_deadlines(shutdown_rx.clone()),
+    ));
+    // Affiliations of clients whose sessions ended while the server was down, and
+    // reservations a crash interrupted, end now.
+    let stale = system.mc_service_server.end_stale_affiliations().await?;
+    if stale > 0 {
+        tracing::info!(
+            stale,
+            "ended affiliations left by ended sessions or an interrupted start"
+        );
+    }
 
     let listener = TcpListener::bind(server.listen)
         .await
@@ -250,6 +280,7 @@ struct NoPartners;
 
 #[async_trait::async_trait]
 impl PartnerLink for NoPartners {
+    // A system without interconnection has no partner to reach.
     async fn send(
         &self,
         partner: &SystemDomain,

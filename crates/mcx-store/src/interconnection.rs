@@ -291,6 +291,7 @@ impl InterconnectionStore for SqlStore {
         }
         // Subscribers are told before their subscriptions go.
         let committed = Self::write_effects(&mut tx, effects).await?;
+        crate::affiliation::forget_group(&mut tx, group).await?;
         sqlx::query("DELETE FROM group_subscriptions WHERE group_id = $1")
             .bind(group.as_str())
             .execute(&mut *tx)

@@ -5,31 +5,36 @@ use std::borrow::Cow;
 use sqlx::SqlSafeStr as _;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
-const SQLITE: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "foundation",
-        include_str!("../migrations/sqlite/0001_foundation.sql"),
-    ),
-    (
-        2,
-        "interconnection",
-        include_str!("../migrations/sqlite/0002_interconnection.sql"),
-    ),
-];
+/// The migrations of one backend directory, in order. Each backend has its own SQL files
+/// because auto-increment keys and a few types differ; the queries are shared.
+macro_rules! migrations {
+    ($backend:literal) => {
+        &[
+            (
+                1,
+                "foundation",
+                include_str!(concat!("../migrations/", $backend, "/0001_foundation.sql")),
+            ),
+            (
+                2,
+                "interconnection",
+                include_str!(concat!(
+                    "../migrations/",
+                    $backend,
+                    "/0002_interconnection.sql"
+                )),
+            ),
+            (
+                3,
+                "affiliation",
+                include_str!(concat!("../migrations/", $backend, "/0003_affiliation.sql")),
+            ),
+        ]
+    };
+}
 
-const POSTGRES: &[(i64, &str, &str)] = &[
-    (
-        1,
-        "foundation",
-        include_str!("../migrations/postgres/0001_foundation.sql"),
-    ),
-    (
-        2,
-        "interconnection",
-        include_str!("../migrations/postgres/0002_interconnection.sql"),
-    ),
-];
+const SQLITE: &[(i64, &str, &str)] = migrations!("sqlite");
+const POSTGRES: &[(i64, &str, &str)] = migrations!("postgres");
 
 /// The migrator for a backend (`true` for PostgreSQL).
 pub(crate) fn migrator(postgres: bool) -> Migrator {

@@ -236,8 +236,23 @@ impl SqlStore {
                 .await
                 .map_err(failed("completing an outbox entry"))?;
         }
+        for write in &effects.affiliations {
+            crate::affiliation::write_affiliation(tx, write, now).await?;
+        }
+        for update in &effects.gms_status {
+            crate::affiliation::write_gms_status(tx, update, now).await?;
+        }
+        if let Some(write) = &effects.change_record
+            && !crate::affiliation::write_change_record(tx, write).await?
+        {
+            return Ok(Committed {
+                woken_sessions: Vec::new(),
+                conflict: true,
+            });
+        }
         Ok(Committed {
             woken_sessions: woken,
+            conflict: false,
         })
     }
 
@@ -547,6 +562,17 @@ impl SessionStore for SqlStore {
             .collect()
     }
 
+    async fn sessions_of(&self, user: &McServiceId) -> StoreResult<Vec<SessionRecord>> {
+        sqlx::query("SELECT * FROM sessions WHERE mc_service_id = $1 ORDER BY client_id")
+            .bind(user.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(failed(format!("listing the sessions of '{user}'")))?
+            .iter()
+            .map(Self::session_from_row)
+            .collect()
+    }
+
     async fn session_exists(&self, session_id: &str) -> StoreResult<bool> {
         let row = sqlx::query("SELECT session_id FROM sessions WHERE session_id = $1")
             .bind(session_id)
@@ -731,6 +757,7 @@ impl GroupStore for SqlStore {
         }
         // Subscribers are told before their subscriptions go.
         let committed = Self::write_effects(&mut tx, effects).await?;
+        crate::affiliation::forget_group(&mut tx, id).await?;
         sqlx::query("DELETE FROM group_subscriptions WHERE group_id = $1")
             .bind(id.as_str())
             .execute(&mut *tx)

@@ -20,6 +20,7 @@ pub use partners::{PartnerSettings, Partners};
 
 use crate::error::{Error, ErrorKind, Result, codes};
 use crate::gms::{Arrival, GroupManagementServer};
+use crate::mc_service_server::McServiceServer;
 use crate::ports::{
     Clock, Effects, EventStore, InterconnectionStore, LinkError, OutboxMessage, PartnerLink,
 };
@@ -59,6 +60,7 @@ impl RetryPolicy {
 pub struct InterconnectionGateway {
     partners: Arc<Partners>,
     gms: Arc<GroupManagementServer>,
+    mc_service_server: Arc<McServiceServer>,
     links: Arc<dyn InterconnectionStore>,
     commits: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
@@ -72,6 +74,8 @@ pub struct GatewayParts {
     pub partners: Arc<Partners>,
     /// The GMS inbound group configuration flows go to.
     pub gms: Arc<GroupManagementServer>,
+    /// The MC service server inbound affiliation and regroup flows go to.
+    pub mc_service_server: Arc<McServiceServer>,
     /// Interconnection state and the outbox.
     pub links: Arc<dyn InterconnectionStore>,
     /// Commits effects that go with no other change.
@@ -94,6 +98,7 @@ impl InterconnectionGateway {
         Self {
             partners: parts.partners,
             gms: parts.gms,
+            mc_service_server: parts.mc_service_server,
             links: parts.links,
             commits: parts.commits,
             clock: parts.clock,
@@ -118,7 +123,7 @@ impl InterconnectionGateway {
     ) -> Result<PartnerResponse> {
         self.partners.check_inbound(from, request.capability())?;
         if let Some(answer) = self.links.inbound_answer(from, transaction).await? {
-            if std::mem::discriminant(&answer) != std::mem::discriminant(&response_kind(&request)) {
+            if answer.name() != request.name() {
                 return Err(invalid_flow(format!(
                     "transaction {transaction} was already used for another flow"
                 )));
@@ -179,6 +184,17 @@ impl InterconnectionGateway {
                     result,
                 })
             }
+            PartnerRequest::GroupAffiliation(r) => PartnerResponse::GroupAffiliation(
+                self.mc_service_server.host_affiliation(from, &r).await?,
+            ),
+            PartnerRequest::GroupDeaffiliation(r) => PartnerResponse::GroupDeaffiliation(
+                self.mc_service_server.host_deaffiliation(from, &r).await?,
+            ),
+            PartnerRequest::GroupAffiliationChange(r) => PartnerResponse::GroupAffiliationChange(
+                self.mc_service_server
+                    .host_affiliation_change(from, &r)
+                    .await?,
+            ),
         })
     }
 
@@ -358,7 +374,10 @@ impl InterconnectionGateway {
                     .record_link_failure(&r.mc_service_group_id, id, why)
                     .await
             }
-            PartnerRequest::GroupInformationWithdraw(_) => self.complete(id).await,
+            PartnerRequest::GroupInformationWithdraw(_)
+            | PartnerRequest::GroupAffiliation(_)
+            | PartnerRequest::GroupDeaffiliation(_)
+            | PartnerRequest::GroupAffiliationChange(_) => self.complete(id).await,
         }
     }
 
@@ -369,46 +388,5 @@ impl InterconnectionGateway {
         };
         self.commits.commit(&effects).await?;
         Ok(())
-    }
-}
-
-/// An empty answer of the kind that answers `request`, to compare variants.
-fn response_kind(request: &PartnerRequest) -> PartnerResponse {
-    let id = request.group().clone();
-    let result = FlowResult::Success;
-    match request {
-        PartnerRequest::GroupInformationProvision(_) => {
-            PartnerResponse::GroupInformationProvision(GroupInformationProvisionResponse {
-                mc_service_group_id: id,
-                result,
-            })
-        }
-        PartnerRequest::GroupInformationRequest(_) => {
-            PartnerResponse::GroupInformationRequest(GroupInformationResponse {
-                mc_service_group_id: id,
-                outcome: GroupInformationOutcome::NotProvided(FailureReason {
-                    cause: FailureCause::UnknownGroup,
-                    reason: String::new(),
-                }),
-            })
-        }
-        PartnerRequest::GroupInformationSubscribe(_) => {
-            PartnerResponse::GroupInformationSubscribe(GroupInformationSubscribeResponse {
-                mc_service_group_id: id,
-                result,
-            })
-        }
-        PartnerRequest::GroupInformationNotify(_) => {
-            PartnerResponse::GroupInformationNotify(GroupInformationNotifyResponse {
-                mc_service_group_id: id,
-                result,
-            })
-        }
-        PartnerRequest::GroupInformationWithdraw(_) => {
-            PartnerResponse::GroupInformationWithdraw(GroupInformationWithdrawResponse {
-                mc_service_group_id: id,
-                result,
-            })
-        }
     }
 }

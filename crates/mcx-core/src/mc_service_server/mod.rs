@@ -7,33 +7,206 @@
 //! [`GroupConfigurationNotification`](crate::gms::GroupConfigurationNotification) and
 //! replaces the cached copy. When a user logs on whose profile lists a group homed in a
 //! partner system that the GMS does not hold, it asks the GMS for it (§10.2.7.3 step 1).
+//! When a client logs off, its affiliations end, here and at partner hosts.
 
+mod affiliation;
 mod group_policy;
+mod remote_change;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use mcx_model::profile::UserProfile;
+use mcx_model::api::{GroupAffiliations, UserAffiliations, UserGroupAffiliation};
+use mcx_model::profile::{Permission, UserProfile};
+use mcx_model::{McServiceGroupId, McServiceId, SystemDomain};
+use tokio::sync::{Notify, watch};
 
 pub use group_policy::GroupPolicyCache;
 
+use crate::error::{Error, ErrorKind, Result, codes};
+use crate::events::StreamWakers;
 use crate::gms::GroupManagementServer;
-use crate::identity::SessionObserver;
-use crate::ports::SessionRecord;
+use crate::identity::{Requester, SessionObserver};
+use crate::interconnection_gateway::Partners;
+use crate::ports::{
+    AffiliationStore, Clock, EventStore, PartnerLink, SessionRecord, SessionStore, Store, UserStore,
+};
 
 /// The MC service server of one system.
 pub struct McServiceServer {
     /// Group policy, kept by subscription to the GMS.
     pub policy: Arc<GroupPolicyCache>,
     gms: Arc<GroupManagementServer>,
+    system: SystemDomain,
+    store: Arc<dyn AffiliationStore>,
+    affiliations: Arc<dyn AffiliationStore>,
+    users: Arc<dyn UserStore>,
+    sessions: Arc<dyn SessionStore>,
+    commits: Arc<dyn EventStore>,
+    link: Arc<dyn PartnerLink>,
+    partners: Arc<Partners>,
+    wakers: Arc<StreamWakers>,
+    outbox: Arc<Notify>,
+    clock: Arc<dyn Clock>,
+    change_timeout: Duration,
+    changes: Notify,
+}
+
+/// What an MC service server is built from.
+pub struct McServiceServerParts {
+    /// The GMS of the same system.
+    pub gms: Arc<GroupManagementServer>,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The link to partner systems (server-to-server requests that need an answer now).
+    pub link: Arc<dyn PartnerLink>,
+    /// The partner systems.
+    pub partners: Arc<Partners>,
+    /// Wakes clients' event streams.
+    pub wakers: Arc<StreamWakers>,
+    /// Wakes the outbox dispatcher.
+    pub outbox: Arc<Notify>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// How long a negotiated remote change waits for its targets.
+    pub change_timeout: Duration,
 }
 
 impl McServiceServer {
-    /// The MC service server, using `gms`.
-    pub fn new(gms: Arc<GroupManagementServer>) -> Self {
+    /// The MC service server.
+    pub fn new(parts: McServiceServerParts) -> Self {
+        let store = parts.store;
         Self {
-            policy: Arc::new(GroupPolicyCache::new(gms.clone())),
-            gms,
+            policy: Arc::new(GroupPolicyCache::new(parts.gms.clone())),
+            system: parts.gms.system().clone(),
+            gms: parts.gms,
+            affiliations: store.clone(),
+            users: store.clone(),
+            sessions: store.clone(),
+            commits: store.clone(),
+            store,
+            link: parts.link,
+            partners: parts.partners,
+            wakers: parts.wakers,
+            outbox: parts.outbox,
+            clock: parts.clock,
+            change_timeout: parts.change_timeout,
+            changes: Notify::new(),
+        }
+    }
+
+    /// A served user's affiliations: the requester's own, or (with the
+    /// affiliation-monitoring permission) another user's of this system.
+    pub async fn user_affiliations(
+        &self,
+        requester: &Requester,
+        user: &McServiceId,
+    ) -> Result<UserAffiliations> {
+        if &requester.mc_service_id != user {
+            requester.require(
+                Permission::AffiliationMonitoring,
+                "see other users' affiliations",
+            )?;
+        }
+        if user.domain() != self.system || self.users.user(user).await?.is_none() {
+            return Err(Error::refused(
+                ErrorKind::NotFound,
+                codes::USER_NOT_FOUND,
+                format!("{user} is not a user of {}", self.system),
+            ));
+        }
+        let state = self.store.user_affiliations(user).await?;
+        let mut grouped: BTreeMap<
+            (mcx_model::McService, McServiceGroupId),
+            Vec<mcx_model::ClientId>,
+        > = BTreeMap::new();
+        for row in state.rows.into_iter().filter(|r| !r.pending) {
+            grouped
+                .entry((row.mc_service, row.group))
+                .or_default()
+                .push(row.client);
+        }
+        Ok(UserAffiliations {
+            mc_service_id: user.clone(),
+            affiliations: grouped
+                .into_iter()
+                .map(|((mc_service, group), clients)| UserGroupAffiliation {
+                    mc_service,
+                    mc_service_group_id: group,
+                    clients,
+                })
+                .collect(),
+        })
+    }
+
+    /// A group's affiliated members (affiliation-monitoring or group-administration):
+    /// for a group defined here, the GMS's view of every system's members; for a partner
+    /// group, this system's users affiliated to it.
+    pub async fn group_affiliations(
+        &self,
+        requester: &Requester,
+        group: &McServiceGroupId,
+    ) -> Result<GroupAffiliations> {
+        if !requester.profile.may(Permission::AffiliationMonitoring) {
+            requester.require(
+                Permission::GroupAdministration,
+                "see a group's affiliated members",
+            )?;
+        }
+        let members = if group.home_system() == self.system {
+            if self.gms.group_for_server(group).await?.is_none() {
+                return Err(Error::refused(
+                    ErrorKind::NotFound,
+                    codes::GROUP_NOT_FOUND,
+                    format!("there is no group '{group}' in this system"),
+                ));
+            }
+            self.store.gms_affiliations(group).await?
+        } else {
+            let now = self.clock.now();
+            let mut seen = std::collections::BTreeSet::new();
+            self.store
+                .served_affiliations_to(group)
+                .await?
+                .into_iter()
+                .filter(|(_, row)| !row.pending)
+                .filter(|(user, row)| seen.insert((user.clone(), row.mc_service)))
+                .map(|(user, row)| mcx_model::api::AffiliatedMember {
+                    mc_service_id: user,
+                    mc_service: row.mc_service,
+                    updated_at: now,
+                })
+                .collect()
+        };
+        Ok(GroupAffiliations {
+            mc_service_group_id: group.clone(),
+            members,
+        })
+    }
+
+    /// Gives up negotiated remote changes at their deadlines until `shutdown` turns true.
+    pub async fn run_change_deadlines(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let woken = self.changes.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            let wait = match self.expire_changes().await {
+                Ok(Some(next)) => {
+                    Duration::try_from(next - self.clock.now()).unwrap_or(Duration::ZERO)
+                }
+                Ok(None) => Duration::from_secs(60),
+                Err(e) => {
+                    tracing::warn!(error = %e, "remote change deadlines: will retry");
+                    Duration::from_secs(1)
+                }
+            };
+            tokio::select! {
+                _ = &mut woken => {}
+                _ = tokio::time::sleep(wait.min(Duration::from_secs(60)) + Duration::from_millis(5)) => {}
+                _ = async { let _ = shutdown.wait_for(|down| *down).await; } => return,
+            }
         }
     }
 }
@@ -44,7 +217,7 @@ impl SessionObserver for McServiceServer {
     /// group configuration information from the group management server".
     async fn logged_on(&self, session: &SessionRecord, profile: &UserProfile) {
         for group in profile.all_groups() {
-            if group.home_system() == *self.gms.system() {
+            if group.home_system() == self.system {
                 continue;
             }
             match self.gms.request_configuration(group).await {
@@ -59,5 +232,10 @@ impl SessionObserver for McServiceServer {
         }
     }
 
-    async fn logged_off(&self, _session: &SessionRecord) {}
+    /// The client's affiliations end, everywhere.
+    async fn logged_off(&self, session: &SessionRecord) {
+        if let Err(e) = self.end_client(session).await {
+            tracing::warn!(user = %session.mc_service_id, client = %session.client_id, error = %e, "log-off: ending affiliations failed; they end at next start");
+        }
+    }
 }

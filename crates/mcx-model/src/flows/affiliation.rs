@@ -4,9 +4,10 @@
 //!
 //! One mcx process hosts the MC service servers of all three MC services, so each flow
 //! names the MC service it is for (`mc-service`), which in TS 23.280 is implied by the
-//! server addressed. Server–server flows also carry the MC service client ID, because an
-//! affiliation belongs to one client (TS 24.379 keys it by the PIDF tuple id) and ends
-//! when that client logs off.
+//! server addressed. Server–server flows carry what their tables carry: the user, not the
+//! client. The user's serving server keeps which of the user's clients hold each
+//! affiliation, and tells the group's host only when the user as a whole affiliates or
+//! de-affiliates.
 
 use std::collections::BTreeSet;
 
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::code_enum;
-use crate::ids::{ClientId, McService, McServiceGroupId, McServiceId};
+use crate::ids::{McService, McServiceGroupId, McServiceId};
 use crate::non_empty::NonEmpty;
 
 /// A user's affiliation state for one group.
@@ -54,6 +55,10 @@ code_enum!(
         TargetNoAnswer => "target-no-answer",
         /// The target user is not logged on from any client.
         TargetNotLoggedOn => "target-not-logged-on",
+        /// The user is not served by the system asked (remote change of another system's user).
+        UserNotServedHere => "user-not-served-here",
+        /// Another request of the same client for the same group is still being processed.
+        InProgress => "in-progress",
     }
 );
 
@@ -142,8 +147,6 @@ macro_rules! server_request_flow {
             pub mc_service_group_id_list: NonEmpty<McServiceGroupId>,
             /// The MC service the request is for.
             pub mc_service: McService,
-            /// The originator's MC service client whose affiliation this is.
-            pub mc_service_client_id: ClientId,
         }
     };
 }

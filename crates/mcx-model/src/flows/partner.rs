@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::affiliation::*;
 use super::group_configuration::*;
 use crate::McServiceGroupId;
 use crate::interconnection::Capability;
@@ -22,6 +23,13 @@ pub enum PartnerRequest {
     GroupInformationNotify(GroupInformationNotifyRequest),
     /// Group information withdraw request (mcx: a deleted group).
     GroupInformationWithdraw(GroupInformationWithdrawRequest),
+    /// MC service group affiliation request, server to server (§10.8.3.2).
+    GroupAffiliation(ServerGroupAffiliationRequest),
+    /// MC service group de-affiliation request, server to server (§10.8.4.3).
+    GroupDeaffiliation(ServerGroupDeaffiliationRequest),
+    /// MC service group affiliation change request to the group's host, mandatory mode
+    /// (§10.8.5.2.1 step 3).
+    GroupAffiliationChange(GroupAffiliationChangeRequest),
 }
 
 /// The answer to a [`PartnerRequest`], same variant.
@@ -38,6 +46,12 @@ pub enum PartnerResponse {
     GroupInformationNotify(GroupInformationNotifyResponse),
     /// Group information withdraw response.
     GroupInformationWithdraw(GroupInformationWithdrawResponse),
+    /// MC service group affiliation response, server to server.
+    GroupAffiliation(ServerGroupAffiliationResponse),
+    /// MC service group de-affiliation response, server to server.
+    GroupDeaffiliation(ServerGroupDeaffiliationResponse),
+    /// MC service group affiliation change response from the group's host.
+    GroupAffiliationChange(GroupAffiliationChangeResponse),
 }
 
 impl PartnerRequest {
@@ -49,6 +63,9 @@ impl PartnerRequest {
             PartnerRequest::GroupInformationSubscribe(_) => "group-information-subscribe",
             PartnerRequest::GroupInformationNotify(_) => "group-information-notify",
             PartnerRequest::GroupInformationWithdraw(_) => "group-information-withdraw",
+            PartnerRequest::GroupAffiliation(_) => "group-affiliation",
+            PartnerRequest::GroupDeaffiliation(_) => "group-deaffiliation",
+            PartnerRequest::GroupAffiliationChange(_) => "group-affiliation-change",
         }
     }
 
@@ -60,10 +77,13 @@ impl PartnerRequest {
             PartnerRequest::GroupInformationRequest(_) => Capability::RequestGroupConfiguration,
             PartnerRequest::GroupInformationSubscribe(_)
             | PartnerRequest::GroupInformationNotify(_) => Capability::SubscribeGroupConfiguration,
+            PartnerRequest::GroupAffiliation(_)
+            | PartnerRequest::GroupDeaffiliation(_)
+            | PartnerRequest::GroupAffiliationChange(_) => Capability::Affiliation,
         }
     }
 
-    /// The group the flow is about.
+    /// The (first) group the flow is about.
     pub fn group(&self) -> &McServiceGroupId {
         match self {
             PartnerRequest::GroupInformationProvision(r) => &r.mc_service_group_id,
@@ -71,6 +91,11 @@ impl PartnerRequest {
             PartnerRequest::GroupInformationSubscribe(r) => &r.mc_service_group_id,
             PartnerRequest::GroupInformationNotify(r) => &r.mc_service_group_id,
             PartnerRequest::GroupInformationWithdraw(r) => &r.mc_service_group_id,
+            PartnerRequest::GroupAffiliation(r) => r.mc_service_group_id_list.first(),
+            PartnerRequest::GroupDeaffiliation(r) => r.mc_service_group_id_list.first(),
+            PartnerRequest::GroupAffiliationChange(r) => {
+                &r.mc_service_group_id_list.first().mc_service_group_id
+            }
         }
     }
 
@@ -85,6 +110,9 @@ impl PartnerRequest {
             "group-information-subscribe" => PartnerRequest::GroupInformationSubscribe(de(body)?),
             "group-information-notify" => PartnerRequest::GroupInformationNotify(de(body)?),
             "group-information-withdraw" => PartnerRequest::GroupInformationWithdraw(de(body)?),
+            "group-affiliation" => PartnerRequest::GroupAffiliation(de(body)?),
+            "group-deaffiliation" => PartnerRequest::GroupDeaffiliation(de(body)?),
+            "group-affiliation-change" => PartnerRequest::GroupAffiliationChange(de(body)?),
             other => return Err(DecodeError::UnknownFlow(other.to_string())),
         })
     }
@@ -97,11 +125,28 @@ impl PartnerRequest {
             PartnerRequest::GroupInformationSubscribe(r) => serde_json::to_vec(r),
             PartnerRequest::GroupInformationNotify(r) => serde_json::to_vec(r),
             PartnerRequest::GroupInformationWithdraw(r) => serde_json::to_vec(r),
+            PartnerRequest::GroupAffiliation(r) => serde_json::to_vec(r),
+            PartnerRequest::GroupDeaffiliation(r) => serde_json::to_vec(r),
+            PartnerRequest::GroupAffiliationChange(r) => serde_json::to_vec(r),
         }
     }
 }
 
 impl PartnerResponse {
+    /// The name of the request this answers (see [`PartnerRequest::name`]).
+    pub fn name(&self) -> &'static str {
+        match self {
+            PartnerResponse::GroupInformationProvision(_) => "group-information-provision",
+            PartnerResponse::GroupInformationRequest(_) => "group-information-request",
+            PartnerResponse::GroupInformationSubscribe(_) => "group-information-subscribe",
+            PartnerResponse::GroupInformationNotify(_) => "group-information-notify",
+            PartnerResponse::GroupInformationWithdraw(_) => "group-information-withdraw",
+            PartnerResponse::GroupAffiliation(_) => "group-affiliation",
+            PartnerResponse::GroupDeaffiliation(_) => "group-deaffiliation",
+            PartnerResponse::GroupAffiliationChange(_) => "group-affiliation-change",
+        }
+    }
+
     /// The flow's own JSON body.
     pub fn body(&self) -> serde_json::Result<Vec<u8>> {
         match self {
@@ -110,6 +155,9 @@ impl PartnerResponse {
             PartnerResponse::GroupInformationSubscribe(r) => serde_json::to_vec(r),
             PartnerResponse::GroupInformationNotify(r) => serde_json::to_vec(r),
             PartnerResponse::GroupInformationWithdraw(r) => serde_json::to_vec(r),
+            PartnerResponse::GroupAffiliation(r) => serde_json::to_vec(r),
+            PartnerResponse::GroupDeaffiliation(r) => serde_json::to_vec(r),
+            PartnerResponse::GroupAffiliationChange(r) => serde_json::to_vec(r),
         }
     }
 
@@ -133,6 +181,11 @@ impl PartnerResponse {
             }
             PartnerRequest::GroupInformationWithdraw(_) => {
                 PartnerResponse::GroupInformationWithdraw(de(body)?)
+            }
+            PartnerRequest::GroupAffiliation(_) => PartnerResponse::GroupAffiliation(de(body)?),
+            PartnerRequest::GroupDeaffiliation(_) => PartnerResponse::GroupDeaffiliation(de(body)?),
+            PartnerRequest::GroupAffiliationChange(_) => {
+                PartnerResponse::GroupAffiliationChange(de(body)?)
             }
         })
     }

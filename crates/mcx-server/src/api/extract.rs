@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use mcx_core::error::codes as core_codes;
 use mcx_core::gms::Precondition;
 use mcx_core::identity::Requester;
-use mcx_model::McServiceGroupId;
 use mcx_model::api::SessionInfo;
+use mcx_model::{McServiceGroupId, McServiceId};
 use serde::de::DeserializeOwned;
 
 use super::AppState;
@@ -184,4 +184,22 @@ fn invalid_tag(header: &str) -> ApiError {
         codes::INVALID_HEADER,
         format!("{header} must be '*' or an entity tag such as \"3\", as sent in ETag"),
     )
+}
+
+/// An MC service ID from the path (`/v1/users/{id}`), percent-decoded and checked.
+pub(crate) struct UserIdPath(pub McServiceId);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserIdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| {
+                ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_PATH, e.body_text())
+            })?;
+        McServiceId::parse(&raw)
+            .map(UserIdPath)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_PATH, e.to_string()))
+    }
 }

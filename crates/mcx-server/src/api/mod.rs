@@ -3,6 +3,7 @@
 //!
 //! Handlers are thin: they authenticate, decode, call one entity of `mcx_core`, and encode.
 
+mod affiliation;
 mod events;
 mod extract;
 mod groups;
@@ -43,6 +44,7 @@ pub struct AppState {
     tags(
         (name = "session", description = "Log on, log off, and the client's event stream"),
         (name = "groups", description = "The group management server: group configuration"),
+        (name = "affiliation", description = "Affiliation, de-affiliation and remote change of affiliation (TS 23.280 §10.8)"),
         (name = "interconnection", description = "Group configuration for interconnection between MC systems (TS 23.280 §10.2.7)"),
         (name = "system", description = "This MC system and this API"),
     )
@@ -78,6 +80,13 @@ pub fn router(state: AppState, max_body_bytes: usize) -> axum::Router {
         .routes(routes!(groups::rekey))
         .routes(routes!(groups::fetch))
         .routes(routes!(groups::interconnection))
+        .routes(routes!(affiliation::affiliate, affiliation::own))
+        .routes(routes!(affiliation::deaffiliate))
+        .routes(routes!(affiliation::of_user))
+        .routes(routes!(affiliation::of_group))
+        .routes(routes!(affiliation::request_change))
+        .routes(routes!(affiliation::change))
+        .routes(routes!(affiliation::answer_change))
         .routes(routes!(system::info))
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_string();

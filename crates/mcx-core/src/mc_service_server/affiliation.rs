@@ -1,0 +1,882 @@
+//! Affiliation and de-affiliation (TS 23.280 §10.8.3, §10.8.4), for groups defined here
+//! and groups defined in partner systems.
+//!
+//! The user's serving server records which of the user's clients hold each affiliation;
+//! the user is affiliated to a group while any of them does. It checks the user's profile
+//! and N2 for every group, and the group policy for groups defined here; it asks the
+//! partner server hosting a partner group (server to server) only when the user as a whole
+//! affiliates or de-affiliates. N2 counts distinct groups of one MC service across all the
+//! user's clients and all systems; a partner group counts from the moment it is requested
+//! (a pending reservation), so concurrent requests can never exceed it.
+//!
+//! The server hosting a group records the users affiliated to it (served here or by a
+//! partner) and updates its GMS with their status in the same commit.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::future::join_all;
+use mcx_model::flows::affiliation::*;
+use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
+use mcx_model::interconnection::Capability;
+use mcx_model::profile::UserProfile;
+use mcx_model::{
+    ClientId, McService, McServiceGroupId, McServiceId, NonEmpty, SystemDomain, TransactionId,
+};
+
+use super::McServiceServer;
+use crate::error::{Error, ErrorKind, Result, codes};
+use crate::identity::Requester;
+use crate::ports::{
+    AffiliationWrite, ClientAffiliation, Effects, GmsStatusUpdate, LinkError, PartnerAudience,
+    SessionRecord,
+};
+
+/// How a partner host is asked to affiliate a user.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Via<'a> {
+    /// The user's own request: MC service group affiliation request (server–server).
+    Own,
+    /// An authorised user's mandatory remote change: MC service group affiliation change
+    /// request to the group's host (§10.8.5.2.1 step 3).
+    Remote(&'a McServiceId),
+}
+
+fn status(
+    group: &McServiceGroupId,
+    status: AffiliationStatus,
+    cause: Option<AffiliationCause>,
+) -> GroupAffiliationStatus {
+    GroupAffiliationStatus {
+        mc_service_group_id: group.clone(),
+        status,
+        cause,
+    }
+}
+
+fn refused(group: &McServiceGroupId, cause: AffiliationCause) -> GroupAffiliationStatus {
+    status(group, AffiliationStatus::NotAffiliated, Some(cause))
+}
+
+/// The groups of a list, without repeats, in first-seen order.
+fn distinct(groups: &[McServiceGroupId]) -> Vec<McServiceGroupId> {
+    let mut seen = BTreeSet::new();
+    groups
+        .iter()
+        .filter(|g| seen.insert((*g).clone()))
+        .cloned()
+        .collect()
+}
+
+impl McServiceServer {
+    /// Step 3 of §10.8.3.1 (and step 5 at a partner host) for a group defined here: the
+    /// group is enabled, supports the service, may be used for calls, and lists the user.
+    pub(super) async fn check_hosted_group(
+        &self,
+        user: &McServiceId,
+        service: McService,
+        group: &McServiceGroupId,
+    ) -> Result<Option<AffiliationCause>> {
+        // Steps 2a/2b: from the cache, or from the GMS with a subscription.
+        let Some(policy) = self.policy.policy(group).await? else {
+            return Ok(Some(AffiliationCause::UnknownGroup));
+        };
+        let config = &policy.configuration;
+        Ok(if config.on_network_disabled {
+            Some(AffiliationCause::GroupDisabled)
+        } else if !config.supports(service) {
+            Some(AffiliationCause::ServiceNotSupported)
+        } else if config.preconfigured_group_use_only {
+            Some(AffiliationCause::PreconfiguredGroupUseOnly)
+        } else if !config.is_member(user) {
+            Some(AffiliationCause::NotAuthorized)
+        } else {
+            None
+        })
+    }
+
+    /// §10.8.3.1 / §10.8.3.2: the requester's client affiliates to groups.
+    pub async fn affiliate(
+        &self,
+        requester: &Requester,
+        request: GroupAffiliationRequest,
+    ) -> Result<GroupAffiliationResponse> {
+        self.require_self(requester, &request.mc_service_id, "affiliate")?;
+        let service = request.mc_service;
+        let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
+        let statuses = self
+            .affiliate_clients(
+                &requester.profile,
+                std::slice::from_ref(&requester.client_id),
+                service,
+                &groups,
+                Via::Own,
+            )
+            .await?;
+        Ok(build_response(
+            request.mc_service_id,
+            service,
+            &groups,
+            statuses,
+        ))
+    }
+
+    /// §10.8.4.2 / §10.8.4.3: the requester's client de-affiliates from groups.
+    pub async fn deaffiliate(
+        &self,
+        requester: &Requester,
+        request: GroupDeaffiliationRequest,
+    ) -> Result<GroupDeaffiliationResponse> {
+        self.require_self(requester, &request.mc_service_id, "de-affiliate")?;
+        let service = request.mc_service;
+        let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
+        let statuses = self
+            .deaffiliate_clients(
+                &requester.mc_service_id,
+                std::slice::from_ref(&requester.client_id),
+                service,
+                &groups,
+                Via::Own,
+            )
+            .await?;
+        let response = build_response(request.mc_service_id, service, &groups, statuses);
+        Ok(GroupDeaffiliationResponse {
+            mc_service_id: response.mc_service_id,
+            mc_service_group_id_list: response.mc_service_group_id_list,
+            status_per_mc_service_group_id: response.status_per_mc_service_group_id,
+            mc_service: response.mc_service,
+        })
+    }
+
+    fn require_self(&self, requester: &Requester, user: &McServiceId, to_do: &str) -> Result<()> {
+        if &requester.mc_service_id != user {
+            return Err(Error::refused(
+                ErrorKind::Forbidden,
+                codes::NOT_AUTHORIZED,
+                format!(
+                    "{} may {to_do} only itself, not {user}: use a remote change of affiliation",
+                    requester.mc_service_id
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Affiliates `clients` of the user to `groups`: profile, policy and N2 checks,
+    /// reservation, partner hosts asked in parallel (one request per partner), results
+    /// merged per group. Returns one status per distinct group, in order.
+    pub(super) async fn affiliate_clients(
+        &self,
+        profile: &UserProfile,
+        clients: &[ClientId],
+        service: McService,
+        groups: &[McServiceGroupId],
+        via: Via<'_>,
+    ) -> Result<Vec<GroupAffiliationStatus>> {
+        let user = &profile.mc_service_id;
+        let groups = distinct(groups);
+        let mut decided: BTreeMap<McServiceGroupId, GroupAffiliationStatus> = BTreeMap::new();
+        let n2 = profile
+            .services
+            .get(&service)
+            .map(|p| p.max_affiliations_n2);
+        // Step 2 (and 3 for groups defined here): user subscription and group policy.
+        for group in &groups {
+            let cause = if n2.is_none() || !profile.lists_group(service, group) {
+                Some(AffiliationCause::NotAuthorized)
+            } else if group.home_system() == self.system {
+                self.check_hosted_group(user, service, group).await?
+            } else if !self
+                .partners
+                .may_send(&group.home_system(), Capability::Affiliation)
+            {
+                Some(AffiliationCause::PartnerRefused)
+            } else {
+                None
+            };
+            if let Some(cause) = cause {
+                decided.insert(group.clone(), refused(group, cause));
+            }
+        }
+        let candidates: Vec<_> = groups
+            .iter()
+            .filter(|g| !decided.contains_key(*g))
+            .cloned()
+            .collect();
+        let n2 = n2.unwrap_or(0) as usize;
+
+        // N2 check and step 4 (store), or a reservation for partner groups, atomically.
+        let mut pending = Vec::new();
+        for _ in 0..16 {
+            let state = self.store.user_affiliations(user).await?;
+            let mut effects = Effects::none();
+            let mut outcome = BTreeMap::new();
+            pending.clear();
+            let mut held: BTreeSet<&McServiceGroupId> = state
+                .rows
+                .iter()
+                .filter(|r| r.mc_service == service)
+                .map(|r| &r.group)
+                .collect();
+            let mut newly_local = Vec::new();
+            for group in &candidates {
+                let rows: Vec<_> = state
+                    .rows
+                    .iter()
+                    .filter(|r| r.mc_service == service && &r.group == group)
+                    .collect();
+                let missing: Vec<&ClientId> = clients
+                    .iter()
+                    .filter(|c| !rows.iter().any(|r| &r.client == *c))
+                    .collect();
+                if !rows.is_empty() {
+                    if rows.iter().all(|r| r.pending) {
+                        outcome.insert(group.clone(), refused(group, AffiliationCause::InProgress));
+                        continue;
+                    }
+                    // The user holds it already: the missing clients join, no N2 change.
+                    for client in missing {
+                        effects.affiliations.push(AffiliationWrite::Served {
+                            user: user.clone(),
+                            row: ClientAffiliation {
+                                mc_service: service,
+                                group: group.clone(),
+                                client: client.clone(),
+                                pending: false,
+                            },
+                        });
+                    }
+                    outcome.insert(
+                        group.clone(),
+                        status(group, AffiliationStatus::Affiliated, None),
+                    );
+                    continue;
+                }
+                if held.len() >= n2 {
+                    outcome.insert(
+                        group.clone(),
+                        refused(group, AffiliationCause::N2LimitReached),
+                    );
+                    continue;
+                }
+                held.insert(group);
+                let is_local = group.home_system() == self.system;
+                for client in clients {
+                    effects.affiliations.push(AffiliationWrite::Served {
+                        user: user.clone(),
+                        row: ClientAffiliation {
+                            mc_service: service,
+                            group: group.clone(),
+                            client: client.clone(),
+                            pending: !is_local,
+                        },
+                    });
+                }
+                if is_local {
+                    effects.affiliations.push(AffiliationWrite::Hosted {
+                        user: user.clone(),
+                        mc_service: service,
+                        group: group.clone(),
+                    });
+                    newly_local.push(group.clone());
+                    outcome.insert(
+                        group.clone(),
+                        status(group, AffiliationStatus::Affiliated, None),
+                    );
+                } else {
+                    pending.push(group.clone());
+                }
+            }
+            if !newly_local.is_empty() {
+                // Step 5b: the GMS learns the affiliation, in the same commit.
+                effects.gms_status.push(GmsStatusUpdate {
+                    user: user.clone(),
+                    mc_service: service,
+                    statuses: newly_local
+                        .iter()
+                        .map(|g| (g.clone(), AffiliationStatus::Affiliated))
+                        .collect(),
+                });
+            }
+            if let Some(committed) = self
+                .store
+                .commit_for_user(user, Some(state.generation), &effects)
+                .await?
+            {
+                self.wakers.wake(&committed.woken_sessions);
+                decided.extend(outcome);
+                break;
+            }
+        }
+        if decided.len() + pending.len() < groups.len() {
+            return Err(Error::refused(
+                ErrorKind::Unavailable,
+                codes::STORAGE_FAILURE,
+                format!("the affiliations of {user} kept changing concurrently; retry"),
+            ));
+        }
+
+        // Step 3 of §10.8.3.2: one request per partner hosting any of the pending groups.
+        let answers = self
+            .ask_hosts_to_affiliate(user, service, &pending, via)
+            .await;
+        let mut effects = Effects::none();
+        for (group, answer) in answers {
+            for client in clients {
+                effects
+                    .affiliations
+                    .push(if answer.status == AffiliationStatus::Affiliated {
+                        AffiliationWrite::ServedConfirmed {
+                            user: user.clone(),
+                            mc_service: service,
+                            group: group.clone(),
+                            client: client.clone(),
+                        }
+                    } else {
+                        AffiliationWrite::ServedRemoved {
+                            user: user.clone(),
+                            mc_service: service,
+                            group: group.clone(),
+                            client: client.clone(),
+                        }
+                    });
+            }
+            decided.insert(group, answer);
+        }
+        if !effects.affiliations.is_empty() {
+            // Step 8: the serving server stores the partner's answer.
+            self.store.commit_for_user(user, None, &effects).await?;
+        }
+        Ok(groups.iter().filter_map(|g| decided.remove(g)).collect())
+    }
+
+    /// Asks each partner hosting some of `groups` to affiliate the user; returns each
+    /// group's status (a partner that cannot be reached or refuses fails its groups).
+    async fn ask_hosts_to_affiliate(
+        &self,
+        user: &McServiceId,
+        service: McService,
+        groups: &[McServiceGroupId],
+        via: Via<'_>,
+    ) -> Vec<(McServiceGroupId, GroupAffiliationStatus)> {
+        let mut by_host: BTreeMap<SystemDomain, Vec<McServiceGroupId>> = BTreeMap::new();
+        for group in groups {
+            by_host
+                .entry(group.home_system())
+                .or_default()
+                .push(group.clone());
+        }
+        let asks = by_host.into_iter().map(|(host, groups)| async move {
+            let Ok(list) = NonEmpty::new(groups.clone()) else {
+                return Vec::new();
+            };
+            let request = match via {
+                Via::Own => PartnerRequest::GroupAffiliation(ServerGroupAffiliationRequest {
+                    mc_service_id: user.clone(),
+                    mc_service_group_id_list: list,
+                    mc_service: service,
+                }),
+                Via::Remote(requester) => {
+                    match change_to_host(
+                        requester,
+                        user,
+                        &groups,
+                        AffiliationChangeAction::Affiliate,
+                        service,
+                    ) {
+                        Some(change) => PartnerRequest::GroupAffiliationChange(change),
+                        None => return Vec::new(),
+                    }
+                }
+            };
+            let answered = self.link.send(&host, TransactionId::new(), &request).await;
+            groups
+                .iter()
+                .map(|g| (g.clone(), status_from_host(user, g, &answered)))
+                .collect::<Vec<_>>()
+        });
+        join_all(asks).await.into_iter().flatten().collect()
+    }
+
+    /// De-affiliates `clients` of the user from `groups`. A group the user stays
+    /// affiliated to through another client is only released for these clients.
+    pub(super) async fn deaffiliate_clients(
+        &self,
+        user: &McServiceId,
+        clients: &[ClientId],
+        service: McService,
+        groups: &[McServiceGroupId],
+        via: Via<'_>,
+    ) -> Result<Vec<GroupAffiliationStatus>> {
+        let groups = distinct(groups);
+        for _ in 0..16 {
+            let state = self.store.user_affiliations(user).await?;
+            let (effects, statuses, released) =
+                self.release(user, clients, service, &groups, &state.rows, false);
+            if let Some(committed) = self
+                .store
+                .commit_for_user(user, Some(state.generation), &effects)
+                .await?
+            {
+                self.wakers.wake(&committed.woken_sessions);
+                // §10.8.4.3 step 3: the partner hosts are told; if one cannot be reached
+                // now, the request is queued and delivered when it can.
+                self.tell_hosts_released(user, service, &released, via)
+                    .await?;
+                return Ok(statuses);
+            }
+        }
+        Err(Error::refused(
+            ErrorKind::Unavailable,
+            codes::STORAGE_FAILURE,
+            format!("the affiliations of {user} kept changing concurrently; retry"),
+        ))
+    }
+
+    /// What removing `clients`' affiliations to `groups` does: the effects (served rows
+    /// removed; hosted rows and GMS updates for local groups the user leaves; with
+    /// `durable`, queued requests to partner hosts), one status per group, and the partner
+    /// groups the user leaves.
+    fn release(
+        &self,
+        user: &McServiceId,
+        clients: &[ClientId],
+        service: McService,
+        groups: &[McServiceGroupId],
+        rows: &[ClientAffiliation],
+        durable: bool,
+    ) -> (Effects, Vec<GroupAffiliationStatus>, Vec<McServiceGroupId>) {
+        let mut effects = Effects::none();
+        let mut statuses = Vec::new();
+        let mut released = Vec::new();
+        let mut left_local = Vec::new();
+        for group in groups {
+            let group_rows: Vec<_> = rows
+                .iter()
+                .filter(|r| r.mc_service == service && &r.group == group)
+                .collect();
+            let (mine, others): (Vec<_>, Vec<_>) = group_rows
+                .into_iter()
+                .partition(|r| clients.contains(&r.client));
+            if mine.is_empty() {
+                statuses.push(refused(group, AffiliationCause::NotAffiliated));
+                continue;
+            }
+            for row in &mine {
+                effects.affiliations.push(AffiliationWrite::ServedRemoved {
+                    user: user.clone(),
+                    mc_service: service,
+                    group: group.clone(),
+                    client: row.client.clone(),
+                });
+            }
+            statuses.push(status(group, AffiliationStatus::NotAffiliated, None));
+            if !others.is_empty() {
+                continue;
+            }
+            if group.home_system() == self.system {
+                effects.affiliations.push(AffiliationWrite::HostedRemoved {
+                    user: user.clone(),
+                    mc_service: service,
+                    group: group.clone(),
+                });
+                left_local.push(group.clone());
+            } else {
+                released.push(group.clone());
+            }
+        }
+        if !left_local.is_empty() {
+            // Step 4b: the GMS learns the de-affiliation, in the same commit.
+            effects.gms_status.push(GmsStatusUpdate {
+                user: user.clone(),
+                mc_service: service,
+                statuses: left_local
+                    .iter()
+                    .map(|g| (g.clone(), AffiliationStatus::NotAffiliated))
+                    .collect(),
+            });
+        }
+        if durable {
+            for (host, list) in by_host(&released) {
+                effects.send(
+                    PartnerAudience::Partner(host),
+                    PartnerRequest::GroupDeaffiliation(ServerGroupDeaffiliationRequest {
+                        mc_service_id: user.clone(),
+                        mc_service_group_id_list: list,
+                        mc_service: service,
+                    }),
+                );
+            }
+        }
+        (effects, statuses, released)
+    }
+
+    /// Tells each partner host that the user left its groups, now; what cannot be
+    /// delivered now goes to the outbox and is retried.
+    async fn tell_hosts_released(
+        &self,
+        user: &McServiceId,
+        service: McService,
+        released: &[McServiceGroupId],
+        via: Via<'_>,
+    ) -> Result<()> {
+        let asks = by_host(released).into_iter().map(|(host, list)| async move {
+            let request = match via {
+                Via::Own => PartnerRequest::GroupDeaffiliation(ServerGroupDeaffiliationRequest {
+                    mc_service_id: user.clone(),
+                    mc_service_group_id_list: list,
+                    mc_service: service,
+                }),
+                Via::Remote(requester) => {
+                    match change_to_host(requester, user, list.as_slice(), AffiliationChangeAction::Deaffiliate, service) {
+                        Some(change) => PartnerRequest::GroupAffiliationChange(change),
+                        None => return None,
+                    }
+                }
+            };
+            let transaction = TransactionId::new();
+            match self.link.send(&host, transaction, &request).await {
+                Err(LinkError::Unreachable { .. }) => Some((host, request)),
+                Err(e) => {
+                    tracing::warn!(%user, %host, error = %e, "partner refused a de-affiliation");
+                    None
+                }
+                Ok(_) => None,
+            }
+        });
+        let undelivered: Vec<_> = join_all(asks).await.into_iter().flatten().collect();
+        if !undelivered.is_empty() {
+            let mut effects = Effects::none();
+            for (host, request) in undelivered {
+                effects.send(PartnerAudience::Partner(host), request);
+            }
+            self.commits.commit(&effects).await?;
+            self.outbox.notify_one();
+        }
+        Ok(())
+    }
+
+    /// A client's session ended: all its affiliations cease, here and at partner hosts
+    /// (through the outbox, in the same commit, so nothing is lost if the partner is away).
+    pub(super) async fn end_client(&self, session: &SessionRecord) -> Result<()> {
+        let user = &session.mc_service_id;
+        for _ in 0..16 {
+            let state = self.store.user_affiliations(user).await?;
+            let mine: Vec<_> = state
+                .rows
+                .iter()
+                .filter(|r| r.client == session.client_id)
+                .collect();
+            if mine.is_empty() {
+                return Ok(());
+            }
+            let mut effects = Effects::none();
+            for service in McService::ALL {
+                let groups: Vec<_> = mine
+                    .iter()
+                    .filter(|r| r.mc_service == service)
+                    .map(|r| r.group.clone())
+                    .collect();
+                if groups.is_empty() {
+                    continue;
+                }
+                let (part, _, _) = self.release(
+                    user,
+                    std::slice::from_ref(&session.client_id),
+                    service,
+                    &groups,
+                    &state.rows,
+                    true,
+                );
+                merge(&mut effects, part);
+            }
+            if let Some(committed) = self
+                .store
+                .commit_for_user(user, Some(state.generation), &effects)
+                .await?
+            {
+                self.wakers.wake(&committed.woken_sessions);
+                if !effects.outbox.is_empty() {
+                    self.outbox.notify_one();
+                }
+                tracing::info!(%user, client = %session.client_id, groups = mine.len(), "client logged off: affiliations ended");
+                return Ok(());
+            }
+        }
+        Err(Error::refused(
+            ErrorKind::Unavailable,
+            codes::STORAGE_FAILURE,
+            format!("the affiliations of {user} kept changing concurrently"),
+        ))
+    }
+
+    /// At start: affiliations of clients whose sessions ended while the server was down,
+    /// and reservations a crash interrupted, are ended as at log-off.
+    pub async fn end_stale_affiliations(&self) -> Result<usize> {
+        let stale = self.store.stale_affiliations().await?;
+        let mut by_client: BTreeSet<(McServiceId, ClientId)> = BTreeSet::new();
+        for (user, row) in &stale {
+            by_client.insert((user.clone(), row.client.clone()));
+        }
+        for (user, client) in &by_client {
+            let now = self.clock.now();
+            let session = SessionRecord {
+                session_id: String::new(),
+                token_hash: String::new(),
+                mc_service_id: user.clone(),
+                client_id: client.clone(),
+                logged_on_at: now,
+                expires_at: now,
+            };
+            self.end_client(&session).await?;
+        }
+        Ok(stale.len())
+    }
+
+    // ---- the server hosting the groups (a partner of the user's serving server) ----
+
+    fn check_sender(&self, from: &SystemDomain, user: &McServiceId) -> Option<AffiliationCause> {
+        (user.domain() != *from).then_some(AffiliationCause::NotAuthorized)
+    }
+
+    /// §10.8.3.2 steps 4–7 at the partner hosting the groups.
+    pub(crate) async fn host_affiliation(
+        &self,
+        from: &SystemDomain,
+        request: &ServerGroupAffiliationRequest,
+    ) -> Result<ServerGroupAffiliationResponse> {
+        let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
+        let statuses = self
+            .host_change(
+                from,
+                &request.mc_service_id,
+                request.mc_service,
+                &groups,
+                AffiliationChangeAction::Affiliate,
+            )
+            .await?;
+        Ok(ServerGroupAffiliationResponse {
+            mc_service_id: request.mc_service_id.clone(),
+            mc_service_group_id_list: request.mc_service_group_id_list.clone(),
+            status_per_mc_service_group_id: statuses,
+            mc_service: request.mc_service,
+        })
+    }
+
+    /// §10.8.4.3 steps 4–6 at the partner hosting the groups.
+    pub(crate) async fn host_deaffiliation(
+        &self,
+        from: &SystemDomain,
+        request: &ServerGroupDeaffiliationRequest,
+    ) -> Result<ServerGroupDeaffiliationResponse> {
+        let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
+        let statuses = self
+            .host_change(
+                from,
+                &request.mc_service_id,
+                request.mc_service,
+                &groups,
+                AffiliationChangeAction::Deaffiliate,
+            )
+            .await?;
+        Ok(ServerGroupDeaffiliationResponse {
+            mc_service_id: request.mc_service_id.clone(),
+            mc_service_group_id_list: request.mc_service_group_id_list.clone(),
+            status_per_mc_service_group_id: statuses,
+            mc_service: request.mc_service,
+        })
+    }
+
+    /// §10.8.5.2.1 steps 4–8 at the partner hosting the groups: a mandatory remote change.
+    pub(crate) async fn host_affiliation_change(
+        &self,
+        from: &SystemDomain,
+        request: &GroupAffiliationChangeRequest,
+    ) -> Result<GroupAffiliationChangeResponse> {
+        let mut results = Vec::new();
+        for target in request.mc_service_id_list.iter() {
+            for action in [
+                AffiliationChangeAction::Affiliate,
+                AffiliationChangeAction::Deaffiliate,
+            ] {
+                let groups: Vec<_> = request
+                    .mc_service_group_id_list
+                    .iter()
+                    .filter(|c| c.action == action)
+                    .map(|c| c.mc_service_group_id.clone())
+                    .collect();
+                if groups.is_empty() {
+                    continue;
+                }
+                let statuses = if request.change_request_type == ChangeRequestType::Mandatory {
+                    self.host_change(from, target, request.mc_service, &groups, action)
+                        .await?
+                } else {
+                    // A negotiated change reaches the host as ordinary (de-)affiliations
+                    // once the target accepted; it is never sent to a host as such.
+                    groups
+                        .iter()
+                        .map(|g| refused(g, AffiliationCause::PartnerRefused))
+                        .collect()
+                };
+                results.extend(statuses.into_iter().map(|s| TargetAffiliationStatus {
+                    mc_service_id: target.clone(),
+                    mc_service_group_id: s.mc_service_group_id,
+                    status: s.status,
+                    cause: s.cause,
+                }));
+            }
+        }
+        Ok(GroupAffiliationChangeResponse {
+            mc_service_id: request.mc_service_id.clone(),
+            mc_service_id_list: request.mc_service_id_list.clone(),
+            mc_service_group_id_list: request.mc_service_group_id_list.clone(),
+            affiliation_status_per_mc_service_group_id: results,
+            mc_service: request.mc_service,
+        })
+    }
+
+    /// The host's part: checks the group policy, stores or removes the user's
+    /// affiliation to each group and updates the GMS, in one commit.
+    async fn host_change(
+        &self,
+        from: &SystemDomain,
+        user: &McServiceId,
+        service: McService,
+        groups: &[McServiceGroupId],
+        action: AffiliationChangeAction,
+    ) -> Result<Vec<GroupAffiliationStatus>> {
+        let mut statuses = Vec::new();
+        let mut effects = Effects::none();
+        let mut gms = Vec::new();
+        for group in distinct(groups) {
+            let cause = if let Some(cause) = self.check_sender(from, user) {
+                Some(cause)
+            } else if group.home_system() != self.system {
+                Some(AffiliationCause::UnknownGroup)
+            } else if action == AffiliationChangeAction::Affiliate {
+                self.check_hosted_group(user, service, &group).await?
+            } else {
+                None
+            };
+            if let Some(cause) = cause {
+                statuses.push(refused(&group, cause));
+                continue;
+            }
+            match action {
+                AffiliationChangeAction::Affiliate => {
+                    effects.affiliations.push(AffiliationWrite::Hosted {
+                        user: user.clone(),
+                        mc_service: service,
+                        group: group.clone(),
+                    });
+                    gms.push((group.clone(), AffiliationStatus::Affiliated));
+                    statuses.push(status(&group, AffiliationStatus::Affiliated, None));
+                }
+                AffiliationChangeAction::Deaffiliate => {
+                    effects.affiliations.push(AffiliationWrite::HostedRemoved {
+                        user: user.clone(),
+                        mc_service: service,
+                        group: group.clone(),
+                    });
+                    gms.push((group.clone(), AffiliationStatus::NotAffiliated));
+                    statuses.push(status(&group, AffiliationStatus::NotAffiliated, None));
+                }
+            }
+        }
+        if !gms.is_empty() {
+            // Step 7b (and 6b of de-affiliation): the host's GMS learns the status.
+            effects.gms_status.push(GmsStatusUpdate {
+                user: user.clone(),
+                mc_service: service,
+                statuses: gms,
+            });
+            self.commits.commit(&effects).await?;
+            tracing::info!(%user, %from, ?action, groups = statuses.len(), "partner user's affiliation recorded at the host");
+        }
+        Ok(statuses)
+    }
+}
+
+fn by_host(groups: &[McServiceGroupId]) -> BTreeMap<SystemDomain, NonEmpty<McServiceGroupId>> {
+    let mut map: BTreeMap<SystemDomain, Vec<McServiceGroupId>> = BTreeMap::new();
+    for group in groups {
+        map.entry(group.home_system())
+            .or_default()
+            .push(group.clone());
+    }
+    map.into_iter()
+        .filter_map(|(host, list)| NonEmpty::new(list).ok().map(|l| (host, l)))
+        .collect()
+}
+
+fn change_to_host(
+    requester: &McServiceId,
+    target: &McServiceId,
+    groups: &[McServiceGroupId],
+    action: AffiliationChangeAction,
+    service: McService,
+) -> Option<GroupAffiliationChangeRequest> {
+    let changes: Vec<_> = groups
+        .iter()
+        .map(|g| GroupAffiliationChange {
+            mc_service_group_id: g.clone(),
+            action,
+        })
+        .collect();
+    Some(GroupAffiliationChangeRequest {
+        mc_service_id: requester.clone(),
+        mc_service_id_list: NonEmpty::one(target.clone()),
+        mc_service_group_id_list: NonEmpty::new(changes).ok()?,
+        change_request_type: ChangeRequestType::Mandatory,
+        mc_service: service,
+    })
+}
+
+/// A group's status from a host's answer (or from the failure to get one).
+fn status_from_host(
+    user: &McServiceId,
+    group: &McServiceGroupId,
+    answered: &std::result::Result<PartnerResponse, LinkError>,
+) -> GroupAffiliationStatus {
+    match answered {
+        Ok(PartnerResponse::GroupAffiliation(r)) => r
+            .status_per_mc_service_group_id
+            .iter()
+            .find(|s| &s.mc_service_group_id == group)
+            .cloned()
+            .unwrap_or_else(|| refused(group, AffiliationCause::PartnerRefused)),
+        Ok(PartnerResponse::GroupAffiliationChange(r)) => r
+            .affiliation_status_per_mc_service_group_id
+            .iter()
+            .find(|s| &s.mc_service_group_id == group && &s.mc_service_id == user)
+            .map(|s| status(group, s.status, s.cause.clone()))
+            .unwrap_or_else(|| refused(group, AffiliationCause::PartnerRefused)),
+        Ok(_) => refused(group, AffiliationCause::PartnerRefused),
+        Err(LinkError::Unreachable { .. }) => refused(group, AffiliationCause::PartnerUnreachable),
+        Err(LinkError::Refused { .. }) => refused(group, AffiliationCause::PartnerRefused),
+    }
+}
+
+fn build_response(
+    user: McServiceId,
+    service: McService,
+    requested: &[McServiceGroupId],
+    statuses: Vec<GroupAffiliationStatus>,
+) -> GroupAffiliationResponse {
+    let list = NonEmpty::new(distinct(requested))
+        .unwrap_or_else(|_| unreachable!("requests list one group or more"));
+    GroupAffiliationResponse {
+        mc_service_id: user,
+        mc_service_group_id_list: list,
+        status_per_mc_service_group_id: statuses,
+        mc_service: service,
+    }
+}
+
+fn merge(into: &mut Effects, part: Effects) {
+    into.client_events.extend(part.client_events);
+    into.outbox.extend(part.outbox);
+    into.affiliations.extend(part.affiliations);
+    into.gms_status.extend(part.gms_status);
+    into.partner_records.extend(part.partner_records);
+}

@@ -1,0 +1,487 @@
+//! Remote change of affiliation (TS 23.280 §10.8.5): an authorised user changes other
+//! users' affiliations.
+//!
+//! - **Mandatory mode** (§10.8.5.1.1, §10.8.5.2.1): the server checks the requester's
+//!   permission and each target's authorisation and N2, makes the change for every
+//!   logged-on client of the target (asking the partner hosting a partner group with an
+//!   affiliation change request), updates the GMS, tells the target's clients (step 7a)
+//!   and answers the requester; the targets' confirmations (7b) are forwarded to the
+//!   requester as they come.
+//! - **Negotiated mode** (§10.8.5.1.2): the target's clients are asked; the first answer
+//!   of a target decides for it; acceptance runs the ordinary (de-)affiliation procedures
+//!   for the answering client, partner systems included; a target that does not answer
+//!   before the deadline is given up (NOTE 1). The requester gets the response when every
+//!   target has answered or timed out (NOTE 3).
+//!
+//! The change is a stored record, so it survives restarts and its deadline is honoured by
+//! [`McServiceServer::expire_changes`].
+
+use mcx_model::api::{
+    AffiliationChangeRecord, AffiliationChangeState, ChangeAnswer, ChangeDecision, TargetProgress,
+    TargetState,
+};
+use mcx_model::events::ClientEvent;
+use mcx_model::flows::affiliation::*;
+use mcx_model::profile::Permission;
+use mcx_model::{ClientId, McServiceGroupId, McServiceId};
+
+use super::McServiceServer;
+use super::affiliation::Via;
+use crate::error::{Error, ErrorKind, Result, codes};
+use crate::identity::Requester;
+use crate::ports::{Audience, ChangeRecordWrite, Effects, StoredChange};
+
+fn groups_for(
+    request: &GroupAffiliationChangeRequest,
+    action: AffiliationChangeAction,
+) -> Vec<McServiceGroupId> {
+    request
+        .mc_service_group_id_list
+        .iter()
+        .filter(|c| c.action == action)
+        .map(|c| c.mc_service_group_id.clone())
+        .collect()
+}
+
+fn target_statuses(
+    target: &McServiceId,
+    statuses: Vec<GroupAffiliationStatus>,
+) -> impl Iterator<Item = TargetAffiliationStatus> + '_ {
+    statuses.into_iter().map(move |s| TargetAffiliationStatus {
+        mc_service_id: target.clone(),
+        mc_service_group_id: s.mc_service_group_id,
+        status: s.status,
+        cause: s.cause,
+    })
+}
+
+impl McServiceServer {
+    /// Step 1–2 (and the rest, in mandatory mode): an authorised user's change request.
+    pub async fn request_change(
+        &self,
+        requester: &Requester,
+        request: GroupAffiliationChangeRequest,
+    ) -> Result<AffiliationChangeRecord> {
+        if requester.mc_service_id != request.mc_service_id {
+            return Err(Error::refused(
+                ErrorKind::Forbidden,
+                codes::NOT_AUTHORIZED,
+                format!(
+                    "the request names {} as originator, but {} is logged on",
+                    request.mc_service_id, requester.mc_service_id
+                ),
+            ));
+        }
+        let mode = request.change_request_type;
+        let permission = match mode {
+            ChangeRequestType::Mandatory => Permission::AffiliationChangeMandatory,
+            ChangeRequestType::Negotiated => Permission::AffiliationChangeNegotiated,
+        };
+        requester.require(permission, "change other users' affiliations in this mode")?;
+        let change_id = uuid::Uuid::now_v7().to_string();
+        let mut targets = Vec::new();
+        let mut results = Vec::new();
+        let mut effects = Effects::none();
+        let all_groups: Vec<McServiceGroupId> = request
+            .mc_service_group_id_list
+            .iter()
+            .map(|c| c.mc_service_group_id.clone())
+            .collect();
+        for target in request.mc_service_id_list.iter() {
+            // Step 2: the target is a user of this system, authorised, and logged on.
+            let refusal = if target.domain() != self.system {
+                Some(AffiliationCause::UserNotServedHere)
+            } else {
+                match self.users.user(target).await? {
+                    None => Some(AffiliationCause::NotAuthorized),
+                    Some(_) if self.sessions.sessions_of(target).await?.is_empty() => {
+                        Some(AffiliationCause::TargetNotLoggedOn)
+                    }
+                    Some(_) => None,
+                }
+            };
+            if let Some(cause) = refusal {
+                targets.push(TargetProgress {
+                    mc_service_id: target.clone(),
+                    state: TargetState::Refused,
+                    reason: None,
+                });
+                results.extend(all_groups.iter().map(|g| TargetAffiliationStatus {
+                    mc_service_id: target.clone(),
+                    mc_service_group_id: g.clone(),
+                    status: AffiliationStatus::NotAffiliated,
+                    cause: Some(cause.clone()),
+                }));
+                continue;
+            }
+            let sessions = self.sessions.sessions_of(target).await?;
+            if mode == ChangeRequestType::Mandatory {
+                // Steps 3–6 (and 3–9 for partner groups): make the change for every client.
+                let statuses = self
+                    .apply_change(
+                        target,
+                        &sessions
+                            .iter()
+                            .map(|s| s.client_id.clone())
+                            .collect::<Vec<_>>(),
+                        &request,
+                        Via::Remote(&request.mc_service_id),
+                    )
+                    .await?;
+                results.extend(statuses);
+                targets.push(TargetProgress {
+                    mc_service_id: target.clone(),
+                    state: TargetState::Applied,
+                    reason: None,
+                });
+            } else {
+                targets.push(TargetProgress {
+                    mc_service_id: target.clone(),
+                    state: TargetState::Asked,
+                    reason: None,
+                });
+            }
+            // Step 7a (mandatory) / step 3 (negotiated): the target's clients are told.
+            for session in sessions {
+                effects.client_events.push((
+                    Audience::Session(session.session_id),
+                    ClientEvent::AffiliationChangeRequested {
+                        change_id: change_id.clone(),
+                        request: request.clone(),
+                    },
+                ));
+            }
+        }
+        let pending = targets.iter().any(|t| t.state == TargetState::Asked);
+        let mut record = AffiliationChangeRecord {
+            change_id: change_id.clone(),
+            state: if pending {
+                AffiliationChangeState::Pending
+            } else {
+                AffiliationChangeState::Completed
+            },
+            request: request.clone(),
+            targets,
+            deadline: self.clock.now() + self.change_timeout,
+            response: None,
+        };
+        if !pending {
+            record.response = Some(self.response(&request, results));
+        } else {
+            // Results of refused targets are kept until the record completes.
+            record.response = Some(self.response(&request, results));
+        }
+        effects.change_record = Some(ChangeRecordWrite {
+            record: record.clone(),
+            expected_version: None,
+            requester_session: Some(requester.session_id.clone()),
+        });
+        let committed = self.commits.commit(&effects).await?;
+        self.wakers.wake(&committed.woken_sessions);
+        if pending {
+            self.changes.notify_one();
+        }
+        tracing::info!(change = %change_id, requester = %requester.mc_service_id, ?mode, "remote change of affiliation requested");
+        if pending {
+            // The partial response is not the requester's yet.
+            record.response = None;
+        }
+        Ok(record)
+    }
+
+    /// Makes the change for `clients` of `target`: affiliations first, then
+    /// de-affiliations, partner hosts asked as `via` says.
+    async fn apply_change(
+        &self,
+        target: &McServiceId,
+        clients: &[ClientId],
+        request: &GroupAffiliationChangeRequest,
+        via: Via<'_>,
+    ) -> Result<Vec<TargetAffiliationStatus>> {
+        let service = request.mc_service;
+        let mut out = Vec::new();
+        let to_affiliate = groups_for(request, AffiliationChangeAction::Affiliate);
+        if !to_affiliate.is_empty() {
+            let Some(user) = self.users.user(target).await? else {
+                return Ok(Vec::new());
+            };
+            let statuses = self
+                .affiliate_clients(&user.profile, clients, service, &to_affiliate, via)
+                .await?;
+            out.extend(target_statuses(target, statuses));
+        }
+        let to_leave = groups_for(request, AffiliationChangeAction::Deaffiliate);
+        if !to_leave.is_empty() {
+            let statuses = self
+                .deaffiliate_clients(target, clients, service, &to_leave, via)
+                .await?;
+            out.extend(target_statuses(target, statuses));
+        }
+        Ok(out)
+    }
+
+    fn response(
+        &self,
+        request: &GroupAffiliationChangeRequest,
+        statuses: Vec<TargetAffiliationStatus>,
+    ) -> GroupAffiliationChangeResponse {
+        GroupAffiliationChangeResponse {
+            mc_service_id: request.mc_service_id.clone(),
+            mc_service_id_list: request.mc_service_id_list.clone(),
+            mc_service_group_id_list: request.mc_service_group_id_list.clone(),
+            affiliation_status_per_mc_service_group_id: statuses,
+            mc_service: request.mc_service,
+        }
+    }
+
+    /// A remote change, to its requester or one of its targets.
+    pub async fn change(
+        &self,
+        requester: &Requester,
+        change_id: &str,
+    ) -> Result<AffiliationChangeRecord> {
+        let stored = self.stored_change(change_id).await?;
+        let record = stored.record;
+        let involved = record.request.mc_service_id == requester.mc_service_id
+            || record
+                .targets
+                .iter()
+                .any(|t| t.mc_service_id == requester.mc_service_id)
+            || requester.profile.may(Permission::AffiliationMonitoring);
+        if !involved {
+            return Err(Error::refused(
+                ErrorKind::Forbidden,
+                codes::NOT_AUTHORIZED,
+                format!(
+                    "{} is neither the requester nor a target of change {change_id}",
+                    requester.mc_service_id
+                ),
+            ));
+        }
+        Ok(public(record))
+    }
+
+    async fn stored_change(&self, change_id: &str) -> Result<StoredChange> {
+        self.affiliations.change(change_id).await?.ok_or_else(|| {
+            Error::refused(
+                ErrorKind::NotFound,
+                codes::CHANGE_NOT_FOUND,
+                format!("there is no remote change '{change_id}'"),
+            )
+        })
+    }
+
+    /// A target client's answer: step 5 (negotiated: accept or reject) or step 7b
+    /// (mandatory: acknowledge).
+    pub async fn answer_change(
+        &self,
+        requester: &Requester,
+        change_id: &str,
+        answer: ChangeAnswer,
+    ) -> Result<AffiliationChangeRecord> {
+        for _ in 0..16 {
+            let stored = self.stored_change(change_id).await?;
+            let mut record = stored.record.clone();
+            let me = &requester.mc_service_id;
+            let Some(index) = record.targets.iter().position(|t| &t.mc_service_id == me) else {
+                return Err(Error::refused(
+                    ErrorKind::Forbidden,
+                    codes::NOT_AUTHORIZED,
+                    format!("change {change_id} is not addressed to {me}"),
+                ));
+            };
+            let mode = record.request.change_request_type;
+            let state = record.targets[index].state;
+            let mut effects = Effects::none();
+            let mut new_statuses = Vec::new();
+            let next = match (mode, answer.decision, state) {
+                (
+                    ChangeRequestType::Mandatory,
+                    ChangeDecision::Acknowledge,
+                    TargetState::Applied,
+                ) => {
+                    effects.client_events.push((
+                        Audience::Session(stored.requester_session.clone()),
+                        ClientEvent::AffiliationChangeAcknowledged {
+                            change_id: change_id.to_string(),
+                            mc_service_id: me.clone(),
+                        },
+                    ));
+                    TargetState::Acknowledged
+                }
+                (ChangeRequestType::Negotiated, ChangeDecision::Accept, TargetState::Asked) => {
+                    // Step 5: acceptance runs the ordinary procedures, partner systems
+                    // included, for the client that accepted (NOTE 2).
+                    new_statuses = self
+                        .apply_change(
+                            me,
+                            std::slice::from_ref(&requester.client_id),
+                            &record.request,
+                            Via::Own,
+                        )
+                        .await?;
+                    TargetState::Accepted
+                }
+                (ChangeRequestType::Negotiated, ChangeDecision::Reject, TargetState::Asked) => {
+                    new_statuses = self
+                        .unchanged(me, &record.request, AffiliationCause::TargetRejected)
+                        .await?;
+                    TargetState::Rejected
+                }
+                (_, decision, state) => {
+                    return Err(Error::refused(
+                        ErrorKind::Conflict,
+                        codes::CHANGE_ALREADY_ANSWERED,
+                        format!(
+                            "change {change_id} cannot take '{}' from {me} now: its mode is {} and {me} is {}",
+                            serde_json::to_value(decision)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_string))
+                                .unwrap_or_default(),
+                            serde_json::to_value(mode)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_string))
+                                .unwrap_or_default(),
+                            serde_json::to_value(state)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_string))
+                                .unwrap_or_default(),
+                        ),
+                    ));
+                }
+            };
+            record.targets[index].state = next;
+            record.targets[index].reason = answer.reason.clone();
+            if let Some(response) = record.response.as_mut() {
+                response
+                    .affiliation_status_per_mc_service_group_id
+                    .extend(new_statuses);
+            }
+            self.complete_if_done(&mut record, &stored.requester_session, &mut effects);
+            effects.change_record = Some(ChangeRecordWrite {
+                record: record.clone(),
+                expected_version: Some(stored.version),
+                requester_session: None,
+            });
+            let committed = self.commits.commit(&effects).await?;
+            if !committed.conflict {
+                self.wakers.wake(&committed.woken_sessions);
+                tracing::info!(change = %change_id, target = %me, ?next, "remote change answered");
+                return Ok(public(record));
+            }
+        }
+        Err(Error::refused(
+            ErrorKind::Unavailable,
+            codes::STORAGE_FAILURE,
+            format!("change {change_id} kept changing concurrently; retry"),
+        ))
+    }
+
+    /// The statuses of a target whose change was not made: its current state per group.
+    async fn unchanged(
+        &self,
+        target: &McServiceId,
+        request: &GroupAffiliationChangeRequest,
+        cause: AffiliationCause,
+    ) -> Result<Vec<TargetAffiliationStatus>> {
+        let state = self.store.user_affiliations(target).await?;
+        Ok(request
+            .mc_service_group_id_list
+            .iter()
+            .map(|c| {
+                let held = state.rows.iter().any(|r| {
+                    r.mc_service == request.mc_service
+                        && r.group == c.mc_service_group_id
+                        && !r.pending
+                });
+                TargetAffiliationStatus {
+                    mc_service_id: target.clone(),
+                    mc_service_group_id: c.mc_service_group_id.clone(),
+                    status: if held {
+                        AffiliationStatus::Affiliated
+                    } else {
+                        AffiliationStatus::NotAffiliated
+                    },
+                    cause: Some(cause.clone()),
+                }
+            })
+            .collect())
+    }
+
+    /// Completes the record once no target is still asked: step 6, the response to the
+    /// requester.
+    fn complete_if_done(
+        &self,
+        record: &mut AffiliationChangeRecord,
+        requester_session: &str,
+        effects: &mut Effects,
+    ) {
+        if record.state == AffiliationChangeState::Completed
+            || record.targets.iter().any(|t| t.state == TargetState::Asked)
+        {
+            return;
+        }
+        record.state = AffiliationChangeState::Completed;
+        if let Some(response) = &record.response {
+            effects.client_events.push((
+                Audience::Session(requester_session.to_string()),
+                ClientEvent::AffiliationChangeCompleted {
+                    change_id: record.change_id.clone(),
+                    response: response.clone(),
+                },
+            ));
+        }
+    }
+
+    /// NOTE 1: targets that did not answer in time are given up; their changes are not
+    /// made. Returns when the next pending change falls due, if any.
+    pub async fn expire_changes(&self) -> Result<Option<time::OffsetDateTime>> {
+        let (due, next) = self.affiliations.due_changes(self.clock.now()).await?;
+        for change_id in due {
+            let Some(stored) = self.affiliations.change(&change_id).await? else {
+                continue;
+            };
+            let mut record = stored.record.clone();
+            let mut statuses = Vec::new();
+            for target in record
+                .targets
+                .iter_mut()
+                .filter(|t| t.state == TargetState::Asked)
+            {
+                target.state = TargetState::NoAnswer;
+                statuses.extend(
+                    self.unchanged(
+                        &target.mc_service_id,
+                        &stored.record.request,
+                        AffiliationCause::TargetNoAnswer,
+                    )
+                    .await?,
+                );
+            }
+            if let Some(response) = record.response.as_mut() {
+                response
+                    .affiliation_status_per_mc_service_group_id
+                    .extend(statuses);
+            }
+            let mut effects = Effects::none();
+            self.complete_if_done(&mut record, &stored.requester_session, &mut effects);
+            effects.change_record = Some(ChangeRecordWrite {
+                record,
+                expected_version: Some(stored.version),
+                requester_session: None,
+            });
+            let committed = self.commits.commit(&effects).await?;
+            self.wakers.wake(&committed.woken_sessions);
+            tracing::info!(change = %change_id, "remote change timed out waiting for targets");
+        }
+        Ok(next)
+    }
+}
+
+/// The record as shown to users: the response only once final.
+fn public(mut record: AffiliationChangeRecord) -> AffiliationChangeRecord {
+    if record.state != AffiliationChangeState::Completed {
+        record.response = None;
+    }
+    record
+}

@@ -1,0 +1,385 @@
+//! Affiliation records: the serving server's client affiliations guarded by a per-user
+//! generation, the hosting server's affiliated users, the GMS's view, remote changes.
+
+use async_trait::async_trait;
+use mcx_core::ports::{
+    AffiliationStore, AffiliationWrite, ChangeRecordWrite, ClientAffiliation, Committed, Effects,
+    GmsStatusUpdate, StoreResult, StoredChange, UserAffiliationState,
+};
+use mcx_model::api::{AffiliatedMember, AffiliationChangeRecord, AffiliationChangeState};
+use mcx_model::flows::affiliation::AffiliationStatus;
+use mcx_model::{ClientId, McService, McServiceGroupId, McServiceId};
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+use crate::sql_store::{SqlStore, corrupt, failed, from_millis, millis};
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+fn service_of(ctx: &str, text: &str) -> StoreResult<McService> {
+    text.parse().map_err(|e| corrupt(ctx, e))
+}
+
+fn client_affiliation(ctx: &str, row: &AnyRow) -> StoreResult<(McServiceId, ClientAffiliation)> {
+    let get = |col: &str| -> StoreResult<String> { row.try_get(col).map_err(failed(ctx)) };
+    let pending: i64 = row.try_get("pending").map_err(failed(ctx))?;
+    Ok((
+        McServiceId::parse(&get("mc_service_id")?).map_err(|e| corrupt(ctx, e))?,
+        ClientAffiliation {
+            mc_service: service_of(ctx, &get("mc_service")?)?,
+            group: McServiceGroupId::parse(&get("group_id")?).map_err(|e| corrupt(ctx, e))?,
+            client: ClientId::parse(&get("client_id")?).map_err(|e| corrupt(ctx, e))?,
+            pending: pending != 0,
+        },
+    ))
+}
+
+/// Applies one affiliation write inside a transaction.
+pub(crate) async fn write_affiliation(
+    tx: &mut Tx<'_>,
+    write: &AffiliationWrite,
+    now: i64,
+) -> StoreResult<()> {
+    let ctx = "recording an affiliation";
+    match write {
+        AffiliationWrite::Served { user, row } => sqlx::query(
+            "INSERT INTO affiliations (mc_service_id, mc_service, group_id, client_id, pending, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (mc_service_id, mc_service, group_id, client_id) DO UPDATE SET pending = excluded.pending",
+        )
+        .bind(user.as_str())
+        .bind(row.mc_service.as_str())
+        .bind(row.group.as_str())
+        .bind(row.client.as_str())
+        .bind(i64::from(row.pending))
+        .bind(now)
+        .execute(&mut **tx)
+        .await,
+        AffiliationWrite::ServedConfirmed { user, mc_service, group, client } => sqlx::query(
+            "UPDATE affiliations SET pending = 0 \
+             WHERE mc_service_id = $1 AND mc_service = $2 AND group_id = $3 AND client_id = $4",
+        )
+        .bind(user.as_str())
+        .bind(mc_service.as_str())
+        .bind(group.as_str())
+        .bind(client.as_str())
+        .execute(&mut **tx)
+        .await,
+        AffiliationWrite::ServedRemoved { user, mc_service, group, client } => sqlx::query(
+            "DELETE FROM affiliations WHERE mc_service_id = $1 AND mc_service = $2 AND group_id = $3 AND client_id = $4",
+        )
+        .bind(user.as_str())
+        .bind(mc_service.as_str())
+        .bind(group.as_str())
+        .bind(client.as_str())
+        .execute(&mut **tx)
+        .await,
+        AffiliationWrite::Hosted { user, mc_service, group } => sqlx::query(
+            "INSERT INTO hosted_affiliations (group_id, mc_service, mc_service_id, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (group_id, mc_service, mc_service_id) DO NOTHING",
+        )
+        .bind(group.as_str())
+        .bind(mc_service.as_str())
+        .bind(user.as_str())
+        .bind(now)
+        .execute(&mut **tx)
+        .await,
+        AffiliationWrite::HostedRemoved { user, mc_service, group } => sqlx::query(
+            "DELETE FROM hosted_affiliations WHERE group_id = $1 AND mc_service = $2 AND mc_service_id = $3",
+        )
+        .bind(group.as_str())
+        .bind(mc_service.as_str())
+        .bind(user.as_str())
+        .execute(&mut **tx)
+        .await,
+    }
+    .map_err(failed(ctx))?;
+    Ok(())
+}
+
+/// Applies a group affiliation status update to the GMS's view.
+pub(crate) async fn write_gms_status(
+    tx: &mut Tx<'_>,
+    update: &GmsStatusUpdate,
+    now: i64,
+) -> StoreResult<()> {
+    let ctx = "updating the GMS with an affiliation status";
+    for (group, status) in &update.statuses {
+        match status {
+            AffiliationStatus::Affiliated => sqlx::query(
+                "INSERT INTO gms_affiliations (group_id, mc_service, mc_service_id, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (group_id, mc_service, mc_service_id) DO UPDATE SET updated_at = excluded.updated_at",
+            )
+            .bind(group.as_str())
+            .bind(update.mc_service.as_str())
+            .bind(update.user.as_str())
+            .bind(now)
+            .execute(&mut **tx)
+            .await,
+            AffiliationStatus::NotAffiliated => sqlx::query(
+                "DELETE FROM gms_affiliations WHERE group_id = $1 AND mc_service = $2 AND mc_service_id = $3",
+            )
+            .bind(group.as_str())
+            .bind(update.mc_service.as_str())
+            .bind(update.user.as_str())
+            .execute(&mut **tx)
+            .await,
+        }
+        .map_err(failed(ctx))?;
+    }
+    Ok(())
+}
+
+/// Stores a remote change record; false if it was expected at a version it is not at.
+pub(crate) async fn write_change_record(
+    tx: &mut Tx<'_>,
+    write: &ChangeRecordWrite,
+) -> StoreResult<bool> {
+    let ctx = "storing a remote change";
+    let record = &write.record;
+    let json = serde_json::to_string(record).map_err(|e| corrupt(ctx, e))?;
+    let state = match record.state {
+        AffiliationChangeState::Pending => "pending",
+        AffiliationChangeState::Completed => "completed",
+    };
+    let done = match write.expected_version {
+        None => sqlx::query(
+            "INSERT INTO affiliation_changes (change_id, requester_session, state, deadline, record, version) \
+             VALUES ($1, $2, $3, $4, $5, 1)",
+        )
+        .bind(&record.change_id)
+        .bind(write.requester_session.as_deref().unwrap_or_default())
+        .bind(state)
+        .bind(millis(record.deadline))
+        .bind(&json)
+        .execute(&mut **tx)
+        .await,
+        Some(version) => sqlx::query(
+            "UPDATE affiliation_changes SET state = $1, deadline = $2, record = $3, version = version + 1 \
+             WHERE change_id = $4 AND version = $5",
+        )
+        .bind(state)
+        .bind(millis(record.deadline))
+        .bind(&json)
+        .bind(&record.change_id)
+        .bind(i64::try_from(version).unwrap_or(i64::MAX))
+        .execute(&mut **tx)
+        .await,
+    }
+    .map_err(failed(ctx))?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A deleted (or withdrawn) group takes its affiliations with it.
+pub(crate) async fn forget_group(tx: &mut Tx<'_>, group: &McServiceGroupId) -> StoreResult<()> {
+    for sql in [
+        "DELETE FROM affiliations WHERE group_id = $1",
+        "DELETE FROM hosted_affiliations WHERE group_id = $1",
+        "DELETE FROM gms_affiliations WHERE group_id = $1",
+    ] {
+        sqlx::query(sql)
+            .bind(group.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(failed(format!("forgetting the affiliations to '{group}'")))?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl AffiliationStore for SqlStore {
+    async fn user_affiliations(&self, user: &McServiceId) -> StoreResult<UserAffiliationState> {
+        let ctx = "reading a user's affiliations";
+        let generation =
+            sqlx::query("SELECT affiliation_generation FROM users WHERE mc_service_id = $1")
+                .bind(user.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(failed(ctx))?
+                .map(|row| row.try_get::<i64, _>("affiliation_generation"))
+                .transpose()
+                .map_err(failed(ctx))?
+                .unwrap_or(0);
+        let rows = sqlx::query(
+            "SELECT * FROM affiliations WHERE mc_service_id = $1 ORDER BY mc_service, group_id, client_id",
+        )
+        .bind(user.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed(ctx))?;
+        Ok(UserAffiliationState {
+            generation: u64::try_from(generation).unwrap_or(0),
+            rows: rows
+                .iter()
+                .map(|row| client_affiliation(ctx, row).map(|(_, a)| a))
+                .collect::<StoreResult<_>>()?,
+        })
+    }
+
+    async fn commit_for_user(
+        &self,
+        user: &McServiceId,
+        expected: Option<u64>,
+        effects: &Effects,
+    ) -> StoreResult<Option<Committed>> {
+        let ctx = format!("changing the affiliations of '{user}'");
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await.map_err(failed(ctx.clone()))?;
+        // Bumping the generation first also locks the user's row (on PostgreSQL), so
+        // concurrent changes of one user's affiliations are serialised across nodes.
+        let bumped = match expected {
+            Some(generation) => sqlx::query(
+                "UPDATE users SET affiliation_generation = affiliation_generation + 1 \
+                 WHERE mc_service_id = $1 AND affiliation_generation = $2",
+            )
+            .bind(user.as_str())
+            .bind(i64::try_from(generation).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await,
+            None => sqlx::query(
+                "UPDATE users SET affiliation_generation = affiliation_generation + 1 WHERE mc_service_id = $1",
+            )
+            .bind(user.as_str())
+            .execute(&mut *tx)
+            .await,
+        }
+        .map_err(failed(ctx.clone()))?;
+        if expected.is_some() && bumped.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let committed = Self::write_effects(&mut tx, effects).await?;
+        if committed.conflict {
+            return Ok(None);
+        }
+        tx.commit().await.map_err(failed(ctx))?;
+        Ok(Some(committed))
+    }
+
+    async fn served_affiliations_to(
+        &self,
+        group: &McServiceGroupId,
+    ) -> StoreResult<Vec<(McServiceId, ClientAffiliation)>> {
+        let ctx = "reading a group's served affiliations";
+        sqlx::query(
+            "SELECT * FROM affiliations WHERE group_id = $1 ORDER BY mc_service_id, client_id",
+        )
+        .bind(group.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed(ctx))?
+        .iter()
+        .map(|row| client_affiliation(ctx, row))
+        .collect()
+    }
+
+    async fn stale_affiliations(&self) -> StoreResult<Vec<(McServiceId, ClientAffiliation)>> {
+        let ctx = "finding affiliations without a session";
+        sqlx::query(
+            "SELECT a.* FROM affiliations a WHERE a.pending = 1 OR NOT EXISTS \
+             (SELECT 1 FROM sessions s WHERE s.mc_service_id = a.mc_service_id AND s.client_id = a.client_id) \
+             ORDER BY a.mc_service_id, a.client_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed(ctx))?
+        .iter()
+        .map(|row| client_affiliation(ctx, row))
+        .collect()
+    }
+
+    async fn hosted_affiliations(
+        &self,
+        group: &McServiceGroupId,
+    ) -> StoreResult<Vec<(McServiceId, McService)>> {
+        let ctx = "reading a group's affiliated users";
+        let rows = sqlx::query(
+            "SELECT mc_service_id, mc_service FROM hosted_affiliations WHERE group_id = $1 ORDER BY mc_service_id, mc_service",
+        )
+        .bind(group.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed(ctx))?;
+        rows.iter()
+            .map(|row| {
+                let user: String = row.try_get("mc_service_id").map_err(failed(ctx))?;
+                let service: String = row.try_get("mc_service").map_err(failed(ctx))?;
+                Ok((
+                    McServiceId::parse(&user).map_err(|e| corrupt(ctx, e))?,
+                    service_of(ctx, &service)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn gms_affiliations(
+        &self,
+        group: &McServiceGroupId,
+    ) -> StoreResult<Vec<AffiliatedMember>> {
+        let ctx = "reading the GMS's view of a group's affiliations";
+        let rows = sqlx::query(
+            "SELECT mc_service_id, mc_service, updated_at FROM gms_affiliations WHERE group_id = $1 \
+             ORDER BY mc_service_id, mc_service",
+        )
+        .bind(group.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed(ctx))?;
+        rows.iter()
+            .map(|row| {
+                let user: String = row.try_get("mc_service_id").map_err(failed(ctx))?;
+                let service: String = row.try_get("mc_service").map_err(failed(ctx))?;
+                Ok(AffiliatedMember {
+                    mc_service_id: McServiceId::parse(&user).map_err(|e| corrupt(ctx, e))?,
+                    mc_service: service_of(ctx, &service)?,
+                    updated_at: from_millis(row.try_get("updated_at").map_err(failed(ctx))?),
+                })
+            })
+            .collect()
+    }
+
+    async fn change(&self, change_id: &str) -> StoreResult<Option<StoredChange>> {
+        let ctx = "reading a remote change";
+        let Some(row) = sqlx::query("SELECT record, version, requester_session FROM affiliation_changes WHERE change_id = $1")
+            .bind(change_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(failed(ctx))?
+        else {
+            return Ok(None);
+        };
+        let text: String = row.try_get("record").map_err(failed(ctx))?;
+        let version: i64 = row.try_get("version").map_err(failed(ctx))?;
+        Ok(Some(StoredChange {
+            record: serde_json::from_str::<AffiliationChangeRecord>(&text)
+                .map_err(|e| corrupt(ctx, e))?,
+            version: u64::try_from(version).unwrap_or(0),
+            requester_session: row.try_get("requester_session").map_err(failed(ctx))?,
+        }))
+    }
+
+    async fn due_changes(
+        &self,
+        now: OffsetDateTime,
+    ) -> StoreResult<(Vec<String>, Option<OffsetDateTime>)> {
+        let ctx = "finding remote changes past their deadline";
+        let due = sqlx::query(
+            "SELECT change_id FROM affiliation_changes WHERE state = 'pending' AND deadline <= $1 ORDER BY deadline",
+        )
+        .bind(millis(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed(ctx))?
+        .iter()
+        .map(|row| row.try_get::<String, _>("change_id").map_err(failed(ctx)))
+        .collect::<StoreResult<Vec<_>>>()?;
+        let next = sqlx::query(
+            "SELECT MIN(deadline) AS next FROM affiliation_changes WHERE state = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(failed(ctx))?;
+        let next: Option<i64> = next.try_get("next").map_err(failed(ctx))?;
+        Ok((due, next.map(from_millis)))
+    }
+}

@@ -70,6 +70,29 @@ pub fn user(id: &str, admin: bool, groups: &[&str]) -> UserConfig {
     }
 }
 
+/// A user with a profile per MC service `(service, groups, N2)` and permissions.
+pub fn profiled_user(
+    id: &str,
+    services: &[(McService, &[&str], u32)],
+    permissions: &[mcx_model::profile::Permission],
+) -> UserConfig {
+    let mut user = user(id, false, &[]);
+    user.services = services
+        .iter()
+        .map(|(service, groups, n2)| {
+            (
+                *service,
+                mcx_model::profile::ServiceProfile {
+                    groups: groups.iter().map(|g| crate::support::gid(g)).collect(),
+                    max_affiliations_n2: *n2,
+                },
+            )
+        })
+        .collect();
+    user.permissions = permissions.iter().copied().collect();
+    user
+}
+
 /// How one system sees one partner.
 pub struct Relation {
     pub partner: &'static str,
@@ -122,6 +145,7 @@ impl Federation {
                 server: ServerSection {
                     listen: "127.0.0.1:0".parse().expect("address"),
                     data_dir: dir.path().join(domain),
+                    remote_change_timeout_seconds: 2,
                     ..ServerSection::default()
                 },
                 users,

@@ -206,6 +206,7 @@ impl McServiceServer {
 
         // N2 check and step 4 (store), or a reservation for partner groups, atomically.
         let mut pending = Vec::new();
+        let guard = self.user_locks.lock(user).await;
         for _ in 0..16 {
             let state = self.store.user_affiliations(user).await?;
             let mut effects = Effects::none();
@@ -307,6 +308,7 @@ impl McServiceServer {
                 break;
             }
         }
+        drop(guard);
         if decided.len() + pending.len() < groups.len() {
             return Err(Error::refused(
                 ErrorKind::Unavailable,
@@ -559,6 +561,7 @@ impl McServiceServer {
     /// (through the outbox, in the same commit, so nothing is lost if the partner is away).
     pub(super) async fn end_client(&self, session: &SessionRecord) -> Result<()> {
         let user = &session.mc_service_id;
+        let _guard = self.user_locks.lock(user).await;
         for _ in 0..16 {
             let state = self.store.user_affiliations(user).await?;
             let mine: Vec<_> = state

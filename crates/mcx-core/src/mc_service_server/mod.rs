@@ -52,6 +52,30 @@ pub struct McServiceServer {
     clock: Arc<dyn Clock>,
     change_timeout: Duration,
     changes: Notify,
+    user_locks: UserLocks,
+}
+
+/// Serialises decisions about one user's affiliations within this process, so concurrent
+/// requests of one user queue instead of racing (the per-user generation in the store
+/// still guards against other nodes). Striped: bounded memory, rare false sharing.
+struct UserLocks {
+    stripes: Vec<tokio::sync::Mutex<()>>,
+}
+
+impl UserLocks {
+    fn new() -> Self {
+        Self {
+            stripes: (0..256).map(|_| tokio::sync::Mutex::new(())).collect(),
+        }
+    }
+
+    async fn lock(&self, user: &McServiceId) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        user.hash(&mut hasher);
+        let stripe = (hasher.finish() as usize) % self.stripes.len();
+        self.stripes[stripe].lock().await
+    }
 }
 
 /// What an MC service server is built from.
@@ -94,6 +118,7 @@ impl McServiceServer {
             clock: parts.clock,
             change_timeout: parts.change_timeout,
             changes: Notify::new(),
+            user_locks: UserLocks::new(),
         }
     }
 

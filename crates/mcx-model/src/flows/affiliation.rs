@@ -19,7 +19,9 @@ use crate::ids::{McService, McServiceGroupId, McServiceId};
 use crate::non_empty::NonEmpty;
 
 /// A user's affiliation state for one group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum AffiliationStatus {
     /// The user is affiliated to the group.

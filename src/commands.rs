@@ -13,7 +13,7 @@ use crate::output;
 use crate::sessions::{SessionFile, StoredSession};
 use crate::{
     AffiliationArgs, ChangeCommand, Cli, ClientArgs, Command, ConfigCommand, GroupCommand,
-    GroupFields, PkiCommand, ServeArgs,
+    GroupFields, PkiCommand, RegroupCommand, ServeArgs,
 };
 
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -128,6 +128,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Change { command } => change(command).await,
+        Command::Regroup { command } => regroup(command).await,
         Command::Pki {
             command: PkiCommand::Init { dir, name },
         } => {
@@ -316,6 +317,8 @@ fn apply_fields(
                 .context("a new group needs at least one --service (mcptt, mcvideo, mcdata)")?,
             preconfigured_group_use_only: false,
             permitted_locations: Vec::new(),
+            on_network_regrouped: None,
+            regrouped_into: None,
         },
     };
     if let Some(name) = &fields.display_name {
@@ -557,6 +560,80 @@ async fn change(command: ChangeCommand) -> anyhow::Result<()> {
         ChangeCommand::Show { id, client } => {
             let file = SessionFile::open(client.session_file.as_deref())?;
             output::change(&logged_on(&client, &file)?.change(&id).await?, client.json)
+        }
+    }
+}
+
+async fn regroup(command: RegroupCommand) -> anyhow::Result<()> {
+    use mcx_model::flows::regroup::{PreconfiguredRegroupRequest, RegroupTargets};
+    let client_of = |args: &ClientArgs| -> anyhow::Result<(Client, bool)> {
+        let file = SessionFile::open(args.session_file.as_deref())?;
+        Ok((logged_on(args, &file)?, args.json))
+    };
+    match command {
+        RegroupCommand::Create {
+            groups,
+            preconfigured,
+            regroup_group_id,
+            service,
+            client,
+        } => {
+            let (api, as_json) = client_of(&client)?;
+            let me = api.session().await?.mc_service_id;
+            let groups = groups
+                .iter()
+                .map(|g| McServiceGroupId::parse(g))
+                .collect::<Result<Vec<_>, _>>()?;
+            let request = PreconfiguredRegroupRequest {
+                mc_service_id: me,
+                regroup_group_id: regroup_group_id
+                    .map(|r| McServiceGroupId::parse(&r))
+                    .transpose()?,
+                preconfigured_group_id: McServiceGroupId::parse(&preconfigured)?,
+                targets: RegroupTargets::McServiceGroupIdList(
+                    NonEmpty::new(groups).context("at least one --group is needed")?,
+                ),
+                mc_service: service.parse()?,
+            };
+            output::regroup(&api.regroup(&request).await?, as_json)
+        }
+        RegroupCommand::List(args) => {
+            let (api, as_json) = client_of(&args)?;
+            let list = api.regroups().await?;
+            if as_json {
+                return output::json(&list);
+            }
+            if list.regroups.is_empty() {
+                println!("no regroup in effect");
+            }
+            for r in &list.regroups {
+                output::regroup(r, false)?;
+            }
+            Ok(())
+        }
+        RegroupCommand::Show { id, client } => {
+            let (api, as_json) = client_of(&client)?;
+            output::regroup(
+                &api.regroup_status(&McServiceGroupId::parse(&id)?).await?,
+                as_json,
+            )
+        }
+        RegroupCommand::Cancel { id, client } => {
+            let (api, as_json) = client_of(&client)?;
+            let response = api.cancel_regroup(&McServiceGroupId::parse(&id)?).await?;
+            if as_json {
+                return output::json(&response);
+            }
+            println!("cancelled regroup {}", response.regroup_group_id);
+            Ok(())
+        }
+        RegroupCommand::Ack { id, client } => {
+            let (api, as_json) = client_of(&client)?;
+            output::regroup(
+                &api.acknowledge_regroup(&McServiceGroupId::parse(&id)?)
+                    .await?,
+                as_json,
+            )
         }
     }
 }

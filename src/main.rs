@@ -56,6 +56,11 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Preconfigured group regroup across systems (TS 23.280 §10.15.3.3.1).
+    Regroup {
+        #[command(subcommand)]
+        command: RegroupCommand,
+    },
     /// Remote change of other users' affiliations (TS 23.280 §10.8.5).
     Change {
         #[command(subcommand)]
@@ -117,6 +122,50 @@ enum ChangeCommand {
     /// Show a change.
     Show {
         /// The change ID.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegroupCommand {
+    /// Regroup groups into a regroup group taking a preconfigured group's configuration.
+    Create {
+        /// A group to regroup (repeatable; of this or partner systems).
+        #[arg(long = "group", required = true, value_name = "GROUP")]
+        groups: Vec<String>,
+        /// The preconfigured group (defined in this system).
+        #[arg(long)]
+        preconfigured: String,
+        /// The regroup group ID wanted (one is assigned if absent or not acceptable).
+        #[arg(long)]
+        regroup_group_id: Option<String>,
+        /// The MC service.
+        #[arg(long, default_value = "mcptt")]
+        service: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List the regroups in effect.
+    List(ClientArgs),
+    /// Show one regroup.
+    Show {
+        /// The regroup group ID.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Cancel a regroup (at the system where it was made).
+    Cancel {
+        /// The regroup group ID.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Acknowledge a regroup this client was affiliated to.
+    Ack {
+        /// The regroup group ID.
         id: String,
         #[command(flatten)]
         client: ClientArgs,

@@ -159,6 +159,25 @@ pub(crate) fn event(delivered: &DeliveredEvent, as_json: bool) -> anyhow::Result
                 );
             }
         }
+        ClientEvent::RegroupRequested { request } => {
+            let groups: Vec<&str> = request
+                .mc_service_group_id_list
+                .iter()
+                .map(|g| g.as_str())
+                .collect();
+            println!(
+                "[{}] regroup-requested: affiliated to {} (regrouping {})",
+                delivered.id,
+                request.regroup_group_id,
+                groups.join(", ")
+            );
+        }
+        ClientEvent::RegroupCancelled { request } => {
+            println!(
+                "[{}] regroup-cancelled: {} ended",
+                delivered.id, request.regroup_group_id
+            )
+        }
         ClientEvent::AffiliationChangeAcknowledged {
             change_id,
             mc_service_id,
@@ -308,6 +327,52 @@ pub(crate) fn change(
                 status_text(s.status, s.cause.as_ref())
             );
         }
+    }
+    Ok(())
+}
+
+pub(crate) fn regroup(r: &mcx_model::api::RegroupRecord, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(r);
+    }
+    let groups: Vec<&str> = r
+        .mc_service_group_id_list
+        .iter()
+        .map(|g| g.as_str())
+        .collect();
+    println!(
+        "regroup {} ({}) by {} at {}: {}",
+        r.regroup_group_id,
+        text(&r.state),
+        r.initiator,
+        r.primary_system,
+        groups.join(", ")
+    );
+    if let Some(response) = &r.response {
+        for s in &response.systems {
+            println!(
+                "  {}: {} ({} members affiliated)",
+                s.system,
+                if s.result.is_success() {
+                    "took part"
+                } else {
+                    "failed"
+                },
+                s.affiliated_member_count
+            );
+        }
+    }
+    for m in &r.members {
+        println!(
+            "  member {} client {}{}",
+            m.mc_service_id,
+            m.client_id,
+            if m.acknowledged {
+                " (acknowledged)"
+            } else {
+                ""
+            }
+        );
     }
     Ok(())
 }

@@ -43,6 +43,8 @@ fn group(name: &str, members: &[&str]) -> GroupConfiguration {
         supported_services: NonEmpty::one(MCPTT),
         preconfigured_group_use_only: false,
         permitted_locations: Vec::new(),
+        on_network_regrouped: None,
+        regrouped_into: None,
     }
 }
 

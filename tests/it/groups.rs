@@ -18,6 +18,8 @@ fn liaison() -> GroupConfiguration {
         supported_services: NonEmpty::new(vec![McService::Mcptt, McService::Mcdata]).unwrap(),
         preconfigured_group_use_only: false,
         permitted_locations: vec!["harbour".into()],
+        on_network_regrouped: None,
+        regrouped_into: None,
     }
 }
 

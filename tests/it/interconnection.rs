@@ -100,6 +100,8 @@ fn joint_config() -> GroupConfiguration {
         supported_services: NonEmpty::new(vec![McService::Mcptt, McService::Mcvideo]).unwrap(),
         preconfigured_group_use_only: false,
         permitted_locations: vec!["harbour".into(), "airport".into()],
+        on_network_regrouped: None,
+        regrouped_into: None,
     }
 }
 

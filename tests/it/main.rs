@@ -11,6 +11,7 @@ mod group_policy;
 mod groups;
 mod interconnection;
 mod openapi;
+mod regroup;
 mod restart;
 mod session;
 mod support;

@@ -24,6 +24,9 @@ async fn openapi_3_1_lists_every_route() {
         ("/v1/affiliation-changes", &["post"]),
         ("/v1/affiliation-changes/{id}", &["get"]),
         ("/v1/affiliation-changes/{id}/response", &["post"]),
+        ("/v1/regroups", &["post", "get"]),
+        ("/v1/regroups/{id}", &["get", "delete"]),
+        ("/v1/regroups/{id}/response", &["post"]),
         ("/v1/system", &["get"]),
         ("/v1/openapi.json", &["get"]),
     ];

@@ -446,6 +446,47 @@ impl Client {
         .await
     }
 
+    /// Regroups groups (§10.15.3.3.1); the record holds the request return and response.
+    pub async fn regroup(
+        &self,
+        request: &mcx_model::flows::regroup::PreconfiguredRegroupRequest,
+    ) -> Result<mcx_model::api::RegroupRecord> {
+        self.with_body(self.authed(Method::POST, "/v1/regroups")?, request)
+            .await
+    }
+
+    /// The regroups in effect that the server takes part in.
+    pub async fn regroups(&self) -> Result<mcx_model::api::RegroupList> {
+        self.json(self.authed(Method::GET, "/v1/regroups")?).await
+    }
+
+    /// One regroup.
+    pub async fn regroup_status(
+        &self,
+        regroup: &McServiceGroupId,
+    ) -> Result<mcx_model::api::RegroupRecord> {
+        let path = format!("/v1/regroups/{}", segment(regroup.as_str()));
+        self.json(self.authed(Method::GET, &path)?).await
+    }
+
+    /// Cancels a regroup.
+    pub async fn cancel_regroup(
+        &self,
+        regroup: &McServiceGroupId,
+    ) -> Result<mcx_model::flows::regroup::PreconfiguredRegroupCancelResponse> {
+        let path = format!("/v1/regroups/{}", segment(regroup.as_str()));
+        self.json(self.authed(Method::DELETE, &path)?).await
+    }
+
+    /// Acknowledges a regroup this client was affiliated to (step 9).
+    pub async fn acknowledge_regroup(
+        &self,
+        regroup: &McServiceGroupId,
+    ) -> Result<mcx_model::api::RegroupRecord> {
+        let path = format!("/v1/regroups/{}/response", segment(regroup.as_str()));
+        self.json(self.authed(Method::POST, &path)?).await
+    }
+
     /// Opens the session's event stream, resuming after `last_event_id` if given. The
     /// stream ends when the session ends or the server stops.
     pub async fn events(&self, last_event_id: Option<i64>) -> Result<EventStream> {

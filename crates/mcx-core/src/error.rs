@@ -106,4 +106,18 @@ pub mod codes {
     pub const CHANGE_ALREADY_ANSWERED: &str = "change-already-answered";
     /// The user is not a user of this system.
     pub const USER_NOT_FOUND: &str = "user-not-found";
+    /// A group named in a request is not known.
+    pub const UNKNOWN_GROUP: &str = "unknown-group";
+    /// Preconfigured regroup reject (step 4a): a group is regrouped already.
+    pub const ALREADY_REGROUPED: &str = "already-regrouped";
+    /// Preconfigured regroup reject: the regroup group ID belongs to a regroup in effect.
+    pub const REGROUP_GROUP_ID_IN_USE: &str = "regroup-group-id-in-use";
+    /// Only group regroup is supported, not user regroup.
+    pub const USER_REGROUP_NOT_SUPPORTED: &str = "user-regroup-not-supported";
+    /// A partner needed for the request could not be reached; nothing was changed.
+    pub const PARTNER_UNREACHABLE: &str = "partner-unreachable";
+    /// A partner needed for the request refused it; nothing was changed.
+    pub const PARTNER_REFUSED: &str = "partner-refused";
+    /// No regroup with that regroup group ID is in effect here.
+    pub const UNKNOWN_REGROUP: &str = "unknown-regroup";
 }

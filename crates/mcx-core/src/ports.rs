@@ -8,6 +8,7 @@
 use async_trait::async_trait;
 use mcx_model::api::{
     AffiliatedMember, AffiliationChangeRecord, PartnerDelivery, PrimaryLink, PrimaryLinkState,
+    RegroupRecord,
 };
 use mcx_model::events::{ClientEvent, DeliveredEvent};
 use mcx_model::flows::affiliation::AffiliationStatus;
@@ -120,6 +121,8 @@ pub enum PartnerRecordChange {
     },
     /// The partner is (or is no longer) subscribed.
     Subscribed(bool),
+    /// The group was shared with the partner (it may then request and subscribe).
+    Shared,
 }
 
 /// A change to the primary's records of a group's partners.
@@ -165,6 +168,44 @@ pub struct Effects {
     pub gms_status: Vec<GmsStatusUpdate>,
     /// A remote change record replacing the stored one, if still at `expected_version`.
     pub change_record: Option<ChangeRecordWrite>,
+    /// Changes to regroups and their members.
+    pub regroups: Vec<RegroupWrite>,
+}
+
+/// A change to the MC service server's regroups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegroupWrite {
+    /// Stores (or replaces) a regroup; its `members` are not stored from here.
+    Put(Box<RegroupRecord>),
+    /// Forgets a regroup and its members.
+    Delete(McServiceGroupId),
+    /// A client is affiliated to the regroup group.
+    Join {
+        /// The regroup group.
+        regroup: McServiceGroupId,
+        /// The member.
+        user: McServiceId,
+        /// The client.
+        client: ClientId,
+    },
+    /// A client is no longer affiliated to the regroup group.
+    Leave {
+        /// The regroup group.
+        regroup: McServiceGroupId,
+        /// The member.
+        user: McServiceId,
+        /// The client.
+        client: ClientId,
+    },
+    /// A client acknowledged the regroup (step 9).
+    Acknowledge {
+        /// The regroup group.
+        regroup: McServiceGroupId,
+        /// The member.
+        user: McServiceId,
+        /// The client.
+        client: ClientId,
+    },
 }
 
 /// A change to the MC service server's affiliation records.
@@ -580,14 +621,35 @@ pub trait AffiliationStore: Send + Sync {
     ) -> StoreResult<(Vec<String>, Option<OffsetDateTime>)>;
 }
 
+/// Regroups an MC service server takes part in, with the clients it affiliated.
+#[async_trait]
+pub trait RegroupStore: Send + Sync {
+    /// One regroup, with its members.
+    async fn regroup(&self, regroup: &McServiceGroupId) -> StoreResult<Option<RegroupRecord>>;
+    /// Every regroup, with its members.
+    async fn regroups(&self) -> StoreResult<Vec<RegroupRecord>>;
+}
+
 /// Everything the entities store. Implemented once per storage engine.
 pub trait Store:
-    UserStore + SessionStore + EventStore + GroupStore + InterconnectionStore + AffiliationStore
+    UserStore
+    + SessionStore
+    + EventStore
+    + GroupStore
+    + InterconnectionStore
+    + AffiliationStore
+    + RegroupStore
 {
 }
 
 impl<T> Store for T where
-    T: UserStore + SessionStore + EventStore + GroupStore + InterconnectionStore + AffiliationStore
+    T: UserStore
+        + SessionStore
+        + EventStore
+        + GroupStore
+        + InterconnectionStore
+        + AffiliationStore
+        + RegroupStore
 {
 }
 

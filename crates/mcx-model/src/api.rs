@@ -341,3 +341,62 @@ pub struct ChangeAnswer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
+
+/// Where a regroup stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegroupState {
+    /// Being formed: partners are being asked.
+    Forming,
+    /// In effect until cancelled.
+    Active,
+}
+
+/// A regroup as an MC service server knows it: at the initiator's system with the flows
+/// exchanged with the initiator; at a partner with its own part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct RegroupRecord {
+    /// The regroup group.
+    pub regroup_group_id: McServiceGroupId,
+    /// The system where the regroup was initiated (the regroup group's primary).
+    pub primary_system: SystemDomain,
+    /// The initiator.
+    pub initiator: McServiceId,
+    /// The preconfigured group the regroup group's configuration comes from.
+    pub preconfigured_group_id: McServiceGroupId,
+    /// The regrouped groups.
+    pub mc_service_group_id_list: Vec<McServiceGroupId>,
+    /// The MC service.
+    pub mc_service: crate::McService,
+    /// Where it stands.
+    pub state: RegroupState,
+    /// The clients this system affiliated to the regroup group, and whether each acknowledged.
+    pub members: Vec<RegroupMember>,
+    /// At the initiator's system: the preconfigured regroup request return (step 4b).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_return: Option<crate::flows::regroup::PreconfiguredRegroupRequestReturn>,
+    /// At the initiator's system: the preconfigured regroup response (step 12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<crate::flows::regroup::PreconfiguredRegroupResponse>,
+}
+
+/// A client affiliated to a regroup group by this system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct RegroupMember {
+    /// The member.
+    pub mc_service_id: McServiceId,
+    /// Its client.
+    pub client_id: ClientId,
+    /// Whether the client acknowledged (step 9).
+    pub acknowledged: bool,
+}
+
+/// `GET /v1/regroups`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct RegroupList {
+    /// The regroups in effect that this system takes part in.
+    pub regroups: Vec<RegroupRecord>,
+}

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::flows::affiliation::{GroupAffiliationChangeRequest, GroupAffiliationChangeResponse};
+use crate::flows::regroup::{ClientPreconfiguredRegroupRequest, PreconfiguredRegroupCancelRequest};
 use crate::group::GroupRecord;
 use crate::ids::{McServiceGroupId, McServiceId};
 
@@ -45,6 +46,20 @@ pub enum ClientEvent {
         /// The MC service group affiliation change response.
         response: GroupAffiliationChangeResponse,
     },
+    /// This client's user is regrouped (§10.15.3.3.1 step 7): the client is affiliated to
+    /// the regroup group. Acknowledge with `POST /v1/regroups/{regroup-group-id}/response`.
+    #[serde(rename_all = "kebab-case")]
+    RegroupRequested {
+        /// The preconfigured regroup request to the member.
+        request: ClientPreconfiguredRegroupRequest,
+    },
+    /// A regroup this client took part in ended: cancelled, or the client left every
+    /// regrouped group. The client is no longer affiliated to the regroup group.
+    #[serde(rename_all = "kebab-case")]
+    RegroupCancelled {
+        /// The preconfigured regroup cancel request to the member.
+        request: PreconfiguredRegroupCancelRequest,
+    },
     /// A target client confirmed a mandatory change this client made (step 7b).
     #[serde(rename_all = "kebab-case")]
     AffiliationChangeAcknowledged {
@@ -64,6 +79,8 @@ impl ClientEvent {
             ClientEvent::AffiliationChangeRequested { .. } => "affiliation-change-requested",
             ClientEvent::AffiliationChangeCompleted { .. } => "affiliation-change-completed",
             ClientEvent::AffiliationChangeAcknowledged { .. } => "affiliation-change-acknowledged",
+            ClientEvent::RegroupRequested { .. } => "regroup-requested",
+            ClientEvent::RegroupCancelled { .. } => "regroup-cancelled",
         }
     }
 }

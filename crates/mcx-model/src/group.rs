@@ -75,6 +75,26 @@ pub struct GroupConfiguration {
     /// Empty means anywhere. A partner system may restrict them (TS 23.280 §10.2.7.1).
     #[serde(default)]
     pub permitted_locations: Vec<String>,
+    /// `<mcpttgi:on-network-regrouped>`: present on a regroup group, naming the groups
+    /// regrouped into it and the preconfigured group its configuration comes from.
+    /// Managed by the MC service server; ignored in administrators' updates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_network_regrouped: Option<OnNetworkRegrouped>,
+    /// Present on a group while it is regrouped (mcx extension): the regroup group it is
+    /// part of. MC service servers learn the regrouped state from it (TS 23.280
+    /// §10.15.3.3.1). Managed by the MC service server; ignored in administrators' updates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regrouped_into: Option<McServiceGroupId>,
+}
+
+/// `<on-network-regrouped>` of a regroup group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct OnNetworkRegrouped {
+    /// `<constituent-MCPTT-group-IDs>`: the regrouped groups.
+    pub constituent_group_ids: Vec<McServiceGroupId>,
+    /// The preconfigured group the configuration and security parameters come from.
+    pub preconfigured_group_id: McServiceGroupId,
 }
 
 impl GroupConfiguration {

@@ -126,6 +126,8 @@ pub fn generate(
                 supported_services: NonEmpty::one(McService::Mcptt),
                 preconfigured_group_use_only: false,
                 permitted_locations: Vec::new(),
+                on_network_regrouped: None,
+                regrouped_into: None,
             },
         }];
         let partners = domains

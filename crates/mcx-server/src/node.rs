@@ -148,6 +148,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     ));
     // Affiliations of clients whose sessions ended while the server was down, and
     // reservations a crash interrupted, end now.
+    let undone = system.mc_service_server.undo_unfinished_regroups().await?;
+    if undone > 0 {
+        tracing::info!(undone, "undid regroups an interruption left half-formed");
+    }
     let stale = system.mc_service_server.end_stale_affiliations().await?;
     if stale > 0 {
         tracing::info!(

@@ -12,6 +12,7 @@
 mod affiliation;
 mod interconnection;
 mod migrations;
+mod regroup;
 mod sql_store;
 
 pub use sql_store::{SqlStore, StoreOptions};

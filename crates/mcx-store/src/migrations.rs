@@ -29,6 +29,11 @@ macro_rules! migrations {
                 "affiliation",
                 include_str!(concat!("../migrations/", $backend, "/0003_affiliation.sql")),
             ),
+            (
+                4,
+                "regroup",
+                include_str!(concat!("../migrations/", $backend, "/0004_regroup.sql")),
+            ),
         ]
     };
 }

@@ -242,6 +242,9 @@ impl SqlStore {
         for update in &effects.gms_status {
             crate::affiliation::write_gms_status(tx, update, now).await?;
         }
+        for write in &effects.regroups {
+            crate::regroup::write_regroup(tx, write, now).await?;
+        }
         if let Some(write) = &effects.change_record
             && !crate::affiliation::write_change_record(tx, write).await?
         {
@@ -349,6 +352,16 @@ impl SqlStore {
                     .bind(now)
                     .bind(group)
                     .bind(partner)
+                    .execute(&mut **tx)
+                    .await,
+                    PartnerRecordChange::Shared => sqlx::query(
+                        "INSERT INTO partner_records (group_id, partner, state, version, detail, subscribed, shared, updated_at) \
+                         VALUES ($1, $2, 'pending', 0, NULL, 0, 1, $3) \
+                         ON CONFLICT (group_id, partner) DO UPDATE SET shared = 1, updated_at = excluded.updated_at",
+                    )
+                    .bind(group)
+                    .bind(partner)
+                    .bind(now)
                     .execute(&mut **tx)
                     .await,
                     PartnerRecordChange::Subscribed(on) => sqlx::query(

@@ -109,7 +109,12 @@ impl GroupManagementServer {
         }
     }
 
-    fn provide(&self, record: &GroupRecord, partner: &SystemDomain, effects: &mut Effects) {
+    pub(super) fn provide(
+        &self,
+        record: &GroupRecord,
+        partner: &SystemDomain,
+        effects: &mut Effects,
+    ) {
         let id = &record.mc_service_group_id;
         effects.send(
             PartnerAudience::Partner(partner.clone()),
@@ -277,7 +282,7 @@ impl GroupManagementServer {
     ) -> Result<GroupInformationResponse> {
         let id = &request.mc_service_group_id;
         let outcome = match self.refusal_for_partner(id, from).await? {
-            Ok(group) => GroupInformationOutcome::Provided(information(&group, true)),
+            Ok(group) => GroupInformationOutcome::Provided(Box::new(information(&group, true))),
             Err(reason) => GroupInformationOutcome::NotProvided(reason),
         };
         Ok(GroupInformationResponse {

@@ -11,6 +11,7 @@ mod interconnection;
 pub(crate) use interconnection::Arrival;
 mod keys;
 pub mod policy;
+mod regroup;
 
 use std::sync::Arc;
 
@@ -130,12 +131,17 @@ impl GroupManagementServer {
     }
 
     fn may_read(requester: &Requester, group: &GroupRecord) -> bool {
+        let listed = requester.profile.all_groups();
         requester.profile.may(Permission::GroupAdministration)
             || group.configuration.is_member(&requester.mc_service_id)
-            || requester
-                .profile
-                .all_groups()
-                .contains(&group.mc_service_group_id)
+            || listed.contains(&group.mc_service_group_id)
+            // A regroup group's members are whoever was regrouped into it: users of any
+            // of its constituent groups.
+            || group
+                .configuration
+                .on_network_regrouped
+                .as_ref()
+                .is_some_and(|r| r.constituent_group_ids.iter().any(|g| listed.contains(g)))
     }
 
     fn validate(configuration: &GroupConfiguration) -> Result<()> {
@@ -199,7 +205,10 @@ impl GroupManagementServer {
             ));
         }
         Self::validate(&request.configuration)?;
-        self.insert_local(id, request.configuration).await
+        let mut configuration = request.configuration;
+        configuration.on_network_regrouped = None;
+        configuration.regrouped_into = None;
+        self.insert_local(id, configuration).await
     }
 
     /// Defines a configured (bootstrap) group unless it exists already. Returns whether it
@@ -321,6 +330,10 @@ impl GroupManagementServer {
             .for_change(requester, id, Some(precondition), "update")
             .await?;
         Self::validate(&configuration)?;
+        // The regroup state belongs to the MC service server, not to administrators.
+        let mut configuration = configuration;
+        configuration.on_network_regrouped = current.configuration.on_network_regrouped.clone();
+        configuration.regrouped_into = current.configuration.regrouped_into.clone();
         let record = GroupRecord {
             configuration,
             version: current.version + 1,
@@ -386,6 +399,11 @@ impl GroupManagementServer {
         let current = self
             .for_change(requester, id, precondition, "delete")
             .await?;
+        self.delete_local(id, current.version).await
+    }
+
+    /// Deletes a local group at `version`: subscribers and partners are told.
+    async fn delete_local(&self, id: &McServiceGroupId, version: u64) -> Result<()> {
         let mut effects = Effects::event(
             Audience::GroupSubscribers(id.clone()),
             ClientEvent::GroupDeleted {
@@ -398,18 +416,14 @@ impl GroupManagementServer {
             mcx_model::flows::partner::PartnerRequest::GroupInformationWithdraw(
                 mcx_model::flows::group_configuration::GroupInformationWithdrawRequest {
                     mc_service_group_id: id.clone(),
-                    version: current.version,
+                    version,
                 },
             ),
         );
         effects
             .partner_records
             .push(PartnerRecordUpdate::Forget(id.clone()));
-        match self
-            .store
-            .delete_group(id, Some(current.version), &effects)
-            .await?
-        {
+        match self.store.delete_group(id, Some(version), &effects).await? {
             WriteOutcome::Done(committed) => {
                 tracing::info!(group = %id, "group deleted");
                 self.after_commit(
@@ -419,9 +433,7 @@ impl GroupManagementServer {
                 );
                 Ok(())
             }
-            WriteOutcome::VersionMismatch { current: now } => {
-                Err(Self::mismatch(id, current.version, now))
-            }
+            WriteOutcome::VersionMismatch { current: now } => Err(Self::mismatch(id, version, now)),
             _ => Err(not_found(id)),
         }
     }

@@ -195,6 +195,14 @@ impl InterconnectionGateway {
                     .host_affiliation_change(from, &r)
                     .await?,
             ),
+            PartnerRequest::PreconfiguredRegroup(r) => PartnerResponse::PreconfiguredRegroup(
+                self.mc_service_server.host_regroup(from, &r).await?,
+            ),
+            PartnerRequest::PreconfiguredRegroupCancel(r) => {
+                PartnerResponse::PreconfiguredRegroupCancel(
+                    self.mc_service_server.host_cancel(from, &r).await?,
+                )
+            }
         })
     }
 
@@ -377,7 +385,9 @@ impl InterconnectionGateway {
             PartnerRequest::GroupInformationWithdraw(_)
             | PartnerRequest::GroupAffiliation(_)
             | PartnerRequest::GroupDeaffiliation(_)
-            | PartnerRequest::GroupAffiliationChange(_) => self.complete(id).await,
+            | PartnerRequest::GroupAffiliationChange(_)
+            | PartnerRequest::PreconfiguredRegroup(_)
+            | PartnerRequest::PreconfiguredRegroupCancel(_) => self.complete(id).await,
         }
     }
 

@@ -348,7 +348,16 @@ impl McServiceServer {
             // Step 8: the serving server stores the partner's answer.
             self.store.commit_for_user(user, None, &effects).await?;
         }
-        Ok(groups.iter().filter_map(|g| decided.remove(g)).collect())
+        let statuses: Vec<_> = groups.iter().filter_map(|g| decided.remove(g)).collect();
+        let affiliated: Vec<_> = statuses
+            .iter()
+            .filter(|s| s.status == AffiliationStatus::Affiliated)
+            .map(|s| s.mc_service_group_id.clone())
+            .collect();
+        // A client affiliating to a regrouped group joins the regroup in effect.
+        self.join_regroups(user, clients, service, &affiliated)
+            .await?;
+        Ok(statuses)
     }
 
     /// Asks each partner hosting some of `groups` to affiliate the user; returns each
@@ -410,6 +419,7 @@ impl McServiceServer {
         via: Via<'_>,
     ) -> Result<Vec<GroupAffiliationStatus>> {
         let groups = distinct(groups);
+        let guard = self.user_locks.lock(user).await;
         for _ in 0..16 {
             let state = self.store.user_affiliations(user).await?;
             let (effects, statuses, released) =
@@ -419,11 +429,14 @@ impl McServiceServer {
                 .commit_for_user(user, Some(state.generation), &effects)
                 .await?
             {
+                drop(guard);
                 self.wakers.wake(&committed.woken_sessions);
                 // §10.8.4.3 step 3: the partner hosts are told; if one cannot be reached
                 // now, the request is queued and delivered when it can.
                 self.tell_hosts_released(user, service, &released, via)
                     .await?;
+                // A client no longer affiliated to any regrouped group leaves the regroup.
+                self.leave_regroups(user, clients, true).await?;
                 return Ok(statuses);
             }
         }
@@ -602,6 +615,9 @@ impl McServiceServer {
                     self.outbox.notify_one();
                 }
                 tracing::info!(%user, client = %session.client_id, groups = mine.len(), "client logged off: affiliations ended");
+                // Its affiliation to regroup groups ends too (§10.15.3.3.1, last paragraph).
+                self.leave_regroups(user, std::slice::from_ref(&session.client_id), false)
+                    .await?;
                 return Ok(());
             }
         }

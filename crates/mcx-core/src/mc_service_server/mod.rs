@@ -11,6 +11,7 @@
 
 mod affiliation;
 mod group_policy;
+mod regroup;
 mod remote_change;
 
 use std::collections::BTreeMap;
@@ -31,7 +32,8 @@ use crate::gms::GroupManagementServer;
 use crate::identity::{Requester, SessionObserver};
 use crate::interconnection_gateway::Partners;
 use crate::ports::{
-    AffiliationStore, Clock, EventStore, PartnerLink, SessionRecord, SessionStore, Store, UserStore,
+    AffiliationStore, Clock, EventStore, PartnerLink, RegroupStore, SessionRecord, SessionStore,
+    Store, UserStore,
 };
 
 /// The MC service server of one system.
@@ -42,6 +44,7 @@ pub struct McServiceServer {
     system: SystemDomain,
     store: Arc<dyn AffiliationStore>,
     affiliations: Arc<dyn AffiliationStore>,
+    regroups: Arc<dyn RegroupStore>,
     users: Arc<dyn UserStore>,
     sessions: Arc<dyn SessionStore>,
     commits: Arc<dyn EventStore>,
@@ -107,6 +110,7 @@ impl McServiceServer {
             system: parts.gms.system().clone(),
             gms: parts.gms,
             affiliations: store.clone(),
+            regroups: store.clone(),
             users: store.clone(),
             sessions: store.clone(),
             commits: store.clone(),

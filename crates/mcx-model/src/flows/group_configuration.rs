@@ -70,7 +70,7 @@ pub struct FailureReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GroupInformationOutcome {
     /// NOTE 1: "Shall be present if the request can be fulfilled".
-    Provided(GroupConfigurationInformation),
+    Provided(Box<GroupConfigurationInformation>),
     /// NOTE 2: "Shall be present if the request cannot be fulfilled".
     NotProvided(FailureReason),
 }
@@ -119,7 +119,7 @@ impl TryFrom<GroupInformationResponseOnWire> for GroupInformationResponse {
     type Error = GroupInformationResponseError;
     fn try_from(wire: GroupInformationResponseOnWire) -> Result<Self, Self::Error> {
         let outcome = match (wire.mc_service_group_configuration_information, wire.result) {
-            (Some(info), None) => GroupInformationOutcome::Provided(info),
+            (Some(info), None) => GroupInformationOutcome::Provided(Box::new(info)),
             (None, Some(reason)) => GroupInformationOutcome::NotProvided(reason),
             (Some(_), Some(_)) => return Err(GroupInformationResponseError::Both),
             (None, None) => return Err(GroupInformationResponseError::Neither),
@@ -134,7 +134,7 @@ impl TryFrom<GroupInformationResponseOnWire> for GroupInformationResponse {
 impl From<GroupInformationResponse> for GroupInformationResponseOnWire {
     fn from(response: GroupInformationResponse) -> Self {
         let (info, result) = match response.outcome {
-            GroupInformationOutcome::Provided(info) => (Some(info), None),
+            GroupInformationOutcome::Provided(info) => (Some(*info), None),
             GroupInformationOutcome::NotProvided(reason) => (None, Some(reason)),
         };
         Self {

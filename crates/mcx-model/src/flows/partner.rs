@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::affiliation::*;
 use super::group_configuration::*;
+use super::regroup::*;
 use crate::McServiceGroupId;
 use crate::interconnection::Capability;
 
@@ -30,6 +31,10 @@ pub enum PartnerRequest {
     /// MC service group affiliation change request to the group's host, mandatory mode
     /// (§10.8.5.2.1 step 3).
     GroupAffiliationChange(GroupAffiliationChangeRequest),
+    /// Preconfigured regroup request, server to server (§10.15.3.3.1 step 5).
+    PreconfiguredRegroup(ServerPreconfiguredRegroupRequest),
+    /// Preconfigured regroup cancel request, server to server.
+    PreconfiguredRegroupCancel(PreconfiguredRegroupCancelRequest),
 }
 
 /// The answer to a [`PartnerRequest`], same variant.
@@ -52,6 +57,10 @@ pub enum PartnerResponse {
     GroupDeaffiliation(ServerGroupDeaffiliationResponse),
     /// MC service group affiliation change response from the group's host.
     GroupAffiliationChange(GroupAffiliationChangeResponse),
+    /// Preconfigured regroup response, server to server (step 11).
+    PreconfiguredRegroup(ServerPreconfiguredRegroupResponse),
+    /// Preconfigured regroup cancel response, server to server.
+    PreconfiguredRegroupCancel(PreconfiguredRegroupCancelResponse),
 }
 
 impl PartnerRequest {
@@ -66,6 +75,8 @@ impl PartnerRequest {
             PartnerRequest::GroupAffiliation(_) => "group-affiliation",
             PartnerRequest::GroupDeaffiliation(_) => "group-deaffiliation",
             PartnerRequest::GroupAffiliationChange(_) => "group-affiliation-change",
+            PartnerRequest::PreconfiguredRegroup(_) => "preconfigured-regroup",
+            PartnerRequest::PreconfiguredRegroupCancel(_) => "preconfigured-regroup-cancel",
         }
     }
 
@@ -80,6 +91,8 @@ impl PartnerRequest {
             PartnerRequest::GroupAffiliation(_)
             | PartnerRequest::GroupDeaffiliation(_)
             | PartnerRequest::GroupAffiliationChange(_) => Capability::Affiliation,
+            PartnerRequest::PreconfiguredRegroup(_)
+            | PartnerRequest::PreconfiguredRegroupCancel(_) => Capability::Regroup,
         }
     }
 
@@ -96,6 +109,8 @@ impl PartnerRequest {
             PartnerRequest::GroupAffiliationChange(r) => {
                 &r.mc_service_group_id_list.first().mc_service_group_id
             }
+            PartnerRequest::PreconfiguredRegroup(r) => &r.regroup_group_id,
+            PartnerRequest::PreconfiguredRegroupCancel(r) => &r.regroup_group_id,
         }
     }
 
@@ -113,6 +128,8 @@ impl PartnerRequest {
             "group-affiliation" => PartnerRequest::GroupAffiliation(de(body)?),
             "group-deaffiliation" => PartnerRequest::GroupDeaffiliation(de(body)?),
             "group-affiliation-change" => PartnerRequest::GroupAffiliationChange(de(body)?),
+            "preconfigured-regroup" => PartnerRequest::PreconfiguredRegroup(de(body)?),
+            "preconfigured-regroup-cancel" => PartnerRequest::PreconfiguredRegroupCancel(de(body)?),
             other => return Err(DecodeError::UnknownFlow(other.to_string())),
         })
     }
@@ -128,6 +145,8 @@ impl PartnerRequest {
             PartnerRequest::GroupAffiliation(r) => serde_json::to_vec(r),
             PartnerRequest::GroupDeaffiliation(r) => serde_json::to_vec(r),
             PartnerRequest::GroupAffiliationChange(r) => serde_json::to_vec(r),
+            PartnerRequest::PreconfiguredRegroup(r) => serde_json::to_vec(r),
+            PartnerRequest::PreconfiguredRegroupCancel(r) => serde_json::to_vec(r),
         }
     }
 }
@@ -144,6 +163,8 @@ impl PartnerResponse {
             PartnerResponse::GroupAffiliation(_) => "group-affiliation",
             PartnerResponse::GroupDeaffiliation(_) => "group-deaffiliation",
             PartnerResponse::GroupAffiliationChange(_) => "group-affiliation-change",
+            PartnerResponse::PreconfiguredRegroup(_) => "preconfigured-regroup",
+            PartnerResponse::PreconfiguredRegroupCancel(_) => "preconfigured-regroup-cancel",
         }
     }
 
@@ -158,6 +179,8 @@ impl PartnerResponse {
             PartnerResponse::GroupAffiliation(r) => serde_json::to_vec(r),
             PartnerResponse::GroupDeaffiliation(r) => serde_json::to_vec(r),
             PartnerResponse::GroupAffiliationChange(r) => serde_json::to_vec(r),
+            PartnerResponse::PreconfiguredRegroup(r) => serde_json::to_vec(r),
+            PartnerResponse::PreconfiguredRegroupCancel(r) => serde_json::to_vec(r),
         }
     }
 
@@ -186,6 +209,12 @@ impl PartnerResponse {
             PartnerRequest::GroupDeaffiliation(_) => PartnerResponse::GroupDeaffiliation(de(body)?),
             PartnerRequest::GroupAffiliationChange(_) => {
                 PartnerResponse::GroupAffiliationChange(de(body)?)
+            }
+            PartnerRequest::PreconfiguredRegroup(_) => {
+                PartnerResponse::PreconfiguredRegroup(de(body)?)
+            }
+            PartnerRequest::PreconfiguredRegroupCancel(_) => {
+                PartnerResponse::PreconfiguredRegroupCancel(de(body)?)
             }
         })
     }

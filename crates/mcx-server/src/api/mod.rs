@@ -8,6 +8,7 @@ mod events;
 mod extract;
 mod groups;
 pub mod problem;
+mod regroup;
 mod session;
 mod system;
 
@@ -45,6 +46,7 @@ pub struct AppState {
         (name = "session", description = "Log on, log off, and the client's event stream"),
         (name = "groups", description = "The group management server: group configuration"),
         (name = "affiliation", description = "Affiliation, de-affiliation and remote change of affiliation (TS 23.280 §10.8)"),
+        (name = "regroup", description = "Preconfigured group regroup across MC systems (TS 23.280 §10.15.3.3.1)"),
         (name = "interconnection", description = "Group configuration for interconnection between MC systems (TS 23.280 §10.2.7)"),
         (name = "system", description = "This MC system and this API"),
     )
@@ -87,6 +89,9 @@ pub fn router(state: AppState, max_body_bytes: usize) -> axum::Router {
         .routes(routes!(affiliation::request_change))
         .routes(routes!(affiliation::change))
         .routes(routes!(affiliation::answer_change))
+        .routes(routes!(regroup::create, regroup::list))
+        .routes(routes!(regroup::read, regroup::cancel))
+        .routes(routes!(regroup::acknowledge))
         .routes(routes!(system::info))
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_string();

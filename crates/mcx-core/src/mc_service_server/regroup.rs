@@ -1,0 +1,899 @@
+//! Preconfigured group regroup formation in multiple MC systems (TS 23.280 §10.15.3.3.1)
+//! and its cancellation. Step numbers follow the figure: 1, 2, 3, 4a/4b, 5 … 12.
+//!
+//! At the initiator's system (the primary of the regroup group): authorise and resolve
+//! (3), reject an already regrouped group (4a), return the authorisation and the regroup
+//! group ID (4b), define the regroup group from the preconfigured group and share it with
+//! the partners' GMSs, mark the regrouped groups defined here, ask every partner
+//! authorised for regroup (5), then affiliate this system's own affected clients and
+//! answer with the combined result (12). A partner homing a listed group must take part:
+//! if it refuses or cannot be reached, everything done is undone and the initiator is
+//! told why; a partner that only serves members may fail without stopping the regroup
+//! (its part is reported as failed).
+//!
+//! At a partner: check the groups it hosts (6), mark them regrouped, find the clients it
+//! serves that are affiliated to any listed group (6), tell them (7), affiliate them to the
+//! regroup group (10) and answer (11). A client's part ends when it leaves every
+//! regrouped group or logs off; a client affiliating to a regrouped group joins.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::future::join_all;
+use mcx_model::api::{RegroupList, RegroupMember, RegroupRecord, RegroupState};
+use mcx_model::events::ClientEvent;
+use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
+use mcx_model::flows::regroup::*;
+use mcx_model::flows::{FailureCause, FlowResult};
+use mcx_model::group::GroupOrigin;
+use mcx_model::interconnection::Capability;
+use mcx_model::profile::Permission;
+use mcx_model::{
+    ClientId, McService, McServiceGroupId, McServiceId, NonEmpty, SystemDomain, TransactionId,
+};
+
+use super::McServiceServer;
+use crate::error::{Error, ErrorKind, Result, codes};
+use crate::identity::Requester;
+use crate::ports::{Audience, Effects, LinkError, PartnerAudience, RegroupWrite};
+
+fn reject(kind: ErrorKind, code: &'static str, detail: String) -> Error {
+    Error::refused(kind, code, detail)
+}
+
+impl McServiceServer {
+    /// Steps 2–12 at the initiator's system.
+    pub async fn regroup(
+        &self,
+        requester: &Requester,
+        request: PreconfiguredRegroupRequest,
+    ) -> Result<RegroupRecord> {
+        // Step 3: authorisation (4b "not authorized" is this refusal).
+        if requester.mc_service_id != request.mc_service_id {
+            return Err(reject(
+                ErrorKind::Forbidden,
+                codes::NOT_AUTHORIZED,
+                format!(
+                    "the request names {} as requester, but {} is logged on",
+                    request.mc_service_id, requester.mc_service_id
+                ),
+            ));
+        }
+        requester.require(Permission::Regroup, "regroup groups")?;
+        let groups = match &request.targets {
+            RegroupTargets::McServiceGroupIdList(list) => {
+                let mut seen = BTreeSet::new();
+                list.iter()
+                    .filter(|g| seen.insert((*g).clone()))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            }
+            RegroupTargets::McServiceUserIdList(_) => {
+                return Err(reject(
+                    ErrorKind::Invalid,
+                    codes::USER_REGROUP_NOT_SUPPORTED,
+                    "user regroup (a list of users) is not supported; list the groups to regroup"
+                        .into(),
+                ));
+            }
+        };
+        let service = request.mc_service;
+        // The preconfigured group, from the GMS (it must be defined here to be shared).
+        let preconfigured = match self
+            .gms
+            .group_for_server(&request.preconfigured_group_id)
+            .await?
+        {
+            Some(g) if g.origin == GroupOrigin::Local => g,
+            _ => {
+                return Err(reject(
+                    ErrorKind::NotFound,
+                    codes::UNKNOWN_GROUP,
+                    format!(
+                        "the preconfigured group '{}' is not defined in {}",
+                        request.preconfigured_group_id, self.system
+                    ),
+                ));
+            }
+        };
+        // Resolve the groups; none defined here may be regrouped already (4a).
+        let mut required = BTreeSet::new();
+        for group in &groups {
+            if group.home_system() == self.system {
+                let Some(record) = self.gms.group_for_server(group).await? else {
+                    return Err(reject(
+                        ErrorKind::NotFound,
+                        codes::UNKNOWN_GROUP,
+                        format!("there is no group '{group}' in {}", self.system),
+                    ));
+                };
+                if let Some(into) = &record.configuration.regrouped_into {
+                    return Err(reject(
+                        ErrorKind::Conflict,
+                        codes::ALREADY_REGROUPED,
+                        format!(
+                            "preconfigured regroup reject: group '{group}' is already regrouped into '{into}'"
+                        ),
+                    ));
+                }
+                if record.configuration.on_network_regrouped.is_some() {
+                    return Err(reject(
+                        ErrorKind::Conflict,
+                        codes::ALREADY_REGROUPED,
+                        format!(
+                            "preconfigured regroup reject: '{group}' is itself a regroup group"
+                        ),
+                    ));
+                }
+            } else {
+                let home = group.home_system();
+                if !self.partners.may_send(&home, Capability::Regroup) {
+                    return Err(reject(
+                        ErrorKind::Forbidden,
+                        codes::PARTNER_NOT_AUTHORIZED,
+                        format!(
+                            "group '{group}' is defined in '{home}', which is not a partner authorised for regroup"
+                        ),
+                    ));
+                }
+                required.insert(home);
+            }
+        }
+        // The regroup group ID: the one asked for if acceptable, else one assigned.
+        let regroup_id = self
+            .regroup_group_id(request.regroup_group_id.as_ref())
+            .await?;
+        let request_return = PreconfiguredRegroupRequestReturn {
+            mc_service_id: request.mc_service_id.clone(),
+            authorization: RegroupAuthorization::Authorized {
+                regroup_group_id: regroup_id.clone(),
+            },
+        };
+        let partners: Vec<SystemDomain> = self
+            .partners
+            .all()
+            .filter(|p| p.outbound.contains(&Capability::Regroup))
+            .map(|p| p.domain.clone())
+            .collect();
+        let mut record = RegroupRecord {
+            regroup_group_id: regroup_id.clone(),
+            primary_system: self.system.clone(),
+            initiator: request.mc_service_id.clone(),
+            preconfigured_group_id: request.preconfigured_group_id.clone(),
+            mc_service_group_id_list: groups.clone(),
+            mc_service: service,
+            state: RegroupState::Forming,
+            members: Vec::new(),
+            request_return: Some(request_return),
+            response: None,
+        };
+        // Stored as forming first, so a crash part-way is undone at the next start.
+        self.commit_regroup(
+            vec![RegroupWrite::Put(Box::new(record.clone()))],
+            Vec::new(),
+        )
+        .await?;
+        self.gms
+            .create_regroup_group(&regroup_id, &preconfigured, &groups, &partners)
+            .await?;
+        let home_groups: Vec<_> = groups
+            .iter()
+            .filter(|g| g.home_system() == self.system)
+            .cloned()
+            .collect();
+        for group in &home_groups {
+            self.gms.set_regrouped(group, Some(&regroup_id)).await?;
+        }
+        tracing::info!(regroup = %regroup_id, initiator = %request.mc_service_id, groups = groups.len(), "preconfigured regroup authorised");
+
+        // Step 5: every partner authorised for regroup is asked, in parallel.
+        let Ok(list) = NonEmpty::new(groups.clone()) else {
+            return Err(reject(
+                ErrorKind::Invalid,
+                codes::INVALID_REQUEST,
+                "no group to regroup".into(),
+            ));
+        };
+        let to_partner = ServerPreconfiguredRegroupRequest {
+            mc_service_id: request.mc_service_id.clone(),
+            regroup_group_id: regroup_id.clone(),
+            preconfigured_group_id: request.preconfigured_group_id.clone(),
+            mc_service_group_id_list: list,
+            mc_service: service,
+        };
+        let asks = partners.iter().map(|partner| {
+            let request = PartnerRequest::PreconfiguredRegroup(to_partner.clone());
+            async move {
+                (
+                    partner.clone(),
+                    self.link
+                        .send(partner, TransactionId::new(), &request)
+                        .await,
+                )
+            }
+        });
+        let answers = join_all(asks).await;
+        let mut systems = Vec::new();
+        let mut failure: Option<(RegroupCause, String)> = None;
+        let mut joined_partners = Vec::new();
+        for (partner, answer) in answers {
+            let (result, count) = match answer {
+                Ok(PartnerResponse::PreconfiguredRegroup(r)) => {
+                    (r.result, r.affiliated_member_count)
+                }
+                Ok(_) => (
+                    FlowResult::failure(FailureCause::InvalidRequest, "answered with another flow"),
+                    0,
+                ),
+                Err(LinkError::Unreachable { message, .. }) => (
+                    FlowResult::failure(FailureCause::Other("partner-unreachable".into()), message),
+                    0,
+                ),
+                Err(LinkError::Refused { message, .. }) => {
+                    (FlowResult::failure(FailureCause::NotAuthorized, message), 0)
+                }
+            };
+            if result.is_success() {
+                joined_partners.push(partner.clone());
+            } else if required.contains(&partner) && failure.is_none() {
+                let (cause, reason) = match &result {
+                    FlowResult::Failure { cause, reason } => (cause.clone(), reason.clone()),
+                    FlowResult::Success => (FailureCause::Other(String::new()), String::new()),
+                };
+                let regroup_cause = match cause.as_str() {
+                    "partner-unreachable" => RegroupCause::PartnerUnreachable,
+                    "unknown-group" => RegroupCause::UnknownGroup,
+                    "already-regrouped" => RegroupCause::AlreadyRegrouped,
+                    _ => RegroupCause::PartnerRefused,
+                };
+                failure = Some((
+                    regroup_cause,
+                    format!("partner '{partner}' did not take part ({cause}): {reason}"),
+                ));
+            }
+            systems.push(SystemRegroupResult {
+                system: partner,
+                result,
+                affiliated_member_count: count,
+            });
+        }
+        if let Some((cause, why)) = failure {
+            // Nothing half-done: partners that took part cancel, the group is restored.
+            self.undo_regroup(&record, &home_groups, &joined_partners)
+                .await?;
+            tracing::warn!(regroup = %regroup_id, %cause, why, "preconfigured regroup abandoned");
+            let code = match cause {
+                RegroupCause::PartnerUnreachable => codes::PARTNER_UNREACHABLE,
+                RegroupCause::UnknownGroup => codes::UNKNOWN_GROUP,
+                RegroupCause::AlreadyRegrouped => codes::ALREADY_REGROUPED,
+                _ => codes::PARTNER_REFUSED,
+            };
+            let kind = match code {
+                codes::PARTNER_UNREACHABLE => ErrorKind::Unavailable,
+                codes::UNKNOWN_GROUP => ErrorKind::NotFound,
+                _ => ErrorKind::Conflict,
+            };
+            return Err(reject(
+                kind,
+                code,
+                format!("the regroup was not made and nothing was changed: {why}"),
+            ));
+        }
+
+        // Steps 6–10 for this system's own clients.
+        let (writes, events, members) = self
+            .affected_clients(
+                &regroup_id,
+                &groups,
+                service,
+                &request.preconfigured_group_id,
+            )
+            .await?;
+        systems.insert(
+            0,
+            SystemRegroupResult {
+                system: self.system.clone(),
+                result: FlowResult::Success,
+                affiliated_member_count: members.len() as u64,
+            },
+        );
+        record.state = RegroupState::Active;
+        record.response = Some(PreconfiguredRegroupResponse {
+            mc_service_id: request.mc_service_id.clone(),
+            regroup_group_id: regroup_id.clone(),
+            result: FlowResult::Success,
+            systems,
+        });
+        let mut all = vec![RegroupWrite::Put(Box::new(record.clone()))];
+        all.extend(writes);
+        self.commit_regroup(all, events).await?;
+        record.members = members;
+        tracing::info!(regroup = %regroup_id, "preconfigured regroup in effect");
+        Ok(record)
+    }
+
+    /// The regroup group ID: the one requested if it is in this system's domain and
+    /// neither an existing group nor an active regroup's; else `sip:regroup-<n>@<domain>`.
+    async fn regroup_group_id(
+        &self,
+        wanted: Option<&McServiceGroupId>,
+    ) -> Result<McServiceGroupId> {
+        if let Some(wanted) = wanted {
+            if self.regroups.regroup(wanted).await?.is_some() {
+                return Err(reject(
+                    ErrorKind::Conflict,
+                    codes::REGROUP_GROUP_ID_IN_USE,
+                    format!(
+                        "preconfigured regroup reject: the regroup group ID '{wanted}' is in use by a regroup in effect"
+                    ),
+                ));
+            }
+            if wanted.home_system() == self.system
+                && self.gms.group_for_server(wanted).await?.is_none()
+            {
+                return Ok(wanted.clone());
+            }
+        }
+        loop {
+            let candidate = McServiceGroupId::parse(&format!(
+                "sip:regroup-{}@{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8],
+                self.system
+            ))
+            .map_err(|e| reject(ErrorKind::Invalid, codes::INVALID_REQUEST, e.to_string()))?;
+            if self.gms.group_for_server(&candidate).await?.is_none() {
+                return Ok(candidate);
+            }
+        }
+    }
+
+    /// Steps 6, 7 and 10 for this system: the clients it serves that are affiliated to
+    /// any listed group are told and affiliated to the regroup group.
+    async fn affected_clients(
+        &self,
+        regroup: &McServiceGroupId,
+        groups: &[McServiceGroupId],
+        service: McService,
+        preconfigured: &McServiceGroupId,
+    ) -> Result<(
+        Vec<RegroupWrite>,
+        Vec<(Audience, ClientEvent)>,
+        Vec<RegroupMember>,
+    )> {
+        let mut per_client: BTreeMap<(McServiceId, ClientId), BTreeSet<McServiceGroupId>> =
+            BTreeMap::new();
+        for group in groups {
+            for (user, row) in self.store.served_affiliations_to(group).await? {
+                if row.mc_service == service && !row.pending {
+                    per_client
+                        .entry((user, row.client))
+                        .or_default()
+                        .insert(group.clone());
+                }
+            }
+        }
+        let mut writes = Vec::new();
+        let mut events = Vec::new();
+        let mut members = Vec::new();
+        for ((user, client), affiliated) in per_client {
+            let Some(session) = self
+                .sessions
+                .sessions_of(&user)
+                .await?
+                .into_iter()
+                .find(|s| s.client_id == client)
+            else {
+                continue;
+            };
+            writes.push(RegroupWrite::Join {
+                regroup: regroup.clone(),
+                user: user.clone(),
+                client: client.clone(),
+            });
+            events.push((
+                Audience::Session(session.session_id),
+                ClientEvent::RegroupRequested {
+                    request: ClientPreconfiguredRegroupRequest {
+                        mc_service_id: user.clone(),
+                        regroup_group_id: regroup.clone(),
+                        preconfigured_group_id: preconfigured.clone(),
+                        mc_service_group_id_list: NonEmpty::new(affiliated.into_iter().collect())
+                            .unwrap_or_else(|_| NonEmpty::one(regroup.clone())),
+                        mc_service: service,
+                    },
+                },
+            ));
+            members.push(RegroupMember {
+                mc_service_id: user,
+                client_id: client,
+                acknowledged: false,
+            });
+        }
+        Ok((writes, events, members))
+    }
+
+    async fn commit_regroup(
+        &self,
+        writes: Vec<RegroupWrite>,
+        events: Vec<(Audience, ClientEvent)>,
+    ) -> Result<()> {
+        let effects = Effects {
+            regroups: writes,
+            client_events: events,
+            ..Effects::default()
+        };
+        let committed = self.commits.commit(&effects).await?;
+        self.wakers.wake(&committed.woken_sessions);
+        if !effects.outbox.is_empty() {
+            self.outbox.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Undoes a regroup being formed: partners that took part cancel (durably), the
+    /// groups defined here are no longer regrouped, the regroup group and record go.
+    async fn undo_regroup(
+        &self,
+        record: &RegroupRecord,
+        home_groups: &[McServiceGroupId],
+        partners: &[SystemDomain],
+    ) -> Result<()> {
+        let mut effects = Effects::none();
+        for partner in partners {
+            effects.send(
+                PartnerAudience::Partner(partner.clone()),
+                PartnerRequest::PreconfiguredRegroupCancel(PreconfiguredRegroupCancelRequest {
+                    mc_service_id: record.initiator.clone(),
+                    regroup_group_id: record.regroup_group_id.clone(),
+                    mc_service: record.mc_service,
+                }),
+            );
+        }
+        for group in home_groups {
+            self.gms.set_regrouped(group, None).await?;
+        }
+        self.gms
+            .delete_regroup_group(&record.regroup_group_id)
+            .await?;
+        effects
+            .regroups
+            .push(RegroupWrite::Delete(record.regroup_group_id.clone()));
+        let committed = self.commits.commit(&effects).await?;
+        self.wakers.wake(&committed.woken_sessions);
+        self.outbox.notify_one();
+        Ok(())
+    }
+
+    /// Steps 6–11 at a partner system.
+    pub(crate) async fn host_regroup(
+        &self,
+        from: &SystemDomain,
+        request: &ServerPreconfiguredRegroupRequest,
+    ) -> Result<ServerPreconfiguredRegroupResponse> {
+        let regroup = &request.regroup_group_id;
+        let respond = |result, count| ServerPreconfiguredRegroupResponse {
+            mc_service_id: request.mc_service_id.clone(),
+            regroup_group_id: regroup.clone(),
+            result,
+            affiliated_member_count: count,
+        };
+        if &regroup.home_system() != from {
+            return Ok(respond(
+                FlowResult::failure(
+                    FailureCause::NotAuthorized,
+                    format!(
+                        "a regroup group of '{}' cannot be formed by '{from}'",
+                        regroup.home_system()
+                    ),
+                ),
+                0,
+            ));
+        }
+        if let Some(existing) = self.regroups.regroup(regroup).await? {
+            return Ok(respond(FlowResult::Success, existing.members.len() as u64));
+        }
+        // Step 6: the groups this system hosts exist and are not regrouped already.
+        let hosted: Vec<_> = request
+            .mc_service_group_id_list
+            .iter()
+            .filter(|g| g.home_system() == self.system)
+            .cloned()
+            .collect();
+        for group in &hosted {
+            match self.gms.group_for_server(group).await? {
+                None => {
+                    return Ok(respond(
+                        FlowResult::failure(
+                            FailureCause::UnknownGroup,
+                            format!("there is no group '{group}' in {}", self.system),
+                        ),
+                        0,
+                    ));
+                }
+                Some(g) if g.configuration.regrouped_into.is_some() => {
+                    return Ok(respond(
+                        FlowResult::failure(
+                            FailureCause::Other("already-regrouped".into()),
+                            format!("group '{group}' is already regrouped"),
+                        ),
+                        0,
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        for group in &hosted {
+            self.gms.set_regrouped(group, Some(regroup)).await?;
+        }
+        let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
+        let (writes, events, members) = self
+            .affected_clients(
+                regroup,
+                &groups,
+                request.mc_service,
+                &request.preconfigured_group_id,
+            )
+            .await?;
+        let record = RegroupRecord {
+            regroup_group_id: regroup.clone(),
+            primary_system: from.clone(),
+            initiator: request.mc_service_id.clone(),
+            preconfigured_group_id: request.preconfigured_group_id.clone(),
+            mc_service_group_id_list: groups,
+            mc_service: request.mc_service,
+            state: RegroupState::Active,
+            members: Vec::new(),
+            request_return: None,
+            response: None,
+        };
+        let mut all = vec![RegroupWrite::Put(Box::new(record))];
+        all.extend(writes);
+        self.commit_regroup(all, events).await?;
+        tracing::info!(%regroup, %from, members = members.len(), "took part in a partner's regroup");
+        Ok(respond(FlowResult::Success, members.len() as u64))
+    }
+
+    /// Cancellation at the initiator's system (any user authorised for regroup).
+    pub async fn cancel_regroup(
+        &self,
+        requester: &Requester,
+        regroup: &McServiceGroupId,
+    ) -> Result<PreconfiguredRegroupCancelResponse> {
+        requester.require(Permission::Regroup, "cancel regroups")?;
+        let record = self.regroup_record(regroup).await?;
+        if record.primary_system != self.system {
+            return Err(reject(
+                ErrorKind::Conflict,
+                codes::GROUP_NOT_HOMED_HERE,
+                format!(
+                    "regroup '{regroup}' was made in {}; cancel it there",
+                    record.primary_system
+                ),
+            ));
+        }
+        let cancel = PreconfiguredRegroupCancelRequest {
+            mc_service_id: requester.mc_service_id.clone(),
+            regroup_group_id: regroup.clone(),
+            mc_service: record.mc_service,
+        };
+        // Partners now; one that cannot be reached gets it from the outbox.
+        let partners: Vec<SystemDomain> = self
+            .partners
+            .all()
+            .filter(|p| p.outbound.contains(&Capability::Regroup))
+            .map(|p| p.domain.clone())
+            .collect();
+        let asks = partners.iter().map(|partner| {
+            let request = PartnerRequest::PreconfiguredRegroupCancel(cancel.clone());
+            async move {
+                match self
+                    .link
+                    .send(partner, TransactionId::new(), &request)
+                    .await
+                {
+                    Err(LinkError::Unreachable { .. }) => Some((partner.clone(), request)),
+                    _ => None,
+                }
+            }
+        });
+        let undelivered: Vec<_> = join_all(asks).await.into_iter().flatten().collect();
+        self.end_regroup_here(&record, &cancel, undelivered).await?;
+        self.gms.delete_regroup_group(regroup).await?;
+        tracing::info!(%regroup, by = %requester.mc_service_id, "preconfigured regroup cancelled");
+        Ok(PreconfiguredRegroupCancelResponse {
+            mc_service_id: requester.mc_service_id.clone(),
+            regroup_group_id: regroup.clone(),
+            result: FlowResult::Success,
+        })
+    }
+
+    /// Cancellation at a partner.
+    pub(crate) async fn host_cancel(
+        &self,
+        from: &SystemDomain,
+        request: &PreconfiguredRegroupCancelRequest,
+    ) -> Result<PreconfiguredRegroupCancelResponse> {
+        let respond = |result| PreconfiguredRegroupCancelResponse {
+            mc_service_id: request.mc_service_id.clone(),
+            regroup_group_id: request.regroup_group_id.clone(),
+            result,
+        };
+        match self.regroups.regroup(&request.regroup_group_id).await? {
+            None => Ok(respond(FlowResult::Success)),
+            Some(record) if &record.primary_system != from => Ok(respond(FlowResult::failure(
+                FailureCause::NotAuthorized,
+                format!(
+                    "regroup '{}' was not made by '{from}'",
+                    request.regroup_group_id
+                ),
+            ))),
+            Some(record) => {
+                self.end_regroup_here(&record, request, Vec::new()).await?;
+                Ok(respond(FlowResult::Success))
+            }
+        }
+    }
+
+    /// Ends a regroup's part in this system: members de-affiliated from the regroup group
+    /// and told, groups hosted here no longer regrouped, the record gone.
+    async fn end_regroup_here(
+        &self,
+        record: &RegroupRecord,
+        cancel: &PreconfiguredRegroupCancelRequest,
+        undelivered: Vec<(SystemDomain, PartnerRequest)>,
+    ) -> Result<()> {
+        let mut effects = Effects::none();
+        for member in &record.members {
+            if let Some(session) = self
+                .sessions
+                .sessions_of(&member.mc_service_id)
+                .await?
+                .into_iter()
+                .find(|s| s.client_id == member.client_id)
+            {
+                effects.client_events.push((
+                    Audience::Session(session.session_id),
+                    ClientEvent::RegroupCancelled {
+                        request: PreconfiguredRegroupCancelRequest {
+                            mc_service_id: member.mc_service_id.clone(),
+                            regroup_group_id: record.regroup_group_id.clone(),
+                            mc_service: cancel.mc_service,
+                        },
+                    },
+                ));
+            }
+        }
+        for (partner, request) in undelivered {
+            effects.send(PartnerAudience::Partner(partner), request);
+        }
+        effects
+            .regroups
+            .push(RegroupWrite::Delete(record.regroup_group_id.clone()));
+        for group in &record.mc_service_group_id_list {
+            if group.home_system() == self.system {
+                self.gms.set_regrouped(group, None).await?;
+            }
+        }
+        let committed = self.commits.commit(&effects).await?;
+        self.wakers.wake(&committed.woken_sessions);
+        if !effects.outbox.is_empty() {
+            self.outbox.notify_one();
+        }
+        Ok(())
+    }
+
+    async fn regroup_record(&self, regroup: &McServiceGroupId) -> Result<RegroupRecord> {
+        self.regroups.regroup(regroup).await?.ok_or_else(|| {
+            reject(
+                ErrorKind::NotFound,
+                codes::UNKNOWN_REGROUP,
+                format!("no regroup with regroup group '{regroup}' is in effect here"),
+            )
+        })
+    }
+
+    /// The regroups this system takes part in (users authorised for regroup).
+    pub async fn regroups(&self, requester: &Requester) -> Result<RegroupList> {
+        requester.require(Permission::Regroup, "see regroups")?;
+        let regroups = self.regroups.regroups().await?;
+        Ok(RegroupList { regroups })
+    }
+
+    /// One regroup: to users authorised for regroup, and to its members.
+    pub async fn regroup_status(
+        &self,
+        requester: &Requester,
+        regroup: &McServiceGroupId,
+    ) -> Result<RegroupRecord> {
+        let record = self.regroup_record(regroup).await?;
+        let member = record
+            .members
+            .iter()
+            .any(|m| m.mc_service_id == requester.mc_service_id);
+        if !member {
+            requester.require(Permission::Regroup, "see regroups")?;
+        }
+        Ok(record)
+    }
+
+    /// Step 9: a member's client acknowledges the regroup.
+    pub async fn acknowledge_regroup(
+        &self,
+        requester: &Requester,
+        regroup: &McServiceGroupId,
+    ) -> Result<RegroupRecord> {
+        let record = self.regroup_record(regroup).await?;
+        if !record.members.iter().any(|m| {
+            m.mc_service_id == requester.mc_service_id && m.client_id == requester.client_id
+        }) {
+            return Err(reject(
+                ErrorKind::Forbidden,
+                codes::NOT_AUTHORIZED,
+                format!(
+                    "this client of {} is not affiliated to regroup group '{regroup}'",
+                    requester.mc_service_id
+                ),
+            ));
+        }
+        self.commit_regroup(
+            vec![RegroupWrite::Acknowledge {
+                regroup: regroup.clone(),
+                user: requester.mc_service_id.clone(),
+                client: requester.client_id.clone(),
+            }],
+            Vec::new(),
+        )
+        .await?;
+        self.regroup_record(regroup).await
+    }
+
+    /// A client affiliated to regrouped groups: it joins each regroup in effect that one
+    /// of them is part of (what users expect of a regroup in effect).
+    pub(super) async fn join_regroups(
+        &self,
+        user: &McServiceId,
+        clients: &[ClientId],
+        service: McService,
+        affiliated: &[McServiceGroupId],
+    ) -> Result<()> {
+        if affiliated.is_empty() {
+            return Ok(());
+        }
+        let regroups = self.regroups.regroups().await?;
+        let sessions = self.sessions.sessions_of(user).await?;
+        let mut writes = Vec::new();
+        let mut events = Vec::new();
+        for regroup in regroups
+            .iter()
+            .filter(|r| r.state == RegroupState::Active && r.mc_service == service)
+        {
+            let hit: Vec<_> = affiliated
+                .iter()
+                .filter(|g| regroup.mc_service_group_id_list.contains(g))
+                .cloned()
+                .collect();
+            let Ok(hit) = NonEmpty::new(hit) else {
+                continue;
+            };
+            for client in clients {
+                if regroup
+                    .members
+                    .iter()
+                    .any(|m| &m.mc_service_id == user && &m.client_id == client)
+                {
+                    continue;
+                }
+                let Some(session) = sessions.iter().find(|s| &s.client_id == client) else {
+                    continue;
+                };
+                writes.push(RegroupWrite::Join {
+                    regroup: regroup.regroup_group_id.clone(),
+                    user: user.clone(),
+                    client: client.clone(),
+                });
+                events.push((
+                    Audience::Session(session.session_id.clone()),
+                    ClientEvent::RegroupRequested {
+                        request: ClientPreconfiguredRegroupRequest {
+                            mc_service_id: user.clone(),
+                            regroup_group_id: regroup.regroup_group_id.clone(),
+                            preconfigured_group_id: regroup.preconfigured_group_id.clone(),
+                            mc_service_group_id_list: hit.clone(),
+                            mc_service: service,
+                        },
+                    },
+                ));
+            }
+        }
+        if !writes.is_empty() {
+            self.commit_regroup(writes, events).await?;
+        }
+        Ok(())
+    }
+
+    /// Clients that left regrouped groups: a client no longer affiliated to any group of
+    /// a regroup leaves it and is told (with `tell`; not at log-off).
+    pub(super) async fn leave_regroups(
+        &self,
+        user: &McServiceId,
+        clients: &[ClientId],
+        tell: bool,
+    ) -> Result<()> {
+        let regroups = self.regroups.regroups().await?;
+        if regroups.is_empty() {
+            return Ok(());
+        }
+        let state = self.store.user_affiliations(user).await?;
+        let sessions = self.sessions.sessions_of(user).await?;
+        let mut writes = Vec::new();
+        let mut events = Vec::new();
+        for regroup in &regroups {
+            for client in clients {
+                if !regroup
+                    .members
+                    .iter()
+                    .any(|m| &m.mc_service_id == user && &m.client_id == client)
+                {
+                    continue;
+                }
+                let still = state.rows.iter().any(|r| {
+                    &r.client == client
+                        && r.mc_service == regroup.mc_service
+                        && !r.pending
+                        && regroup.mc_service_group_id_list.contains(&r.group)
+                });
+                if still && tell {
+                    continue;
+                }
+                writes.push(RegroupWrite::Leave {
+                    regroup: regroup.regroup_group_id.clone(),
+                    user: user.clone(),
+                    client: client.clone(),
+                });
+                if let Some(session) = sessions
+                    .iter()
+                    .find(|s| &s.client_id == client)
+                    .filter(|_| tell)
+                {
+                    events.push((
+                        Audience::Session(session.session_id.clone()),
+                        ClientEvent::RegroupCancelled {
+                            request: PreconfiguredRegroupCancelRequest {
+                                mc_service_id: user.clone(),
+                                regroup_group_id: regroup.regroup_group_id.clone(),
+                                mc_service: regroup.mc_service,
+                            },
+                        },
+                    ));
+                }
+            }
+        }
+        if !writes.is_empty() {
+            self.commit_regroup(writes, events).await?;
+        }
+        Ok(())
+    }
+
+    /// At start: regroups a crash left half-formed are undone.
+    pub async fn undo_unfinished_regroups(&self) -> Result<usize> {
+        let mut undone = 0;
+        for record in self.regroups.regroups().await? {
+            if record.state == RegroupState::Forming && record.primary_system == self.system {
+                let home: Vec<_> = record
+                    .mc_service_group_id_list
+                    .iter()
+                    .filter(|g| g.home_system() == self.system)
+                    .cloned()
+                    .collect();
+                let partners: Vec<SystemDomain> = self
+                    .partners
+                    .all()
+                    .filter(|p| p.outbound.contains(&Capability::Regroup))
+                    .map(|p| p.domain.clone())
+                    .collect();
+                self.undo_regroup(&record, &home, &partners).await?;
+                undone += 1;
+            }
+        }
+        Ok(undone)
+    }
+}

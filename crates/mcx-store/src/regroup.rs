@@ -1,0 +1,158 @@
+//! Regroups and their members.
+
+use async_trait::async_trait;
+use mcx_core::ports::{RegroupStore, RegroupWrite, StoreResult};
+use mcx_model::api::{RegroupMember, RegroupRecord};
+use mcx_model::{ClientId, McServiceGroupId, McServiceId};
+use sqlx::Row as _;
+
+use crate::sql_store::{SqlStore, corrupt, failed};
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// Applies one regroup write inside a transaction.
+pub(crate) async fn write_regroup(
+    tx: &mut Tx<'_>,
+    write: &RegroupWrite,
+    now: i64,
+) -> StoreResult<()> {
+    let ctx = "recording a regroup";
+    match write {
+        RegroupWrite::Put(record) => {
+            let mut stored = record.clone();
+            stored.members.clear();
+            let json = serde_json::to_string(&stored).map_err(|e| corrupt(ctx, e))?;
+            sqlx::query(
+                "INSERT INTO regroups (regroup_group_id, record, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (regroup_group_id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at",
+            )
+            .bind(record.regroup_group_id.as_str())
+            .bind(json)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(failed(ctx))?;
+        }
+        RegroupWrite::Delete(regroup) => {
+            for sql in [
+                "DELETE FROM regroup_members WHERE regroup_group_id = $1",
+                "DELETE FROM regroups WHERE regroup_group_id = $1",
+            ] {
+                sqlx::query(sql)
+                    .bind(regroup.as_str())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(failed(ctx))?;
+            }
+        }
+        RegroupWrite::Join {
+            regroup,
+            user,
+            client,
+        } => {
+            sqlx::query(
+                "INSERT INTO regroup_members (regroup_group_id, mc_service_id, client_id, acknowledged) \
+                 VALUES ($1, $2, $3, 0) ON CONFLICT (regroup_group_id, mc_service_id, client_id) DO NOTHING",
+            )
+            .bind(regroup.as_str())
+            .bind(user.as_str())
+            .bind(client.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(failed(ctx))?;
+        }
+        RegroupWrite::Leave {
+            regroup,
+            user,
+            client,
+        } => {
+            sqlx::query(
+                "DELETE FROM regroup_members WHERE regroup_group_id = $1 AND mc_service_id = $2 AND client_id = $3",
+            )
+            .bind(regroup.as_str())
+            .bind(user.as_str())
+            .bind(client.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(failed(ctx))?;
+        }
+        RegroupWrite::Acknowledge {
+            regroup,
+            user,
+            client,
+        } => {
+            sqlx::query(
+                "UPDATE regroup_members SET acknowledged = 1 \
+                 WHERE regroup_group_id = $1 AND mc_service_id = $2 AND client_id = $3",
+            )
+            .bind(regroup.as_str())
+            .bind(user.as_str())
+            .bind(client.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(failed(ctx))?;
+        }
+    }
+    Ok(())
+}
+
+impl SqlStore {
+    async fn members_of(&self, regroup: &McServiceGroupId) -> StoreResult<Vec<RegroupMember>> {
+        let ctx = "reading a regroup's members";
+        let rows = sqlx::query(
+            "SELECT mc_service_id, client_id, acknowledged FROM regroup_members WHERE regroup_group_id = $1 \
+             ORDER BY mc_service_id, client_id",
+        )
+        .bind(regroup.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed(ctx))?;
+        rows.iter()
+            .map(|row| {
+                let user: String = row.try_get("mc_service_id").map_err(failed(ctx))?;
+                let client: String = row.try_get("client_id").map_err(failed(ctx))?;
+                let acknowledged: i64 = row.try_get("acknowledged").map_err(failed(ctx))?;
+                Ok(RegroupMember {
+                    mc_service_id: McServiceId::parse(&user).map_err(|e| corrupt(ctx, e))?,
+                    client_id: ClientId::parse(&client).map_err(|e| corrupt(ctx, e))?,
+                    acknowledged: acknowledged != 0,
+                })
+            })
+            .collect()
+    }
+
+    fn regroup_from_text(text: &str) -> StoreResult<RegroupRecord> {
+        serde_json::from_str(text).map_err(|e| corrupt("reading a regroup", e))
+    }
+}
+
+#[async_trait]
+impl RegroupStore for SqlStore {
+    async fn regroup(&self, regroup: &McServiceGroupId) -> StoreResult<Option<RegroupRecord>> {
+        let row = sqlx::query("SELECT record FROM regroups WHERE regroup_group_id = $1")
+            .bind(regroup.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(failed("reading a regroup"))?;
+        let Some(row) = row else { return Ok(None) };
+        let text: String = row.try_get("record").map_err(failed("reading a regroup"))?;
+        let mut record = Self::regroup_from_text(&text)?;
+        record.members = self.members_of(regroup).await?;
+        Ok(Some(record))
+    }
+
+    async fn regroups(&self) -> StoreResult<Vec<RegroupRecord>> {
+        let rows = sqlx::query("SELECT record FROM regroups ORDER BY regroup_group_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(failed("listing regroups"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let text: String = row.try_get("record").map_err(failed("listing regroups"))?;
+            let mut record = Self::regroup_from_text(&text)?;
+            record.members = self.members_of(&record.regroup_group_id).await?;
+            out.push(record);
+        }
+        Ok(out)
+    }
+}

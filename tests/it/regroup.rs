@@ -1,0 +1,502 @@
+//! Preconfigured group regroup across three MC systems (TS 23.280 §10.15.3.3.1) and its
+//! cancellation: constituent groups homed in two systems, affiliated members served in all
+//! three.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use mcx_client::Client;
+use mcx_model::api::RegroupRecord;
+use mcx_model::events::ClientEvent;
+use mcx_model::flows::regroup::*;
+use mcx_model::group::{GroupConfiguration, GroupMemberEntry};
+use mcx_model::interconnection::{Capability, LocalGroupPolicy};
+use mcx_model::profile::Permission;
+use mcx_model::{McService, McServiceGroupId, NonEmpty};
+
+use crate::federation::*;
+use crate::support::*;
+
+const ALICE: &str = "sip:alice@police.example";
+const BOB: &str = "sip:bob@police.example";
+const CAROL: &str = "sip:carol@police.example";
+const FRANK: &str = "sip:frank@fire.example";
+const FIONA: &str = "sip:fiona@fire.example";
+const AMY: &str = "sip:amy@ambulance.example";
+const ANDY: &str = "sip:andy@ambulance.example";
+
+const OPS: &str = "sip:ops@police.example";
+const PRE: &str = "sip:pre@police.example";
+const HARBOUR: &str = "sip:harbour@fire.example";
+
+const MCPTT: McService = McService::Mcptt;
+
+fn group(name: &str, members: &[&str]) -> GroupConfiguration {
+    GroupConfiguration {
+        display_name: name.into(),
+        list: members
+            .iter()
+            .map(|m| GroupMemberEntry::new(id(m)))
+            .collect(),
+        on_network_disabled: false,
+        on_network_group_priority: Some(4),
+        supported_services: NonEmpty::one(MCPTT),
+        preconfigured_group_use_only: false,
+        permitted_locations: Vec::new(),
+        on_network_regrouped: None,
+        regrouped_into: None,
+    }
+}
+
+fn everything() -> Vec<Permission> {
+    vec![
+        Permission::GroupAdministration,
+        Permission::AffiliationMonitoring,
+        Permission::Regroup,
+    ]
+}
+
+async fn start(police_to_ambulance: Relation) -> Federation {
+    let groups: &[&str] = &[OPS, HARBOUR];
+    let mut federation = Federation::new(vec![
+        (
+            POLICE,
+            vec![
+                profiled_user(ALICE, &[(MCPTT, &[OPS], 4)], &everything()),
+                profiled_user(BOB, &[(MCPTT, groups, 4)], &[]),
+                profiled_user(CAROL, &[(MCPTT, groups, 4)], &[]),
+            ],
+            vec![Relation::full(FIRE), police_to_ambulance],
+        ),
+        (
+            FIRE,
+            vec![
+                profiled_user(FRANK, &[(MCPTT, &[HARBOUR], 4)], &everything()),
+                profiled_user(FIONA, &[(MCPTT, groups, 4)], &[]),
+            ],
+            vec![Relation::full(POLICE), Relation::full(AMBULANCE)],
+        ),
+        (
+            AMBULANCE,
+            vec![
+                profiled_user(AMY, &[(MCPTT, &[HARBOUR], 4)], &everything()),
+                profiled_user(ANDY, &[(MCPTT, groups, 4)], &[]),
+            ],
+            vec![Relation::full(POLICE), Relation::full(FIRE)],
+        ),
+    ]);
+    federation.start_all().await;
+    let alice = federation.log_on(ALICE, "console").await;
+    alice
+        .create_group(
+            &gid(OPS),
+            &group("Operations", &[ALICE, BOB, CAROL, FIONA, ANDY]),
+        )
+        .await
+        .unwrap();
+    let mut pre = group("Regroup template", &[ALICE]);
+    pre.preconfigured_group_use_only = true;
+    alice.create_group(&gid(PRE), &pre).await.unwrap();
+    let frank = federation.log_on(FRANK, "console").await;
+    frank
+        .create_group(&gid(HARBOUR), &group("Harbour", &[FRANK, FIONA, ANDY, BOB]))
+        .await
+        .unwrap();
+    federation
+}
+
+async fn federation() -> Federation {
+    start(Relation::full(AMBULANCE)).await
+}
+
+fn request(groups: &[&str], regroup_id: Option<&str>) -> PreconfiguredRegroupRequest {
+    PreconfiguredRegroupRequest {
+        mc_service_id: id(ALICE),
+        regroup_group_id: regroup_id.map(gid),
+        preconfigured_group_id: gid(PRE),
+        targets: RegroupTargets::McServiceGroupIdList(
+            NonEmpty::new(groups.iter().map(|g| gid(g)).collect()).unwrap(),
+        ),
+        mc_service: MCPTT,
+    }
+}
+
+async fn regrouped_into(
+    federation: &Federation,
+    domain: &str,
+    group: &str,
+) -> Option<McServiceGroupId> {
+    federation
+        .node(domain)
+        .system()
+        .gms
+        .group_for_server(&gid(group))
+        .await
+        .unwrap()
+        .and_then(|g| g.configuration.regrouped_into)
+}
+
+async fn regroups_at(federation: &Federation, admin: &str) -> Vec<RegroupRecord> {
+    federation
+        .log_on(admin, "status")
+        .await
+        .regroups()
+        .await
+        .unwrap()
+        .regroups
+}
+
+async fn regroup_event(events: &mut mcx_client::EventStream) -> ClientPreconfiguredRegroupRequest {
+    match next_event(events).await.event {
+        ClientEvent::RegroupRequested { request } => request,
+        other => panic!("expected a regroup request, got {other:?}"),
+    }
+}
+
+async fn cancel_event(events: &mut mcx_client::EventStream) -> PreconfiguredRegroupCancelRequest {
+    match next_event(events).await.event {
+        ClientEvent::RegroupCancelled { request } => request,
+        other => panic!("expected a regroup cancellation, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_regroup_across_three_systems_reaches_every_affiliated_member_until_cancelled() {
+    let federation = federation().await;
+    let alice = federation.log_on(ALICE, "console").await;
+    let bob = federation.log_on(BOB, "handset").await;
+    let fiona = federation.log_on(FIONA, "handset").await;
+    let andy = federation.log_on(ANDY, "handset").await;
+    // Members served in all three systems, affiliated to groups homed in two of them.
+    bob.affiliate(MCPTT, &[gid(OPS)]).await.unwrap();
+    fiona
+        .affiliate(MCPTT, &[gid(OPS), gid(HARBOUR)])
+        .await
+        .unwrap();
+    andy.affiliate(MCPTT, &[gid(HARBOUR)]).await.unwrap();
+    let mut bob_events = bob.events(None).await.unwrap();
+    let mut fiona_events = fiona.events(None).await.unwrap();
+    let mut andy_events = andy.events(None).await.unwrap();
+
+    let record = alice
+        .regroup(&request(&[OPS, HARBOUR], Some("sip:storm@police.example")))
+        .await
+        .unwrap();
+    let regroup = gid("sip:storm@police.example");
+    assert_eq!(record.regroup_group_id, regroup);
+    // Step 4b: authorised, with the regroup group ID.
+    assert_eq!(
+        record.request_return.as_ref().unwrap().authorization,
+        RegroupAuthorization::Authorized {
+            regroup_group_id: regroup.clone()
+        }
+    );
+    // Step 12: the combined result, one part per system.
+    let response = record.response.as_ref().unwrap();
+    assert!(response.result.is_success());
+    let parts: BTreeSet<_> = response
+        .systems
+        .iter()
+        .map(|s| {
+            (
+                s.system.to_string(),
+                s.result.is_success(),
+                s.affiliated_member_count,
+            )
+        })
+        .collect();
+    assert_eq!(
+        parts,
+        BTreeSet::from([
+            (POLICE.to_string(), true, 1),
+            (FIRE.to_string(), true, 1),
+            (AMBULANCE.to_string(), true, 1),
+        ])
+    );
+
+    // Step 7: every affiliated member's client is told, with the groups it is affiliated to.
+    assert_eq!(
+        regroup_event(&mut bob_events)
+            .await
+            .mc_service_group_id_list
+            .as_slice(),
+        [gid(OPS)]
+    );
+    let to_fiona = regroup_event(&mut fiona_events).await;
+    assert_eq!(to_fiona.regroup_group_id, regroup);
+    assert_eq!(to_fiona.preconfigured_group_id, gid(PRE));
+    assert_eq!(to_fiona.mc_service_group_id_list.len(), 2);
+    assert_eq!(
+        regroup_event(&mut andy_events)
+            .await
+            .mc_service_group_id_list
+            .as_slice(),
+        [gid(HARBOUR)]
+    );
+
+    // Step 9: a member acknowledges; its system records it.
+    let acked = fiona.acknowledge_regroup(&regroup).await.unwrap();
+    assert!(
+        acked
+            .members
+            .iter()
+            .any(|m| m.mc_service_id == id(FIONA) && m.acknowledged)
+    );
+
+    // The regrouped state is in the GMSs: the constituents name the regroup group, and the
+    // regroup group (with the preconfigured group's key material) reached the partners.
+    assert_eq!(
+        regrouped_into(&federation, POLICE, OPS).await,
+        Some(regroup.clone())
+    );
+    assert_eq!(
+        regrouped_into(&federation, FIRE, HARBOUR).await,
+        Some(regroup.clone())
+    );
+    let pre_key = alice.group(&gid(PRE)).await.unwrap().key_material;
+    for domain in [FIRE, AMBULANCE] {
+        let copy = eventually(&format!("{domain} holds the regroup group"), || async {
+            federation
+                .node(domain)
+                .system()
+                .gms
+                .group_for_server(&regroup)
+                .await
+                .unwrap()
+        })
+        .await;
+        let regrouped = copy
+            .configuration
+            .on_network_regrouped
+            .expect("it is a regroup group");
+        assert_eq!(regrouped.preconfigured_group_id, gid(PRE));
+        assert_eq!(
+            copy.key_material, pre_key,
+            "the security parameters travel with it"
+        );
+    }
+    // Partner users get the regroup group from their own GMS.
+    assert_eq!(
+        andy.group(&regroup).await.unwrap().mc_service_group_id,
+        regroup
+    );
+
+    // A client affiliating to a regrouped group while the regroup is in effect joins it.
+    let carol = federation.log_on(CAROL, "handset").await;
+    let mut carol_events = carol.events(None).await.unwrap();
+    let joined = carol.affiliate(MCPTT, &[gid(OPS)]).await.unwrap();
+    assert_eq!(
+        joined.status_per_mc_service_group_id[0].status,
+        mcx_model::flows::affiliation::AffiliationStatus::Affiliated
+    );
+    assert_eq!(
+        regroup_event(&mut carol_events).await.regroup_group_id,
+        regroup
+    );
+    // A client leaving its only regrouped group leaves the regroup.
+    bob.deaffiliate(MCPTT, &[gid(OPS)]).await.unwrap();
+    assert_eq!(
+        cancel_event(&mut bob_events).await.regroup_group_id,
+        regroup
+    );
+
+    // Cancellation: every member, in every system, is told; nothing of it remains.
+    let cancelled = alice.cancel_regroup(&regroup).await.unwrap();
+    assert!(cancelled.result.is_success());
+    for events in [&mut fiona_events, &mut andy_events, &mut carol_events] {
+        assert_eq!(cancel_event(events).await.regroup_group_id, regroup);
+    }
+    for admin in [ALICE, FRANK, AMY] {
+        assert!(
+            regroups_at(&federation, admin).await.is_empty(),
+            "{admin}'s system still has the regroup"
+        );
+    }
+    assert_eq!(regrouped_into(&federation, POLICE, OPS).await, None);
+    assert_eq!(regrouped_into(&federation, FIRE, HARBOUR).await, None);
+    assert!(
+        federation
+            .node(POLICE)
+            .system()
+            .gms
+            .group_for_server(&regroup)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    eventually("the partners drop the regroup group", || async {
+        let fire = federation
+            .node(FIRE)
+            .system()
+            .gms
+            .group_for_server(&regroup)
+            .await
+            .unwrap();
+        let ambulance = federation
+            .node(AMBULANCE)
+            .system()
+            .gms
+            .group_for_server(&regroup)
+            .await
+            .unwrap();
+        (fire.is_none() && ambulance.is_none()).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn regroup_rejects_and_refusals_say_why_and_change_nothing() {
+    let federation = start(Relation {
+        partner: AMBULANCE,
+        inbound: all_capabilities(),
+        outbound: all_capabilities()
+            .into_iter()
+            .filter(|c| *c != Capability::Regroup)
+            .collect(),
+        policy: LocalGroupPolicy::default(),
+    })
+    .await;
+    let alice = federation.log_on(ALICE, "console").await;
+    let bob = federation.log_on(BOB, "handset").await;
+
+    // The initiator must be authorised (4b: not authorised).
+    let mut by_bob = request(&[OPS], None);
+    by_bob.mc_service_id = id(BOB);
+    let err = bob.regroup(&by_bob).await.unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(403), Some("not-authorized"))
+    );
+
+    // Unknown groups, here or at a partner.
+    let err = alice
+        .regroup(&request(&["sip:nothing@police.example"], None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(404), Some("unknown-group"))
+    );
+    let err = alice
+        .regroup(&request(&[OPS, "sip:nothing@fire.example"], None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(404), Some("unknown-group")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("nothing was changed"), "{err}");
+    assert_eq!(
+        regrouped_into(&federation, POLICE, OPS).await,
+        None,
+        "nothing half-done"
+    );
+
+    // A partner homing a group must be authorised for regroup.
+    let err = alice
+        .regroup(&request(&["sip:stretcher@ambulance.example"], None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(403), Some("partner-not-authorized"))
+    );
+
+    // Already regrouped (4a), and a regroup group ID in use.
+    let first = alice
+        .regroup(&request(&[OPS], Some("sip:one@police.example")))
+        .await
+        .unwrap();
+    let err = alice.regroup(&request(&[OPS], None)).await.unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(409), Some("already-regrouped"))
+    );
+    assert!(err.to_string().contains("sip:one@police.example"), "{err}");
+    let err = alice
+        .regroup(&request(&[HARBOUR], Some("sip:one@police.example")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(409), Some("regroup-group-id-in-use"))
+    );
+    // A requested ID that is an existing group is not accepted: another is assigned.
+    alice.cancel_regroup(&first.regroup_group_id).await.unwrap();
+    let assigned = alice.regroup(&request(&[OPS], Some(PRE))).await.unwrap();
+    assert_ne!(assigned.regroup_group_id, gid(PRE));
+    assert!(
+        assigned
+            .regroup_group_id
+            .as_str()
+            .starts_with("sip:regroup-")
+    );
+    // User regroup is not offered.
+    let mut users = request(&[OPS], None);
+    users.targets = RegroupTargets::McServiceUserIdList(NonEmpty::one(id(BOB)));
+    let err = alice.regroup(&users).await.unwrap_err();
+    assert_eq!(err.code(), Some("user-regroup-not-supported"));
+}
+
+#[tokio::test]
+async fn a_partner_homing_a_group_that_is_down_stops_the_regroup_and_nothing_is_left() {
+    let mut federation = federation().await;
+    let alice = federation.log_on(ALICE, "console").await;
+    let andy = federation.log_on(ANDY, "handset").await;
+    andy.affiliate(MCPTT, &[gid(OPS)]).await.unwrap();
+    let mut andy_events = andy.events(None).await.unwrap();
+    federation.stop(FIRE).await;
+
+    let err = alice
+        .regroup(&request(&[OPS, HARBOUR], None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(503), Some("partner-unreachable")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("fire.example"), "{err}");
+    assert_eq!(regrouped_into(&federation, POLICE, OPS).await, None);
+    assert!(regroups_at(&federation, ALICE).await.is_empty());
+    // Ambulance took part before the failure was known: it is told to cancel.
+    let _told = regroup_event(&mut andy_events).await;
+    assert_eq!(cancel_event(&mut andy_events).await.mc_service_id, id(ANDY));
+    assert!(regroups_at(&federation, AMY).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_regroup_survives_restarts_until_cancelled() {
+    let mut federation = federation().await;
+    let alice = federation.log_on(ALICE, "console").await;
+    let fiona = federation.log_on(FIONA, "handset").await;
+    fiona.affiliate(MCPTT, &[gid(HARBOUR)]).await.unwrap();
+    let record = alice
+        .regroup(&request(&[OPS, HARBOUR], None))
+        .await
+        .unwrap();
+    let token = alice.token().unwrap().to_string();
+    federation.stop(POLICE).await;
+    federation.stop(FIRE).await;
+    federation.start(FIRE).await;
+    federation.start(POLICE).await;
+    let alice = Client::new(&federation.node(POLICE).base_url())
+        .unwrap()
+        .with_token(token);
+    let listed = alice.regroups().await.unwrap().regroups;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].regroup_group_id, record.regroup_group_id);
+    let at_fire = regroups_at(&federation, FRANK).await;
+    assert_eq!(
+        at_fire[0].members.len(),
+        1,
+        "fire still has fiona affiliated to the regroup group"
+    );
+    alice
+        .cancel_regroup(&record.regroup_group_id)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(regroups_at(&federation, FRANK).await.is_empty());
+}

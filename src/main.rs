@@ -61,6 +61,11 @@ enum Command {
         #[command(subcommand)]
         command: RegroupCommand,
     },
+    /// Interconnection group IDs for partner users through the ACM servers (TR 23.700-38).
+    Acm {
+        #[command(subcommand)]
+        command: AcmCommand,
+    },
     /// Remote change of other users' affiliations (TS 23.280 §10.8.5).
     Change {
         #[command(subcommand)]
@@ -167,6 +172,57 @@ enum RegroupCommand {
     Ack {
         /// The regroup group ID.
         id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum AcmCommand {
+    /// Provide group IDs of this system to an authorised user of a partner system.
+    Provide {
+        /// The partner system's user.
+        #[arg(long = "to", value_name = "URI")]
+        target: String,
+        /// A group of this system (repeatable).
+        #[arg(long = "group", required = true, value_name = "GROUP")]
+        groups: Vec<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// The requests you sent and where they stand.
+    Sent(ClientArgs),
+    /// The requests addressed to you.
+    Received(ClientArgs),
+    /// Download pending ACM data (requests to answer, responses to your requests).
+    Pending(ClientArgs),
+    /// Accept a request addressed to you.
+    Accept {
+        /// The request ID.
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Reject a request addressed to you.
+    Reject {
+        /// The request ID.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Apply an accepted request's groups to local users' profiles.
+    Apply {
+        /// The request ID.
+        id: String,
+        /// A local user (repeatable).
+        #[arg(long = "user", required = true, value_name = "URI")]
+        users: Vec<String>,
+        /// The MC service.
+        #[arg(long, default_value = "mcptt")]
+        service: String,
         #[command(flatten)]
         client: ClientArgs,
     },

@@ -159,6 +159,24 @@ pub(crate) fn event(delivered: &DeliveredEvent, as_json: bool) -> anyhow::Result
                 );
             }
         }
+        ClientEvent::AcmPendingData(n) => {
+            println!(
+                "[{}] acm-pending-data: {} item(s) wait for {}; run 'mcx acm pending'",
+                delivered.id, n.pending_count, n.mc_service_id
+            )
+        }
+        ClientEvent::AcmProvisionStored(i) => {
+            println!(
+                "[{}] acm-provision-stored: request {} {}",
+                delivered.id,
+                i.request_id,
+                if i.result.is_success() {
+                    "stored by the partner"
+                } else {
+                    "refused by the partner"
+                }
+            )
+        }
         ClientEvent::RegroupRequested { request } => {
             let groups: Vec<&str> = request
                 .mc_service_group_id_list
@@ -373,6 +391,62 @@ pub(crate) fn regroup(r: &mcx_model::api::RegroupRecord, as_json: bool) -> anyho
                 ""
             }
         );
+    }
+    Ok(())
+}
+
+pub(crate) fn acm_exchange(x: &mcx_model::api::AcmExchange, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(x);
+    }
+    let groups: Vec<&str> = x
+        .request
+        .interconnection_group_id_list
+        .iter()
+        .map(|g| g.as_str())
+        .collect();
+    println!(
+        "{} {} -> {}: {} [{}]",
+        x.request
+            .request_id
+            .map(|i| i.to_string())
+            .unwrap_or_default(),
+        x.request.mc_service_id,
+        x.request.target_mc_service_id,
+        groups.join(", "),
+        text(&x.state)
+    );
+    if let Some(detail) = &x.detail {
+        println!("  {detail}");
+    }
+    if let Some(r) = &x.response {
+        println!(
+            "  answered by {}: {}",
+            r.mc_service_id,
+            serde_json::to_value(&r.decision)?["decision"]
+                .as_str()
+                .unwrap_or("?")
+        );
+    }
+    if !x.applied_to.is_empty() {
+        let users: Vec<&str> = x.applied_to.iter().map(|u| u.as_str()).collect();
+        println!("  applied to {}", users.join(", "));
+    }
+    Ok(())
+}
+
+pub(crate) fn acm_exchanges(
+    list: &mcx_model::api::AcmExchangeList,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    if as_json {
+        return json(list);
+    }
+    if list.exchanges.is_empty() {
+        println!("no ACM exchanges");
+    }
+    for x in &list.exchanges {
+        acm_exchange(x, false)?;
     }
     Ok(())
 }

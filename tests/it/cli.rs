@@ -135,29 +135,10 @@ async fn errors_are_one_clear_line_with_a_non_zero_exit() {
     assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
 }
 
-/// Four consecutive free loopback ports (probed; the window for a clash is tiny).
-fn free_port_block(count: u16) -> u16 {
-    for _ in 0..50 {
-        let base = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap_or(20_000);
-        if base > 60_000 {
-            continue;
-        }
-        let all_free =
-            (0..count).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
-        if all_free {
-            return base;
-        }
-    }
-    panic!("no block of {count} free ports");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn config_federation_writes_systems_that_interconnect() {
     let dir = tempfile::tempdir().unwrap();
-    let base = free_port_block(4);
+    let base = crate::federation::free_ports(4);
     let out = tokio::task::block_in_place(|| {
         Command::new(env!("CARGO_BIN_EXE_mcx"))
             .args(["config", "federation"])

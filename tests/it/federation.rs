@@ -30,11 +30,29 @@ pub struct Federation {
     pub members: BTreeMap<String, Member>,
 }
 
+/// Ports for test systems come from a per-process counter below the kernel's ephemeral
+/// range (32768 and up on Linux): a port taken by binding port 0 can be handed to an
+/// outgoing connection before the system under test binds it.
+pub fn free_ports(count: u16) -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        12_000 + (std::process::id() % 80) as u16 * 250,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    loop {
+        let base = NEXT.fetch_add(count, Ordering::SeqCst);
+        assert!(base < 32_000, "ran out of test ports");
+        if (0..count).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+}
+
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    free_ports(1)
 }
 
 /// Every capability.

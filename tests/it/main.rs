@@ -2,6 +2,7 @@
 //! directories, driven over HTTP through the client crate (and, where the test is about
 //! the binary, through `mcx` itself).
 
+mod acm;
 mod affiliation;
 mod bad_input;
 mod cli;

@@ -27,6 +27,11 @@ async fn openapi_3_1_lists_every_route() {
         ("/v1/regroups", &["post", "get"]),
         ("/v1/regroups/{id}", &["get", "delete"]),
         ("/v1/regroups/{id}/response", &["post"]),
+        ("/v1/acm/provisions", &["post", "get"]),
+        ("/v1/acm/requests", &["get"]),
+        ("/v1/acm/pending", &["get"]),
+        ("/v1/acm/requests/{id}/response", &["post"]),
+        ("/v1/acm/requests/{id}/apply", &["post"]),
         ("/v1/system", &["get"]),
         ("/v1/openapi.json", &["get"]),
     ];
@@ -49,7 +54,9 @@ async fn openapi_3_1_lists_every_route() {
             );
         }
         // And the server really answers it (401/400/... but never "no such route").
-        let concrete = if path.starts_with("/v1/users") {
+        let concrete = if path.starts_with("/v1/acm") {
+            path.replace("{id}", "0190a0a0-0000-7000-8000-000000000000")
+        } else if path.starts_with("/v1/users") {
             path.replace("{id}", "sip%3Abob%40police.example")
         } else {
             path.replace("{id}", "sip%3Aops%40police.example")

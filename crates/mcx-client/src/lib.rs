@@ -487,6 +487,57 @@ impl Client {
         self.json(self.authed(Method::POST, &path)?).await
     }
 
+    /// Provides interconnection group IDs to a partner system's user through the ACM servers.
+    pub async fn acm_provide(
+        &self,
+        order: &mcx_model::api::AcmProvisionOrder,
+    ) -> Result<mcx_model::api::AcmExchange> {
+        self.with_body(self.authed(Method::POST, "/v1/acm/provisions")?, order)
+            .await
+    }
+
+    /// The ACM exchanges this user sent.
+    pub async fn acm_sent(&self) -> Result<mcx_model::api::AcmExchangeList> {
+        self.json(self.authed(Method::GET, "/v1/acm/provisions")?)
+            .await
+    }
+
+    /// The ACM exchanges addressed to this user.
+    pub async fn acm_received(&self) -> Result<mcx_model::api::AcmExchangeList> {
+        self.json(self.authed(Method::GET, "/v1/acm/requests")?)
+            .await
+    }
+
+    /// Downloads pending ACM data.
+    pub async fn acm_pending(
+        &self,
+    ) -> Result<mcx_model::flows::acm::DownloadPendingAcmDataResponse> {
+        self.json(self.authed(Method::GET, "/v1/acm/pending")?)
+            .await
+    }
+
+    /// Accepts or rejects an ACM request addressed to this user.
+    pub async fn acm_respond(
+        &self,
+        request_id: &mcx_model::flows::acm::AcmRequestId,
+        decision: &mcx_model::flows::acm::AcmDecision,
+    ) -> Result<mcx_model::api::AcmExchange> {
+        let path = format!("/v1/acm/requests/{request_id}/response");
+        self.with_body(self.authed(Method::POST, &path)?, decision)
+            .await
+    }
+
+    /// Applies an accepted ACM request's group IDs to local users' profiles.
+    pub async fn acm_apply(
+        &self,
+        request_id: &mcx_model::flows::acm::AcmRequestId,
+        apply: &mcx_model::api::AcmApplyRequest,
+    ) -> Result<mcx_model::api::AcmExchange> {
+        let path = format!("/v1/acm/requests/{request_id}/apply");
+        self.with_body(self.authed(Method::POST, &path)?, apply)
+            .await
+    }
+
     /// Opens the session's event stream, resuming after `last_event_id` if given. The
     /// stream ends when the session ends or the server stops.
     pub async fn events(&self, last_event_id: Option<i64>) -> Result<EventStream> {

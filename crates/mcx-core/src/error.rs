@@ -120,4 +120,10 @@ pub mod codes {
     pub const PARTNER_REFUSED: &str = "partner-refused";
     /// No regroup with that regroup group ID is in effect here.
     pub const UNKNOWN_REGROUP: &str = "unknown-regroup";
+    /// No ACM request has that ID here.
+    pub const ACM_REQUEST_NOT_FOUND: &str = "acm-request-not-found";
+    /// The ACM request was answered already.
+    pub const ACM_ALREADY_ANSWERED: &str = "acm-already-answered";
+    /// The ACM request has not been accepted.
+    pub const ACM_NOT_ACCEPTED: &str = "acm-not-accepted";
 }

@@ -7,8 +7,8 @@
 
 use async_trait::async_trait;
 use mcx_model::api::{
-    AffiliatedMember, AffiliationChangeRecord, PartnerDelivery, PrimaryLink, PrimaryLinkState,
-    RegroupRecord,
+    AcmExchange, AffiliatedMember, AffiliationChangeRecord, PartnerDelivery, PrimaryLink,
+    PrimaryLinkState, RegroupRecord,
 };
 use mcx_model::events::{ClientEvent, DeliveredEvent};
 use mcx_model::flows::affiliation::AffiliationStatus;
@@ -71,6 +71,8 @@ pub enum Audience {
     Session(String),
     /// Every session subscribed to the group's configuration.
     GroupSubscribers(McServiceGroupId),
+    /// Every session of the user (each of the user's logged-on clients).
+    User(McServiceId),
 }
 
 /// Which partner systems receive an outbox entry; resolved inside the transaction that
@@ -170,6 +172,53 @@ pub struct Effects {
     pub change_record: Option<ChangeRecordWrite>,
     /// Changes to regroups and their members.
     pub regroups: Vec<RegroupWrite>,
+    /// ACM exchanges stored or replaced.
+    pub acm: Vec<AcmWrite>,
+    /// Groups added to users' profiles (ACM's closed loop).
+    pub profile_additions: Vec<ProfileAddition>,
+}
+
+/// Which side of an ACM exchange a system holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcmRole {
+    /// The primary ACM server: the sender's side.
+    Outgoing,
+    /// The partner ACM server: the target's side.
+    Incoming,
+}
+
+impl AcmRole {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AcmRole::Outgoing => "outgoing",
+            AcmRole::Incoming => "incoming",
+        }
+    }
+}
+
+/// An ACM exchange to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmWrite {
+    /// The exchange.
+    pub exchange: AcmExchange,
+    /// Which side.
+    pub role: AcmRole,
+    /// The user it is for: the sender (outgoing) or the target (incoming).
+    pub owner: McServiceId,
+    /// Whether it is pending data for the owner (to download at log-on).
+    pub pending: bool,
+}
+
+/// A group added to a user's profile beyond the configured ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileAddition {
+    /// The user.
+    pub user: McServiceId,
+    /// The MC service.
+    pub mc_service: McService,
+    /// The group.
+    pub group: McServiceGroupId,
 }
 
 /// A change to the MC service server's regroups.
@@ -630,6 +679,25 @@ pub trait RegroupStore: Send + Sync {
     async fn regroups(&self) -> StoreResult<Vec<RegroupRecord>>;
 }
 
+/// ACM exchanges.
+#[async_trait]
+pub trait AcmStore: Send + Sync {
+    /// One exchange.
+    async fn acm_exchange(
+        &self,
+        role: AcmRole,
+        request_id: uuid::Uuid,
+    ) -> StoreResult<Option<AcmExchange>>;
+    /// A user's exchanges on one side, newest first.
+    async fn acm_exchanges(
+        &self,
+        role: AcmRole,
+        owner: &McServiceId,
+    ) -> StoreResult<Vec<AcmExchange>>;
+    /// The exchanges pending for a user, with their side.
+    async fn acm_pending(&self, owner: &McServiceId) -> StoreResult<Vec<(AcmRole, AcmExchange)>>;
+}
+
 /// Everything the entities store. Implemented once per storage engine.
 pub trait Store:
     UserStore
@@ -639,6 +707,7 @@ pub trait Store:
     + InterconnectionStore
     + AffiliationStore
     + RegroupStore
+    + AcmStore
 {
 }
 
@@ -650,9 +719,9 @@ impl<T> Store for T where
         + InterconnectionStore
         + AffiliationStore
         + RegroupStore
+        + AcmStore
 {
 }
-
 /// Why a request to a partner did not get an answer from the partner's procedures.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {

@@ -10,6 +10,7 @@ use mcx_model::SystemDomain;
 use mcx_model::events::DeliveredEvent;
 use tokio::sync::Notify;
 
+use crate::acm_server::{AcmParts, AcmServer};
 use crate::error::Result;
 use crate::events::StreamWakers;
 use crate::gms::{GmsParts, GroupManagementServer};
@@ -47,6 +48,8 @@ pub struct McSystem {
     pub mc_service_server: Arc<McServiceServer>,
     /// The interconnection gateway.
     pub gateway: Arc<InterconnectionGateway>,
+    /// The ACM server.
+    pub acm: Arc<AcmServer>,
     /// Wakes clients' event streams.
     pub wakers: Arc<StreamWakers>,
     store: Arc<dyn Store>,
@@ -93,10 +96,20 @@ impl McSystem {
             clock: clock.clone(),
             change_timeout: settings.change_timeout,
         }));
+        let acm = Arc::new(AcmServer::new(AcmParts {
+            store: store.clone(),
+            gms: gms.clone(),
+            partners: partners.clone(),
+            wakers: wakers.clone(),
+            outbox: outbox.clone(),
+            clock: clock.clone(),
+        }));
+        identity.observe(acm.clone());
         let gateway = Arc::new(InterconnectionGateway::new(GatewayParts {
             partners,
             gms: gms.clone(),
             mc_service_server: mc_service_server.clone(),
+            acm: acm.clone(),
             links: store.clone(),
             commits: store.clone(),
             clock,
@@ -114,6 +127,7 @@ impl McSystem {
             gms,
             mc_service_server,
             gateway,
+            acm,
             wakers,
             store,
         });

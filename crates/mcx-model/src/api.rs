@@ -400,3 +400,80 @@ pub struct RegroupList {
     /// The regroups in effect that this system takes part in.
     pub regroups: Vec<RegroupRecord>,
 }
+
+/// Where an ACM exchange stands, at either system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AcmState {
+    /// Primary: accepted from the sender; being forwarded to the partner (retried while
+    /// the partner is unreachable).
+    Forwarding,
+    /// Primary: the partner stored it; waiting for the target user.
+    Stored,
+    /// Primary: the partner refused it (see `detail`).
+    Refused,
+    /// Partner: waiting for the target user's decision.
+    Pending,
+    /// Both: the target user answered (see `response`).
+    Answered,
+}
+
+/// An ACM exchange: an authorised user of the primary system providing interconnection
+/// group IDs to an authorised user of a partner system (TR 23.700-38).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct AcmExchange {
+    /// The request (with its request ID).
+    pub request: crate::flows::acm::AcmGroupInformationProvisionRequest,
+    /// The system of the sender (where the groups are defined).
+    pub primary_system: SystemDomain,
+    /// The system of the target user.
+    pub partner_system: SystemDomain,
+    /// Where it stands.
+    pub state: AcmState,
+    /// Why the partner refused, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The target user's response, once given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<crate::flows::acm::AcmGroupInformationProvisionResponse>,
+    /// Partner: the local users whose profiles the groups were applied to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applied_to: Vec<McServiceId>,
+    /// When it last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+}
+
+/// `GET /v1/acm/provisions`, `GET /v1/acm/requests`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct AcmExchangeList {
+    /// The exchanges, newest first.
+    pub exchanges: Vec<AcmExchange>,
+}
+
+/// `POST /v1/acm/provisions`: the ACM client's group information provision request
+/// (step 1). The server assigns the request ID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct AcmProvisionOrder {
+    /// The selected authorised user of the partner system.
+    pub target_mc_service_id: McServiceId,
+    /// Interconnection group IDs: groups defined in this system.
+    #[schema(value_type = Vec<McServiceGroupId>, min_items = 1)]
+    pub interconnection_group_id_list: crate::NonEmpty<McServiceGroupId>,
+}
+
+/// `POST /v1/acm/requests/{id}/apply`: the partner's administrator applies the accepted
+/// group IDs to local users' profiles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct AcmApplyRequest {
+    /// The local users.
+    #[schema(value_type = Vec<McServiceId>, min_items = 1)]
+    pub users: crate::NonEmpty<McServiceId>,
+    /// The MC service whose group list receives the groups.
+    pub mc_service: crate::McService,
+}

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::flows::acm::{AcmProvisionStoredIndication, PendingAcmDataNotification};
 use crate::flows::affiliation::{GroupAffiliationChangeRequest, GroupAffiliationChangeResponse};
 use crate::flows::regroup::{ClientPreconfiguredRegroupRequest, PreconfiguredRegroupCancelRequest};
 use crate::group::GroupRecord;
@@ -60,6 +61,12 @@ pub enum ClientEvent {
         /// The preconfigured regroup cancel request to the member.
         request: PreconfiguredRegroupCancelRequest,
     },
+    /// Pending ACM data notification (TR 23.700-38 steps 7a and 13a): requests or
+    /// responses wait for this user; download them with `GET /v1/acm/pending`.
+    AcmPendingData(PendingAcmDataNotification),
+    /// The partner's ACM server stored this user's provision request (step 4b), or
+    /// refused it.
+    AcmProvisionStored(AcmProvisionStoredIndication),
     /// A target client confirmed a mandatory change this client made (step 7b).
     #[serde(rename_all = "kebab-case")]
     AffiliationChangeAcknowledged {
@@ -81,6 +88,8 @@ impl ClientEvent {
             ClientEvent::AffiliationChangeAcknowledged { .. } => "affiliation-change-acknowledged",
             ClientEvent::RegroupRequested { .. } => "regroup-requested",
             ClientEvent::RegroupCancelled { .. } => "regroup-cancelled",
+            ClientEvent::AcmPendingData(_) => "acm-pending-data",
+            ClientEvent::AcmProvisionStored(_) => "acm-provision-stored",
         }
     }
 }

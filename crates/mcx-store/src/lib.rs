@@ -9,6 +9,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+mod acm;
 mod affiliation;
 mod interconnection;
 mod migrations;

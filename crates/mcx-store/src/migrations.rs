@@ -34,6 +34,11 @@ macro_rules! migrations {
                 "regroup",
                 include_str!(concat!("../migrations/", $backend, "/0004_regroup.sql")),
             ),
+            (
+                5,
+                "acm",
+                include_str!(concat!("../migrations/", $backend, "/0005_acm.sql")),
+            ),
         ]
     };
 }

@@ -197,6 +197,18 @@ impl SqlStore {
                     .fetch_all(&mut **tx)
                     .await
                 }
+                Audience::User(user) => {
+                    sqlx::query(
+                        "INSERT INTO client_events (session_id, event, created_at) \
+                         SELECT session_id, $1, $2 FROM sessions WHERE mc_service_id = $3 \
+                         RETURNING session_id",
+                    )
+                    .bind(&json)
+                    .bind(now)
+                    .bind(user.as_str())
+                    .fetch_all(&mut **tx)
+                    .await
+                }
                 Audience::GroupSubscribers(group) => {
                     sqlx::query(
                         "INSERT INTO client_events (session_id, event, created_at) \
@@ -241,6 +253,12 @@ impl SqlStore {
         }
         for update in &effects.gms_status {
             crate::affiliation::write_gms_status(tx, update, now).await?;
+        }
+        for write in &effects.acm {
+            crate::acm::write_exchange(tx, write, now).await?;
+        }
+        for addition in &effects.profile_additions {
+            crate::acm::write_profile_addition(tx, addition).await?;
         }
         for write in &effects.regroups {
             crate::regroup::write_regroup(tx, write, now).await?;
@@ -498,8 +516,11 @@ impl UserStore for SqlStore {
         let Some(row) = row else { return Ok(None) };
         let profile: String = row.try_get("profile").map_err(failed(ctx.clone()))?;
         let credential: String = row.try_get("credential").map_err(failed(ctx.clone()))?;
+        let mut profile: mcx_model::profile::UserProfile =
+            serde_json::from_str(&profile).map_err(|e| corrupt(&ctx, e))?;
+        crate::acm::merge_profile_additions(&self.pool, &mut profile).await?;
         Ok(Some(UserRecord {
-            profile: serde_json::from_str(&profile).map_err(|e| corrupt(&ctx, e))?,
+            profile,
             credential: decode_credential(&credential)
                 .ok_or_else(|| corrupt(&ctx, "unknown credential kind"))?,
         }))

@@ -18,6 +18,7 @@ use tokio::sync::{Notify, watch};
 
 pub use partners::{PartnerSettings, Partners};
 
+use crate::acm_server::AcmServer;
 use crate::error::{Error, ErrorKind, Result, codes};
 use crate::gms::{Arrival, GroupManagementServer};
 use crate::mc_service_server::McServiceServer;
@@ -61,6 +62,7 @@ pub struct InterconnectionGateway {
     partners: Arc<Partners>,
     gms: Arc<GroupManagementServer>,
     mc_service_server: Arc<McServiceServer>,
+    acm: Arc<AcmServer>,
     links: Arc<dyn InterconnectionStore>,
     commits: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
@@ -76,6 +78,8 @@ pub struct GatewayParts {
     pub gms: Arc<GroupManagementServer>,
     /// The MC service server inbound affiliation and regroup flows go to.
     pub mc_service_server: Arc<McServiceServer>,
+    /// The ACM server inbound ACM flows go to.
+    pub acm: Arc<AcmServer>,
     /// Interconnection state and the outbox.
     pub links: Arc<dyn InterconnectionStore>,
     /// Commits effects that go with no other change.
@@ -99,6 +103,7 @@ impl InterconnectionGateway {
             partners: parts.partners,
             gms: parts.gms,
             mc_service_server: parts.mc_service_server,
+            acm: parts.acm,
             links: parts.links,
             commits: parts.commits,
             clock: parts.clock,
@@ -201,6 +206,16 @@ impl InterconnectionGateway {
             PartnerRequest::PreconfiguredRegroupCancel(r) => {
                 PartnerResponse::PreconfiguredRegroupCancel(
                     self.mc_service_server.host_cancel(from, &r).await?,
+                )
+            }
+            PartnerRequest::AcmGroupInformationProvision(r) => {
+                PartnerResponse::AcmGroupInformationProvision(
+                    self.acm.receive_provision(from, &r).await?,
+                )
+            }
+            PartnerRequest::AcmGroupInformationProvisionResponse(r) => {
+                PartnerResponse::AcmGroupInformationProvisionResponse(
+                    self.acm.receive_response(from, &r).await?,
                 )
             }
         })
@@ -341,9 +356,11 @@ impl InterconnectionGateway {
                 PartnerResponse::GroupInformationSubscribe(a),
             ) => self.gms.on_subscribe_response(partner, id, &a).await,
             (
-                PartnerRequest::GroupInformationWithdraw(_),
-                PartnerResponse::GroupInformationWithdraw(_),
-            ) => self.complete(id).await,
+                PartnerRequest::AcmGroupInformationProvision(_),
+                PartnerResponse::AcmGroupInformationProvision(a),
+            ) => self.acm.on_stored(id, &a).await,
+            // Answers that only end the exchange (the sender acted when it sent).
+            (request, answer) if answer.name() == request.name() => self.complete(id).await,
             (request, _) => {
                 let why = format!(
                     "partner '{partner}' answered '{}' with another flow",
@@ -387,7 +404,15 @@ impl InterconnectionGateway {
             | PartnerRequest::GroupDeaffiliation(_)
             | PartnerRequest::GroupAffiliationChange(_)
             | PartnerRequest::PreconfiguredRegroup(_)
-            | PartnerRequest::PreconfiguredRegroupCancel(_) => self.complete(id).await,
+            | PartnerRequest::PreconfiguredRegroupCancel(_)
+            | PartnerRequest::AcmGroupInformationProvisionResponse(_) => self.complete(id).await,
+            PartnerRequest::AcmGroupInformationProvision(r) => {
+                let indication = mcx_model::flows::acm::AcmProvisionStoredIndication {
+                    request_id: r.request_id.unwrap_or_default(),
+                    result: FlowResult::failure(FailureCause::NotAuthorized, why),
+                };
+                self.acm.on_stored(id, &indication).await
+            }
         }
     }
 

@@ -87,7 +87,7 @@ impl McServiceServer {
             Some(AffiliationCause::ServiceNotSupported)
         } else if config.preconfigured_group_use_only {
             Some(AffiliationCause::PreconfiguredGroupUseOnly)
-        } else if !config.is_member(user) {
+        } else if !config.is_member(user) && !self.shared_with_users_system(group, user).await? {
             Some(AffiliationCause::NotAuthorized)
         } else {
             None

@@ -32,8 +32,8 @@ use crate::gms::GroupManagementServer;
 use crate::identity::{Requester, SessionObserver};
 use crate::interconnection_gateway::Partners;
 use crate::ports::{
-    AffiliationStore, Clock, EventStore, PartnerLink, RegroupStore, SessionRecord, SessionStore,
-    Store, UserStore,
+    AffiliationStore, Clock, EventStore, InterconnectionStore, PartnerLink, RegroupStore,
+    SessionRecord, SessionStore, Store, UserStore,
 };
 
 /// The MC service server of one system.
@@ -45,6 +45,7 @@ pub struct McServiceServer {
     store: Arc<dyn AffiliationStore>,
     affiliations: Arc<dyn AffiliationStore>,
     regroups: Arc<dyn RegroupStore>,
+    links: Arc<dyn InterconnectionStore>,
     users: Arc<dyn UserStore>,
     sessions: Arc<dyn SessionStore>,
     commits: Arc<dyn EventStore>,
@@ -111,6 +112,7 @@ impl McServiceServer {
             gms: parts.gms,
             affiliations: store.clone(),
             regroups: store.clone(),
+            links: store.clone(),
             users: store.clone(),
             sessions: store.clone(),
             commits: store.clone(),
@@ -124,6 +126,19 @@ impl McServiceServer {
             changes: Notify::new(),
             user_locks: UserLocks::new(),
         }
+    }
+
+    /// Whether a partner user may use a group defined here without being listed as a
+    /// member: the group was shared with the user's system (by an administrator, a
+    /// regroup, or an accepted ACM exchange). The partner's profiles decide which of its
+    /// users have the group.
+    async fn shared_with_users_system(
+        &self,
+        group: &McServiceGroupId,
+        user: &McServiceId,
+    ) -> Result<bool> {
+        let system = user.domain();
+        Ok(system != self.system && self.links.shared_with(group, &system).await?)
     }
 
     /// A served user's affiliations: the requester's own, or (with the

@@ -4,10 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::acm::*;
 use super::affiliation::*;
 use super::group_configuration::*;
 use super::regroup::*;
-use crate::McServiceGroupId;
 use crate::interconnection::Capability;
 
 /// A request from one system to a partner.
@@ -35,6 +35,12 @@ pub enum PartnerRequest {
     PreconfiguredRegroup(ServerPreconfiguredRegroupRequest),
     /// Preconfigured regroup cancel request, server to server.
     PreconfiguredRegroupCancel(PreconfiguredRegroupCancelRequest),
+    /// ACM group information provision request, primary ACM server → partner ACM server
+    /// (TR 23.700-38 step 3).
+    AcmGroupInformationProvision(AcmGroupInformationProvisionRequest),
+    /// ACM group information provision response, partner ACM server → primary ACM server
+    /// (step 10).
+    AcmGroupInformationProvisionResponse(AcmGroupInformationProvisionResponse),
 }
 
 /// The answer to a [`PartnerRequest`], same variant.
@@ -61,6 +67,10 @@ pub enum PartnerResponse {
     PreconfiguredRegroup(ServerPreconfiguredRegroupResponse),
     /// Preconfigured regroup cancel response, server to server.
     PreconfiguredRegroupCancel(PreconfiguredRegroupCancelResponse),
+    /// The partner ACM server stored the request (step 4b).
+    AcmGroupInformationProvision(AcmProvisionStoredIndication),
+    /// The primary ACM server stored the response (step 11).
+    AcmGroupInformationProvisionResponse(AcmProvisionStoredIndication),
 }
 
 impl PartnerRequest {
@@ -77,6 +87,10 @@ impl PartnerRequest {
             PartnerRequest::GroupAffiliationChange(_) => "group-affiliation-change",
             PartnerRequest::PreconfiguredRegroup(_) => "preconfigured-regroup",
             PartnerRequest::PreconfiguredRegroupCancel(_) => "preconfigured-regroup-cancel",
+            PartnerRequest::AcmGroupInformationProvision(_) => "acm-group-information-provision",
+            PartnerRequest::AcmGroupInformationProvisionResponse(_) => {
+                "acm-group-information-provision-response"
+            }
         }
     }
 
@@ -93,24 +107,8 @@ impl PartnerRequest {
             | PartnerRequest::GroupAffiliationChange(_) => Capability::Affiliation,
             PartnerRequest::PreconfiguredRegroup(_)
             | PartnerRequest::PreconfiguredRegroupCancel(_) => Capability::Regroup,
-        }
-    }
-
-    /// The (first) group the flow is about.
-    pub fn group(&self) -> &McServiceGroupId {
-        match self {
-            PartnerRequest::GroupInformationProvision(r) => &r.mc_service_group_id,
-            PartnerRequest::GroupInformationRequest(r) => &r.mc_service_group_id,
-            PartnerRequest::GroupInformationSubscribe(r) => &r.mc_service_group_id,
-            PartnerRequest::GroupInformationNotify(r) => &r.mc_service_group_id,
-            PartnerRequest::GroupInformationWithdraw(r) => &r.mc_service_group_id,
-            PartnerRequest::GroupAffiliation(r) => r.mc_service_group_id_list.first(),
-            PartnerRequest::GroupDeaffiliation(r) => r.mc_service_group_id_list.first(),
-            PartnerRequest::GroupAffiliationChange(r) => {
-                &r.mc_service_group_id_list.first().mc_service_group_id
-            }
-            PartnerRequest::PreconfiguredRegroup(r) => &r.regroup_group_id,
-            PartnerRequest::PreconfiguredRegroupCancel(r) => &r.regroup_group_id,
+            PartnerRequest::AcmGroupInformationProvision(_)
+            | PartnerRequest::AcmGroupInformationProvisionResponse(_) => Capability::Acm,
         }
     }
 
@@ -130,6 +128,12 @@ impl PartnerRequest {
             "group-affiliation-change" => PartnerRequest::GroupAffiliationChange(de(body)?),
             "preconfigured-regroup" => PartnerRequest::PreconfiguredRegroup(de(body)?),
             "preconfigured-regroup-cancel" => PartnerRequest::PreconfiguredRegroupCancel(de(body)?),
+            "acm-group-information-provision" => {
+                PartnerRequest::AcmGroupInformationProvision(de(body)?)
+            }
+            "acm-group-information-provision-response" => {
+                PartnerRequest::AcmGroupInformationProvisionResponse(de(body)?)
+            }
             other => return Err(DecodeError::UnknownFlow(other.to_string())),
         })
     }
@@ -147,6 +151,8 @@ impl PartnerRequest {
             PartnerRequest::GroupAffiliationChange(r) => serde_json::to_vec(r),
             PartnerRequest::PreconfiguredRegroup(r) => serde_json::to_vec(r),
             PartnerRequest::PreconfiguredRegroupCancel(r) => serde_json::to_vec(r),
+            PartnerRequest::AcmGroupInformationProvision(r) => serde_json::to_vec(r),
+            PartnerRequest::AcmGroupInformationProvisionResponse(r) => serde_json::to_vec(r),
         }
     }
 }
@@ -165,6 +171,10 @@ impl PartnerResponse {
             PartnerResponse::GroupAffiliationChange(_) => "group-affiliation-change",
             PartnerResponse::PreconfiguredRegroup(_) => "preconfigured-regroup",
             PartnerResponse::PreconfiguredRegroupCancel(_) => "preconfigured-regroup-cancel",
+            PartnerResponse::AcmGroupInformationProvision(_) => "acm-group-information-provision",
+            PartnerResponse::AcmGroupInformationProvisionResponse(_) => {
+                "acm-group-information-provision-response"
+            }
         }
     }
 
@@ -181,6 +191,8 @@ impl PartnerResponse {
             PartnerResponse::GroupAffiliationChange(r) => serde_json::to_vec(r),
             PartnerResponse::PreconfiguredRegroup(r) => serde_json::to_vec(r),
             PartnerResponse::PreconfiguredRegroupCancel(r) => serde_json::to_vec(r),
+            PartnerResponse::AcmGroupInformationProvision(r) => serde_json::to_vec(r),
+            PartnerResponse::AcmGroupInformationProvisionResponse(r) => serde_json::to_vec(r),
         }
     }
 
@@ -215,6 +227,12 @@ impl PartnerResponse {
             }
             PartnerRequest::PreconfiguredRegroupCancel(_) => {
                 PartnerResponse::PreconfiguredRegroupCancel(de(body)?)
+            }
+            PartnerRequest::AcmGroupInformationProvision(_) => {
+                PartnerResponse::AcmGroupInformationProvision(de(body)?)
+            }
+            PartnerRequest::AcmGroupInformationProvisionResponse(_) => {
+                PartnerResponse::AcmGroupInformationProvisionResponse(de(body)?)
             }
         })
     }

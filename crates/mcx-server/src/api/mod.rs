@@ -3,6 +3,7 @@
 //!
 //! Handlers are thin: they authenticate, decode, call one entity of `mcx_core`, and encode.
 
+mod acm;
 mod affiliation;
 mod events;
 mod extract;
@@ -46,6 +47,7 @@ pub struct AppState {
         (name = "session", description = "Log on, log off, and the client's event stream"),
         (name = "groups", description = "The group management server: group configuration"),
         (name = "affiliation", description = "Affiliation, de-affiliation and remote change of affiliation (TS 23.280 §10.8)"),
+        (name = "acm", description = "Interconnection group IDs for partner users through the ACM servers, store-and-forward (TR 23.700-38)"),
         (name = "regroup", description = "Preconfigured group regroup across MC systems (TS 23.280 §10.15.3.3.1)"),
         (name = "interconnection", description = "Group configuration for interconnection between MC systems (TS 23.280 §10.2.7)"),
         (name = "system", description = "This MC system and this API"),
@@ -92,6 +94,11 @@ pub fn router(state: AppState, max_body_bytes: usize) -> axum::Router {
         .routes(routes!(regroup::create, regroup::list))
         .routes(routes!(regroup::read, regroup::cancel))
         .routes(routes!(regroup::acknowledge))
+        .routes(routes!(acm::provide, acm::sent))
+        .routes(routes!(acm::received))
+        .routes(routes!(acm::pending))
+        .routes(routes!(acm::respond))
+        .routes(routes!(acm::apply))
         .routes(routes!(system::info))
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_string();

@@ -177,6 +177,13 @@ pub(crate) fn event(delivered: &DeliveredEvent, as_json: bool) -> anyhow::Result
                 }
             )
         }
+        ClientEvent::RegroupRequestReturn(r) => {
+            println!(
+                "[{}] regroup-request-return: {}",
+                delivered.id,
+                serde_json::to_string(&r.authorization)?
+            )
+        }
         ClientEvent::RegroupRequested { request } => {
             let groups: Vec<&str> = request
                 .mc_service_group_id_list

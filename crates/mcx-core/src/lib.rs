@@ -18,6 +18,7 @@ pub mod interconnection_gateway;
 pub mod mc_service_server;
 pub mod ports;
 pub mod system;
+pub mod trace;
 
 pub use error::{Error, ErrorKind, Result};
 pub use system::{McSystem, SystemSettings};

@@ -18,6 +18,7 @@ use crate::identity::IdentityManagement;
 use crate::interconnection_gateway::{GatewayParts, InterconnectionGateway, Partners, RetryPolicy};
 use crate::mc_service_server::{McServiceServer, McServiceServerParts};
 use crate::ports::{Clock, PartnerLink, Store};
+use crate::trace::{TraceLog, TracedLink};
 
 /// Settings of one MC system.
 #[derive(Debug, Clone)]
@@ -52,6 +53,10 @@ pub struct McSystem {
     pub acm: Arc<AcmServer>,
     /// Wakes clients' event streams.
     pub wakers: Arc<StreamWakers>,
+    /// The flow trace.
+    pub trace: Arc<TraceLog>,
+    /// The (traced) link to partner systems; the outbox delivers through it.
+    pub link: Arc<dyn PartnerLink>,
     store: Arc<dyn Store>,
 }
 
@@ -66,6 +71,8 @@ impl McSystem {
         link: Arc<dyn PartnerLink>,
     ) -> (Arc<Self>, BoxFuture<'static, ()>) {
         let wakers = Arc::new(StreamWakers::default());
+        let trace = Arc::new(TraceLog::new(settings.domain.clone(), 50_000));
+        let link: Arc<dyn PartnerLink> = Arc::new(TracedLink::new(link, trace.clone()));
         let outbox = Arc::new(Notify::new());
         let partners = Arc::new(settings.partners.clone());
         let identity = Arc::new(IdentityManagement::new(
@@ -85,16 +92,18 @@ impl McSystem {
             clock: clock.clone(),
             wakers: wakers.clone(),
             outbox: outbox.clone(),
+            trace: trace.clone(),
         }));
         let mc_service_server = Arc::new(McServiceServer::new(McServiceServerParts {
             gms: gms.clone(),
             store: store.clone(),
-            link,
+            link: link.clone(),
             partners: partners.clone(),
             wakers: wakers.clone(),
             outbox: outbox.clone(),
             clock: clock.clone(),
             change_timeout: settings.change_timeout,
+            trace: trace.clone(),
         }));
         let acm = Arc::new(AcmServer::new(AcmParts {
             store: store.clone(),
@@ -115,6 +124,7 @@ impl McSystem {
             clock,
             outbox,
             retry: settings.retry,
+            trace: trace.clone(),
         }));
         identity.observe(mc_service_server.clone());
         let notifications = gms.subscribe_server();
@@ -129,6 +139,8 @@ impl McSystem {
             gateway,
             acm,
             wakers,
+            trace,
+            link,
             store,
         });
         (system, task)

@@ -477,3 +477,47 @@ pub struct AcmApplyRequest {
     /// The MC service whose group list receives the groups.
     pub mc_service: crate::McService,
 }
+
+/// Whether the entity sent or received the flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TraceDirection {
+    /// The entity sent it to the peer.
+    Sent,
+    /// The entity received it from the peer.
+    Received,
+}
+
+/// One traced flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct TraceEntry {
+    /// Position in this server's trace; grows.
+    pub seq: u64,
+    /// When (UTC, nanoseconds).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    /// The MC system whose entity this is.
+    pub system: String,
+    /// The functional entity: "GMS", "MC service server", "ACM server", ...
+    pub entity: String,
+    /// Sent or received.
+    pub direction: TraceDirection,
+    /// The other party: "<system> <entity>", or a client "<MC service ID> (<client>)".
+    pub peer: String,
+    /// The flow's title, e.g. "Group information notify request".
+    pub flow: String,
+    /// Ties the flows of one exchange together (transaction, change, regroup, request ID).
+    pub correlation: String,
+    /// Key information elements.
+    pub elements: serde_json::Value,
+}
+
+/// `GET /v1/trace`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct TraceList {
+    /// Entries after the requested position, oldest first.
+    pub entries: Vec<TraceEntry>,
+}

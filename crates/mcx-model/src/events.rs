@@ -8,7 +8,10 @@ use utoipa::ToSchema;
 
 use crate::flows::acm::{AcmProvisionStoredIndication, PendingAcmDataNotification};
 use crate::flows::affiliation::{GroupAffiliationChangeRequest, GroupAffiliationChangeResponse};
-use crate::flows::regroup::{ClientPreconfiguredRegroupRequest, PreconfiguredRegroupCancelRequest};
+use crate::flows::regroup::{
+    ClientPreconfiguredRegroupRequest, PreconfiguredRegroupCancelRequest,
+    PreconfiguredRegroupRequestReturn,
+};
 use crate::group::GroupRecord;
 use crate::ids::{McServiceGroupId, McServiceId};
 
@@ -47,6 +50,9 @@ pub enum ClientEvent {
         /// The MC service group affiliation change response.
         response: GroupAffiliationChangeResponse,
     },
+    /// Preconfigured regroup request return (§10.15.3.3.1 step 4b) to the initiator: the
+    /// regroup is authorised, with its regroup group ID; the partners are asked next.
+    RegroupRequestReturn(PreconfiguredRegroupRequestReturn),
     /// This client's user is regrouped (§10.15.3.3.1 step 7): the client is affiliated to
     /// the regroup group. Acknowledge with `POST /v1/regroups/{regroup-group-id}/response`.
     #[serde(rename_all = "kebab-case")]
@@ -86,6 +92,7 @@ impl ClientEvent {
             ClientEvent::AffiliationChangeRequested { .. } => "affiliation-change-requested",
             ClientEvent::AffiliationChangeCompleted { .. } => "affiliation-change-completed",
             ClientEvent::AffiliationChangeAcknowledged { .. } => "affiliation-change-acknowledged",
+            ClientEvent::RegroupRequestReturn(_) => "regroup-request-return",
             ClientEvent::RegroupRequested { .. } => "regroup-requested",
             ClientEvent::RegroupCancelled { .. } => "regroup-cancelled",
             ClientEvent::AcmPendingData(_) => "acm-pending-data",

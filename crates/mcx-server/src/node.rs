@@ -138,7 +138,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         tasks.push(task);
     }
     tasks.push(tokio::spawn(
-        system.gateway.clone().run_outbox(link, shutdown_rx.clone()),
+        system
+            .gateway
+            .clone()
+            .run_outbox(system.link.clone(), shutdown_rx.clone()),
     ));
     tasks.push(tokio::spawn(
         system

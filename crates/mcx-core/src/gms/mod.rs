@@ -62,6 +62,7 @@ pub struct GroupManagementServer {
     wakers: Arc<StreamWakers>,
     outbox: Arc<Notify>,
     servers: broadcast::Sender<GroupConfigurationNotification>,
+    trace: Arc<crate::trace::TraceLog>,
 }
 
 /// What a GMS is built from.
@@ -82,6 +83,8 @@ pub struct GmsParts {
     pub wakers: Arc<StreamWakers>,
     /// Wakes the outbox dispatcher when requests to partners are committed.
     pub outbox: Arc<Notify>,
+    /// The flow trace.
+    pub trace: Arc<crate::trace::TraceLog>,
 }
 
 fn not_found(id: &McServiceGroupId) -> Error {
@@ -106,6 +109,7 @@ impl GroupManagementServer {
             wakers: parts.wakers,
             outbox: parts.outbox,
             servers,
+            trace: parts.trace,
         }
     }
 
@@ -180,6 +184,25 @@ impl GroupManagementServer {
             self.outbox.notify_one();
         }
         if let Some(notification) = notification {
+            let (group, elements) = match &notification {
+                GroupConfigurationNotification::Changed(g) => (
+                    g.mc_service_group_id.to_string(),
+                    serde_json::json!({"mc-service-group-id": g.mc_service_group_id, "version": g.version,
+                        "regrouped-into": g.configuration.regrouped_into}),
+                ),
+                GroupConfigurationNotification::Deleted(id) => (
+                    id.to_string(),
+                    serde_json::json!({"mc-service-group-id": id, "deleted": true}),
+                ),
+            };
+            self.trace.record(crate::trace::Flow {
+                entity: "GMS",
+                direction: crate::trace::Direction::Sent,
+                peer: "MC service server".into(),
+                flow: "Group configuration notification",
+                correlation: group,
+                elements,
+            });
             // No receiver is not an error: no MC service server uses the group yet.
             let _ = self.servers.send(notification);
         }

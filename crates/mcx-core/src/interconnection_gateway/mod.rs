@@ -68,6 +68,7 @@ pub struct InterconnectionGateway {
     clock: Arc<dyn Clock>,
     outbox: Arc<Notify>,
     retry: RetryPolicy,
+    trace: Arc<crate::trace::TraceLog>,
 }
 
 /// What a gateway is built from.
@@ -90,6 +91,8 @@ pub struct GatewayParts {
     pub outbox: Arc<Notify>,
     /// Retry timing.
     pub retry: RetryPolicy,
+    /// The flow trace.
+    pub trace: Arc<crate::trace::TraceLog>,
 }
 
 fn invalid_flow(detail: String) -> Error {
@@ -109,6 +112,7 @@ impl InterconnectionGateway {
             clock: parts.clock,
             outbox: parts.outbox,
             retry: parts.retry,
+            trace: parts.trace,
         }
     }
 
@@ -136,10 +140,12 @@ impl InterconnectionGateway {
             tracing::debug!(%from, %transaction, flow = request.name(), "retransmission answered from record");
             return Ok(answer);
         }
-        let answer = self.route(from, request).await?;
+        crate::trace::record_inbound(&self.trace, from, transaction, &request, None);
+        let answer = self.route(from, request.clone()).await?;
         self.links
             .record_inbound_answer(from, transaction, &answer)
             .await?;
+        crate::trace::record_inbound(&self.trace, from, transaction, &request, Some(&answer));
         Ok(answer)
     }
 

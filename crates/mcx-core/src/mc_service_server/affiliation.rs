@@ -303,6 +303,7 @@ impl McServiceServer {
                 .commit_for_user(user, Some(state.generation), &effects)
                 .await?
             {
+                self.trace_gms_status(&effects);
                 self.wakers.wake(&committed.woken_sessions);
                 decided.extend(outcome);
                 break;
@@ -429,6 +430,7 @@ impl McServiceServer {
                 .commit_for_user(user, Some(state.generation), &effects)
                 .await?
             {
+                self.trace_gms_status(&effects);
                 drop(guard);
                 self.wakers.wake(&committed.woken_sessions);
                 // §10.8.4.3 step 3: the partner hosts are told; if one cannot be reached
@@ -610,6 +612,7 @@ impl McServiceServer {
                 .commit_for_user(user, Some(state.generation), &effects)
                 .await?
             {
+                self.trace_gms_status(&effects);
                 self.wakers.wake(&committed.woken_sessions);
                 if !effects.outbox.is_empty() {
                     self.outbox.notify_one();
@@ -810,6 +813,7 @@ impl McServiceServer {
                 statuses: gms,
             });
             self.commits.commit(&effects).await?;
+            self.trace_gms_status(&effects);
             tracing::info!(%user, %from, ?action, groups = statuses.len(), "partner user's affiliation recorded at the host");
         }
         Ok(statuses)

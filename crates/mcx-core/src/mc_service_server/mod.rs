@@ -57,6 +57,7 @@ pub struct McServiceServer {
     change_timeout: Duration,
     changes: Notify,
     user_locks: UserLocks,
+    trace: Arc<crate::trace::TraceLog>,
 }
 
 /// Serialises decisions about one user's affiliations within this process, so concurrent
@@ -100,6 +101,8 @@ pub struct McServiceServerParts {
     pub clock: Arc<dyn Clock>,
     /// How long a negotiated remote change waits for its targets.
     pub change_timeout: Duration,
+    /// The flow trace.
+    pub trace: Arc<crate::trace::TraceLog>,
 }
 
 impl McServiceServer {
@@ -125,6 +128,7 @@ impl McServiceServer {
             change_timeout: parts.change_timeout,
             changes: Notify::new(),
             user_locks: UserLocks::new(),
+            trace: parts.trace,
         }
     }
 
@@ -139,6 +143,35 @@ impl McServiceServer {
     ) -> Result<bool> {
         let system = user.domain();
         Ok(system != self.system && self.links.shared_with(group, &system).await?)
+    }
+
+    /// Traces the group affiliation status updates a committed change gave the GMS.
+    fn trace_gms_status(&self, effects: &crate::ports::Effects) {
+        use mcx_model::flows::affiliation::AffiliationStatus;
+        for update in &effects.gms_status {
+            let affiliated = update
+                .statuses
+                .iter()
+                .any(|(_, s)| *s == AffiliationStatus::Affiliated);
+            let flow = if affiliated {
+                "Group affiliation status update"
+            } else {
+                "Group de-affiliation status update"
+            };
+            self.trace.record(crate::trace::Flow {
+                entity: "MC service server",
+                direction: crate::trace::Direction::Sent,
+                peer: "GMS".into(),
+                flow,
+                correlation: update.user.to_string(),
+                elements: serde_json::json!({
+                    "mc-service-id": update.user,
+                    "mc-service": update.mc_service,
+                    "mc-service-group-id-list": update.statuses.iter().map(|(g, _)| g).collect::<Vec<_>>(),
+                    "status-per-mc-service-group-id": update.statuses.iter().map(|(g, s)| serde_json::json!({"mc-service-group-id": g, "status": s})).collect::<Vec<_>>(),
+                }),
+            });
+        }
     }
 
     /// A served user's affiliations: the requester's own, or (with the
@@ -266,6 +299,14 @@ impl SessionObserver for McServiceServer {
             }
             match self.gms.request_configuration(group).await {
                 Ok(true) => {
+                    self.trace.record(crate::trace::Flow {
+                        entity: "MC service server",
+                        direction: crate::trace::Direction::Sent,
+                        peer: "GMS".into(),
+                        flow: "Group configuration request",
+                        correlation: group.to_string(),
+                        elements: serde_json::json!({"mc-service-group-id": group, "for": session.mc_service_id}),
+                    });
                     tracing::info!(user = %session.mc_service_id, %group, "log-on: requested partner group configuration")
                 }
                 Ok(false) => {}

@@ -166,12 +166,25 @@ impl McServiceServer {
             request_return: Some(request_return),
             response: None,
         };
-        // Stored as forming first, so a crash part-way is undone at the next start.
-        self.commit_regroup(
-            vec![RegroupWrite::Put(Box::new(record.clone()))],
-            Vec::new(),
-        )
-        .await?;
+        // Stored as forming first, so a crash part-way is undone at the next start; step 4b
+        // goes to the initiator's client in the same commit.
+        let mut events = Vec::new();
+        if let Some(request_return) = &record.request_return {
+            events.push((
+                Audience::Session(requester.session_id.clone()),
+                ClientEvent::RegroupRequestReturn(request_return.clone()),
+            ));
+            self.trace.record(crate::trace::Flow {
+                entity: "MC service server",
+                direction: crate::trace::Direction::Sent,
+                peer: format!("{} ({})", requester.mc_service_id, requester.client_id),
+                flow: "Preconfigured regroup request return",
+                correlation: regroup_id.to_string(),
+                elements: serde_json::to_value(request_return).unwrap_or_default(),
+            });
+        }
+        self.commit_regroup(vec![RegroupWrite::Put(Box::new(record.clone()))], events)
+            .await?;
         self.gms
             .create_regroup_group(&regroup_id, &preconfigured, &groups, &partners)
             .await?;

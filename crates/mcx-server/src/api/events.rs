@@ -72,6 +72,10 @@ pub(super) async fn stream(
     };
     let mut cursor = from_header.or(query.last_event_id).unwrap_or(0).max(0);
     let session = caller.requester.session_id.clone();
+    let peer = format!(
+        "{} ({})",
+        caller.requester.mc_service_id, caller.requester.client_id
+    );
     if cursor > 0 {
         state
             .system
@@ -102,6 +106,16 @@ pub(super) async fn stream(
                 let Ok(data) = serde_json::to_string(&delivered.event) else {
                     continue;
                 };
+                if let Some((entity, flow)) = super::trace::event_flow(&delivered.event) {
+                    system.trace.record(mcx_core::trace::Flow {
+                        entity,
+                        direction: mcx_core::trace::Direction::Sent,
+                        peer: peer.clone(),
+                        flow,
+                        correlation: delivered.id.to_string(),
+                        elements: serde_json::to_value(&delivered.event).unwrap_or_default(),
+                    });
+                }
                 let event = Event::default()
                     .id(delivered.id.to_string())
                     .event(delivered.event.name())

@@ -87,6 +87,12 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(&parts.headers)?;
         let (requester, session) = state.system.identity.authenticate(token).await?;
+        if let Some(slot) = parts.extensions.get::<super::trace::TracePeer>() {
+            *slot.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!(
+                "{} ({})",
+                requester.mc_service_id, requester.client_id
+            ));
+        }
         Ok(Caller { requester, session })
     }
 }

@@ -12,6 +12,7 @@ pub mod problem;
 mod regroup;
 mod session;
 mod system;
+mod trace;
 
 use std::sync::Arc;
 
@@ -100,10 +101,13 @@ pub fn router(state: AppState, max_body_bytes: usize) -> axum::Router {
         .routes(routes!(acm::respond))
         .routes(routes!(acm::apply))
         .routes(routes!(system::info))
+        .routes(routes!(trace::list))
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_string();
     let openapi = Arc::new(openapi);
+    let traced = axum::middleware::from_fn_with_state(state.clone(), trace::record_client_flows);
     router
+        .route_layer(traced)
         .route(
             "/v1/openapi.json",
             get({

@@ -1,0 +1,291 @@
+//! The flow trace: every information flow an entity sends or receives, with when, which
+//! entity, which peer, the flow's name (as TS 23.280 titles it), a correlation ID and its
+//! key elements. Kept in a bounded ring per server (the newest entries win) and written
+//! to the log (`target: "mcx::flow"`); the demo draws its sequence charts from it.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
+use mcx_model::{SystemDomain, TransactionId};
+use time::OffsetDateTime;
+
+use crate::ports::{LinkError, PartnerLink};
+
+pub use mcx_model::api::{TraceDirection as Direction, TraceEntry};
+
+/// The trace of one server.
+#[derive(Debug)]
+pub struct TraceLog {
+    system: SystemDomain,
+    capacity: usize,
+    inner: Mutex<(u64, VecDeque<TraceEntry>)>,
+}
+
+/// What a new trace entry says.
+pub struct Flow<'a> {
+    /// The entity.
+    pub entity: &'a str,
+    /// Sent or received.
+    pub direction: Direction,
+    /// The peer.
+    pub peer: String,
+    /// The title.
+    pub flow: &'a str,
+    /// The correlation ID.
+    pub correlation: String,
+    /// Key elements.
+    pub elements: serde_json::Value,
+}
+
+impl TraceLog {
+    /// A trace keeping the newest `capacity` entries.
+    pub fn new(system: SystemDomain, capacity: usize) -> Self {
+        Self {
+            system,
+            capacity: capacity.max(1),
+            inner: Mutex::new((0, VecDeque::new())),
+        }
+    }
+
+    /// Records a flow.
+    pub fn record(&self, flow: Flow<'_>) {
+        self.record_at(OffsetDateTime::now_utc(), flow);
+    }
+
+    /// Records a flow that happened at `at`.
+    pub fn record_at(&self, at: OffsetDateTime, flow: Flow<'_>) {
+        tracing::info!(
+            target: "mcx::flow",
+            entity = flow.entity,
+            direction = ?flow.direction,
+            peer = %flow.peer,
+            flow = flow.flow,
+            correlation = %flow.correlation,
+            "flow"
+        );
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.0 += 1;
+        let entry = TraceEntry {
+            seq: inner.0,
+            at,
+            system: self.system.to_string(),
+            entity: flow.entity.to_string(),
+            direction: flow.direction,
+            peer: flow.peer,
+            flow: flow.flow.to_string(),
+            correlation: flow.correlation,
+            elements: flow.elements,
+        };
+        inner.1.push_back(entry);
+        while inner.1.len() > self.capacity {
+            inner.1.pop_front();
+        }
+    }
+
+    /// The entries after `after` (a `seq`), oldest first, at most `limit`.
+    pub fn after(&self, after: u64, limit: usize) -> Vec<TraceEntry> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner
+            .1
+            .iter()
+            .filter(|e| e.seq > after)
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+}
+
+/// The entity that handles a server-to-server flow, and the flow's titles (request,
+/// answer) as TS 23.280 (or TR 23.700-38) names them.
+pub fn partner_flow(request_name: &str) -> (&'static str, &'static str, &'static str) {
+    match request_name {
+        "group-information-provision" => (
+            "GMS",
+            "Group information provision request",
+            "Group information provision response",
+        ),
+        "group-information-request" => (
+            "GMS",
+            "Group information request",
+            "Group information response",
+        ),
+        "group-information-subscribe" => (
+            "GMS",
+            "Group information subscribe request",
+            "Group information subscribe response",
+        ),
+        "group-information-notify" => (
+            "GMS",
+            "Group information notify request",
+            "Group information notify response",
+        ),
+        "group-information-withdraw" => (
+            "GMS",
+            "Group information withdraw request",
+            "Group information withdraw response",
+        ),
+        "group-affiliation" => (
+            "MC service server",
+            "MC service group affiliation request (server-server)",
+            "MC service group affiliation response (server-server)",
+        ),
+        "group-deaffiliation" => (
+            "MC service server",
+            "MC service group de-affiliation request (server-server)",
+            "MC service group de-affiliation response (server-server)",
+        ),
+        "group-affiliation-change" => (
+            "MC service server",
+            "MC service group affiliation change request (server-server)",
+            "MC service group affiliation change response (server-server)",
+        ),
+        "preconfigured-regroup" => (
+            "MC service server",
+            "Preconfigured regroup request (server-server)",
+            "Preconfigured regroup response (server-server)",
+        ),
+        "preconfigured-regroup-cancel" => (
+            "MC service server",
+            "Preconfigured regroup cancel request (server-server)",
+            "Preconfigured regroup cancel response (server-server)",
+        ),
+        "acm-group-information-provision" => (
+            "ACM server",
+            "Group information provision request (ACM server-server)",
+            "Group information provision stored indication",
+        ),
+        "acm-group-information-provision-response" => (
+            "ACM server",
+            "Group information provision response (ACM server-server)",
+            "Group information provision response stored",
+        ),
+        _ => ("interconnection gateway", "unknown flow", "unknown flow"),
+    }
+}
+
+/// Key elements of a server-to-server request, for the trace.
+pub fn request_elements(request: &PartnerRequest) -> serde_json::Value {
+    // The flow's own JSON, trimmed of bulky configuration documents.
+    let mut value = request
+        .body()
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    if let Some(info) = value.get_mut("mc-service-group-configuration-information")
+        && let Some(object) = info.as_object_mut()
+    {
+        object.remove("configuration");
+        if object.remove("key-material").is_some() {
+            object.insert(
+                "key-material".into(),
+                serde_json::Value::String("(present)".into()),
+            );
+        }
+    }
+    value
+}
+
+fn answer_elements(answer: &PartnerResponse) -> serde_json::Value {
+    let mut value = answer
+        .body()
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    if let Some(object) = value.as_object_mut()
+        && object
+            .remove("mc-service-group-configuration-information")
+            .is_some()
+    {
+        object.insert(
+            "mc-service-group-configuration-information".into(),
+            "(present)".into(),
+        );
+    }
+    value
+}
+
+/// A partner link that traces every request sent and every answer received.
+pub struct TracedLink {
+    inner: Arc<dyn PartnerLink>,
+    trace: Arc<TraceLog>,
+}
+
+impl TracedLink {
+    /// Traces what `inner` sends.
+    pub fn new(inner: Arc<dyn PartnerLink>, trace: Arc<TraceLog>) -> Self {
+        Self { inner, trace }
+    }
+}
+
+#[async_trait]
+impl PartnerLink for TracedLink {
+    async fn send(
+        &self,
+        partner: &SystemDomain,
+        transaction: TransactionId,
+        request: &PartnerRequest,
+    ) -> Result<PartnerResponse, LinkError> {
+        let (entity, request_title, answer_title) = partner_flow(request.name());
+        let peer = format!("{partner} {entity}");
+        self.trace.record(Flow {
+            entity,
+            direction: Direction::Sent,
+            peer: peer.clone(),
+            flow: request_title,
+            correlation: transaction.to_string(),
+            elements: request_elements(request),
+        });
+        let answer = self.inner.send(partner, transaction, request).await;
+        match &answer {
+            Ok(response) => self.trace.record(Flow {
+                entity,
+                direction: Direction::Received,
+                peer,
+                flow: answer_title,
+                correlation: transaction.to_string(),
+                elements: answer_elements(response),
+            }),
+            Err(e) => self.trace.record(Flow {
+                entity,
+                direction: Direction::Received,
+                peer,
+                flow: "no answer",
+                correlation: transaction.to_string(),
+                elements: serde_json::json!({ "error": e.to_string() }),
+            }),
+        }
+        answer
+    }
+}
+
+/// Records the answer a gateway gave to a partner's request.
+pub fn record_inbound(
+    trace: &TraceLog,
+    from: &SystemDomain,
+    transaction: TransactionId,
+    request: &PartnerRequest,
+    answer: Option<&PartnerResponse>,
+) {
+    let (entity, request_title, answer_title) = partner_flow(request.name());
+    let peer = format!("{from} {entity}");
+    match answer {
+        None => trace.record(Flow {
+            entity,
+            direction: Direction::Received,
+            peer,
+            flow: request_title,
+            correlation: transaction.to_string(),
+            elements: request_elements(request),
+        }),
+        Some(answer) => trace.record(Flow {
+            entity,
+            direction: Direction::Sent,
+            peer,
+            flow: answer_title,
+            correlation: transaction.to_string(),
+            elements: answer_elements(answer),
+        }),
+    }
+}

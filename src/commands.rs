@@ -129,6 +129,18 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Change { command } => change(command).await,
         Command::Regroup { command } => regroup(command).await,
+        Command::Demo {
+            out,
+            keep,
+            base_port,
+        } => {
+            crate::demo::run(crate::demo::DemoArgs {
+                out,
+                keep,
+                base_port,
+            })
+            .await
+        }
         Command::Acm { command } => acm(command).await,
         Command::Pki {
             command: PkiCommand::Init { dir, name },

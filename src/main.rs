@@ -3,6 +3,7 @@
 //! message says why), 2 the command line is wrong.
 
 mod commands;
+mod demo;
 mod output;
 mod sessions;
 
@@ -55,6 +56,18 @@ enum Command {
         group: Option<String>,
         #[command(flatten)]
         client: ClientArgs,
+    },
+    /// Start three interconnected MC systems and play every procedure, with sequence charts.
+    Demo {
+        /// Where to write the report (index.html with the charts, report.json).
+        #[arg(long, default_value = "mcx-demo-report")]
+        out: PathBuf,
+        /// Leave the three systems running afterwards.
+        #[arg(long)]
+        keep: bool,
+        /// Use six consecutive ports from this one (default: any free ports).
+        #[arg(long)]
+        base_port: Option<u16>,
     },
     /// Preconfigured group regroup across systems (TS 23.280 §10.15.3.3.1).
     Regroup {

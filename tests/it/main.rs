@@ -6,6 +6,7 @@ mod acm;
 mod affiliation;
 mod bad_input;
 mod cli;
+mod demo;
 mod events;
 mod federation;
 mod group_policy;

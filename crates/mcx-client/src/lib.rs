@@ -538,6 +538,12 @@ impl Client {
             .await
     }
 
+    /// The server's flow trace after position `after` (group administrators).
+    pub async fn trace(&self, after: u64, limit: usize) -> Result<mcx_model::api::TraceList> {
+        let path = format!("/v1/trace?after={after}&limit={limit}");
+        self.json(self.authed(Method::GET, &path)?).await
+    }
+
     /// Opens the session's event stream, resuming after `last_event_id` if given. The
     /// stream ends when the session ends or the server stops.
     pub async fn events(&self, last_event_id: Option<i64>) -> Result<EventStream> {

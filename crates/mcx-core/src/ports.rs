@@ -99,6 +99,8 @@ pub struct OutboxEntry {
     pub transaction_id: TransactionId,
     /// The flow.
     pub request: PartnerRequest,
+    /// Not sent before this long after the commit (zero: at once).
+    pub delay: std::time::Duration,
 }
 
 /// A change to the primary's record of one partner of a group.
@@ -412,10 +414,21 @@ impl Effects {
 
     /// Adds a request to partners.
     pub fn send(&mut self, audience: PartnerAudience, request: PartnerRequest) {
+        self.send_after(audience, request, std::time::Duration::ZERO);
+    }
+
+    /// Adds a request to partners, not to be sent before `delay` has passed.
+    pub fn send_after(
+        &mut self,
+        audience: PartnerAudience,
+        request: PartnerRequest,
+        delay: std::time::Duration,
+    ) {
         self.outbox.push(OutboxEntry {
             audience,
             transaction_id: TransactionId::new(),
             request,
+            delay,
         });
     }
 }

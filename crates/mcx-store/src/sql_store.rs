@@ -285,6 +285,7 @@ impl SqlStore {
         let ctx = "queueing a request to partners";
         let request = serde_json::to_string(&entry.request).map_err(|e| corrupt(ctx, e))?;
         let txn = entry.transaction_id.to_string();
+        let now = now.saturating_add(i64::try_from(entry.delay.as_millis()).unwrap_or(i64::MAX));
         match &entry.audience {
             PartnerAudience::Partner(partner) => {
                 sqlx::query(

@@ -477,11 +477,13 @@ impl GroupManagementServer {
                 .may_send(from, Capability::SubscribeGroupConfiguration)
             {
                 // §10.2.7.4: once it holds the configuration, the partner GMS subscribes.
-                effects.send(
+                effects.send_after(
                     PartnerAudience::Partner(from.clone()),
                     PartnerRequest::GroupInformationSubscribe(GroupInformationSubscribeRequest {
                         mc_service_group_id: id.clone(),
                     }),
+                    // After the provision response has gone (§10.2.7.2 step 5 precedes §10.2.7.4).
+                    std::time::Duration::from_millis(100),
                 );
                 effects.primary_link = Some(PrimaryLinkUpdate::to(
                     id,

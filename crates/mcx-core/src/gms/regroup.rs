@@ -44,16 +44,18 @@ impl GroupManagementServer {
         };
         let mut effects = Effects::none();
         for partner in partners {
+            // Every partner taking part may obtain it; those this system may push to get
+            // it at once (§10.2.7.2), the others ask for it (§10.2.7.3).
+            effects.partner_records.push(PartnerRecordUpdate::One {
+                partner: partner.clone(),
+                group: regroup.clone(),
+                change: PartnerRecordChange::Shared,
+            });
             if self
                 .partners
                 .may_send(partner, Capability::ProvideGroupConfiguration)
             {
                 self.provide(&record, partner, &mut effects);
-                effects.partner_records.push(PartnerRecordUpdate::One {
-                    partner: partner.clone(),
-                    group: regroup.clone(),
-                    change: PartnerRecordChange::Shared,
-                });
             }
         }
         match self.store.insert_group(&record, &effects).await? {

@@ -562,6 +562,22 @@ impl McServiceServer {
         all.extend(writes);
         self.commit_regroup(all, events).await?;
         tracing::info!(%regroup, %from, members = members.len(), "took part in a partner's regroup");
+        // Its members get the regroup group from this system's GMS: if the primary did not
+        // provide it, the GMS asks for it (§10.2.7.3 step 1).
+        match self.gms.request_configuration(regroup).await {
+            Ok(true) => self.trace.record(crate::trace::Flow {
+                entity: "MC service server",
+                direction: crate::trace::Direction::Sent,
+                peer: "GMS".into(),
+                flow: "Group configuration request",
+                correlation: regroup.to_string(),
+                elements: serde_json::json!({"mc-service-group-id": regroup}),
+            }),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(%regroup, error = %e, "cannot request the regroup group's configuration")
+            }
+        }
         Ok(respond(FlowResult::Success, members.len() as u64))
     }
 

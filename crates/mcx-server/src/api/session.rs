@@ -20,9 +20,14 @@ use super::problem::ApiError;
     ))]
 pub(super) async fn log_on(
     State(state): State<AppState>,
+    peer: Option<axum::Extension<super::trace::TracePeer>>,
     AppJson(request): AppJson<LogOnRequest>,
 ) -> Result<(StatusCode, Json<LogOnResponse>), ApiError> {
     let (token, session) = state.system.identity.log_on(request).await?;
+    if let Some(axum::Extension(peer)) = peer {
+        *peer.0.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(format!("{} ({})", session.mc_service_id, session.client_id));
+    }
     Ok((StatusCode::CREATED, Json(LogOnResponse { token, session })))
 }
 

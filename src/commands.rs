@@ -142,6 +142,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Acm { command } => acm(command).await,
+        Command::Bench(command) => crate::bench::run(command.into_args()?).await,
         Command::Pki {
             command: PkiCommand::Init { dir, name },
         } => {

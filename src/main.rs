@@ -2,8 +2,10 @@
 //! `mcx group ...`, `mcx events`). Exit codes: 0 success, 1 the operation failed (the
 //! message says why), 2 the command line is wrong.
 
+mod bench;
 mod commands;
 mod demo;
+mod local_systems;
 mod output;
 mod sessions;
 
@@ -69,6 +71,8 @@ enum Command {
         #[arg(long)]
         base_port: Option<u16>,
     },
+    /// Load a deployment with many concurrent clients; report throughput, latency and memory.
+    Bench(BenchCommand),
     /// Preconfigured group regroup across systems (TS 23.280 §10.15.3.3.1).
     Regroup {
         #[command(subcommand)]
@@ -488,5 +492,86 @@ fn main() -> ExitCode {
             eprintln!("mcx: error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `mcx bench`: by default starts a home system and partners as `mcx serve` processes and
+/// runs every scenario against them.
+#[derive(Debug, Args)]
+struct BenchCommand {
+    /// Scenarios to run (default: all).
+    #[arg(value_enum)]
+    scenarios: Vec<bench::Scenario>,
+    /// Measured seconds per load phase.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Unmeasured seconds before each load phase (connections, caches).
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Concurrent clients (users of the home system) in the request scenarios.
+    #[arg(long, default_value_t = 32)]
+    workers: usize,
+    /// Partner systems (at least 2: the regroup spans home, partner1 and partner2).
+    #[arg(long, default_value_t = 10)]
+    partners: usize,
+    /// Clients subscribed to the fan-out group, spread over the partners.
+    #[arg(long, default_value_t = 10_000)]
+    subscribers: usize,
+    /// Affiliated regroup members, a third at each of home, partner1 and partner2.
+    #[arg(long, default_value_t = 300)]
+    members: usize,
+    /// Changes (notify-fanout) and regroups (regroup) measured.
+    #[arg(long, default_value_t = 20)]
+    repeat: usize,
+    /// Affiliations stored at the home system before it starts; repeat the option to
+    /// compare (`--preload 10000 --preload 1000000`).
+    #[arg(long)]
+    preload: Vec<u64>,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Keep the deployment (configurations, stores, server logs) under this directory
+    /// instead of a temporary one.
+    #[arg(long, conflicts_with_all = ["prepare", "running"])]
+    dir: Option<PathBuf>,
+    /// Only write a deployment (configurations, PKI, deployment.json) here, to start by hand.
+    #[arg(long, conflicts_with = "running")]
+    prepare: Option<PathBuf>,
+    /// Drive the deployment described by DIR/deployment.json, already running.
+    #[arg(long)]
+    running: Option<PathBuf>,
+}
+
+impl BenchCommand {
+    fn into_args(self) -> anyhow::Result<bench::BenchArgs> {
+        let seconds = |name: &str, value: f64| {
+            if value.is_finite() && value >= 0.0 {
+                Ok(std::time::Duration::from_secs_f64(value))
+            } else {
+                Err(anyhow::anyhow!(
+                    "--{name} must be a number of seconds, not {value}"
+                ))
+            }
+        };
+        let scenarios = if self.scenarios.is_empty() {
+            <bench::Scenario as clap::ValueEnum>::value_variants().to_vec()
+        } else {
+            self.scenarios
+        };
+        Ok(bench::BenchArgs {
+            scenarios,
+            duration: seconds("duration", self.duration)?,
+            warmup: seconds("warmup", self.warmup)?,
+            workers: self.workers,
+            partners: self.partners,
+            subscribers: self.subscribers,
+            members: self.members,
+            repeat: self.repeat,
+            preload: self.preload,
+            json: self.json,
+            dir: self.dir,
+            prepare: self.prepare,
+            running: self.running,
+        })
     }
 }

@@ -23,8 +23,9 @@ use mcx_model::flows::regroup::{PreconfiguredRegroupRequest, RegroupTargets};
 use mcx_model::group::{GroupConfiguration, GroupMemberEntry};
 use mcx_model::{ClientId, McService, McServiceGroupId, McServiceId, NonEmpty};
 
+use crate::local_systems::Systems;
 use chart::ProcedureReport;
-use systems::{AMBULANCE, FIRE, POLICE, Systems};
+use systems::{AMBULANCE, FIRE, POLICE};
 
 /// What `mcx demo` was asked.
 pub(crate) struct DemoArgs {
@@ -299,7 +300,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<()> {
         work.path().display()
     );
     let configs = systems::prepare(work.path(), args.base_port)?;
-    let mut systems = Systems::start(work.path(), configs).await?;
+    let mut systems = Systems::start(work.path(), configs, Duration::from_secs(20)).await?;
     for (domain, url) in &systems.urls {
         println!("  {domain:<18} {url}");
     }

@@ -96,6 +96,8 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    /// Whose token it is, when the client logged on itself (saves asking the server).
+    user: Option<McServiceId>,
 }
 
 /// Percent-encodes an identifier for a path segment.
@@ -126,12 +128,14 @@ impl Client {
             http,
             base,
             token: None,
+            user: None,
         })
     }
 
     /// The same client, using this bearer token.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
+        self.user = None;
         self
     }
 
@@ -221,6 +225,12 @@ impl Client {
         self.json(self.request(Method::GET, "/v1/system")).await
     }
 
+    /// What the server process uses (group administrators).
+    pub async fn resources(&self) -> Result<mcx_model::api::SystemResources> {
+        self.json(self.authed(Method::GET, "/v1/system/resources")?)
+            .await
+    }
+
     /// The server's OpenAPI document.
     pub async fn openapi(&self) -> Result<serde_json::Value> {
         self.json(self.request(Method::GET, "/v1/openapi.json"))
@@ -242,7 +252,9 @@ impl Client {
         let response: LogOnResponse = self
             .with_body(self.request(Method::POST, "/v1/session"), &request)
             .await?;
-        Ok((self.clone().with_token(response.token.clone()), response))
+        let mut client = self.clone().with_token(response.token.clone());
+        client.user = Some(response.session.mc_service_id.clone());
+        Ok((client, response))
     }
 
     /// The current session.
@@ -362,6 +374,9 @@ impl Client {
 
     /// The logged-on user's MC service ID, from the session.
     async fn me(&self) -> Result<McServiceId> {
+        if let Some(user) = &self.user {
+            return Ok(user.clone());
+        }
         Ok(self.session().await?.mc_service_id)
     }
 

@@ -97,6 +97,22 @@ pub struct SystemInfo {
     pub version: String,
 }
 
+/// `GET /v1/system/resources`: what the server process uses, for operators and `mcx bench`.
+/// A figure the platform does not report is absent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct SystemResources {
+    /// Resident set size now, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident_memory_bytes: Option<u64>,
+    /// The largest resident set size since the process started, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_resident_memory_bytes: Option<u64>,
+    /// Open file descriptors (connections, database files, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_files: Option<u64>,
+}
+
 /// An RFC 9457 problem document (`application/problem+json`). Every error of the API is
 /// one; `code` is stable and meant for programs, `detail` for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

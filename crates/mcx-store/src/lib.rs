@@ -11,9 +11,11 @@
 
 mod acm;
 mod affiliation;
+mod bulk;
 mod interconnection;
 mod migrations;
 mod regroup;
 mod sql_store;
 
+pub use bulk::BulkAffiliatedUser;
 pub use sql_store::{SqlStore, StoreOptions};

@@ -73,7 +73,7 @@ pub(crate) fn version_i64(version: u64) -> i64 {
     i64::try_from(version).unwrap_or(i64::MAX)
 }
 
-fn encode_credential(credential: &Credential) -> String {
+pub(crate) fn encode_credential(credential: &Credential) -> String {
     match credential {
         Credential::Password(p) => format!("password:{p}"),
     }

@@ -101,6 +101,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> axum::Router {
         .routes(routes!(acm::respond))
         .routes(routes!(acm::apply))
         .routes(routes!(system::info))
+        .routes(routes!(system::resources))
         .routes(routes!(trace::list))
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_string();

@@ -2,9 +2,12 @@
 
 use axum::Json;
 use axum::extract::State;
-use mcx_model::api::SystemInfo;
+use mcx_model::api::{Problem, SystemInfo, SystemResources};
+use mcx_model::profile::Permission;
 
 use super::AppState;
+use super::extract::Caller;
+use super::problem::ApiError;
 
 /// Which MC system this is. No log-on needed.
 #[utoipa::path(get, path = "/v1/system", tag = "system",
@@ -16,6 +19,47 @@ pub(super) async fn info(State(state): State<AppState>) -> Json<SystemInfo> {
         name: settings.name.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
     })
+}
+
+/// What the server process uses (group administrators): memory now and at its peak, open
+/// files. Read from `/proc/self` on Linux; absent elsewhere.
+#[utoipa::path(get, path = "/v1/system/resources", tag = "system", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The process's resources", body = SystemResources),
+        (status = 403, description = "Not a group administrator", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(super) async fn resources(caller: Caller) -> Result<Json<SystemResources>, ApiError> {
+    caller.requester.require(
+        Permission::GroupAdministration,
+        "read the server's resources",
+    )?;
+    Ok(Json(read_resources()))
+}
+
+fn read_resources() -> SystemResources {
+    // VmRSS / VmHWM lines read "VmRSS:    123456 kB".
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kilobytes = |key: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(key))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .map(|kb| kb * 1024)
+    };
+    let open_files = std::fs::read_dir("/proc/self/fd")
+        .ok()
+        .map(|entries| entries.count() as u64);
+    SystemResources {
+        resident_memory_bytes: kilobytes("VmRSS:"),
+        peak_resident_memory_bytes: kilobytes("VmHWM:"),
+        open_files,
+    }
 }
 
 /// This API's OpenAPI 3.1 description (served by the router; declared here so the

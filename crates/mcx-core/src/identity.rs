@@ -193,19 +193,15 @@ impl IdentityManagement {
                 "the bearer token is not valid: it was never issued here, or its session ended (log on again)",
             )
         };
-        let session = self
+        let (session, user) = self
             .sessions
-            .session_by_token_hash(&token_hash(token))
+            .session_and_user(&token_hash(token))
             .await?
             .ok_or_else(invalid)?;
         if session.expires_at <= self.clock.now() {
             return Err(invalid());
         }
-        let user = self
-            .users
-            .user(&session.mc_service_id)
-            .await?
-            .ok_or_else(invalid)?;
+        let user = user.ok_or_else(invalid)?;
         let info = self.info(&session, user.profile.clone());
         Ok((
             Requester {

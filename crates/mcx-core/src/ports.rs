@@ -477,6 +477,12 @@ pub trait SessionStore: Send + Sync {
     async fn start_session(&self, session: &SessionRecord) -> StoreResult<Option<SessionRecord>>;
     /// The session whose token has this hash.
     async fn session_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<SessionRecord>>;
+    /// The session whose token has this hash with its user (`None` if the user is gone):
+    /// what every authenticated request needs, read at once.
+    async fn session_and_user(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(SessionRecord, Option<UserRecord>)>>;
     /// Ends a session with its subscriptions and undelivered events. False if it was gone.
     async fn end_session(&self, session_id: &str) -> StoreResult<bool>;
     /// Sessions whose end time has passed.

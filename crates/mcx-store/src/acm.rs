@@ -76,12 +76,23 @@ pub(crate) async fn merge_profile_additions(
     for row in rows {
         let service: String = row.try_get("mc_service").map_err(failed(ctx))?;
         let group: String = row.try_get("group_id").map_err(failed(ctx))?;
-        let service: McService = service.parse().map_err(|e| corrupt(ctx, e))?;
-        let group = McServiceGroupId::parse(&group).map_err(|e| corrupt(ctx, e))?;
-        let entry = profile.services.entry(service).or_default();
-        if !entry.groups.contains(&group) {
-            entry.groups.push(group);
-        }
+        add_to_profile(ctx, profile, &service, &group)?;
+    }
+    Ok(())
+}
+
+/// Adds one stored profile addition (service and group as stored) to a profile.
+pub(crate) fn add_to_profile(
+    ctx: &str,
+    profile: &mut UserProfile,
+    service: &str,
+    group: &str,
+) -> StoreResult<()> {
+    let service: McService = service.parse().map_err(|e| corrupt(ctx, e))?;
+    let group = McServiceGroupId::parse(group).map_err(|e| corrupt(ctx, e))?;
+    let entry = profile.services.entry(service).or_default();
+    if !entry.groups.contains(&group) {
+        entry.groups.push(group);
     }
     Ok(())
 }

@@ -191,6 +191,34 @@ pub(crate) async fn forget_group(tx: &mut Tx<'_>, group: &McServiceGroupId) -> S
 impl AffiliationStore for SqlStore {
     async fn user_affiliations(&self, user: &McServiceId) -> StoreResult<UserAffiliationState> {
         let ctx = "reading a user's affiliations";
+        // One round trip for the generation and the rows (a single row of NULLs from the
+        // affiliations side when the user holds none).
+        let joined = sqlx::query(
+            "SELECT u.affiliation_generation, a.mc_service_id, a.mc_service, a.group_id, a.client_id, a.pending \
+             FROM users u LEFT JOIN affiliations a ON a.mc_service_id = u.mc_service_id \
+             WHERE u.mc_service_id = $1 ORDER BY a.mc_service, a.group_id, a.client_id",
+        )
+        .bind(user.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed(ctx))?;
+        if let Some(first) = joined.first() {
+            let generation: i64 = first
+                .try_get("affiliation_generation")
+                .map_err(failed(ctx))?;
+            let mut rows = Vec::with_capacity(joined.len());
+            for row in &joined {
+                let group: Option<String> = row.try_get("group_id").map_err(failed(ctx))?;
+                if group.is_some() {
+                    rows.push(client_affiliation(ctx, row)?.1);
+                }
+            }
+            return Ok(UserAffiliationState {
+                generation: u64::try_from(generation).unwrap_or(0),
+                rows,
+            });
+        }
+        // A user not stored here (not configured any more) may still hold rows.
         let generation =
             sqlx::query("SELECT affiliation_generation FROM users WHERE mc_service_id = $1")
                 .bind(user.as_str())

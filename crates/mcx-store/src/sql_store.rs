@@ -96,6 +96,9 @@ impl SqlStore {
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
+            // A ping before every use doubles the round trips to SQLite's worker thread
+            // for nothing: the file cannot go away. A PostgreSQL connection can.
+            .test_before_acquire(postgres)
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
                     if conn.backend_name().eq_ignore_ascii_case("sqlite") {
@@ -575,6 +578,51 @@ impl SessionStore for SqlStore {
             .as_ref()
             .map(Self::session_from_row)
             .transpose()
+    }
+
+    async fn session_and_user(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(SessionRecord, Option<UserRecord>)>> {
+        // One round trip: the session, its user, and the user's profile additions (one
+        // row per addition; a single row of NULLs when there is none).
+        let ctx = "authenticating a request";
+        let rows = sqlx::query(
+            "SELECT s.session_id, s.token_hash, s.mc_service_id, s.client_id, s.logged_on_at, s.expires_at, \
+             u.profile, u.credential, pa.mc_service AS added_service, pa.group_id AS added_group \
+             FROM sessions s \
+             LEFT JOIN users u ON u.mc_service_id = s.mc_service_id \
+             LEFT JOIN profile_additions pa ON pa.mc_service_id = s.mc_service_id \
+             WHERE s.token_hash = $1 ORDER BY pa.group_id",
+        )
+        .bind(token_hash)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed(ctx))?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let session = Self::session_from_row(first)?;
+        let profile: Option<String> = first.try_get("profile").map_err(failed(ctx))?;
+        let credential: Option<String> = first.try_get("credential").map_err(failed(ctx))?;
+        let (Some(profile), Some(credential)) = (profile, credential) else {
+            return Ok(Some((session, None)));
+        };
+        let mut profile: mcx_model::profile::UserProfile =
+            serde_json::from_str(&profile).map_err(|e| corrupt(ctx, e))?;
+        for row in &rows {
+            let service: Option<String> = row.try_get("added_service").map_err(failed(ctx))?;
+            let group: Option<String> = row.try_get("added_group").map_err(failed(ctx))?;
+            if let (Some(service), Some(group)) = (service, group) {
+                crate::acm::add_to_profile(ctx, &mut profile, &service, &group)?;
+            }
+        }
+        let user = UserRecord {
+            profile,
+            credential: decode_credential(&credential)
+                .ok_or_else(|| corrupt(ctx, "unknown credential kind"))?,
+        };
+        Ok(Some((session, Some(user))))
     }
 
     async fn end_session(&self, session_id: &str) -> StoreResult<bool> {

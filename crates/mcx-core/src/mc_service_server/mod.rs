@@ -24,6 +24,7 @@ use mcx_model::profile::{Permission, UserProfile};
 use mcx_model::{McServiceGroupId, McServiceId, SystemDomain};
 use tokio::sync::{Notify, watch};
 
+pub use affiliation::{AffiliationPlan, plan_affiliation};
 pub use group_policy::GroupPolicyCache;
 
 use crate::error::{Error, ErrorKind, Result, codes};

@@ -788,6 +788,9 @@ impl McServiceServer {
             return Ok(());
         }
         let regroups = self.regroups.regroups().await?;
+        if regroups.is_empty() {
+            return Ok(());
+        }
         let sessions = self.sessions.sessions_of(user).await?;
         let mut writes = Vec::new();
         let mut events = Vec::new();

@@ -3,9 +3,13 @@
 //! poll interval at worst, never an event.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use tokio::sync::Notify;
+use mcx_model::events::DeliveredEvent;
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::error::{Error, ErrorKind, Result, codes};
+use crate::ports::EventStore;
 
 /// One [`Notify`] per session with an open event stream.
 #[derive(Debug, Default)]
@@ -41,6 +45,102 @@ impl StreamWakers {
             .remove(session_id);
         if let Some(notify) = removed {
             notify.notify_waiters();
+        }
+    }
+}
+
+/// A stream's share of a batched read.
+#[derive(Debug, Clone)]
+pub struct FetchedEvents {
+    /// The events after the stream's cursor, oldest first.
+    pub events: Vec<DeliveredEvent>,
+    /// Whether more may be waiting (the read was cut at its limit).
+    pub more: bool,
+}
+
+struct Fetch {
+    session: String,
+    after: i64,
+    reply: oneshot::Sender<Result<Option<FetchedEvents>, String>>,
+}
+
+/// Reads the events of many streams together. Every stream woken by a commit asks here;
+/// the requests that queue while one read runs go in the next read, so a change that
+/// reaches thousands of sessions costs a few queries, not one per stream, and nothing
+/// waits for a timer.
+pub struct EventFetcher {
+    store: Arc<dyn EventStore>,
+    queue: OnceLock<mpsc::UnboundedSender<Fetch>>,
+}
+
+/// Sessions per read.
+const SESSIONS_PER_READ: usize = 200;
+/// Events per session per read.
+pub const EVENTS_PER_FETCH: u32 = 256;
+
+impl EventFetcher {
+    /// A fetcher over the store (its worker starts on first use).
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        Self {
+            store,
+            queue: OnceLock::new(),
+        }
+    }
+
+    /// The session's next events after `after` (at most [`EVENTS_PER_FETCH`]); `None`
+    /// when the session ended.
+    pub async fn fetch(&self, session: &str, after: i64) -> Result<Option<FetchedEvents>> {
+        let queue = self.queue.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(serve_fetches(self.store.clone(), rx));
+            tx
+        });
+        let (reply, answer) = oneshot::channel();
+        let unavailable = |message: String| {
+            Error::refused(ErrorKind::Unavailable, codes::STORAGE_FAILURE, message)
+        };
+        queue
+            .send(Fetch {
+                session: session.to_string(),
+                after,
+                reply,
+            })
+            .map_err(|_| unavailable("the event reader has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| unavailable("the event reader has stopped".into()))?
+            .map_err(unavailable)
+    }
+}
+
+async fn serve_fetches(store: Arc<dyn EventStore>, mut queue: mpsc::UnboundedReceiver<Fetch>) {
+    let limit = EVENTS_PER_FETCH;
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < SESSIONS_PER_READ {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let wanted: Vec<(String, i64)> =
+            batch.iter().map(|f| (f.session.clone(), f.after)).collect();
+        match store.events_of_sessions(&wanted, limit).await {
+            Ok(found) => {
+                for (fetch, found) in batch.into_iter().zip(found) {
+                    let answer = found.exists.then_some(FetchedEvents {
+                        more: found.events.len() >= limit as usize,
+                        events: found.events,
+                    });
+                    let _ = fetch.reply.send(Ok(answer));
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for fetch in batch {
+                    let _ = fetch.reply.send(Err(message.clone()));
+                }
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 
 use crate::acm_server::{AcmParts, AcmServer};
 use crate::error::Result;
-use crate::events::StreamWakers;
+use crate::events::{EventFetcher, StreamWakers};
 use crate::gms::{GmsParts, GroupManagementServer};
 use crate::identity::IdentityManagement;
 use crate::interconnection_gateway::{GatewayParts, InterconnectionGateway, Partners, RetryPolicy};
@@ -53,6 +53,8 @@ pub struct McSystem {
     pub acm: Arc<AcmServer>,
     /// Wakes clients' event streams.
     pub wakers: Arc<StreamWakers>,
+    /// Reads the events of woken streams, many at once.
+    pub events: EventFetcher,
     /// The flow trace.
     pub trace: Arc<TraceLog>,
     /// The (traced) link to partner systems; the outbox delivers through it.
@@ -139,6 +141,7 @@ impl McSystem {
             gateway,
             acm,
             wakers,
+            events: EventFetcher::new(store.clone()),
             trace,
             link,
             store,

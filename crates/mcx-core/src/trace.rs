@@ -76,7 +76,7 @@ impl TraceLog {
             peer: flow.peer,
             flow: flow.flow.to_string(),
             correlation: flow.correlation,
-            elements: flow.elements,
+            elements: compact(flow.elements),
         };
         inner.1.push_back(entry);
         while inner.1.len() > self.capacity {
@@ -260,6 +260,40 @@ impl PartnerLink for TracedLink {
     }
 }
 
+/// Longest list kept whole in a trace entry's elements.
+const TRACE_LIST_ITEMS: usize = 8;
+/// Longest text kept whole in a trace entry's elements.
+const TRACE_TEXT_CHARS: usize = 200;
+
+/// Bounds the size of a trace entry's key elements: long lists (a group's members, a
+/// regroup's targets) keep their first items and say how many more there were; long
+/// texts (key material) are cut. The trace holds 50,000 entries; whole group documents
+/// in each would make its memory grow with group size.
+fn compact(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Array(items) if items.len() > TRACE_LIST_ITEMS => {
+            let more = items.len() - TRACE_LIST_ITEMS;
+            let mut kept: Vec<Value> = items
+                .into_iter()
+                .take(TRACE_LIST_ITEMS)
+                .map(compact)
+                .collect();
+            kept.push(Value::String(format!("… {more} more")));
+            Value::Array(kept)
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(compact).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, compact(v))).collect())
+        }
+        Value::String(text) if text.chars().count() > TRACE_TEXT_CHARS => {
+            let cut: String = text.chars().take(TRACE_TEXT_CHARS).collect();
+            Value::String(format!("{cut}…"))
+        }
+        other => other,
+    }
+}
+
 /// Records the answer a gateway gave to a partner's request.
 pub fn record_inbound(
     trace: &TraceLog,
@@ -287,5 +321,24 @@ pub fn record_inbound(
             correlation: transaction.to_string(),
             elements: answer_elements(answer),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compact;
+    use serde_json::json;
+
+    #[test]
+    fn long_lists_and_texts_are_cut_and_say_so() {
+        let members: Vec<_> = (0..20)
+            .map(|i| json!({ "uri": format!("sip:u{i}@x.example") }))
+            .collect();
+        let value = compact(json!({ "list": members, "gmk": "k".repeat(500), "version": 3 }));
+        let list = value["list"].as_array().expect("still a list");
+        assert_eq!(list.len(), 9);
+        assert_eq!(list[8], json!("… 12 more"));
+        assert_eq!(value["gmk"].as_str().map(|s| s.chars().count()), Some(201));
+        assert_eq!(value["version"], json!(3));
     }
 }

@@ -19,8 +19,6 @@ use super::AppState;
 use super::extract::Caller;
 use super::problem::{ApiError, codes};
 
-/// How many stored events are read per query.
-const BATCH: u32 = 256;
 /// A stream re-checks the store at least this often, even without a wake-up (a wake-up
 /// from another node sharing the database cannot reach this one).
 const POLL: Duration = Duration::from_secs(2);
@@ -92,15 +90,14 @@ pub(super) async fn stream(
             let notified = waker.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let batch = match system.events_after(&session, cursor, BATCH).await {
-                Ok(Some(batch)) => batch,
+            let (batch, full) = match system.events.fetch(&session, cursor).await {
+                Ok(Some(fetched)) => (fetched.events, fetched.more),
                 Ok(None) => return, // the session ended
                 Err(e) => {
                     tracing::warn!(error = %e, session, "event stream: reading events failed; retrying");
-                    Vec::new()
+                    (Vec::new(), false)
                 }
             };
-            let full = batch.len() == BATCH as usize;
             for delivered in batch {
                 cursor = delivered.id;
                 let Ok(data) = serde_json::to_string(&delivered.event) else {
@@ -113,7 +110,7 @@ pub(super) async fn stream(
                         peer: peer.clone(),
                         flow,
                         correlation: delivered.id.to_string(),
-                        elements: serde_json::to_value(&delivered.event).unwrap_or_default(),
+                        elements: super::trace::event_elements(&delivered.event),
                     });
                 }
                 let event = Event::default()

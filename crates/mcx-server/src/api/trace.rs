@@ -166,6 +166,22 @@ pub(crate) async fn record_client_flows(
 }
 
 /// The entity and flow title of an event pushed to a client.
+/// The key elements of a delivered event for the trace: a changed group is named by ID,
+/// version and name (its whole document goes to every subscriber and would fill the
+/// trace); other events are small and kept whole.
+pub(crate) fn event_elements(event: &mcx_model::events::ClientEvent) -> serde_json::Value {
+    match event {
+        mcx_model::events::ClientEvent::GroupConfigurationChanged { group } => serde_json::json!({
+            "event": event.name(),
+            "mc-service-group-id": group.mc_service_group_id,
+            "version": group.version,
+            "display-name": group.configuration.display_name,
+            "key-material-generation": group.key_material.as_ref().map(|k| k.generation),
+        }),
+        other => serde_json::to_value(other).unwrap_or_default(),
+    }
+}
+
 pub(crate) fn event_flow(
     event: &mcx_model::events::ClientEvent,
 ) -> Option<(&'static str, &'static str)> {

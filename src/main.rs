@@ -540,6 +540,9 @@ struct BenchCommand {
     /// Drive the deployment described by DIR/deployment.json, already running.
     #[arg(long)]
     running: Option<PathBuf>,
+    /// Use consecutive ports from this one, two per system (default: any free ports).
+    #[arg(long)]
+    base_port: Option<u16>,
 }
 
 impl BenchCommand {
@@ -572,6 +575,7 @@ impl BenchCommand {
             dir: self.dir,
             prepare: self.prepare,
             running: self.running,
+            base_port: self.base_port,
         })
     }
 }

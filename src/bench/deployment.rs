@@ -179,10 +179,12 @@ pub(crate) fn worker(i: usize) -> anyhow::Result<McServiceId> {
     id(&format!("sip:w{i}@{HOME}"))
 }
 
-/// Writes the PKI, the configurations and the manifest into `dir`.
+/// Writes the PKI, the configurations and the manifest into `dir`. With `base_port`, the
+/// systems use consecutive ports from it (two each); otherwise any free ports.
 pub(crate) fn prepare(
     dir: &Path,
     shape: &Shape,
+    base_port: Option<u16>,
 ) -> anyhow::Result<(Manifest, BTreeMap<String, PathBuf>)> {
     let pki = dir.join("pki");
     mcx_server::pki::init(&pki, "mcx bench CA")?;
@@ -195,10 +197,16 @@ pub(crate) fn prepare(
     // Every listener stays bound until all ports are chosen, so no two are the same.
     let mut held = Vec::new();
     let mut ports = BTreeMap::new();
-    for domain in &domains {
-        let api = free_port(&mut held)?;
-        let partner = free_port(&mut held)?;
-        ports.insert(domain.to_string(), (api, partner));
+    for (i, domain) in domains.iter().enumerate() {
+        let pair = match base_port {
+            Some(base) => u16::try_from(2 * i)
+                .ok()
+                .and_then(|offset| base.checked_add(offset))
+                .and_then(|api| Some((api, api.checked_add(1)?)))
+                .context("--base-port leaves too few ports for the systems")?,
+            None => (free_port(&mut held)?, free_port(&mut held)?),
+        };
+        ports.insert(domain.to_string(), pair);
     }
     drop(held);
     let manifest = Manifest {

@@ -65,6 +65,7 @@ pub(crate) struct BenchArgs {
     pub(crate) dir: Option<PathBuf>,
     pub(crate) prepare: Option<PathBuf>,
     pub(crate) running: Option<PathBuf>,
+    pub(crate) base_port: Option<u16>,
 }
 
 /// One system's resources after a scenario.
@@ -127,7 +128,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(dir) = &args.prepare {
         std::fs::create_dir_all(dir)?;
-        let (manifest, files) = deployment::prepare(dir, &args.shape(0))?;
+        let (manifest, files) = deployment::prepare(dir, &args.shape(0), args.base_port)?;
         println!("mcx bench: deployment written to {}", dir.display());
         for (domain, file) in &files {
             println!(
@@ -214,7 +215,7 @@ async fn own_deployment(args: &BenchArgs, preload: u64) -> anyhow::Result<Run> {
         shape.partners,
         dir.display()
     );
-    let (manifest, files) = deployment::prepare(&dir, &shape)?;
+    let (manifest, files) = deployment::prepare(&dir, &shape, args.base_port)?;
     let mut stored = 0;
     if preload > 0 {
         let started = Instant::now();

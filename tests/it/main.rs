@@ -5,6 +5,7 @@
 mod acm;
 mod affiliation;
 mod bad_input;
+mod bench;
 mod cli;
 mod demo;
 mod events;

@@ -118,3 +118,18 @@ async fn sessions_end_when_their_time_is_up() {
         }
     }
 }
+
+#[tokio::test]
+async fn administrators_read_the_server_resources_and_others_are_refused() {
+    let system = TestSystem::example().await;
+    let alice = system.log_on_as(ALICE, "console").await;
+    let resources = alice.resources().await.unwrap();
+    assert!(resources.resident_memory_bytes.unwrap_or(0) > 0);
+    assert!(resources.peak_resident_memory_bytes >= resources.resident_memory_bytes);
+    assert!(resources.open_files.unwrap_or(0) > 0);
+
+    let bob = system.log_on_as(BOB, "handset").await;
+    let refused = bob.resources().await.unwrap_err();
+    assert_eq!(refused.status(), Some(403));
+    assert_eq!(refused.code(), Some("not-authorized"));
+}

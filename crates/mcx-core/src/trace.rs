@@ -20,7 +20,33 @@ pub use mcx_model::api::{TraceDirection as Direction, TraceEntry};
 pub struct TraceLog {
     system: SystemDomain,
     capacity: usize,
-    inner: Mutex<(u64, VecDeque<TraceEntry>)>,
+    inner: Mutex<(u64, VecDeque<Stored>)>,
+    names: Mutex<Vec<Arc<str>>>,
+}
+
+/// A trace entry as kept: its texts shared or boxed and its elements as JSON text, a
+/// fraction of the memory of a [`TraceEntry`] with a `serde_json::Value` tree (50,000 of
+/// them are kept). Expanded when read.
+#[derive(Debug)]
+struct Stored {
+    seq: u64,
+    at: OffsetDateTime,
+    entity: Arc<str>,
+    direction: Direction,
+    peer: Box<str>,
+    flow: Arc<str>,
+    correlation: Box<str>,
+    elements: Box<str>,
+}
+
+/// Entity names and flow titles are few; each is kept once.
+fn shared(names: &mut Vec<Arc<str>>, name: &str) -> Arc<str> {
+    if let Some(known) = names.iter().find(|n| &***n == name) {
+        return known.clone();
+    }
+    let new: Arc<str> = Arc::from(name);
+    names.push(new.clone());
+    new
 }
 
 /// What a new trace entry says.
@@ -46,6 +72,7 @@ impl TraceLog {
             system,
             capacity: capacity.max(1),
             inner: Mutex::new((0, VecDeque::new())),
+            names: Mutex::new(Vec::new()),
         }
     }
 
@@ -65,18 +92,22 @@ impl TraceLog {
             correlation = %flow.correlation,
             "flow"
         );
+        let elements = compact(flow.elements).to_string().into_boxed_str();
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        let entity = shared(&mut names, flow.entity);
+        let title = shared(&mut names, flow.flow);
+        drop(names);
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.0 += 1;
-        let entry = TraceEntry {
+        let entry = Stored {
             seq: inner.0,
             at,
-            system: self.system.to_string(),
-            entity: flow.entity.to_string(),
+            entity,
             direction: flow.direction,
-            peer: flow.peer,
-            flow: flow.flow.to_string(),
-            correlation: flow.correlation,
-            elements: compact(flow.elements),
+            peer: flow.peer.into_boxed_str(),
+            flow: title,
+            correlation: flow.correlation.into_boxed_str(),
+            elements,
         };
         inner.1.push_back(entry);
         while inner.1.len() > self.capacity {
@@ -92,7 +123,17 @@ impl TraceLog {
             .iter()
             .filter(|e| e.seq > after)
             .take(limit)
-            .cloned()
+            .map(|e| TraceEntry {
+                seq: e.seq,
+                at: e.at,
+                system: self.system.to_string(),
+                entity: e.entity.to_string(),
+                direction: e.direction,
+                peer: e.peer.to_string(),
+                flow: e.flow.to_string(),
+                correlation: e.correlation.to_string(),
+                elements: serde_json::from_str(&e.elements).unwrap_or_default(),
+            })
             .collect()
     }
 }

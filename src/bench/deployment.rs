@@ -146,16 +146,7 @@ fn group(id: McServiceGroupId, name: &str, members: Vec<McServiceId>) -> GroupCo
 }
 
 fn administrator(domain: &str) -> anyhow::Result<UserConfig> {
-    let everything: BTreeSet<Permission> = [
-        Permission::GroupAdministration,
-        Permission::AffiliationChangeMandatory,
-        Permission::AffiliationChangeNegotiated,
-        Permission::AffiliationMonitoring,
-        Permission::Regroup,
-        Permission::AcmAdministration,
-    ]
-    .into_iter()
-    .collect();
+    let everything: BTreeSet<Permission> = Permission::ALL.into_iter().collect();
     Ok(user(
         id(&format!("sip:admin@{domain}"))?,
         Vec::new(),

@@ -262,13 +262,20 @@ pub(crate) async fn affiliate_partner(
 /// An event a reader saw: which, and when.
 type Seen = (String, Instant);
 
+/// The event streams of a scenario's clients: which events arrived, and when.
+struct Watch {
+    rx: mpsc::UnboundedReceiver<Seen>,
+    /// Arrivals for keys not waited for yet.
+    early: HashMap<String, Vec<Instant>>,
+}
+
 /// Opens the event stream of each client and forwards the events `classify` picks.
 async fn watch(
     label: &str,
     clients: &[Client],
     knobs: &Knobs,
     classify: fn(&ClientEvent) -> Option<String>,
-) -> anyhow::Result<mpsc::UnboundedReceiver<Seen>> {
+) -> anyhow::Result<Watch> {
     let (tx, rx) = mpsc::unbounded_channel();
     load::bounded(
         label,
@@ -291,53 +298,74 @@ async fn watch(
         }),
     )
     .await?;
-    Ok(rx)
+    Ok(Watch {
+        rx,
+        early: HashMap::new(),
+    })
 }
 
-/// Waits until `count` events with `key` arrived (or `timeout`); returns their times.
-/// Events for other keys are kept for later calls.
-async fn arrivals(
-    rx: &mut mpsc::UnboundedReceiver<Seen>,
-    early: &mut HashMap<String, Vec<Instant>>,
-    key: &str,
-    count: usize,
-    timeout: Duration,
-) -> Vec<Instant> {
-    let mut seen = early.remove(key).unwrap_or_default();
-    let deadline = tokio::time::Instant::now() + timeout;
-    while seen.len() < count {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some((k, at))) if k == key => seen.push(at),
-            Ok(Some((k, at))) => early.entry(k).or_default().push(at),
-            Ok(None) | Err(_) => break,
+/// How long clients take to be told: each client's delay, and the last one's per round.
+struct Notified {
+    each: hdrhistogram::Histogram<u64>,
+    last: hdrhistogram::Histogram<u64>,
+    missing: u64,
+}
+
+/// How long a scenario waits for its clients to be told.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn micros_since(from: Instant, at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(from).as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+impl Notified {
+    fn new() -> Self {
+        Self {
+            each: load::histogram(),
+            last: load::histogram(),
+            missing: 0,
         }
     }
-    seen
-}
 
-/// Adds each arrival's delay after `from` to `each`, and the last one's to `last`.
-fn record(
-    from: Instant,
-    seen: &[Instant],
-    expected: usize,
-    each: &mut hdrhistogram::Histogram<u64>,
-    last: &mut hdrhistogram::Histogram<u64>,
-    missing: &mut u64,
-) {
-    let us = |at: &Instant| {
-        u64::try_from(at.saturating_duration_since(from).as_micros())
-            .unwrap_or(u64::MAX)
-            .max(1)
-    };
-    for at in seen {
-        let _ = each.record(us(at));
+    /// Waits until `expected` events with `key` arrived (or the timeout) and records
+    /// their delays after `from`.
+    async fn wait(&mut self, watch: &mut Watch, key: &str, expected: usize, from: Instant) {
+        let mut seen = watch.early.remove(key).unwrap_or_default();
+        let deadline = tokio::time::Instant::now() + NOTIFY_TIMEOUT;
+        while seen.len() < expected {
+            match tokio::time::timeout_at(deadline, watch.rx.recv()).await {
+                Ok(Some((k, at))) if k == key => seen.push(at),
+                Ok(Some((k, at))) => watch.early.entry(k).or_default().push(at),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        for at in &seen {
+            let _ = self.each.record(micros_since(from, *at));
+        }
+        if let Some(latest) = seen.iter().max()
+            && seen.len() == expected
+        {
+            let _ = self.last.record(micros_since(from, *latest));
+        }
+        self.missing += expected.saturating_sub(seen.len()) as u64;
     }
-    if let Some(latest) = seen.iter().max()
-        && seen.len() == expected
-    {
-        let _ = last.record(us(latest));
+
+    /// The "last" and "each" phases.
+    fn phases(&self, last: &str, each: &str, elapsed: Duration) -> [Phase; 2] {
+        let absent = (self.missing > 0).then(|| {
+            format!(
+                "{} notifications did not arrive within {} s",
+                self.missing,
+                NOTIFY_TIMEOUT.as_secs()
+            )
+        });
+        [
+            phase(last, Summary::of(&self.last, 0, None, elapsed)),
+            phase(each, Summary::of(&self.each, self.missing, absent, elapsed)),
+        ]
     }
-    *missing += expected.saturating_sub(seen.len()) as u64;
 }
 
 /// `notify-fanout`: one change of a home group reaches the P partner GMSs subscribed to it
@@ -408,10 +436,7 @@ pub(crate) async fn notify_fanout(manifest: &Manifest, knobs: &Knobs) -> anyhow:
     )
     .await?;
 
-    let mut each = load::histogram();
-    let mut last = load::histogram();
-    let mut missing = 0;
-    let mut early = HashMap::new();
+    let mut notified = Notified::new();
     let mut current = admin.group(&fanout).await?;
     let started = Instant::now();
     for r in 0..knobs.repeat {
@@ -427,27 +452,16 @@ pub(crate) async fn notify_fanout(manifest: &Manifest, knobs: &Knobs) -> anyhow:
             )
             .await
             .context("changing the fan-out group")?;
-        let seen = arrivals(
-            &mut rx,
-            &mut early,
-            &configuration.display_name,
-            subscribers.len(),
-            Duration::from_secs(30),
-        )
-        .await;
-        record(
-            from,
-            &seen,
-            subscribers.len(),
-            &mut each,
-            &mut last,
-            &mut missing,
-        );
+        notified
+            .wait(
+                &mut rx,
+                &configuration.display_name,
+                subscribers.len(),
+                from,
+            )
+            .await;
     }
     load::clear_progress();
-    let elapsed = started.elapsed();
-    let first_error =
-        (missing > 0).then(|| format!("{missing} deliveries did not arrive within 30 s"));
     Ok(Outcome {
         scenario: "notify-fanout".into(),
         description: format!(
@@ -455,13 +469,13 @@ pub(crate) async fn notify_fanout(manifest: &Manifest, knobs: &Knobs) -> anyhow:
             manifest.shape.partners,
             subscribers.len()
         ),
-        phases: vec![
-            phase("last client has it", Summary::of(&last, 0, None, elapsed)),
-            phase(
+        phases: notified
+            .phases(
+                "last client has it",
                 "each client has it",
-                Summary::of(&each, missing, first_error, elapsed),
-            ),
-        ],
+                started.elapsed(),
+            )
+            .to_vec(),
     })
 }
 
@@ -538,17 +552,15 @@ pub(crate) async fn regroup(manifest: &Manifest, knobs: &Knobs) -> anyhow::Resul
     };
     let mut create = load::histogram();
     let mut cancel = load::histogram();
-    let (mut told, mut told_last) = (load::histogram(), load::histogram());
-    let (mut cancelled, mut cancelled_last) = (load::histogram(), load::histogram());
-    let (mut missing, mut missing_cancel) = (0, 0);
+    let mut regrouped = Notified::new();
+    let mut cancelled = Notified::new();
     let mut errors = 0;
     let mut first_error = None;
-    let mut early = HashMap::new();
     let started = Instant::now();
     for r in 0..knobs.repeat {
         load::show_progress(&format!("regroup: {}/{}", r + 1, knobs.repeat));
         let from = Instant::now();
-        let record_result = match admin.regroup(&request).await {
+        let record = match admin.regroup(&request).await {
             Ok(record) => record,
             Err(e) => {
                 errors += 1;
@@ -556,28 +568,16 @@ pub(crate) async fn regroup(manifest: &Manifest, knobs: &Knobs) -> anyhow::Resul
                 continue;
             }
         };
-        let _ = create.record(
-            u64::try_from(from.elapsed().as_micros())
-                .unwrap_or(u64::MAX)
-                .max(1),
-        );
-        let regroup_id = record_result.regroup_group_id.clone();
-        let seen = arrivals(
-            &mut rx,
-            &mut early,
-            &format!("regrouped {regroup_id}"),
-            members.len(),
-            Duration::from_secs(30),
-        )
-        .await;
-        record(
-            from,
-            &seen,
-            members.len(),
-            &mut told,
-            &mut told_last,
-            &mut missing,
-        );
+        let _ = create.record(micros_since(from, Instant::now()));
+        let regroup_id = record.regroup_group_id;
+        regrouped
+            .wait(
+                &mut rx,
+                &format!("regrouped {regroup_id}"),
+                members.len(),
+                from,
+            )
+            .await;
 
         let from = Instant::now();
         if let Err(e) = admin.cancel_regroup(&regroup_id).await {
@@ -585,60 +585,38 @@ pub(crate) async fn regroup(manifest: &Manifest, knobs: &Knobs) -> anyhow::Resul
             first_error.get_or_insert(e.to_string());
             continue;
         }
-        let _ = cancel.record(
-            u64::try_from(from.elapsed().as_micros())
-                .unwrap_or(u64::MAX)
-                .max(1),
-        );
-        let seen = arrivals(
-            &mut rx,
-            &mut early,
-            &format!("cancelled {regroup_id}"),
-            members.len(),
-            Duration::from_secs(30),
-        )
-        .await;
-        record(
-            from,
-            &seen,
-            members.len(),
-            &mut cancelled,
-            &mut cancelled_last,
-            &mut missing_cancel,
-        );
+        let _ = cancel.record(micros_since(from, Instant::now()));
+        cancelled
+            .wait(
+                &mut rx,
+                &format!("cancelled {regroup_id}"),
+                members.len(),
+                from,
+            )
+            .await;
     }
     load::clear_progress();
     let elapsed = started.elapsed();
-    let absent =
-        |n: u64| (n > 0).then(|| format!("{n} member notifications did not arrive within 30 s"));
+    let mut phases = vec![phase(
+        "regroup response",
+        Summary::of(&create, errors, first_error, elapsed),
+    )];
+    phases.extend(regrouped.phases("last member regrouped", "each member regrouped", elapsed));
+    phases.push(phase(
+        "cancel response",
+        Summary::of(&cancel, 0, None, elapsed),
+    ));
+    phases.extend(cancelled.phases(
+        "last member told of cancel",
+        "each member told of cancel",
+        elapsed,
+    ));
     Ok(Outcome {
         scenario: "regroup".into(),
         description: format!(
             "regroup of a home and a partner1 group, {} affiliated members served by home, partner1 and partner2; then cancel",
             members.len()
         ),
-        phases: vec![
-            phase(
-                "regroup response",
-                Summary::of(&create, errors, first_error, elapsed),
-            ),
-            phase(
-                "last member regrouped",
-                Summary::of(&told_last, 0, None, elapsed),
-            ),
-            phase(
-                "each member regrouped",
-                Summary::of(&told, missing, absent(missing), elapsed),
-            ),
-            phase("cancel response", Summary::of(&cancel, 0, None, elapsed)),
-            phase(
-                "last member told of cancel",
-                Summary::of(&cancelled_last, 0, None, elapsed),
-            ),
-            phase(
-                "each member told of cancel",
-                Summary::of(&cancelled, missing_cancel, absent(missing_cancel), elapsed),
-            ),
-        ],
+        phases,
     })
 }

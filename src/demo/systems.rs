@@ -61,17 +61,6 @@ fn user(
     })
 }
 
-fn everything() -> Vec<Permission> {
-    vec![
-        Permission::GroupAdministration,
-        Permission::AffiliationChangeMandatory,
-        Permission::AffiliationChangeNegotiated,
-        Permission::AffiliationMonitoring,
-        Permission::Regroup,
-        Permission::AcmAdministration,
-    ]
-}
-
 fn all() -> BTreeSet<Capability> {
     Capability::ALL.into_iter().collect()
 }
@@ -83,7 +72,7 @@ pub(crate) fn prepare(
 ) -> anyhow::Result<BTreeMap<String, PathBuf>> {
     let pki = dir.join("pki");
     mcx_server::pki::init(&pki, "mcx demo CA")?;
-    let admin = everything();
+    let admin = Permission::ALL.to_vec();
     let users: BTreeMap<&str, Vec<UserConfig>> = BTreeMap::from([
         (
             POLICE,

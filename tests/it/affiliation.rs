@@ -51,14 +51,7 @@ fn group(name: &str, members: &[&str]) -> GroupConfiguration {
 /// police (alice: administrator with every permission; bob: N2 3; carol) and fire
 /// (frank: administrator; fiona), with groups defined in both.
 async fn setup() -> Federation {
-    let everything = [
-        Permission::GroupAdministration,
-        Permission::AffiliationChangeMandatory,
-        Permission::AffiliationChangeNegotiated,
-        Permission::AffiliationMonitoring,
-        Permission::Regroup,
-        Permission::AcmAdministration,
-    ];
+    let everything = Permission::ALL;
     let bob_groups: &[&str] = &[
         OPS,
         JOINT,

@@ -48,21 +48,13 @@ fn group(name: &str, members: &[&str]) -> GroupConfiguration {
     }
 }
 
-fn everything() -> Vec<Permission> {
-    vec![
-        Permission::GroupAdministration,
-        Permission::AffiliationMonitoring,
-        Permission::Regroup,
-    ]
-}
-
 async fn start(police_to_ambulance: Relation) -> Federation {
     let groups: &[&str] = &[OPS, HARBOUR];
     let mut federation = Federation::new(vec![
         (
             POLICE,
             vec![
-                profiled_user(ALICE, &[(MCPTT, &[OPS], 4)], &everything()),
+                profiled_user(ALICE, &[(MCPTT, &[OPS], 4)], &Permission::ALL),
                 profiled_user(BOB, &[(MCPTT, groups, 4)], &[]),
                 profiled_user(CAROL, &[(MCPTT, groups, 4)], &[]),
             ],
@@ -71,7 +63,7 @@ async fn start(police_to_ambulance: Relation) -> Federation {
         (
             FIRE,
             vec![
-                profiled_user(FRANK, &[(MCPTT, &[HARBOUR], 4)], &everything()),
+                profiled_user(FRANK, &[(MCPTT, &[HARBOUR], 4)], &Permission::ALL),
                 profiled_user(FIONA, &[(MCPTT, groups, 4)], &[]),
             ],
             vec![Relation::full(POLICE), Relation::full(AMBULANCE)],
@@ -79,7 +71,7 @@ async fn start(police_to_ambulance: Relation) -> Federation {
         (
             AMBULANCE,
             vec![
-                profiled_user(AMY, &[(MCPTT, &[HARBOUR], 4)], &everything()),
+                profiled_user(AMY, &[(MCPTT, &[HARBOUR], 4)], &Permission::ALL),
                 profiled_user(ANDY, &[(MCPTT, groups, 4)], &[]),
             ],
             vec![Relation::full(POLICE), Relation::full(FIRE)],

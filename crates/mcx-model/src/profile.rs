@@ -61,6 +61,16 @@ pub enum Permission {
 }
 
 impl Permission {
+    /// Every permission (an administrator's profile).
+    pub const ALL: [Permission; 6] = [
+        Permission::GroupAdministration,
+        Permission::AffiliationChangeMandatory,
+        Permission::AffiliationChangeNegotiated,
+        Permission::AffiliationMonitoring,
+        Permission::Regroup,
+        Permission::AcmAdministration,
+    ];
+
     /// The kebab-case name used in configuration and on the wire.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -83,16 +83,7 @@ pub fn generate(
                 password: "admin".into(),
                 display_name: Some(format!("Administrator of {domain}")),
                 services: mcptt(vec![ops(domain)?]),
-                permissions: [
-                    Permission::GroupAdministration,
-                    Permission::AffiliationChangeMandatory,
-                    Permission::AffiliationChangeNegotiated,
-                    Permission::AffiliationMonitoring,
-                    Permission::Regroup,
-                    Permission::AcmAdministration,
-                ]
-                .into_iter()
-                .collect(),
+                permissions: Permission::ALL.into_iter().collect(),
             },
             UserConfig {
                 mc_service_id: id(&format!("sip:user1@{domain}"))?,

@@ -543,6 +543,10 @@ struct BenchCommand {
     /// Use consecutive ports from this one, two per system (default: any free ports).
     #[arg(long)]
     base_port: Option<u16>,
+    /// Also run each request scenario paced at this many requests per second (latency at
+    /// a given load, to compare builds or machines).
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 impl BenchCommand {
@@ -576,6 +580,14 @@ impl BenchCommand {
             prepare: self.prepare,
             running: self.running,
             base_port: self.base_port,
+            rate: match self.rate {
+                Some(rate) if !(rate.is_finite() && rate > 0.0) => {
+                    anyhow::bail!(
+                        "--rate must be a positive number of requests per second, not {rate}"
+                    )
+                }
+                rate => rate,
+            },
         })
     }
 }

@@ -66,6 +66,7 @@ pub(crate) struct BenchArgs {
     pub(crate) prepare: Option<PathBuf>,
     pub(crate) running: Option<PathBuf>,
     pub(crate) base_port: Option<u16>,
+    pub(crate) rate: Option<f64>,
 }
 
 /// One system's resources after a scenario.
@@ -115,6 +116,7 @@ impl BenchArgs {
             duration: self.duration,
             repeat: self.repeat.max(1),
             setup_parallelism: 64,
+            rate: self.rate,
         }
     }
 }

@@ -61,7 +61,7 @@ fn memory_line(measured: &Measured) -> String {
 /// Whether a phase is a throughput phase (closed loop or paced requests) rather than a
 /// time-to-notify distribution.
 fn is_load_phase(name: &str) -> bool {
-    name == "peak" || name == "half of peak"
+    name == "peak" || name == "half of peak" || name.starts_with("at ")
 }
 
 /// The whole report.

@@ -28,6 +28,8 @@ pub(crate) struct Knobs {
     pub(crate) repeat: usize,
     /// Log-ons and set-up requests in flight at once.
     pub(crate) setup_parallelism: usize,
+    /// Also measure the request scenarios paced at this many requests per second.
+    pub(crate) rate: Option<f64>,
 }
 
 /// One measured phase of a scenario.
@@ -104,10 +106,23 @@ async fn peak_and_half(
         Pace::Rate(peak.per_second / 2.0),
         knobs.warmup,
         knobs.duration,
-        operation,
+        operation.clone(),
     )
     .await;
-    vec![phase("peak", peak), phase("half of peak", half)]
+    let mut phases = vec![phase("peak", peak), phase("half of peak", half)];
+    if let Some(rate) = knobs.rate {
+        let paced = load::run(
+            &format!("{name} at {rate} /s"),
+            workers,
+            Pace::Rate(rate),
+            knobs.warmup,
+            knobs.duration,
+            operation,
+        )
+        .await;
+        phases.push(phase(&format!("at {rate} /s"), paced));
+    }
+    phases
 }
 
 /// `baseline`: the cheapest authenticated request, `GET /v1/session` (token checked

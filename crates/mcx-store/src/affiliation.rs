@@ -251,37 +251,12 @@ impl AffiliationStore for SqlStore {
         expected: Option<u64>,
         effects: &Effects,
     ) -> StoreResult<Option<Committed>> {
-        let ctx = format!("changing the affiliations of '{user}'");
-        let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await.map_err(failed(ctx.clone()))?;
-        // Bumping the generation first also locks the user's row (on PostgreSQL), so
-        // concurrent changes of one user's affiliations are serialised across nodes.
-        let bumped = match expected {
-            Some(generation) => sqlx::query(
-                "UPDATE users SET affiliation_generation = affiliation_generation + 1 \
-                 WHERE mc_service_id = $1 AND affiliation_generation = $2",
-            )
-            .bind(user.as_str())
-            .bind(i64::try_from(generation).unwrap_or(i64::MAX))
-            .execute(&mut *tx)
-            .await,
-            None => sqlx::query(
-                "UPDATE users SET affiliation_generation = affiliation_generation + 1 WHERE mc_service_id = $1",
-            )
-            .bind(user.as_str())
-            .execute(&mut *tx)
-            .await,
-        }
-        .map_err(failed(ctx.clone()))?;
-        if expected.is_some() && bumped.rows_affected() == 0 {
-            return Ok(None);
-        }
-        let committed = Self::write_effects(&mut tx, effects).await?;
-        if committed.conflict {
-            return Ok(None);
-        }
-        tx.commit().await.map_err(failed(ctx))?;
-        Ok(Some(committed))
+        self.commit_write(crate::group_commit::Write::User {
+            user: user.clone(),
+            expected,
+            effects: effects.clone(),
+        })
+        .await
     }
 
     async fn served_affiliations_to(

@@ -339,18 +339,12 @@ impl InterconnectionStore for SqlStore {
     ) -> StoreResult<()> {
         let ctx = "recording an answer given to a partner";
         let text = serde_json::to_string(answer).map_err(|e| corrupt(ctx, e))?;
-        let _guard = self.write_guard().await;
-        sqlx::query(
-            "INSERT INTO inbound_answers (partner, transaction_id, answer, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (partner, transaction_id) DO NOTHING",
-        )
-        .bind(partner.as_str())
-        .bind(transaction.to_string())
-        .bind(text)
-        .bind(millis(OffsetDateTime::now_utc()))
-        .execute(&self.pool)
-        .await
-        .map_err(failed(ctx))?;
+        self.commit_write(crate::group_commit::Write::InboundAnswer {
+            partner: partner.as_str().to_string(),
+            transaction: transaction.to_string(),
+            answer: text,
+        })
+        .await?;
         Ok(())
     }
 }

@@ -12,6 +12,7 @@
 mod acm;
 mod affiliation;
 mod bulk;
+mod group_commit;
 mod interconnection;
 mod migrations;
 mod regroup;

@@ -14,8 +14,10 @@ use mcx_model::group::GroupRecord;
 use mcx_model::{ClientId, McServiceGroupId, McServiceId};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row as _};
+use std::sync::{Arc, OnceLock};
 use time::OffsetDateTime;
-use tokio::sync::Mutex;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// How to open the store.
 #[derive(Debug, Clone)]
@@ -42,7 +44,9 @@ pub struct SqlStore {
     postgres: bool,
     /// SQLite allows one writer at a time; writers queue here instead of failing with
     /// "database is locked" when a read transaction would need to upgrade.
-    write_lock: Option<Mutex<()>>,
+    write_lock: Option<Arc<Mutex<()>>>,
+    /// SQLite only: the queue of affiliation changes committed together.
+    user_commits: OnceLock<mpsc::UnboundedSender<crate::group_commit::Queued>>,
 }
 
 pub(crate) fn failed(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -133,7 +137,8 @@ impl SqlStore {
         Ok(Self {
             pool,
             postgres,
-            write_lock: (!postgres).then(|| Mutex::new(())),
+            write_lock: (!postgres).then(|| Arc::new(Mutex::new(()))),
+            user_commits: OnceLock::new(),
         })
     }
 
@@ -145,6 +150,36 @@ impl SqlStore {
     /// Closes the pool, waiting for connections to finish.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Commits a write: on PostgreSQL in its own transaction; on SQLite together with
+    /// the writes queued meanwhile (see `group_commit`). Answers once it is durable;
+    /// `None` when its guard failed and nothing was kept.
+    pub(crate) async fn commit_write(
+        &self,
+        write: crate::group_commit::Write,
+    ) -> StoreResult<Option<Committed>> {
+        let Some(write_lock) = &self.write_lock else {
+            return crate::group_commit::commit_one(&self.pool, &write).await;
+        };
+        let queue = self.user_commits.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(crate::group_commit::run(
+                self.pool.clone(),
+                write_lock.clone(),
+                rx,
+            ));
+            tx
+        });
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError {
+            context: "committing a write".into(),
+            message: "the store's committer has stopped".into(),
+        };
+        queue
+            .send(crate::group_commit::Queued { write, reply })
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     pub(crate) async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
@@ -669,15 +704,14 @@ impl SessionStore for SqlStore {
 #[async_trait]
 impl EventStore for SqlStore {
     async fn commit(&self, effects: &Effects) -> StoreResult<Committed> {
-        let _guard = self.write_guard().await;
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(failed("committing effects"))?;
-        let committed = Self::write_effects(&mut tx, effects).await?;
-        tx.commit().await.map_err(failed("committing effects"))?;
-        Ok(committed)
+        let committed = self
+            .commit_write(crate::group_commit::Write::Effects(effects.clone()))
+            .await?;
+        // A guarded change record that moved on: nothing was kept.
+        Ok(committed.unwrap_or(Committed {
+            woken_sessions: Vec::new(),
+            conflict: true,
+        }))
     }
 
     async fn events_after(

@@ -1,0 +1,205 @@
+//! Group commit on SQLite. SQLite has one writer, and each statement is a round trip to
+//! the connection's worker thread, so a transaction per write makes concurrent writes
+//! queue behind each other's `BEGIN`, `COMMIT` and fsync. Here the writes that queue while
+//! one commit runs go into the next transaction together: each in its own savepoint where
+//! it may need undoing, each answered only after the shared `COMMIT` is durable. If that
+//! transaction fails, each write is retried alone, so one write's error is never
+//! another's. On PostgreSQL (several writers) each write keeps its own transaction.
+
+use std::sync::Arc;
+
+use mcx_core::ports::{Committed, Effects, StoreResult};
+use mcx_model::McServiceId;
+use sqlx::AnyPool;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use time::OffsetDateTime;
+
+use crate::sql_store::{SqlStore, failed, millis};
+
+/// A write the committer takes.
+pub(crate) enum Write {
+    /// A change of one user's affiliations, kept only if the user's generation is still
+    /// `expected`.
+    User {
+        user: McServiceId,
+        expected: Option<u64>,
+        effects: Effects,
+    },
+    /// Effects with no other change.
+    Effects(Effects),
+    /// The answer given to a partner's request, kept for its retransmissions.
+    InboundAnswer {
+        partner: String,
+        transaction: String,
+        answer: String,
+    },
+}
+
+impl Write {
+    /// Whether part of the write may have to be undone after it started (a guarded
+    /// remote change record is written last).
+    fn may_undo(&self) -> bool {
+        match self {
+            Write::User { effects, .. } | Write::Effects(effects) => {
+                effects.change_record.is_some()
+            }
+            Write::InboundAnswer { .. } => false,
+        }
+    }
+}
+
+/// A queued write and whom to answer.
+pub(crate) struct Queued {
+    pub(crate) write: Write,
+    pub(crate) reply: oneshot::Sender<StoreResult<Option<Committed>>>,
+}
+
+/// Writes per transaction at most.
+const WRITES_PER_COMMIT: usize = 64;
+
+/// Commits queued changes until the queue closes (the store is dropped).
+pub(crate) async fn run(
+    pool: AnyPool,
+    write_lock: Arc<Mutex<()>>,
+    mut queue: mpsc::UnboundedReceiver<Queued>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < WRITES_PER_COMMIT {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let together = {
+            let _writer = write_lock.lock().await;
+            commit_together(&pool, &batch).await
+        };
+        match together {
+            Ok(results) => {
+                for (queued, result) in batch.into_iter().zip(results) {
+                    let _ = queued.reply.send(Ok(result));
+                }
+            }
+            Err(_) => {
+                for queued in batch {
+                    let alone = {
+                        let _writer = write_lock.lock().await;
+                        commit_one(&pool, &queued.write).await
+                    };
+                    let _ = queued.reply.send(alone);
+                }
+            }
+        }
+    }
+}
+
+async fn commit_together(pool: &AnyPool, batch: &[Queued]) -> StoreResult<Vec<Option<Committed>>> {
+    let ctx = "committing writes together";
+    let mut tx = pool.begin().await.map_err(failed(ctx))?;
+    let mut results = Vec::with_capacity(batch.len());
+    for queued in batch {
+        if queued.write.may_undo() {
+            let mut part = sqlx::Acquire::begin(&mut *tx).await.map_err(failed(ctx))?;
+            match write_one(&mut part, &queued.write).await? {
+                Some(committed) => {
+                    part.commit().await.map_err(failed(ctx))?;
+                    results.push(Some(committed));
+                }
+                None => {
+                    part.rollback().await.map_err(failed(ctx))?;
+                    results.push(None);
+                }
+            }
+        } else {
+            // Writes nothing when it answers `None` (a stale generation): nothing to undo.
+            results.push(write_one(&mut tx, &queued.write).await?);
+        }
+    }
+    tx.commit().await.map_err(failed(ctx))?;
+    Ok(results)
+}
+
+/// One write in its own transaction; `None` (nothing kept) when its guard failed.
+pub(crate) async fn commit_one(pool: &AnyPool, write: &Write) -> StoreResult<Option<Committed>> {
+    let ctx = "committing a write";
+    let mut tx = pool.begin().await.map_err(failed(ctx))?;
+    let Some(committed) = write_one(&mut tx, write).await? else {
+        return Ok(None);
+    };
+    tx.commit().await.map_err(failed(ctx))?;
+    Ok(Some(committed))
+}
+
+/// Writes inside `tx`. `None`: the user's generation or a guarded change record moved
+/// on, and what was written must not be kept.
+async fn write_one(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    write: &Write,
+) -> StoreResult<Option<Committed>> {
+    match write {
+        Write::User {
+            user,
+            expected,
+            effects,
+        } => {
+            if !bump_generation(tx, user, *expected).await? {
+                return Ok(None);
+            }
+            let committed = SqlStore::write_effects(tx, effects).await?;
+            Ok((!committed.conflict).then_some(committed))
+        }
+        Write::Effects(effects) => {
+            let committed = SqlStore::write_effects(tx, effects).await?;
+            Ok((!committed.conflict).then_some(committed))
+        }
+        Write::InboundAnswer {
+            partner,
+            transaction,
+            answer,
+        } => {
+            sqlx::query(
+                "INSERT INTO inbound_answers (partner, transaction_id, answer, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (partner, transaction_id) DO NOTHING",
+            )
+            .bind(partner.clone())
+            .bind(transaction.clone())
+            .bind(answer.clone())
+            .bind(millis(OffsetDateTime::now_utc()))
+            .execute(&mut **tx)
+            .await
+            .map_err(failed("recording an answer given to a partner"))?;
+            Ok(Some(Committed::default()))
+        }
+    }
+}
+
+/// Bumps the user's affiliation generation if it is still `expected` (any, without).
+async fn bump_generation(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user: &McServiceId,
+    expected: Option<u64>,
+) -> StoreResult<bool> {
+    let ctx = format!("changing the affiliations of '{user}'");
+    // Bumping the generation first also locks the user's row (on PostgreSQL), so
+    // concurrent changes of one user's affiliations are serialised across nodes.
+    let bumped = match expected {
+        Some(generation) => sqlx::query(
+            "UPDATE users SET affiliation_generation = affiliation_generation + 1 \
+             WHERE mc_service_id = $1 AND affiliation_generation = $2",
+        )
+        .bind(user.as_str())
+        .bind(i64::try_from(generation).unwrap_or(i64::MAX))
+        .execute(&mut **tx)
+        .await,
+        None => sqlx::query(
+            "UPDATE users SET affiliation_generation = affiliation_generation + 1 WHERE mc_service_id = $1",
+        )
+        .bind(user.as_str())
+        .execute(&mut **tx)
+        .await,
+    }
+    .map_err(failed(ctx))?;
+    Ok(expected.is_none() || bumped.rows_affected() > 0)
+}

@@ -319,21 +319,15 @@ fn apply_fields(
     }
     let mut config = match base {
         Some(config) => config,
-        None => GroupConfiguration {
-            display_name: fields
+        None => GroupConfiguration::new(
+            fields
                 .display_name
                 .clone()
                 .context("a new group needs --display-name (or --file)")?,
-            list: Vec::new(),
-            on_network_disabled: false,
-            on_network_group_priority: None,
-            supported_services: services(&fields.services)?
+            [],
+            services(&fields.services)?
                 .context("a new group needs at least one --service (mcptt, mcvideo, mcdata)")?,
-            preconfigured_group_use_only: false,
-            permitted_locations: Vec::new(),
-            on_network_regrouped: None,
-            regrouped_into: None,
-        },
+        ),
     };
     if let Some(name) = &fields.display_name {
         config.display_name = name.clone();

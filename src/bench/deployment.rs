@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use mcx_core::ports::{Credential, SessionRecord, UserRecord};
-use mcx_model::group::{GroupConfiguration, GroupMemberEntry};
+use mcx_model::group::GroupConfiguration;
 use mcx_model::interconnection::{Capability, LocalGroupPolicy};
 use mcx_model::profile::{Permission, ServiceProfile, UserProfile};
 use mcx_model::{ClientId, McService, McServiceGroupId, McServiceId, NonEmpty, SystemDomain};
@@ -132,15 +132,8 @@ fn group(id: McServiceGroupId, name: &str, members: Vec<McServiceId>) -> GroupCo
     GroupConfig {
         mc_service_group_id: id,
         configuration: GroupConfiguration {
-            display_name: name.to_string(),
-            list: members.into_iter().map(GroupMemberEntry::new).collect(),
-            on_network_disabled: false,
             on_network_group_priority: Some(5),
-            supported_services: NonEmpty::one(McService::Mcptt),
-            preconfigured_group_use_only: false,
-            permitted_locations: Vec::new(),
-            on_network_regrouped: None,
-            regrouped_into: None,
+            ..GroupConfiguration::new(name, members, NonEmpty::one(McService::Mcptt))
         },
     }
 }

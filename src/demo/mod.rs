@@ -20,7 +20,7 @@ use mcx_model::events::ClientEvent;
 use mcx_model::flows::acm::{AcmDecision, PendingAcmItem};
 use mcx_model::flows::affiliation::*;
 use mcx_model::flows::regroup::{PreconfiguredRegroupRequest, RegroupTargets};
-use mcx_model::group::{GroupConfiguration, GroupMemberEntry};
+use mcx_model::group::GroupConfiguration;
 use mcx_model::{ClientId, McService, McServiceGroupId, McServiceId, NonEmpty};
 
 use crate::local_systems::Systems;
@@ -53,21 +53,11 @@ fn gid(text: &str) -> McServiceGroupId {
 }
 
 fn group(name: &str, members: &[&str], services: &[McService]) -> GroupConfiguration {
-    GroupConfiguration {
-        display_name: name.into(),
-        list: members
-            .iter()
-            .map(|m| GroupMemberEntry::new(id(m)))
-            .collect(),
-        on_network_disabled: false,
-        on_network_group_priority: None,
-        supported_services: NonEmpty::new(services.to_vec())
-            .unwrap_or_else(|_| NonEmpty::one(MCPTT)),
-        preconfigured_group_use_only: false,
-        permitted_locations: Vec::new(),
-        on_network_regrouped: None,
-        regrouped_into: None,
-    }
+    GroupConfiguration::new(
+        name,
+        members.iter().map(|m| id(m)),
+        NonEmpty::new(services.to_vec()).unwrap_or_else(|_| NonEmpty::one(MCPTT)),
+    )
 }
 
 /// The story's state: the systems, the observers (one administrator per system, who

@@ -8,7 +8,7 @@ use mcx_model::api::{AcmExchange, AcmProvisionOrder, AcmState};
 use mcx_model::events::ClientEvent;
 use mcx_model::flows::acm::{AcmDecision, PendingAcmItem};
 use mcx_model::flows::affiliation::AffiliationStatus;
-use mcx_model::group::{GroupConfiguration, GroupMemberEntry};
+use mcx_model::group::GroupConfiguration;
 use mcx_model::interconnection::{Capability, LocalGroupPolicy};
 use mcx_model::profile::Permission;
 use mcx_model::{McService, NonEmpty};
@@ -71,20 +71,7 @@ async fn federation() -> Federation {
     ]);
     federation.start_all().await;
     let alice = federation.log_on(ALICE, "console").await;
-    let joint = GroupConfiguration {
-        display_name: "Joint".into(),
-        list: vec![
-            GroupMemberEntry::new(id(ALICE)),
-            GroupMemberEntry::new(id(BOB)),
-        ],
-        on_network_disabled: false,
-        on_network_group_priority: None,
-        supported_services: NonEmpty::one(MCPTT),
-        preconfigured_group_use_only: false,
-        permitted_locations: Vec::new(),
-        on_network_regrouped: None,
-        regrouped_into: None,
-    };
+    let joint = GroupConfiguration::new("Joint", [id(ALICE), id(BOB)], NonEmpty::one(MCPTT));
     alice.create_group(&gid(JOINT), &joint).await.unwrap();
     alice.log_off().await.unwrap();
     federation

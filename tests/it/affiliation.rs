@@ -8,7 +8,7 @@ use mcx_client::Client;
 use mcx_model::api::{AffiliationChangeState, ChangeDecision, TargetState};
 use mcx_model::events::ClientEvent;
 use mcx_model::flows::affiliation::*;
-use mcx_model::group::{GroupConfiguration, GroupMemberEntry};
+use mcx_model::group::GroupConfiguration;
 use mcx_model::profile::Permission;
 use mcx_model::{McService, McServiceGroupId, NonEmpty};
 
@@ -32,20 +32,7 @@ const STATION: &str = "sip:station@fire.example";
 const MCPTT: McService = McService::Mcptt;
 
 fn group(name: &str, members: &[&str]) -> GroupConfiguration {
-    GroupConfiguration {
-        display_name: name.into(),
-        list: members
-            .iter()
-            .map(|m| GroupMemberEntry::new(id(m)))
-            .collect(),
-        on_network_disabled: false,
-        on_network_group_priority: None,
-        supported_services: NonEmpty::one(MCPTT),
-        preconfigured_group_use_only: false,
-        permitted_locations: Vec::new(),
-        on_network_regrouped: None,
-        regrouped_into: None,
-    }
+    GroupConfiguration::new(name, members.iter().map(|m| id(m)), NonEmpty::one(MCPTT))
 }
 
 /// police (alice: administrator with every permission; bob: N2 3; carol) and fire

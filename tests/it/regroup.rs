@@ -9,7 +9,7 @@ use mcx_client::Client;
 use mcx_model::api::RegroupRecord;
 use mcx_model::events::ClientEvent;
 use mcx_model::flows::regroup::*;
-use mcx_model::group::{GroupConfiguration, GroupMemberEntry};
+use mcx_model::group::GroupConfiguration;
 use mcx_model::interconnection::{Capability, LocalGroupPolicy};
 use mcx_model::profile::Permission;
 use mcx_model::{McService, McServiceGroupId, NonEmpty};
@@ -33,18 +33,8 @@ const MCPTT: McService = McService::Mcptt;
 
 fn group(name: &str, members: &[&str]) -> GroupConfiguration {
     GroupConfiguration {
-        display_name: name.into(),
-        list: members
-            .iter()
-            .map(|m| GroupMemberEntry::new(id(m)))
-            .collect(),
-        on_network_disabled: false,
         on_network_group_priority: Some(4),
-        supported_services: NonEmpty::one(MCPTT),
-        preconfigured_group_use_only: false,
-        permitted_locations: Vec::new(),
-        on_network_regrouped: None,
-        regrouped_into: None,
+        ..GroupConfiguration::new(name, members.iter().map(|m| id(m)), NonEmpty::one(MCPTT))
     }
 }
 

@@ -475,8 +475,6 @@ pub trait SessionStore: Send + Sync {
     /// Stores a new session. Any session of the same user and client ends with it, and is
     /// returned (its subscriptions and events go with it).
     async fn start_session(&self, session: &SessionRecord) -> StoreResult<Option<SessionRecord>>;
-    /// The session whose token has this hash.
-    async fn session_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<SessionRecord>>;
     /// The session whose token has this hash with its user (`None` if the user is gone):
     /// what every authenticated request needs, read at once.
     async fn session_and_user(
@@ -498,13 +496,6 @@ pub trait SessionStore: Send + Sync {
 pub trait EventStore: Send + Sync {
     /// Commits effects that go with no other change, returning the sessions that got events.
     async fn commit(&self, effects: &Effects) -> StoreResult<Committed>;
-    /// Up to `limit` events of the session after the given ID, oldest first.
-    async fn events_after(
-        &self,
-        session_id: &str,
-        after: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<DeliveredEvent>>;
     /// Forgets the session's events up to and including the given ID (the client has them).
     async fn discard_events_through(&self, session_id: &str, through: i64) -> StoreResult<()>;
     /// For each `(session, after)` of `wanted`, in order: up to `limit` of the session's

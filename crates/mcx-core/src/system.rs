@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use mcx_model::SystemDomain;
-use mcx_model::events::DeliveredEvent;
 use tokio::sync::Notify;
 
 use crate::acm_server::{AcmParts, AcmServer};
@@ -147,21 +146,6 @@ impl McSystem {
             store,
         });
         (system, task)
-    }
-
-    /// The next events of a session's stream after `after`, oldest first, at most
-    /// `limit`. `None` when the session has ended.
-    pub async fn events_after(
-        &self,
-        session_id: &str,
-        after: i64,
-        limit: u32,
-    ) -> Result<Option<Vec<DeliveredEvent>>> {
-        let events = self.store.events_after(session_id, after, limit).await?;
-        if events.is_empty() && !self.store.session_exists(session_id).await? {
-            return Ok(None);
-        }
-        Ok(Some(events))
     }
 
     /// Forgets a session's events the client has confirmed it holds.

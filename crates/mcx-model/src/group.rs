@@ -98,6 +98,26 @@ pub struct OnNetworkRegrouped {
 }
 
 impl GroupConfiguration {
+    /// A group with these members (no optional member elements) and services, and no other
+    /// element set: enabled, no priority, usable for calls, anywhere, not regrouped.
+    pub fn new(
+        display_name: impl Into<String>,
+        members: impl IntoIterator<Item = McServiceId>,
+        supported_services: NonEmpty<McService>,
+    ) -> Self {
+        Self {
+            display_name: display_name.into(),
+            list: members.into_iter().map(GroupMemberEntry::new).collect(),
+            on_network_disabled: false,
+            on_network_group_priority: None,
+            supported_services,
+            preconfigured_group_use_only: false,
+            permitted_locations: Vec::new(),
+            on_network_regrouped: None,
+            regrouped_into: None,
+        }
+    }
+
     /// Checks what the types alone cannot: lengths, control characters, duplicates.
     pub fn validate(&self) -> Result<(), ConfigurationError> {
         check_text(

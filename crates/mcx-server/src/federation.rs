@@ -110,15 +110,13 @@ pub fn generate(
         let groups = vec![GroupConfig {
             mc_service_group_id: ops(domain)?,
             configuration: GroupConfiguration {
-                display_name: format!("Operations of {domain}"),
                 list: members,
-                on_network_disabled: false,
                 on_network_group_priority: Some(5),
-                supported_services: NonEmpty::one(McService::Mcptt),
-                preconfigured_group_use_only: false,
-                permitted_locations: Vec::new(),
-                on_network_regrouped: None,
-                regrouped_into: None,
+                ..GroupConfiguration::new(
+                    format!("Operations of {domain}"),
+                    [],
+                    NonEmpty::one(McService::Mcptt),
+                )
             },
         }];
         let partners = domains

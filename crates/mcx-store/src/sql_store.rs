@@ -222,45 +222,34 @@ impl SqlStore {
                 context: "encoding a client event".into(),
                 message: e.to_string(),
             })?;
-            let rows = match audience {
-                Audience::Session(session) => {
-                    sqlx::query(
-                        "INSERT INTO client_events (session_id, event, created_at) \
-                         SELECT session_id, $1, $2 FROM sessions WHERE session_id = $3 \
-                         RETURNING session_id",
-                    )
-                    .bind(&json)
-                    .bind(now)
-                    .bind(session)
-                    .fetch_all(&mut **tx)
-                    .await
-                }
-                Audience::User(user) => {
-                    sqlx::query(
-                        "INSERT INTO client_events (session_id, event, created_at) \
-                         SELECT session_id, $1, $2 FROM sessions WHERE mc_service_id = $3 \
-                         RETURNING session_id",
-                    )
-                    .bind(&json)
-                    .bind(now)
-                    .bind(user.as_str())
-                    .fetch_all(&mut **tx)
-                    .await
-                }
-                Audience::GroupSubscribers(group) => {
-                    sqlx::query(
-                        "INSERT INTO client_events (session_id, event, created_at) \
-                         SELECT session_id, $1, $2 FROM group_subscriptions WHERE group_id = $3 \
-                         RETURNING session_id",
-                    )
-                    .bind(&json)
-                    .bind(now)
-                    .bind(group.as_str())
-                    .fetch_all(&mut **tx)
-                    .await
-                }
-            }
-            .map_err(failed("storing client events"))?;
+            // One copy per session the audience names, each reporting its session.
+            let (sql, key) = match audience {
+                Audience::Session(session) => (
+                    "INSERT INTO client_events (session_id, event, created_at) \
+                     SELECT session_id, $1, $2 FROM sessions WHERE session_id = $3 \
+                     RETURNING session_id",
+                    session.as_str(),
+                ),
+                Audience::User(user) => (
+                    "INSERT INTO client_events (session_id, event, created_at) \
+                     SELECT session_id, $1, $2 FROM sessions WHERE mc_service_id = $3 \
+                     RETURNING session_id",
+                    user.as_str(),
+                ),
+                Audience::GroupSubscribers(group) => (
+                    "INSERT INTO client_events (session_id, event, created_at) \
+                     SELECT session_id, $1, $2 FROM group_subscriptions WHERE group_id = $3 \
+                     RETURNING session_id",
+                    group.as_str(),
+                ),
+            };
+            let rows = sqlx::query(sql)
+                .bind(&json)
+                .bind(now)
+                .bind(key)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(failed("storing client events"))?;
             for row in rows {
                 woken.push(
                     row.try_get::<String, _>("session_id")
@@ -324,47 +313,34 @@ impl SqlStore {
         let request = serde_json::to_string(&entry.request).map_err(|e| corrupt(ctx, e))?;
         let txn = entry.transaction_id.to_string();
         let now = now.saturating_add(i64::try_from(entry.delay.as_millis()).unwrap_or(i64::MAX));
-        match &entry.audience {
-            PartnerAudience::Partner(partner) => {
-                sqlx::query(
-                    "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at) \
-                     VALUES ($1, $2, $3, 0, $4, $4)",
-                )
-                .bind(partner.as_str())
-                .bind(&txn)
-                .bind(&request)
-                .bind(now)
-                .execute(&mut **tx)
-                .await
-            }
-            PartnerAudience::SubscribedPartners(group) => {
-                sqlx::query(
-                    "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at) \
-                     SELECT partner, $1, $2, 0, $3, $3 FROM partner_records WHERE group_id = $4 AND subscribed = 1 \
-                     ORDER BY partner",
-                )
-                .bind(&txn)
-                .bind(&request)
-                .bind(now)
-                .bind(group.as_str())
-                .execute(&mut **tx)
-                .await
-            }
-            PartnerAudience::KnownPartners(group) => {
-                sqlx::query(
-                    "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at) \
-                     SELECT partner, $1, $2, 0, $3, $3 FROM partner_records WHERE group_id = $4 \
-                     ORDER BY partner",
-                )
-                .bind(&txn)
-                .bind(&request)
-                .bind(now)
-                .bind(group.as_str())
-                .execute(&mut **tx)
-                .await
-            }
-        }
-        .map_err(failed(ctx))?;
+        // $1 names the partner or the group whose partners receive a copy.
+        let (sql, key) = match &entry.audience {
+            PartnerAudience::Partner(partner) => (
+                "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at) \
+                 VALUES ($1, $2, $3, 0, $4, $4)",
+                partner.as_str(),
+            ),
+            PartnerAudience::SubscribedPartners(group) => (
+                "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at) \
+                 SELECT partner, $2, $3, 0, $4, $4 FROM partner_records WHERE group_id = $1 AND subscribed = 1 \
+                 ORDER BY partner",
+                group.as_str(),
+            ),
+            PartnerAudience::KnownPartners(group) => (
+                "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at) \
+                 SELECT partner, $2, $3, 0, $4, $4 FROM partner_records WHERE group_id = $1 \
+                 ORDER BY partner",
+                group.as_str(),
+            ),
+        };
+        sqlx::query(sql)
+            .bind(key)
+            .bind(&txn)
+            .bind(&request)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(failed(ctx))?;
         Ok(())
     }
 
@@ -604,17 +580,6 @@ impl SessionStore for SqlStore {
         Ok(previous)
     }
 
-    async fn session_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<SessionRecord>> {
-        sqlx::query("SELECT * FROM sessions WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(failed("looking up a session by token"))?
-            .as_ref()
-            .map(Self::session_from_row)
-            .transpose()
-    }
-
     async fn session_and_user(
         &self,
         token_hash: &str,
@@ -712,34 +677,6 @@ impl EventStore for SqlStore {
             woken_sessions: Vec::new(),
             conflict: true,
         }))
-    }
-
-    async fn events_after(
-        &self,
-        session_id: &str,
-        after: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<DeliveredEvent>> {
-        let ctx = format!("reading events of session {session_id}");
-        let rows = sqlx::query(
-            "SELECT event_id, event FROM client_events WHERE session_id = $1 AND event_id > $2 \
-             ORDER BY event_id LIMIT $3",
-        )
-        .bind(session_id)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(failed(ctx.clone()))?;
-        rows.iter()
-            .map(|row| {
-                let id: i64 = row.try_get("event_id").map_err(failed(ctx.clone()))?;
-                let text: String = row.try_get("event").map_err(failed(ctx.clone()))?;
-                let event: ClientEvent =
-                    serde_json::from_str(&text).map_err(|e| corrupt(&ctx, e))?;
-                Ok(DeliveredEvent { id, event })
-            })
-            .collect()
     }
 
     async fn events_of_sessions(

@@ -82,6 +82,25 @@ pub struct AffiliationPlan {
     pub newly_local: Vec<McServiceGroupId>,
 }
 
+/// A client's affiliation row at the serving server.
+fn served(
+    user: &McServiceId,
+    service: McService,
+    group: &McServiceGroupId,
+    client: &ClientId,
+    pending: bool,
+) -> AffiliationWrite {
+    AffiliationWrite::Served {
+        user: user.clone(),
+        row: ClientAffiliation {
+            mc_service: service,
+            group: group.clone(),
+            client: client.clone(),
+            pending,
+        },
+    }
+}
+
 /// Plans an affiliation; see [`AffiliationPlan`]. `n2` is the user's limit for `service`.
 pub fn plan_affiliation(
     system: &SystemDomain,
@@ -117,15 +136,7 @@ pub fn plan_affiliation(
             }
             // The user holds it already: the missing clients join, no N2 change.
             for client in missing {
-                writes.push(AffiliationWrite::Served {
-                    user: user.clone(),
-                    row: ClientAffiliation {
-                        mc_service: service,
-                        group: group.clone(),
-                        client: client.clone(),
-                        pending: false,
-                    },
-                });
+                writes.push(served(user, service, group, client, false));
             }
             outcome.insert(
                 group.clone(),
@@ -143,15 +154,7 @@ pub fn plan_affiliation(
         held.insert(group);
         let is_local = group.home_system() == *system;
         for client in clients {
-            writes.push(AffiliationWrite::Served {
-                user: user.clone(),
-                row: ClientAffiliation {
-                    mc_service: service,
-                    group: group.clone(),
-                    client: client.clone(),
-                    pending: !is_local,
-                },
-            });
+            writes.push(served(user, service, group, client, !is_local));
         }
         if is_local {
             writes.push(AffiliationWrite::Hosted {

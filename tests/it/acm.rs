@@ -380,3 +380,58 @@ async fn acm_refusals_say_why() {
 fn uuid_like() -> mcx_model::flows::acm::AcmRequestId {
     mcx_model::TransactionId::new().0
 }
+
+#[tokio::test]
+async fn a_simultaneous_accept_and_reject_give_one_answer_held_by_both_systems() {
+    let federation = federation().await;
+    let alice = federation.log_on(ALICE, "handset").await;
+    let sent = alice.acm_provide(&order(FRANK, &[JOINT])).await.unwrap();
+    let request_id = sent.request.request_id.expect("a request ID");
+    eventually("the partner stores the request", || async {
+        (sent_state(&federation, &sent).await.0 == AcmState::Stored).then_some(())
+    })
+    .await;
+    let frank = federation.log_on(FRANK, "console").await;
+    let frank_tablet = federation.log_on(FRANK, "tablet").await;
+    let reject = AcmDecision::Rejected {
+        reason: Some("not ours".into()),
+    };
+    let (accepted, rejected) = tokio::join!(
+        frank.acm_respond(&request_id, &AcmDecision::Accepted),
+        frank_tablet.acm_respond(&request_id, &reject),
+    );
+    let (winner, loser) = match (accepted, rejected) {
+        (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won, lost),
+        other => panic!("exactly one answer must be taken, got {other:?}"),
+    };
+    assert_eq!(
+        (loser.status(), loser.code()),
+        (Some(409), Some("acm-already-answered")),
+        "{loser}"
+    );
+    let decision = winner.response.expect("the answer").decision;
+    // The partner holds the winning decision …
+    let held = frank
+        .acm_received()
+        .await
+        .unwrap()
+        .exchanges
+        .into_iter()
+        .find(|x| x.request.request_id == Some(request_id))
+        .expect("listed at the partner");
+    assert_eq!(held.response.map(|r| r.decision), Some(decision.clone()));
+    // … and so does the primary, once it arrives.
+    let at_primary = eventually("the primary stores the answer", || async {
+        let alice = federation.log_on(ALICE, "inspector").await;
+        let found = alice
+            .acm_sent()
+            .await
+            .unwrap()
+            .exchanges
+            .into_iter()
+            .find(|x| x.request.request_id == Some(request_id))?;
+        (found.state == AcmState::Answered).then_some(found)
+    })
+    .await;
+    assert_eq!(at_primary.response.map(|r| r.decision), Some(decision));
+}

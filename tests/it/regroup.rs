@@ -482,3 +482,140 @@ async fn a_regroup_survives_restarts_until_cancelled() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(regroups_at(&federation, FRANK).await.is_empty());
 }
+
+/// The results of `n` simultaneous regroup requests: the regroups made and the refusals.
+async fn simultaneous(
+    client: &Client,
+    n: usize,
+    request: &PreconfiguredRegroupRequest,
+) -> (Vec<RegroupRecord>, Vec<mcx_client::ClientError>) {
+    let answers = futures_util::future::join_all((0..n).map(|_| client.regroup(request))).await;
+    let mut made = Vec::new();
+    let mut refused = Vec::new();
+    for answer in answers {
+        match answer {
+            Ok(record) => made.push(record),
+            Err(e) => refused.push(e),
+        }
+    }
+    (made, refused)
+}
+
+#[tokio::test]
+async fn of_simultaneous_regroups_of_a_group_exactly_one_is_made_at_its_home() {
+    // The built-in example: alice regroups patrol five times at once (issue 11, 1).
+    let system = TestSystem::example().await;
+    let alice = system.log_on_as(ALICE, "console").await;
+    let patrol = PreconfiguredRegroupRequest {
+        mc_service_id: id(ALICE),
+        regroup_group_id: None,
+        preconfigured_group_id: gid("sip:regroup-template@police.example"),
+        targets: RegroupTargets::McServiceGroupIdList(NonEmpty::one(gid(
+            "sip:patrol@police.example",
+        ))),
+        mc_service: MCPTT,
+    };
+    let (made, refused) = simultaneous(&alice, 5, &patrol).await;
+    assert_eq!(made.len(), 1, "refusals: {refused:?}");
+    for err in &refused {
+        assert_eq!(
+            (err.status(), err.code()),
+            (Some(409), Some("already-regrouped")),
+            "{err}"
+        );
+    }
+    let listed = alice.regroups().await.unwrap().regroups;
+    assert_eq!(listed.len(), 1, "only the winner is in effect");
+    let winner = made[0].regroup_group_id.clone();
+    let marked = alice
+        .group(&gid("sip:patrol@police.example"))
+        .await
+        .unwrap()
+        .configuration
+        .regrouped_into;
+    assert_eq!(marked, Some(winner.clone()));
+    // Cancelling the one in effect leaves nothing regrouped.
+    alice.cancel_regroup(&winner).await.unwrap();
+    assert!(alice.regroups().await.unwrap().regroups.is_empty());
+    let marked = alice
+        .group(&gid("sip:patrol@police.example"))
+        .await
+        .unwrap()
+        .configuration
+        .regrouped_into;
+    assert_eq!(marked, None);
+    // And it can be regrouped again.
+    assert_eq!(simultaneous(&alice, 1, &patrol).await.0.len(), 1);
+}
+
+#[tokio::test]
+async fn of_simultaneous_regroups_of_a_partner_group_exactly_one_is_made_everywhere() {
+    let federation = federation().await;
+    let alice = federation.log_on(ALICE, "console").await;
+    let (made, refused) = simultaneous(&alice, 5, &request(&[HARBOUR], None)).await;
+    assert_eq!(made.len(), 1, "refusals: {refused:?}");
+    for err in &refused {
+        assert_eq!(
+            (err.status(), err.code()),
+            (Some(409), Some("already-regrouped")),
+            "{err}"
+        );
+        assert!(err.to_string().contains("nothing was changed"), "{err}");
+    }
+    let winner = made[0].regroup_group_id.clone();
+    assert_eq!(
+        regrouped_into(&federation, FIRE, HARBOUR).await,
+        Some(winner.clone())
+    );
+    for admin in [ALICE, FRANK] {
+        let at = regroups_at(&federation, admin).await;
+        assert_eq!(at.len(), 1, "{admin}'s system: {at:?}");
+        assert_eq!(at[0].regroup_group_id, winner);
+    }
+    // Ambulance took part in every attempt; the losers' parts are cancelled.
+    eventually("ambulance holds only the regroup in effect", || async {
+        let at = regroups_at(&federation, AMY).await;
+        (at.len() == 1 && at[0].regroup_group_id == winner).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_group_taking_part_in_a_regroup_cannot_be_deleted_in_any_system() {
+    let federation = federation().await;
+    let alice = federation.log_on(ALICE, "console").await;
+    let frank = federation.log_on(FRANK, "console").await;
+    let record = alice
+        .regroup(&request(&[OPS, HARBOUR], None))
+        .await
+        .unwrap();
+    let regroup = record.regroup_group_id.clone();
+    for (admin, group) in [(&alice, OPS), (&frank, HARBOUR)] {
+        let err = admin.delete_group(&gid(group), None).await.unwrap_err();
+        assert_eq!(
+            (err.status(), err.code()),
+            (Some(409), Some("group-in-regroup")),
+            "{err}"
+        );
+        assert!(err.to_string().contains(regroup.as_str()), "{err}");
+    }
+    // The regroup group itself goes with its regroup, not by an administrator.
+    let err = alice.delete_group(&regroup, None).await.unwrap_err();
+    assert_eq!(err.code(), Some("group-in-regroup"), "{err}");
+    // Nothing changed: the regroup is in effect in every system, the groups exist.
+    for admin in [ALICE, FRANK, AMY] {
+        assert_eq!(regroups_at(&federation, admin).await.len(), 1, "{admin}");
+    }
+    assert_eq!(
+        regrouped_into(&federation, FIRE, HARBOUR).await,
+        Some(regroup.clone())
+    );
+    // Once cancelled, the groups may go.
+    alice.cancel_regroup(&regroup).await.unwrap();
+    alice.delete_group(&gid(OPS), None).await.unwrap();
+    eventually("fire's harbour is no longer regrouped", || async {
+        (regrouped_into(&federation, FIRE, HARBOUR).await.is_none()).then_some(())
+    })
+    .await;
+    frank.delete_group(&gid(HARBOUR), None).await.unwrap();
+}

@@ -112,6 +112,8 @@ pub mod codes {
     pub const ALREADY_REGROUPED: &str = "already-regrouped";
     /// Preconfigured regroup reject: the regroup group ID belongs to a regroup in effect.
     pub const REGROUP_GROUP_ID_IN_USE: &str = "regroup-group-id-in-use";
+    /// The group takes part in a regroup in effect: cancel the regroup first.
+    pub const GROUP_IN_REGROUP: &str = "group-in-regroup";
     /// Only group regroup is supported, not user regroup.
     pub const USER_REGROUP_NOT_SUPPORTED: &str = "user-regroup-not-supported";
     /// A partner needed for the request could not be reached; nothing was changed.

@@ -210,6 +210,9 @@ pub struct AcmWrite {
     pub owner: McServiceId,
     /// Whether it is pending data for the owner (to download at log-on).
     pub pending: bool,
+    /// A guarded write: replaces the stored exchange only while it is in this state;
+    /// otherwise nothing of the commit is kept and it reports a conflict.
+    pub only_if: Option<mcx_model::api::AcmState>,
 }
 
 /// A group added to a user's profile beyond the configured ones.
@@ -228,8 +231,17 @@ pub struct ProfileAddition {
 pub enum RegroupWrite {
     /// Stores (or replaces) a regroup; its `members` are not stored from here.
     Put(Box<RegroupRecord>),
-    /// Forgets a regroup and its members.
+    /// Forgets a regroup, its members and its claims.
     Delete(McServiceGroupId),
+    /// The regroup takes `groups` (constituents homed here, and its own regroup group ID):
+    /// a guarded write. If another regroup holds any of them, nothing of the commit is
+    /// kept and it reports a conflict (step 4a, atomic with the check).
+    Claim {
+        /// The regroup group.
+        regroup: McServiceGroupId,
+        /// The groups it takes.
+        groups: Vec<McServiceGroupId>,
+    },
     /// A client is affiliated to the regroup group.
     Join {
         /// The regroup group.
@@ -439,8 +451,8 @@ impl Effects {
 pub struct Committed {
     /// Sessions with new events.
     pub woken_sessions: Vec<String>,
-    /// A guarded write (a remote change record at an expected version) found the record
-    /// changed: nothing was committed.
+    /// A guarded write (a remote change record at an expected version, a regroup claim)
+    /// found the record changed or taken: nothing was committed.
     pub conflict: bool,
 }
 
@@ -705,6 +717,11 @@ pub trait RegroupStore: Send + Sync {
     async fn regroup(&self, regroup: &McServiceGroupId) -> StoreResult<Option<RegroupRecord>>;
     /// Every regroup, with its members.
     async fn regroups(&self) -> StoreResult<Vec<RegroupRecord>>;
+    /// The regroup that holds a group (a constituent homed here, or its regroup group).
+    async fn regroup_holding(
+        &self,
+        group: &McServiceGroupId,
+    ) -> StoreResult<Option<McServiceGroupId>>;
 }
 
 /// ACM exchanges.

@@ -11,8 +11,13 @@ use crate::sql_store::{SqlStore, corrupt, failed};
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
-/// Stores (or replaces) an ACM exchange inside a transaction.
-pub(crate) async fn write_exchange(tx: &mut Tx<'_>, write: &AcmWrite, now: i64) -> StoreResult<()> {
+/// Stores (or replaces) an ACM exchange inside a transaction. `false`: a guarded write
+/// found the exchange in another state, and the transaction must not be kept.
+pub(crate) async fn write_exchange(
+    tx: &mut Tx<'_>,
+    write: &AcmWrite,
+    now: i64,
+) -> StoreResult<bool> {
     let ctx = "storing an ACM exchange";
     let request_id = write
         .exchange
@@ -25,6 +30,28 @@ pub(crate) async fn write_exchange(tx: &mut Tx<'_>, write: &AcmWrite, now: i64) 
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
     let record = serde_json::to_string(&write.exchange).map_err(|e| corrupt(ctx, e))?;
+    if let Some(expected) = write.only_if {
+        let expected = serde_json::to_value(expected)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let updated = sqlx::query(
+            "UPDATE acm_exchanges SET owner = $3, state = $4, pending = $5, record = $6, updated_at = $7 \
+             WHERE request_id = $1 AND role = $2 AND state = $8",
+        )
+        .bind(request_id)
+        .bind(write.role.as_str())
+        .bind(write.owner.as_str())
+        .bind(state)
+        .bind(i64::from(write.pending))
+        .bind(record)
+        .bind(now)
+        .bind(expected)
+        .execute(&mut **tx)
+        .await
+        .map_err(failed(ctx))?;
+        return Ok(updated.rows_affected() > 0);
+    }
     sqlx::query(
         "INSERT INTO acm_exchanges (request_id, role, owner, state, pending, record, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -41,7 +68,7 @@ pub(crate) async fn write_exchange(tx: &mut Tx<'_>, write: &AcmWrite, now: i64) 
     .execute(&mut **tx)
     .await
     .map_err(failed(ctx))?;
-    Ok(())
+    Ok(true)
 }
 
 /// Adds a group to a user's profile inside a transaction.

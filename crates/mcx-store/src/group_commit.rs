@@ -43,6 +43,11 @@ impl Write {
         match self {
             Write::User { effects, .. } | Write::Effects(effects) => {
                 effects.change_record.is_some()
+                    || effects
+                        .regroups
+                        .iter()
+                        .any(|w| matches!(w, mcx_core::ports::RegroupWrite::Claim { .. }))
+                    || effects.acm.iter().any(|w| w.only_if.is_some())
             }
             Write::InboundAnswer { .. } => false,
         }

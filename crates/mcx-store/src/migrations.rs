@@ -39,6 +39,15 @@ macro_rules! migrations {
                 "acm",
                 include_str!(concat!("../migrations/", $backend, "/0005_acm.sql")),
             ),
+            (
+                6,
+                "regroup claims",
+                include_str!(concat!(
+                    "../migrations/",
+                    $backend,
+                    "/0006_regroup_claims.sql"
+                )),
+            ),
         ]
     };
 }

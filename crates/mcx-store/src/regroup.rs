@@ -10,12 +10,13 @@ use crate::sql_store::{SqlStore, corrupt, failed};
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
-/// Applies one regroup write inside a transaction.
+/// Applies one regroup write inside a transaction. `false`: a claim found a group held
+/// by another regroup, and the transaction must not be kept.
 pub(crate) async fn write_regroup(
     tx: &mut Tx<'_>,
     write: &RegroupWrite,
     now: i64,
-) -> StoreResult<()> {
+) -> StoreResult<bool> {
     let ctx = "recording a regroup";
     match write {
         RegroupWrite::Put(record) => {
@@ -36,6 +37,7 @@ pub(crate) async fn write_regroup(
         RegroupWrite::Delete(regroup) => {
             for sql in [
                 "DELETE FROM regroup_members WHERE regroup_group_id = $1",
+                "DELETE FROM regroup_claims WHERE regroup_group_id = $1",
                 "DELETE FROM regroups WHERE regroup_group_id = $1",
             ] {
                 sqlx::query(sql)
@@ -43,6 +45,31 @@ pub(crate) async fn write_regroup(
                     .execute(&mut **tx)
                     .await
                     .map_err(failed(ctx))?;
+            }
+        }
+        RegroupWrite::Claim { regroup, groups } => {
+            for group in groups {
+                // On PostgreSQL a simultaneous insert of the same key waits for the other
+                // transaction and then does nothing; either way one regroup holds the row.
+                sqlx::query(
+                    "INSERT INTO regroup_claims (group_id, regroup_group_id) VALUES ($1, $2) \
+                     ON CONFLICT (group_id) DO NOTHING",
+                )
+                .bind(group.as_str())
+                .bind(regroup.as_str())
+                .execute(&mut **tx)
+                .await
+                .map_err(failed(ctx))?;
+                let holder: Option<String> = sqlx::query_scalar(
+                    "SELECT regroup_group_id FROM regroup_claims WHERE group_id = $1",
+                )
+                .bind(group.as_str())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(failed(ctx))?;
+                if holder.as_deref() != Some(regroup.as_str()) {
+                    return Ok(false);
+                }
             }
         }
         RegroupWrite::Join {
@@ -93,7 +120,7 @@ pub(crate) async fn write_regroup(
             .map_err(failed(ctx))?;
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 impl SqlStore {
@@ -154,5 +181,21 @@ impl RegroupStore for SqlStore {
             out.push(record);
         }
         Ok(out)
+    }
+
+    async fn regroup_holding(
+        &self,
+        group: &McServiceGroupId,
+    ) -> StoreResult<Option<McServiceGroupId>> {
+        let ctx = "reading which regroup holds a group";
+        let holder: Option<String> =
+            sqlx::query_scalar("SELECT regroup_group_id FROM regroup_claims WHERE group_id = $1")
+                .bind(group.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(failed(ctx))?;
+        holder
+            .map(|h| McServiceGroupId::parse(&h).map_err(|e| corrupt(ctx, e)))
+            .transpose()
     }
 }

@@ -282,13 +282,23 @@ impl SqlStore {
             crate::affiliation::write_gms_status(tx, update, now).await?;
         }
         for write in &effects.acm {
-            crate::acm::write_exchange(tx, write, now).await?;
+            if !crate::acm::write_exchange(tx, write, now).await? {
+                return Ok(Committed {
+                    woken_sessions: Vec::new(),
+                    conflict: true,
+                });
+            }
         }
         for addition in &effects.profile_additions {
             crate::acm::write_profile_addition(tx, addition).await?;
         }
         for write in &effects.regroups {
-            crate::regroup::write_regroup(tx, write, now).await?;
+            if !crate::regroup::write_regroup(tx, write, now).await? {
+                return Ok(Committed {
+                    woken_sessions: Vec::new(),
+                    conflict: true,
+                });
+            }
         }
         if let Some(write) = &effects.change_record
             && !crate::affiliation::write_change_record(tx, write).await?

@@ -87,13 +87,17 @@ impl AcmServer {
         }
     }
 
-    async fn commit(&self, effects: &Effects) -> Result<()> {
+    /// Commits; `false` if a guarded write found its exchange moved on (nothing kept).
+    async fn commit(&self, effects: &Effects) -> Result<bool> {
         let committed = self.store.commit(effects).await?;
+        if committed.conflict {
+            return Ok(false);
+        }
         self.wakers.wake(&committed.woken_sessions);
         if !effects.outbox.is_empty() {
             self.outbox.notify_one();
         }
-        Ok(())
+        Ok(true)
     }
 
     fn pending_notification(user: &McServiceId, count: usize) -> (Audience, ClientEvent) {
@@ -169,6 +173,7 @@ impl AcmServer {
             role: AcmRole::Outgoing,
             owner: requester.mc_service_id.clone(),
             pending: false,
+            only_if: None,
         });
         effects.send(
             PartnerAudience::Partner(partner),
@@ -256,6 +261,7 @@ impl AcmServer {
             role: AcmRole::Incoming,
             owner: target.clone(),
             pending: true,
+            only_if: None,
         });
         effects
             .client_events
@@ -300,9 +306,10 @@ impl AcmServer {
                 role: AcmRole::Outgoing,
                 owner: sender,
                 pending: false,
+                only_if: None,
             });
         }
-        self.commit(&effects).await
+        self.commit(&effects).await.map(|_| ())
     }
 
     /// Steps 7b/8 and 13b/14: the user's pending ACM data. Responses are delivered once;
@@ -337,6 +344,7 @@ impl AcmServer {
                         role,
                         owner: me.clone(),
                         pending: false,
+                        only_if: None,
                     });
                 }
             }
@@ -393,12 +401,21 @@ impl AcmServer {
             role: AcmRole::Incoming,
             owner: requester.mc_service_id.clone(),
             pending: false,
+            // "Still pending" and the answer are one step: a simultaneous second answer
+            // finds it answered and changes nothing.
+            only_if: Some(AcmState::Pending),
         });
         effects.send(
             PartnerAudience::Partner(exchange.primary_system.clone()),
             PartnerRequest::AcmGroupInformationProvisionResponse(response),
         );
-        self.commit(&effects).await?;
+        if !self.commit(&effects).await? {
+            return Err(Error::refused(
+                ErrorKind::Conflict,
+                codes::ACM_ALREADY_ANSWERED,
+                format!("ACM request {request_id} was answered already"),
+            ));
+        }
         tracing::info!(request = %request_id, by = %requester.mc_service_id, "ACM provision request answered");
         Ok(exchange)
     }
@@ -434,8 +451,13 @@ impl AcmServer {
             )));
         }
         if exchange.state == AcmState::Answered {
+            // The first response stands; a later, different one is acknowledged and ignored.
+            if exchange.response.as_ref() != Some(response) {
+                tracing::warn!(request = %request_id, %from, "a second, different ACM response was ignored: the first one stands");
+            }
             return Ok(answer(FlowResult::Success));
         }
+        let was = exchange.state;
         exchange.state = AcmState::Answered;
         exchange.response = Some(response.clone());
         exchange.updated_at = self.clock.now();
@@ -456,11 +478,16 @@ impl AcmServer {
             role: AcmRole::Outgoing,
             owner: sender.clone(),
             pending: true,
+            only_if: Some(was),
         });
         effects
             .client_events
             .push(Self::pending_notification(&sender, pending));
-        self.commit(&effects).await?;
+        if !self.commit(&effects).await? {
+            // Another response was stored meanwhile: it stands.
+            tracing::warn!(request = %request_id, %from, "a simultaneous ACM response was ignored: the first one stands");
+            return Ok(answer(FlowResult::Success));
+        }
         tracing::info!(request = %request_id, %from, "ACM provision response stored for the sender");
         Ok(answer(FlowResult::Success))
     }
@@ -521,6 +548,7 @@ impl AcmServer {
             role: AcmRole::Incoming,
             owner: exchange.request.target_mc_service_id.clone(),
             pending: false,
+            only_if: None,
         });
         self.commit(&effects).await?;
         tracing::info!(request = %request_id, users = apply.users.len(), "interconnection group IDs applied to profiles");

@@ -422,6 +422,22 @@ impl GroupManagementServer {
         let current = self
             .for_change(requester, id, precondition, "delete")
             .await?;
+        // A regroup names its groups in every system taking part; deleting one under it
+        // would leave members and partners with a regroup of a group that is gone.
+        let regroup = (current.configuration.regrouped_into.as_ref()).or(current
+            .configuration
+            .on_network_regrouped
+            .as_ref()
+            .map(|_| id));
+        if let Some(regroup) = regroup {
+            return Err(Error::refused(
+                ErrorKind::Conflict,
+                codes::GROUP_IN_REGROUP,
+                format!(
+                    "group '{id}' takes part in regroup '{regroup}', which is in effect: cancel the regroup first, then delete the group"
+                ),
+            ));
+        }
         self.delete_local(id, current.version).await
     }
 

@@ -78,24 +78,27 @@ impl GroupManagementServer {
         }
     }
 
-    /// Records in a group defined here that it is regrouped into `regroup` (or, with
-    /// `None`, no longer regrouped). A new version, notified to every subscriber.
+    /// Records in a group defined here that it is regrouped into `regroup` (`on`), or
+    /// that it no longer is (only if it was `regroup`'s: another regroup's mark stays). A
+    /// new version, notified to every subscriber.
     pub(crate) async fn set_regrouped(
         &self,
         group: &McServiceGroupId,
-        regroup: Option<&McServiceGroupId>,
+        regroup: &McServiceGroupId,
+        on: bool,
     ) -> Result<()> {
         for _ in 0..8 {
-            let current = self
-                .store
-                .group(group)
-                .await?
-                .ok_or_else(|| not_found(group))?;
-            if current.configuration.regrouped_into.as_ref() == regroup {
+            let Some(current) = self.store.group(group).await? else {
+                // Released by a regroup whose group is gone: nothing to clear.
+                return if on { Err(not_found(group)) } else { Ok(()) };
+            };
+            let marked = current.configuration.regrouped_into.as_ref();
+            if (marked == Some(regroup)) == on {
                 return Ok(());
             }
+            let next = on.then(|| regroup.clone());
             let mut record = current.clone();
-            record.configuration.regrouped_into = regroup.cloned();
+            record.configuration.regrouped_into = next;
             record.version += 1;
             record.updated_at = self.clock.now();
             match self.replace(&record, &current, false).await {

@@ -183,18 +183,36 @@ impl McServiceServer {
                 elements: serde_json::to_value(request_return).unwrap_or_default(),
             });
         }
-        self.commit_regroup(vec![RegroupWrite::Put(Box::new(record.clone()))], events)
-            .await?;
-        self.gms
-            .create_regroup_group(&regroup_id, &preconfigured, &groups, &partners)
-            .await?;
         let home_groups: Vec<_> = groups
             .iter()
             .filter(|g| g.home_system() == self.system)
             .cloned()
             .collect();
+        // Step 4a made atomic: the record, the claim of every group homed here (and of the
+        // regroup group ID) and 4b are one commit; of simultaneous requests one claims.
+        let mut claimed = home_groups.clone();
+        claimed.push(regroup_id.clone());
+        let kept = self
+            .commit_regroup(
+                vec![
+                    RegroupWrite::Put(Box::new(record.clone())),
+                    RegroupWrite::Claim {
+                        regroup: regroup_id.clone(),
+                        groups: claimed.clone(),
+                    },
+                ],
+                events,
+            )
+            .await?;
+        if !kept {
+            let (code, detail) = self.already_regrouped(&claimed).await;
+            return Err(reject(ErrorKind::Conflict, code, detail));
+        }
+        self.gms
+            .create_regroup_group(&regroup_id, &preconfigured, &groups, &partners)
+            .await?;
         for group in &home_groups {
-            self.gms.set_regrouped(group, Some(&regroup_id)).await?;
+            self.gms.set_regrouped(group, &regroup_id, true).await?;
         }
         tracing::info!(regroup = %regroup_id, initiator = %request.mc_service_id, groups = groups.len(), "preconfigured regroup authorised");
 
@@ -424,22 +442,52 @@ impl McServiceServer {
         Ok((writes, events, members))
     }
 
+    /// Commits regroup writes with their events; `false` if a claim among them found a
+    /// group held by another regroup (nothing kept).
     async fn commit_regroup(
         &self,
         writes: Vec<RegroupWrite>,
         events: Vec<(Audience, ClientEvent)>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let effects = Effects {
             regroups: writes,
             client_events: events,
             ..Effects::default()
         };
         let committed = self.commits.commit(&effects).await?;
-        self.wakers.wake(&committed.woken_sessions);
-        if !effects.outbox.is_empty() {
-            self.outbox.notify_one();
+        if committed.conflict {
+            return Ok(false);
         }
-        Ok(())
+        self.wakers.wake(&committed.woken_sessions);
+        Ok(true)
+    }
+
+    /// Why a claim was lost (step 4a): the code, and the group and the regroup holding it.
+    /// `claimed` ends with the regroup group ID itself.
+    async fn already_regrouped(&self, claimed: &[McServiceGroupId]) -> (&'static str, String) {
+        let own = claimed.last();
+        for group in claimed {
+            if let Ok(Some(holder)) = self.regroups.regroup_holding(group).await {
+                if Some(group) == own && &holder == group {
+                    return (
+                        codes::REGROUP_GROUP_ID_IN_USE,
+                        format!(
+                            "preconfigured regroup reject: the regroup group ID '{group}' is in use by a regroup in effect"
+                        ),
+                    );
+                }
+                return (
+                    codes::ALREADY_REGROUPED,
+                    format!(
+                        "preconfigured regroup reject: group '{group}' is already regrouped into '{holder}'"
+                    ),
+                );
+            }
+        }
+        (
+            codes::ALREADY_REGROUPED,
+            "preconfigured regroup reject: a group of the request was regrouped by a simultaneous request".into(),
+        )
     }
 
     /// Undoes a regroup being formed: partners that took part cancel (durably), the
@@ -462,7 +510,9 @@ impl McServiceServer {
             );
         }
         for group in home_groups {
-            self.gms.set_regrouped(group, None).await?;
+            self.gms
+                .set_regrouped(group, &record.regroup_group_id, false)
+                .await?;
         }
         self.gms
             .delete_regroup_group(&record.regroup_group_id)
@@ -534,9 +584,6 @@ impl McServiceServer {
                 Some(_) => {}
             }
         }
-        for group in &hosted {
-            self.gms.set_regrouped(group, Some(regroup)).await?;
-        }
         let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
         let (writes, events, members) = self
             .affected_clients(
@@ -558,9 +605,26 @@ impl McServiceServer {
             request_return: None,
             response: None,
         };
-        let mut all = vec![RegroupWrite::Put(Box::new(record))];
+        let mut claimed = hosted.clone();
+        claimed.push(regroup.clone());
+        let mut all = vec![
+            RegroupWrite::Put(Box::new(record)),
+            RegroupWrite::Claim {
+                regroup: regroup.clone(),
+                groups: claimed.clone(),
+            },
+        ];
         all.extend(writes);
-        self.commit_regroup(all, events).await?;
+        if !self.commit_regroup(all, events).await? {
+            let (code, detail) = self.already_regrouped(&claimed).await;
+            return Ok(respond(
+                FlowResult::failure(FailureCause::Other(code.into()), detail),
+                0,
+            ));
+        }
+        for group in &hosted {
+            self.gms.set_regrouped(group, regroup, true).await?;
+        }
         tracing::info!(%regroup, %from, members = members.len(), "took part in a partner's regroup");
         // Its members get the regroup group from this system's GMS: if the primary did not
         // provide it, the GMS asks for it (§10.2.7.3 step 1).
@@ -699,7 +763,9 @@ impl McServiceServer {
             .push(RegroupWrite::Delete(record.regroup_group_id.clone()));
         for group in &record.mc_service_group_id_list {
             if group.home_system() == self.system {
-                self.gms.set_regrouped(group, None).await?;
+                self.gms
+                    .set_regrouped(group, &record.regroup_group_id, false)
+                    .await?;
             }
         }
         let committed = self.commits.commit(&effects).await?;

@@ -128,6 +128,14 @@ pub(crate) fn event(delivered: &DeliveredEvent, as_json: bool) -> anyhow::Result
         } => {
             println!("[{}] group-deleted {mc_service_group_id}", delivered.id)
         }
+        ClientEvent::GroupCopyBehind {
+            mc_service_group_id,
+            primary_version,
+            reason,
+        } => println!(
+            "[{}] group-copy-behind {mc_service_group_id}: version {primary_version} of its primary was refused here ({reason})",
+            delivered.id
+        ),
         ClientEvent::AffiliationChangeRequested { change_id, request } => {
             let groups: Vec<String> = request
                 .mc_service_group_id_list

@@ -17,4 +17,5 @@ mod openapi;
 mod regroup;
 mod restart;
 mod session;
+mod step_two;
 mod support;

@@ -191,6 +191,9 @@ pub enum PrimaryLinkState {
     Subscribed,
     /// The primary refused the request or the subscription (see `detail`).
     Failed,
+    /// Subscribed, but local policy refused the primary's latest version (see `detail`):
+    /// the copy served here is older than the primary's.
+    Behind,
 }
 
 /// A partner system's link to the primary of a group it uses.

@@ -32,6 +32,18 @@ pub enum ClientEvent {
         /// The deleted group.
         mc_service_group_id: McServiceGroupId,
     },
+    /// The primary system changed a partner group this system uses, and this system's
+    /// local policy refused the new version: the copy served here stays at an older
+    /// version than the primary's (§10.2.7.1). Told to the group's members here.
+    #[serde(rename_all = "kebab-case")]
+    GroupCopyBehind {
+        /// The group.
+        mc_service_group_id: McServiceGroupId,
+        /// The primary's version that was refused.
+        primary_version: u64,
+        /// Why local policy refused it.
+        reason: String,
+    },
     /// An authorised user changes this user's affiliations (§10.8.5): in mandatory mode
     /// the change is made (step 7a); in negotiated mode the user is asked (step 3).
     /// Answer with `POST /v1/affiliation-changes/{change-id}/response`.
@@ -89,6 +101,7 @@ impl ClientEvent {
         match self {
             ClientEvent::GroupConfigurationChanged { .. } => "group-configuration-changed",
             ClientEvent::GroupDeleted { .. } => "group-deleted",
+            ClientEvent::GroupCopyBehind { .. } => "group-copy-behind",
             ClientEvent::AffiliationChangeRequested { .. } => "affiliation-change-requested",
             ClientEvent::AffiliationChangeCompleted { .. } => "affiliation-change-completed",
             ClientEvent::AffiliationChangeAcknowledged { .. } => "affiliation-change-acknowledged",

@@ -425,6 +425,38 @@ impl GroupManagementServer {
             Ok(c) => c,
             Err(why) => {
                 tracing::warn!(group = %id, %from, why, "local policy refused received group configuration");
+                if let Some(copy) = self.store.group(id).await? {
+                    // The copy in use here is now behind its primary: its members are told
+                    // and the link shows it.
+                    let mut effects = Effects::none();
+                    let members: std::collections::BTreeSet<_> = copy
+                        .configuration
+                        .list
+                        .iter()
+                        .map(|entry| entry.uri.clone())
+                        .filter(|m| m.domain() == self.system)
+                        .collect();
+                    for member in members {
+                        effects.client_events.push((
+                            Audience::User(member),
+                            ClientEvent::GroupCopyBehind {
+                                mc_service_group_id: id.clone(),
+                                primary_version: info.version,
+                                reason: why.clone(),
+                            },
+                        ));
+                    }
+                    effects.primary_link = Some(PrimaryLinkUpdate::to(
+                        id,
+                        PrimaryLinkState::Behind,
+                        Some(format!(
+                            "version {} of the primary was refused by local policy: {why}",
+                            info.version
+                        )),
+                    ));
+                    effects.complete_outbox = extra.complete_outbox.take();
+                    self.links_commit(&effects).await?;
+                }
                 return refuse(
                     FailureCause::PolicyRejected,
                     format!("{} cannot use group '{id}': {why}", self.system),
@@ -435,7 +467,9 @@ impl GroupManagementServer {
         let subscribed = link.as_ref().is_some_and(|l| {
             matches!(
                 l.state,
-                PrimaryLinkState::Subscribed | PrimaryLinkState::Subscribing
+                PrimaryLinkState::Subscribed
+                    | PrimaryLinkState::Subscribing
+                    | PrimaryLinkState::Behind
             )
         });
         for _ in 0..5 {

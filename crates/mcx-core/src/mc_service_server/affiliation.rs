@@ -206,6 +206,46 @@ impl McServiceServer {
         })
     }
 
+    /// Step 2 of §10.8.3.1 / §10.8.3.2 (and step 2 of §10.8.5.1) for one group: the
+    /// user's subscription, and the group policy as this system holds it. For a group
+    /// defined here that is the GMS's configuration; for a partner's group it is the copy
+    /// this system's GMS stored after its local policy (§10.2.7.1): what the copy does
+    /// not offer is refused here and never reaches the group's host.
+    pub(super) async fn affiliation_refusal(
+        &self,
+        profile: &UserProfile,
+        service: McService,
+        group: &McServiceGroupId,
+    ) -> Result<Option<AffiliationCause>> {
+        let user = &profile.mc_service_id;
+        if !profile.services.contains_key(&service) || !profile.lists_group(service, group) {
+            return Ok(Some(AffiliationCause::NotAuthorized));
+        }
+        if group.home_system() == self.system {
+            return self.check_hosted_group(user, service, group).await;
+        }
+        if !self
+            .partners
+            .may_send(&group.home_system(), Capability::Affiliation)
+        {
+            return Ok(Some(AffiliationCause::PartnerRefused));
+        }
+        // No copy yet: the host decides (the copy is requested at log-on, §10.2.7.3).
+        let Some(copy) = self.policy.policy(group).await? else {
+            return Ok(None);
+        };
+        let config = &copy.configuration;
+        Ok(if config.on_network_disabled {
+            Some(AffiliationCause::GroupDisabled)
+        } else if !config.supports(service) {
+            Some(AffiliationCause::ServiceNotSupported)
+        } else if config.preconfigured_group_use_only {
+            Some(AffiliationCause::PreconfiguredGroupUseOnly)
+        } else {
+            None
+        })
+    }
+
     /// §10.8.3.1 / §10.8.3.2: the requester's client affiliates to groups.
     pub async fn affiliate(
         &self,
@@ -293,19 +333,7 @@ impl McServiceServer {
             .map(|p| p.max_affiliations_n2);
         // Step 2 (and 3 for groups defined here): user subscription and group policy.
         for group in &groups {
-            let cause = if n2.is_none() || !profile.lists_group(service, group) {
-                Some(AffiliationCause::NotAuthorized)
-            } else if group.home_system() == self.system {
-                self.check_hosted_group(user, service, group).await?
-            } else if !self
-                .partners
-                .may_send(&group.home_system(), Capability::Affiliation)
-            {
-                Some(AffiliationCause::PartnerRefused)
-            } else {
-                None
-            };
-            if let Some(cause) = cause {
+            if let Some(cause) = self.affiliation_refusal(profile, service, group).await? {
                 decided.insert(group.clone(), refused(group, cause));
             }
         }
@@ -370,6 +398,9 @@ impl McServiceServer {
         let answers = self
             .ask_hosts_to_affiliate(user, service, &pending, via)
             .await;
+        let freed = answers
+            .iter()
+            .any(|(_, a)| a.status != AffiliationStatus::Affiliated);
         let mut effects = Effects::none();
         for (group, answer) in answers {
             for client in clients {
@@ -396,6 +427,24 @@ impl McServiceServer {
         if !effects.affiliations.is_empty() {
             // Step 8: the serving server stores the partner's answer.
             self.store.commit_for_user(user, None, &effects).await?;
+        }
+        // A host's refusal freed a place that a reservation held while N2 was checked:
+        // the groups refused for N2 are planned again, once, in the same request.
+        let short: Vec<_> = groups
+            .iter()
+            .filter(|g| {
+                decided
+                    .get(*g)
+                    .is_some_and(|s| s.cause == Some(AffiliationCause::N2LimitReached))
+            })
+            .cloned()
+            .collect();
+        if freed && !short.is_empty() {
+            let again =
+                Box::pin(self.affiliate_clients(profile, clients, service, &short, via)).await?;
+            for status in again {
+                decided.insert(status.mc_service_group_id.clone(), status);
+            }
         }
         let statuses: Vec<_> = groups.iter().filter_map(|g| decided.remove(g)).collect();
         let affiliated: Vec<_> = statuses

@@ -115,39 +115,65 @@ impl McServiceServer {
                 continue;
             }
             let sessions = self.sessions.sessions_of(target).await?;
-            if mode == ChangeRequestType::Mandatory {
-                // Steps 3–6 (and 3–9 for partner groups): make the change for every client.
+            let clients: Vec<ClientId> = sessions.iter().map(|s| s.client_id.clone()).collect();
+            // What reaches the target: in mandatory mode what was changed (steps 3–6, and
+            // 3–9 for partner groups), in negotiated mode what step 2 allows to ask for.
+            let (told, refusals) = if mode == ChangeRequestType::Mandatory {
                 let statuses = self
                     .apply_change(
                         target,
-                        &sessions
-                            .iter()
-                            .map(|s| s.client_id.clone())
-                            .collect::<Vec<_>>(),
+                        &clients,
                         &request,
                         Via::Remote(&request.mc_service_id),
                     )
                     .await?;
-                results.extend(statuses);
-                targets.push(TargetProgress {
-                    mc_service_id: target.clone(),
-                    state: TargetState::Applied,
-                    reason: None,
-                });
+                let made = request
+                    .mc_service_group_id_list
+                    .iter()
+                    .filter(|c| {
+                        statuses.iter().any(|s| {
+                            s.mc_service_group_id == c.mc_service_group_id && s.cause.is_none()
+                        })
+                    })
+                    .cloned()
+                    .collect::<Vec<_>>();
+                results.extend(statuses.iter().cloned());
+                let refusals: Vec<_> = statuses.into_iter().filter(|s| s.cause.is_some()).collect();
+                (made, refusals)
             } else {
+                let (allowed, refusals) = self.askable(target, &clients, &request).await?;
+                results.extend(refusals.iter().cloned());
+                (allowed, refusals)
+            };
+            let Ok(told) = mcx_model::NonEmpty::new(told) else {
+                // Nothing was changed (or nothing may be asked): the target hears nothing.
                 targets.push(TargetProgress {
                     mc_service_id: target.clone(),
-                    state: TargetState::Asked,
-                    reason: None,
+                    state: TargetState::Refused,
+                    reason: Some(nothing_done(mode, &refusals)),
                 });
-            }
+                continue;
+            };
+            targets.push(TargetProgress {
+                mc_service_id: target.clone(),
+                state: if mode == ChangeRequestType::Mandatory {
+                    TargetState::Applied
+                } else {
+                    TargetState::Asked
+                },
+                reason: None,
+            });
+            let to_target = GroupAffiliationChangeRequest {
+                mc_service_group_id_list: told,
+                ..request.clone()
+            };
             // Step 7a (mandatory) / step 3 (negotiated): the target's clients are told.
             for session in sessions {
                 effects.client_events.push((
                     Audience::Session(session.session_id),
                     ClientEvent::AffiliationChangeRequested {
                         change_id: change_id.clone(),
-                        request: request.clone(),
+                        request: to_target.clone(),
                     },
                 ));
             }
@@ -187,6 +213,87 @@ impl McServiceServer {
             record.response = None;
         }
         Ok(record)
+    }
+
+    /// Step 2 of §10.8.5.1.2 for one target: which changes of the request the target may
+    /// be asked for (user subscription, group policy, N2 for the affiliations together,
+    /// a de-affiliation only from a group held), and the refusals of the rest.
+    async fn askable(
+        &self,
+        target: &McServiceId,
+        clients: &[ClientId],
+        request: &GroupAffiliationChangeRequest,
+    ) -> Result<(Vec<GroupAffiliationChange>, Vec<TargetAffiliationStatus>)> {
+        let service = request.mc_service;
+        let Some(user) = self.users.user(target).await? else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let state = self.store.user_affiliations(target).await?;
+        let holds = |group: &McServiceGroupId| {
+            state
+                .rows
+                .iter()
+                .any(|r| r.mc_service == service && &r.group == group && !r.pending)
+        };
+        let mut causes: Vec<(McServiceGroupId, AffiliationCause)> = Vec::new();
+        let mut affiliate = Vec::new();
+        for change in request.mc_service_group_id_list.iter() {
+            let group = &change.mc_service_group_id;
+            match change.action {
+                AffiliationChangeAction::Affiliate => {
+                    match self
+                        .affiliation_refusal(&user.profile, service, group)
+                        .await?
+                    {
+                        Some(cause) => causes.push((group.clone(), cause)),
+                        None => affiliate.push(group.clone()),
+                    }
+                }
+                AffiliationChangeAction::Deaffiliate if !holds(group) => {
+                    causes.push((group.clone(), AffiliationCause::NotAffiliated));
+                }
+                AffiliationChangeAction::Deaffiliate => {}
+            }
+        }
+        let n2 = user
+            .profile
+            .services
+            .get(&service)
+            .map_or(0, |p| p.max_affiliations_n2 as usize);
+        let plan = super::plan_affiliation(
+            &self.system,
+            target,
+            &state.rows,
+            clients,
+            service,
+            &affiliate,
+            n2,
+        );
+        for (group, status) in plan.outcome {
+            if let Some(cause) = status.cause {
+                causes.push((group, cause));
+            }
+        }
+        let allowed = request
+            .mc_service_group_id_list
+            .iter()
+            .filter(|c| !causes.iter().any(|(g, _)| g == &c.mc_service_group_id))
+            .cloned()
+            .collect();
+        let refusals = causes
+            .into_iter()
+            .map(|(group, cause)| TargetAffiliationStatus {
+                mc_service_id: target.clone(),
+                status: if holds(&group) {
+                    AffiliationStatus::Affiliated
+                } else {
+                    AffiliationStatus::NotAffiliated
+                },
+                mc_service_group_id: group,
+                cause: Some(cause),
+            })
+            .collect();
+        Ok((allowed, refusals))
     }
 
     /// Makes the change for `clients` of `target`: affiliations first, then
@@ -312,20 +419,29 @@ impl McServiceServer {
                 (ChangeRequestType::Negotiated, ChangeDecision::Accept, TargetState::Asked) => {
                     // Step 5: acceptance runs the ordinary procedures, partner systems
                     // included, for the client that accepted (NOTE 2).
-                    new_statuses = self
-                        .apply_change(
-                            me,
-                            std::slice::from_ref(&requester.client_id),
-                            &record.request,
-                            Via::Own,
-                        )
-                        .await?;
+                    match asked_of(&record, me) {
+                        Some(asked) => {
+                            new_statuses = self
+                                .apply_change(
+                                    me,
+                                    std::slice::from_ref(&requester.client_id),
+                                    &asked,
+                                    Via::Own,
+                                )
+                                .await?;
+                        }
+                        None => new_statuses = Vec::new(),
+                    }
                     TargetState::Accepted
                 }
                 (ChangeRequestType::Negotiated, ChangeDecision::Reject, TargetState::Asked) => {
-                    new_statuses = self
-                        .unchanged(me, &record.request, AffiliationCause::TargetRejected)
-                        .await?;
+                    new_statuses = match asked_of(&record, me) {
+                        Some(asked) => {
+                            self.unchanged(me, &asked, AffiliationCause::TargetRejected)
+                                .await?
+                        }
+                        None => Vec::new(),
+                    };
                     TargetState::Rejected
                 }
                 (_, decision, state) => {
@@ -449,14 +565,16 @@ impl McServiceServer {
                 .filter(|t| t.state == TargetState::Asked)
             {
                 target.state = TargetState::NoAnswer;
-                statuses.extend(
-                    self.unchanged(
-                        &target.mc_service_id,
-                        &stored.record.request,
-                        AffiliationCause::TargetNoAnswer,
-                    )
-                    .await?,
-                );
+                if let Some(asked) = asked_of(&stored.record, &target.mc_service_id) {
+                    statuses.extend(
+                        self.unchanged(
+                            &target.mc_service_id,
+                            &asked,
+                            AffiliationCause::TargetNoAnswer,
+                        )
+                        .await?,
+                    );
+                }
             }
             if let Some(response) = record.response.as_mut() {
                 response
@@ -476,6 +594,51 @@ impl McServiceServer {
         }
         Ok(next)
     }
+}
+
+/// The part of a negotiated change a target was asked for: the request without the
+/// groups refused for that target at step 2 (their refusals are in the response already).
+fn asked_of(
+    record: &AffiliationChangeRecord,
+    target: &McServiceId,
+) -> Option<GroupAffiliationChangeRequest> {
+    let refused: Vec<&McServiceGroupId> = record
+        .response
+        .iter()
+        .flat_map(|r| r.affiliation_status_per_mc_service_group_id.iter())
+        .filter(|s| &s.mc_service_id == target && s.cause.is_some())
+        .map(|s| &s.mc_service_group_id)
+        .collect();
+    let asked: Vec<_> = record
+        .request
+        .mc_service_group_id_list
+        .iter()
+        .filter(|c| !refused.contains(&&c.mc_service_group_id))
+        .cloned()
+        .collect();
+    Some(GroupAffiliationChangeRequest {
+        mc_service_group_id_list: mcx_model::NonEmpty::new(asked).ok()?,
+        ..record.request.clone()
+    })
+}
+
+/// Why a target was not told anything, for its progress record.
+fn nothing_done(mode: ChangeRequestType, refusals: &[TargetAffiliationStatus]) -> String {
+    let causes: Vec<String> = refusals
+        .iter()
+        .map(|s| {
+            format!(
+                "{}: {}",
+                s.mc_service_group_id,
+                s.cause.as_ref().map_or("refused", |c| c.as_str())
+            )
+        })
+        .collect();
+    let what = match mode {
+        ChangeRequestType::Mandatory => "nothing was changed",
+        ChangeRequestType::Negotiated => "nothing could be asked",
+    };
+    format!("{what} ({})", causes.join(", "))
 }
 
 /// The record as shown to users: the response only once final.

@@ -59,7 +59,8 @@ code_enum!(
         TargetNotLoggedOn => "target-not-logged-on",
         /// The user is not served by the system asked (remote change of another system's user).
         UserNotServedHere => "user-not-served-here",
-        /// Another request of the same client for the same group is still being processed.
+        /// Another request for the same group by the same user (from this client or
+        /// another of the user's clients) is still being processed.
         InProgress => "in-progress",
     }
 );

@@ -191,6 +191,7 @@ pub(crate) fn event_flow(
         E::RegroupRequestReturn(_) => return None,
         E::GroupConfigurationChanged { .. } => ("GMS", "Group configuration notification"),
         E::GroupDeleted { .. } => ("GMS", "Group deletion notification"),
+        E::GroupCopyBehind { .. } => ("GMS", "Group configuration behind its primary"),
         E::AffiliationChangeRequested { .. } => (
             "MC service server",
             "MC service group affiliation change request",

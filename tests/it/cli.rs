@@ -189,3 +189,121 @@ async fn config_federation_writes_systems_that_interconnect() {
     fire.shutdown().await.unwrap();
     police.shutdown().await.unwrap();
 }
+
+/// The README's "two interconnected systems" commands, read from the README itself.
+fn readme_quick_start() -> Vec<Vec<String>> {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("### Two interconnected systems in a minute")
+        .nth(1)
+        .expect("the README has the federation quick start");
+    let section = section.split("\n#").next().unwrap_or_default();
+    section
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("mcx "))
+        .map(|l| {
+            let command = l.split(" #").next().unwrap_or(l);
+            command
+                .split_whitespace()
+                .skip(1)
+                .map(str::to_string)
+                .collect()
+        })
+        .collect()
+}
+
+/// Kills the servers a test started, whatever happens.
+struct Children(Vec<std::process::Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_federation_quick_start_works_as_written_from_an_empty_directory() {
+    let cwd = tempfile::tempdir().unwrap();
+    let sessions = cwd.path().join("sessions.json");
+    let commands = readme_quick_start();
+    assert!(
+        commands.len() >= 6,
+        "the quick start lists its commands: {commands:?}"
+    );
+    let run = |args: &[String]| {
+        Command::new(env!("CARGO_BIN_EXE_mcx"))
+            .args(args)
+            .current_dir(cwd.path())
+            .env("MCX_SESSION_FILE", &sessions)
+            .env_remove("MCX_SERVER")
+            .output()
+            .expect("mcx runs")
+    };
+    let mut servers = Children(Vec::new());
+    for args in &commands {
+        if args[0] == "serve" {
+            servers.0.push(
+                Command::new(env!("CARGO_BIN_EXE_mcx"))
+                    .args(args)
+                    .current_dir(cwd.path())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .expect("mcx serve starts"),
+            );
+            continue;
+        }
+        if args[0] == "login" {
+            // The servers started above need a moment to listen.
+            let server = args
+                .iter()
+                .position(|a| a == "--server")
+                .map(|i| args[i + 1].trim_start_matches("http://").to_string())
+                .unwrap_or_else(|| "127.0.0.1:7400".into());
+            crate::federation::eventually(&format!("{server} listens"), || async {
+                std::net::TcpStream::connect(&server).ok().map(|_| ())
+            })
+            .await;
+            for child in &mut servers.0 {
+                assert!(
+                    child.try_wait().unwrap().is_none(),
+                    "a server of the quick start exited"
+                );
+            }
+        }
+        let out = tokio::task::block_in_place(|| run(args));
+        assert!(
+            out.status.success(),
+            "`mcx {}` failed: {}",
+            args.join(" "),
+            stderr(&out)
+        );
+    }
+    // The partner holds the primary's group, as the README says.
+    let list: Vec<String> = ["group", "list", "--server", "http://127.0.0.1:7402"]
+        .map(String::from)
+        .to_vec();
+    let login: Vec<String> = [
+        "login",
+        "--server",
+        "http://127.0.0.1:7402",
+        "--user",
+        "sip:user1@fire.example",
+        "--password",
+        "user1",
+    ]
+    .map(String::from)
+    .to_vec();
+    assert!(tokio::task::block_in_place(|| run(&login)).status.success());
+    crate::federation::eventually("fire lists police's ops group", || async {
+        let out = tokio::task::block_in_place(|| run(&list));
+        stdout(&out)
+            .contains("sip:ops@police.example")
+            .then_some(())
+    })
+    .await;
+}

@@ -222,7 +222,7 @@ const EXAMPLE: &str = include_str!("example.toml");
 
 impl Config {
     /// Reads and checks a configuration file. Relative paths in it are relative to the
-    /// file's directory.
+    /// file's directory (see [`Config::resolve_paths`]).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
@@ -235,13 +235,16 @@ impl Config {
         Ok(config)
     }
 
-    /// Makes the file paths of the configuration relative to `base`.
+    /// Makes the relative paths of the configuration relative to `base`: one rule for
+    /// every path in a file (data directory, certificates, keys, trust anchors), so a
+    /// configuration works from whatever directory `mcx serve` is started in.
     pub fn resolve_paths(&mut self, base: &Path) {
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         };
+        resolve(&mut self.server.data_dir);
         if let Some(ic) = &mut self.interconnection {
             resolve(&mut ic.certificate);
             resolve(&mut ic.private_key);

@@ -244,7 +244,13 @@ pub(crate) fn prepare(
                 };
                 groups.push(group(home_group(k)?, &format!("group {k}"), listed));
             }
-            groups.push(group(fanout.clone(), "fan-out", Vec::new()));
+            // Its members: one user per partner, whose clients are the subscribers (only
+            // members are notified of a group; one member with many clients keeps the
+            // document small while the fan-out stays one event per client).
+            let watchers = (1..domains.len())
+                .map(|n| id(&format!("sip:watch@{}", manifest.partner(n))))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            groups.push(group(fanout.clone(), "fan-out", watchers));
             groups.push(group(
                 regroup_home.clone(),
                 "regroup constituent (home)",
@@ -265,14 +271,12 @@ pub(crate) fn prepare(
             }
         } else {
             let n = index;
-            for i in manifest.subscribers_of(n) {
-                users.push(user(
-                    id(&format!("sip:s{i}@{domain}"))?,
-                    vec![fanout.clone()],
-                    1,
-                    BTreeSet::new(),
-                ));
-            }
+            users.push(user(
+                id(&format!("sip:watch@{domain}"))?,
+                vec![fanout.clone()],
+                1,
+                BTreeSet::new(),
+            ));
             if n == 1 {
                 for k in 0..WORK_GROUPS {
                     groups.push(group(

@@ -415,24 +415,21 @@ pub(crate) async fn notify_fanout(manifest: &Manifest, knobs: &Knobs) -> anyhow:
     let mut logons = Vec::new();
     for n in 1..=manifest.shape.partners {
         let base = Client::new(manifest.url(&manifest.partner(n))?)?;
+        let watcher = id(&format!("sip:watch@{}", manifest.partner(n)))?;
         for i in manifest.subscribers_of(n) {
-            logons.push((
-                base.clone(),
-                id(&format!("sip:s{i}@{}", manifest.partner(n)))?,
-            ));
+            logons.push((base.clone(), watcher.clone(), format!("s{i}")));
         }
     }
     let subscribers = load::bounded(
         "logging on and subscribing subscribers",
         knobs.setup_parallelism,
-        logons.into_iter().map(|(base, user)| {
+        logons.into_iter().map(|(base, user, client_id)| {
             let fanout = fanout.clone();
             async move {
-                let client = log_on(&base, &user, "bench-subscriber").await?;
-                client
-                    .subscribe(&fanout)
-                    .await
-                    .with_context(|| format!("subscribing {user} to the fan-out group"))?;
+                let client = log_on(&base, &user, &client_id).await?;
+                client.subscribe(&fanout).await.with_context(|| {
+                    format!("subscribing {user} ({client_id}) to the fan-out group")
+                })?;
                 anyhow::Ok(client)
             }
         }),

@@ -13,6 +13,7 @@ mod federation;
 mod group_policy;
 mod groups;
 mod interconnection;
+mod members_only;
 mod openapi;
 mod regroup;
 mod restart;

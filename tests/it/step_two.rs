@@ -345,7 +345,7 @@ async fn the_partner_copy_after_local_policy_binds_the_serving_system() {
     }
     let status = frank.interconnection_status(&gid(VID)).await.unwrap();
     let link = status.primary.expect("fire's link to the primary");
-    assert_eq!(link.state, PrimaryLinkState::Behind);
+    assert_eq!(link.state, PrimaryLinkState::Behind, "{link:?}");
     assert!(
         link.detail
             .unwrap_or_default()

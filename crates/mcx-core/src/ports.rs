@@ -150,6 +150,15 @@ pub enum PartnerRecordUpdate {
     },
     /// The group is gone: forget its partner records.
     Forget(McServiceGroupId),
+    /// The partner no longer serves a member and was not given the group by an
+    /// administrator: its record goes. Applied before the commit's requests to partners
+    /// are addressed, so a notification of the same change does not reach it.
+    Dropped {
+        /// The partner.
+        partner: SystemDomain,
+        /// The group.
+        group: McServiceGroupId,
+    },
 }
 
 /// Notifications and records committed together with a change.
@@ -174,6 +183,9 @@ pub struct Effects {
     pub change_record: Option<ChangeRecordWrite>,
     /// Changes to regroups and their members.
     pub regroups: Vec<RegroupWrite>,
+    /// Users whose clients' subscriptions to a group end (they are no longer members);
+    /// applied before the commit's client events are addressed.
+    pub ended_subscriptions: Vec<(McServiceGroupId, McServiceId)>,
     /// ACM exchanges stored or replaced.
     pub acm: Vec<AcmWrite>,
     /// Groups added to users' profiles (ACM's closed loop).

@@ -216,6 +216,28 @@ impl SqlStore {
         effects: &Effects,
     ) -> StoreResult<Committed> {
         let now = millis(OffsetDateTime::now_utc());
+        // Removals come before the audiences they change are resolved.
+        for (group, user) in &effects.ended_subscriptions {
+            sqlx::query(
+                "DELETE FROM group_subscriptions WHERE group_id = $1 \
+                 AND session_id IN (SELECT session_id FROM sessions WHERE mc_service_id = $2)",
+            )
+            .bind(group.as_str())
+            .bind(user.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(failed("ending subscriptions of a former member"))?;
+        }
+        for update in &effects.partner_records {
+            if let PartnerRecordUpdate::Dropped { partner, group } = update {
+                sqlx::query("DELETE FROM partner_records WHERE group_id = $1 AND partner = $2")
+                    .bind(group.as_str())
+                    .bind(partner.as_str())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(failed("forgetting a partner of a group"))?;
+            }
+        }
         let mut woken = Vec::new();
         for (audience, event) in &effects.client_events {
             let json = serde_json::to_string(event).map_err(|e| StoreError {
@@ -434,6 +456,8 @@ impl SqlStore {
                 .bind(group.as_str())
                 .execute(&mut **tx)
                 .await,
+            // Applied before the outbox (see `write_effects`).
+            PartnerRecordUpdate::Dropped { .. } => return Ok(()),
         }
         .map_err(failed(ctx))?;
         Ok(())

@@ -19,7 +19,7 @@ use mcx_model::flows::{FailureCause, FlowResult};
 use mcx_model::group::{GroupConfiguration, GroupOrigin, GroupRecord};
 use mcx_model::interconnection::Capability;
 use mcx_model::profile::Permission;
-use mcx_model::{McServiceGroupId, SystemDomain};
+use mcx_model::{McServiceGroupId, McServiceId, SystemDomain};
 
 use super::policy::apply_local_policy;
 use super::{
@@ -107,6 +107,43 @@ impl GroupManagementServer {
         {
             self.provide(record, partner, effects);
         }
+    }
+
+    /// Members removed by a change of a local group: their subscriptions here end in the
+    /// same commit, and a partner system left without a member that was not given the
+    /// group by an administrator is no longer notified and its copy is withdrawn.
+    pub(super) async fn effects_of_leaving_members(
+        &self,
+        previous: &GroupConfiguration,
+        record: &GroupRecord,
+        effects: &mut Effects,
+    ) -> Result<()> {
+        let id = &record.mc_service_group_id;
+        effects.ended_subscriptions.extend(removed_members(
+            id,
+            previous,
+            &record.configuration,
+            &self.system,
+        ));
+        let after = self.member_partners(&record.configuration);
+        for partner in self.member_partners(previous).difference(&after) {
+            if self.links.shared_with(id, partner).await? {
+                continue;
+            }
+            effects.partner_records.push(PartnerRecordUpdate::Dropped {
+                partner: partner.clone(),
+                group: id.clone(),
+            });
+            effects.send(
+                PartnerAudience::Partner(partner.clone()),
+                PartnerRequest::GroupInformationWithdraw(GroupInformationWithdrawRequest {
+                    mc_service_group_id: id.clone(),
+                    version: record.version,
+                }),
+            );
+            tracing::info!(group = %id, %partner, "partner no longer serves a member: its copy is withdrawn");
+        }
+        Ok(())
     }
 
     pub(super) fn provide(
@@ -488,12 +525,22 @@ impl GroupManagementServer {
                 },
                 updated_at: self.clock.now(),
             };
-            let mut effects = Effects::event(
+            let mut effects = Effects::none();
+            if let Some(existing) = &existing {
+                // Former members here are no longer notified (nor given the new key).
+                effects.ended_subscriptions = removed_members(
+                    id,
+                    &existing.configuration,
+                    &record.configuration,
+                    &self.system,
+                );
+            }
+            effects.client_events.push((
                 Audience::GroupSubscribers(id.clone()),
                 ClientEvent::GroupConfigurationChanged {
                     group: Box::new(record.clone()),
                 },
-            );
+            ));
             if arrival == Arrival::Notify || subscribed {
                 if link
                     .as_ref()
@@ -717,13 +764,16 @@ impl GroupManagementServer {
         let id = &response.mc_service_group_id;
         match &response.result {
             FlowResult::Success => {
+                // A newer version refused by local policy meanwhile keeps the link behind.
+                let behind = self
+                    .links
+                    .primary_link(id)
+                    .await?
+                    .is_some_and(|l| l.state == PrimaryLinkState::Behind);
                 let effects = Effects {
                     complete_outbox: Some(outbox_id),
-                    primary_link: Some(PrimaryLinkUpdate::to(
-                        id,
-                        PrimaryLinkState::Subscribed,
-                        None,
-                    )),
+                    primary_link: (!behind)
+                        .then(|| PrimaryLinkUpdate::to(id, PrimaryLinkState::Subscribed, None)),
                     ..Effects::default()
                 };
                 tracing::info!(group = %id, primary = %from, "subscribed to group configuration at its primary");
@@ -754,4 +804,24 @@ impl GroupManagementServer {
         };
         self.links_commit(&effects).await
     }
+}
+
+/// The users of `system` that `previous` lists as members and `next` does not, with
+/// the group (`group`): their subscriptions end.
+pub(super) fn removed_members(
+    group: &McServiceGroupId,
+    previous: &GroupConfiguration,
+    next: &GroupConfiguration,
+    system: &SystemDomain,
+) -> Vec<(McServiceGroupId, McServiceId)> {
+    let removed: BTreeSet<&McServiceId> = previous
+        .list
+        .iter()
+        .map(|m| &m.uri)
+        .filter(|u| &u.domain() == system && !next.is_member(u))
+        .collect();
+    removed
+        .into_iter()
+        .map(|u| (group.clone(), u.clone()))
+        .collect()
 }

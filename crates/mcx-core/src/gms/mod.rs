@@ -51,6 +51,17 @@ pub enum GroupConfigurationNotification {
     Deleted(McServiceGroupId),
 }
 
+/// What a user may read of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Everything, key material included.
+    Full,
+    /// That it exists and its configuration, not its key material.
+    WithoutKey,
+    /// Nothing.
+    None,
+}
+
 /// The group management server.
 pub struct GroupManagementServer {
     system: SystemDomain,
@@ -134,18 +145,40 @@ impl GroupManagementServer {
         Ok(self.store.group(id).await?)
     }
 
-    fn may_read(requester: &Requester, group: &GroupRecord) -> bool {
+    /// What the requester may read of a group (§10.2.7.1: the GMS is the source of a
+    /// group's configuration for its members). Members and administrators read all of
+    /// it; a user whose profile lists it but who is not a member learns that it exists,
+    /// without key material; others nothing.
+    async fn access(&self, requester: &Requester, group: &GroupRecord) -> Result<Access> {
+        let me = &requester.mc_service_id;
+        if requester.profile.may(Permission::GroupAdministration)
+            || group.configuration.is_member(me)
+        {
+            return Ok(Access::Full);
+        }
         let listed = requester.profile.all_groups();
-        requester.profile.may(Permission::GroupAdministration)
-            || group.configuration.is_member(&requester.mc_service_id)
-            || listed.contains(&group.mc_service_group_id)
-            // A regroup group's members are whoever was regrouped into it: users of any
-            // of its constituent groups.
-            || group
-                .configuration
-                .on_network_regrouped
-                .as_ref()
-                .is_some_and(|r| r.constituent_group_ids.iter().any(|g| listed.contains(g)))
+        // A regroup group's members are the members of its constituent groups.
+        if let Some(regrouped) = &group.configuration.on_network_regrouped {
+            for constituent in &regrouped.constituent_group_ids {
+                if let Some(c) = self.store.group(constituent).await?
+                    && c.configuration.is_member(me)
+                {
+                    return Ok(Access::Full);
+                }
+            }
+            if regrouped
+                .constituent_group_ids
+                .iter()
+                .any(|g| listed.contains(g))
+            {
+                return Ok(Access::WithoutKey);
+            }
+        }
+        Ok(if listed.contains(&group.mc_service_group_id) {
+            Access::WithoutKey
+        } else {
+            Access::None
+        })
     }
 
     fn validate(configuration: &GroupConfiguration) -> Result<()> {
@@ -291,25 +324,38 @@ impl GroupManagementServer {
     /// Reads a group the requester may see: administrators see every group, users the
     /// groups they are members of or that their profile lists.
     pub async fn group(&self, requester: &Requester, id: &McServiceGroupId) -> Result<GroupRecord> {
-        let group = self.store.group(id).await?.ok_or_else(|| not_found(id))?;
-        if !Self::may_read(requester, &group) {
-            return Err(Error::refused(
-                ErrorKind::Forbidden,
-                codes::NOT_AUTHORIZED,
-                format!(
-                    "{} may not read group '{id}': not a member, not in the user profile, and not a group administrator",
-                    requester.mc_service_id
-                ),
-            ));
+        let mut group = self.store.group(id).await?.ok_or_else(|| not_found(id))?;
+        match self.access(requester, &group).await? {
+            Access::Full => {}
+            Access::WithoutKey => group.key_material = None,
+            Access::None => {
+                return Err(Error::refused(
+                    ErrorKind::Forbidden,
+                    codes::NOT_AUTHORIZED,
+                    format!(
+                        "{} may not read group '{id}': not a member, not in the user profile, and not a group administrator",
+                        requester.mc_service_id
+                    ),
+                ));
+            }
         }
         Ok(group)
     }
 
-    /// The groups the requester may see.
+    /// The groups the requester may see (key material only of those it is a member of).
     pub async fn groups(&self, requester: &Requester) -> Result<Vec<GroupRecord>> {
-        let mut groups = self.store.groups().await?;
-        groups.retain(|g| Self::may_read(requester, g));
-        Ok(groups)
+        let mut out = Vec::new();
+        for mut group in self.store.groups().await? {
+            match self.access(requester, &group).await? {
+                Access::Full => out.push(group),
+                Access::WithoutKey => {
+                    group.key_material = None;
+                    out.push(group);
+                }
+                Access::None => {}
+            }
+        }
+        Ok(out)
     }
 
     async fn for_change(
@@ -390,6 +436,8 @@ impl GroupManagementServer {
             key_changed,
             &mut effects,
         );
+        self.effects_of_leaving_members(&previous.configuration, record, &mut effects)
+            .await?;
         match self
             .store
             .replace_group(record, expected_version, &effects)
@@ -485,6 +533,17 @@ impl GroupManagementServer {
         id: &McServiceGroupId,
     ) -> Result<GroupRecord> {
         let group = self.group(requester, id).await?;
+        // Notifications carry key material: members (and administrators) only.
+        if self.access(requester, &group).await? != Access::Full {
+            return Err(Error::refused(
+                ErrorKind::Forbidden,
+                codes::NOT_AUTHORIZED,
+                format!(
+                    "{} is not a member of group '{id}': only members are notified of its configuration",
+                    requester.mc_service_id
+                ),
+            ));
+        }
         self.store.subscribe(&requester.session_id, id).await?;
         Ok(group)
     }

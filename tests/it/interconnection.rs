@@ -752,3 +752,60 @@ async fn duplicates_are_acknowledged_without_effect_and_stale_versions_ignored()
         (2, "Six")
     );
 }
+
+#[tokio::test]
+async fn the_primary_answers_a_subscribe_before_its_first_notify() {
+    // §10.2.7.4 step 2, then §10.2.7.5: the subscribe response precedes the notify.
+    let mut federation = Federation::new(vec![
+        (
+            POLICE,
+            vec![user("sip:alice@police.example", true, &[])],
+            vec![Relation::full(FIRE)],
+        ),
+        (
+            FIRE,
+            vec![user(
+                "sip:fiona@fire.example",
+                false,
+                &["sip:pair@police.example"],
+            )],
+            vec![Relation::full(POLICE)],
+        ),
+    ]);
+    federation.start_all().await;
+    let alice = federation
+        .log_on("sip:alice@police.example", "console")
+        .await;
+    let pair = mcx_model::group::GroupConfiguration::new(
+        "Pair",
+        [id("sip:alice@police.example"), id("sip:fiona@fire.example")],
+        mcx_model::NonEmpty::one(mcx_model::McService::Mcptt),
+    );
+    alice
+        .create_group(&gid("sip:pair@police.example"), &pair)
+        .await
+        .unwrap();
+    let (response, notify) = eventually("police answered the subscribe and notified", || async {
+        let trace = alice.trace(0, 10_000).await.ok()?;
+        let sent = |flow: &str| {
+            trace
+                .entries
+                .iter()
+                .find(|e| {
+                    e.flow == flow
+                        && e.direction == mcx_model::api::TraceDirection::Sent
+                        && e.elements.to_string().contains("sip:pair@police.example")
+                })
+                .map(|e| e.seq)
+        };
+        Some((
+            sent("Group information subscribe response")?,
+            sent("Group information notify request")?,
+        ))
+    })
+    .await;
+    assert!(
+        response < notify,
+        "the notify (#{notify}) went before the subscribe response (#{response})"
+    );
+}

@@ -619,3 +619,90 @@ async fn a_group_taking_part_in_a_regroup_cannot_be_deleted_in_any_system() {
     .await;
     frank.delete_group(&gid(HARBOUR), None).await.unwrap();
 }
+
+async fn regroup_affiliated(
+    federation: &Federation,
+    admin: &str,
+    regroup: &McServiceGroupId,
+) -> Option<BTreeSet<String>> {
+    let client = federation.log_on(admin, "viewer").await;
+    let view = client.group_affiliations(regroup).await.ok()?;
+    Some(
+        view.members
+            .into_iter()
+            .map(|m| m.mc_service_id.to_string())
+            .collect(),
+    )
+}
+
+#[tokio::test]
+async fn regrouped_clients_are_affiliated_to_the_regroup_group_in_every_gms_view() {
+    let federation = federation().await;
+    let alice = federation.log_on(ALICE, "console").await;
+    let bob = federation.log_on(BOB, "handset").await;
+    let fiona = federation.log_on(FIONA, "handset").await;
+    let andy = federation.log_on(ANDY, "handset").await;
+    bob.affiliate(MCPTT, &[gid(OPS)]).await.unwrap();
+    fiona.affiliate(MCPTT, &[gid(HARBOUR)]).await.unwrap();
+    andy.affiliate(MCPTT, &[gid(HARBOUR)]).await.unwrap();
+    let regroup = alice
+        .regroup(&request(&[OPS, HARBOUR], None))
+        .await
+        .unwrap()
+        .regroup_group_id;
+
+    // The primary's GMS: every regrouped member of every system (step 10, 5b).
+    let everyone: BTreeSet<String> = [BOB, FIONA, ANDY].iter().map(|u| u.to_string()).collect();
+    eventually("police's GMS has every regrouped member", || async {
+        (regroup_affiliated(&federation, ALICE, &regroup)
+            .await
+            .as_ref()
+            == Some(&everyone))
+        .then_some(())
+    })
+    .await;
+    // Each partner's view: its own users affiliated to the regroup group.
+    for (admin, user) in [(FRANK, FIONA), (AMY, ANDY)] {
+        eventually(&format!("{admin}'s view of the regroup group"), || async {
+            (regroup_affiliated(&federation, admin, &regroup).await
+                == Some(BTreeSet::from([user.to_string()])))
+            .then_some(())
+        })
+        .await;
+    }
+    // It counts like any other affiliation: the member's own list shows it.
+    let mine = fiona.affiliations().await.unwrap();
+    assert!(
+        mine.affiliations
+            .iter()
+            .any(|g| g.mc_service_group_id == regroup),
+        "{mine:?}"
+    );
+    // Leaving the regrouped group leaves the regroup group, at the primary too.
+    andy.deaffiliate(MCPTT, &[gid(HARBOUR)]).await.unwrap();
+    let rest: BTreeSet<String> = [BOB, FIONA].iter().map(|u| u.to_string()).collect();
+    eventually("andy is no longer in police's view", || async {
+        (regroup_affiliated(&federation, ALICE, &regroup)
+            .await
+            .as_ref()
+            == Some(&rest))
+        .then_some(())
+    })
+    .await;
+    // Released when the regroup ends.
+    alice.cancel_regroup(&regroup).await.unwrap();
+    eventually("fiona no longer holds the regroup group", || async {
+        let mine = fiona.affiliations().await.ok()?;
+        (!mine
+            .affiliations
+            .iter()
+            .any(|g| g.mc_service_group_id == regroup))
+        .then_some(())
+    })
+    .await;
+    assert!(
+        regroup_affiliated(&federation, ALICE, &regroup)
+            .await
+            .is_none_or(|v| v.is_empty())
+    );
+}

@@ -349,12 +349,15 @@ impl GroupManagementServer {
                 }
             };
             let mut effects = Effects::none();
-            effects.send(
+            // §10.2.7.4 step 2 (this response) comes before §10.2.7.5 (the first notify):
+            // the notify waits until the response has gone.
+            effects.send_after(
                 PartnerAudience::Partner(from.clone()),
                 PartnerRequest::GroupInformationNotify(GroupInformationNotifyRequest {
                     mc_service_group_id: id.clone(),
                     mc_service_group_configuration_information: information(&group, true),
                 }),
+                std::time::Duration::from_millis(100),
             );
             effects.partner_records.push(PartnerRecordUpdate::One {
                 partner: from.clone(),

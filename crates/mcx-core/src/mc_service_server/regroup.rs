@@ -21,6 +21,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures_util::future::join_all;
 use mcx_model::api::{RegroupList, RegroupMember, RegroupRecord, RegroupState};
 use mcx_model::events::ClientEvent;
+use mcx_model::flows::affiliation::{
+    AffiliationStatus, ServerGroupAffiliationRequest, ServerGroupDeaffiliationRequest,
+};
 use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
 use mcx_model::flows::regroup::*;
 use mcx_model::flows::{FailureCause, FlowResult};
@@ -34,7 +37,21 @@ use mcx_model::{
 use super::McServiceServer;
 use crate::error::{Error, ErrorKind, Result, codes};
 use crate::identity::Requester;
-use crate::ports::{Audience, Effects, LinkError, PartnerAudience, RegroupWrite};
+use crate::ports::{
+    AffiliationWrite, Audience, ClientAffiliation, Effects, GmsStatusUpdate, LinkError,
+    PartnerAudience, RegroupWrite,
+};
+
+/// A regrouped client's affiliation to the regroup group changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    /// It joins.
+    Join,
+    /// It leaves; another client of the user stays.
+    Leave,
+    /// It leaves, and with it the user.
+    LeaveLast,
+}
 
 fn reject(kind: ErrorKind, code: &'static str, detail: String) -> Error {
     Error::refused(kind, code, detail)
@@ -311,7 +328,7 @@ impl McServiceServer {
         }
 
         // Steps 6–10 for this system's own clients.
-        let (writes, events, members) = self
+        let (mut effects, members) = self
             .affected_clients(
                 &regroup_id,
                 &groups,
@@ -334,9 +351,10 @@ impl McServiceServer {
             result: FlowResult::Success,
             systems,
         });
-        let mut all = vec![RegroupWrite::Put(Box::new(record.clone()))];
-        all.extend(writes);
-        self.commit_regroup(all, events).await?;
+        effects
+            .regroups
+            .insert(0, RegroupWrite::Put(Box::new(record.clone())));
+        self.commit_regroup_effects(&effects).await?;
         record.members = members;
         tracing::info!(regroup = %regroup_id, "preconfigured regroup in effect");
         Ok(record)
@@ -385,11 +403,7 @@ impl McServiceServer {
         groups: &[McServiceGroupId],
         service: McService,
         preconfigured: &McServiceGroupId,
-    ) -> Result<(
-        Vec<RegroupWrite>,
-        Vec<(Audience, ClientEvent)>,
-        Vec<RegroupMember>,
-    )> {
+    ) -> Result<(Effects, Vec<RegroupMember>)> {
         let mut per_client: BTreeMap<(McServiceId, ClientId), BTreeSet<McServiceGroupId>> =
             BTreeMap::new();
         for group in groups {
@@ -402,8 +416,7 @@ impl McServiceServer {
                 }
             }
         }
-        let mut writes = Vec::new();
-        let mut events = Vec::new();
+        let mut effects = Effects::none();
         let mut members = Vec::new();
         for ((user, client), affiliated) in per_client {
             let Some(session) = self
@@ -415,12 +428,13 @@ impl McServiceServer {
             else {
                 continue;
             };
-            writes.push(RegroupWrite::Join {
+            effects.regroups.push(RegroupWrite::Join {
                 regroup: regroup.clone(),
                 user: user.clone(),
                 client: client.clone(),
             });
-            events.push((
+            self.regroup_affiliation(&user, &client, service, regroup, Change::Join, &mut effects);
+            effects.client_events.push((
                 Audience::Session(session.session_id),
                 ClientEvent::RegroupRequested {
                     request: ClientPreconfiguredRegroupRequest {
@@ -439,7 +453,105 @@ impl McServiceServer {
                 acknowledged: false,
             });
         }
-        Ok((writes, events, members))
+        Ok((effects, members))
+    }
+
+    /// Step 10: a regrouped client's affiliation to the regroup group, recorded like any
+    /// other (§10.8.3.1 step 5b): the serving row (it counts toward N2), and at the regroup
+    /// group's primary the hosted row and the GMS's view; a partner tells the primary
+    /// durably (§10.8.3.2 step 3, §10.8.4.3 step 3). `Change::LeaveLast` when no other
+    /// client of the user stays in the regroup.
+    fn regroup_affiliation(
+        &self,
+        user: &McServiceId,
+        client: &ClientId,
+        service: McService,
+        regroup: &McServiceGroupId,
+        change: Change,
+        effects: &mut Effects,
+    ) {
+        let joining = change == Change::Join;
+        effects.affiliations.push(if joining {
+            AffiliationWrite::Served {
+                user: user.clone(),
+                row: ClientAffiliation {
+                    mc_service: service,
+                    group: regroup.clone(),
+                    client: client.clone(),
+                    pending: false,
+                },
+            }
+        } else {
+            AffiliationWrite::ServedRemoved {
+                user: user.clone(),
+                mc_service: service,
+                group: regroup.clone(),
+                client: client.clone(),
+            }
+        });
+        if change == Change::Leave {
+            return;
+        }
+        let list = NonEmpty::one(regroup.clone());
+        if regroup.home_system() == self.system {
+            effects.affiliations.push(if joining {
+                AffiliationWrite::Hosted {
+                    user: user.clone(),
+                    mc_service: service,
+                    group: regroup.clone(),
+                }
+            } else {
+                AffiliationWrite::HostedRemoved {
+                    user: user.clone(),
+                    mc_service: service,
+                    group: regroup.clone(),
+                }
+            });
+            effects.gms_status.push(GmsStatusUpdate {
+                user: user.clone(),
+                mc_service: service,
+                statuses: vec![(
+                    regroup.clone(),
+                    if joining {
+                        AffiliationStatus::Affiliated
+                    } else {
+                        AffiliationStatus::NotAffiliated
+                    },
+                )],
+            });
+        } else if joining {
+            effects.send(
+                PartnerAudience::Partner(regroup.home_system()),
+                PartnerRequest::GroupAffiliation(ServerGroupAffiliationRequest {
+                    mc_service_id: user.clone(),
+                    mc_service_group_id_list: list,
+                    mc_service: service,
+                }),
+            );
+        } else {
+            effects.send(
+                PartnerAudience::Partner(regroup.home_system()),
+                PartnerRequest::GroupDeaffiliation(ServerGroupDeaffiliationRequest {
+                    mc_service_id: user.clone(),
+                    mc_service_group_id_list: list,
+                    mc_service: service,
+                }),
+            );
+        }
+    }
+
+    /// Commits regroup effects; `false` if a claim among them found a group held by
+    /// another regroup (nothing kept).
+    async fn commit_regroup_effects(&self, effects: &Effects) -> Result<bool> {
+        let committed = self.commits.commit(effects).await?;
+        if committed.conflict {
+            return Ok(false);
+        }
+        self.wakers.wake(&committed.woken_sessions);
+        if !effects.outbox.is_empty() {
+            self.outbox.notify_one();
+        }
+        Ok(true)
     }
 
     /// Commits regroup writes with their events; `false` if a claim among them found a
@@ -454,12 +566,7 @@ impl McServiceServer {
             client_events: events,
             ..Effects::default()
         };
-        let committed = self.commits.commit(&effects).await?;
-        if committed.conflict {
-            return Ok(false);
-        }
-        self.wakers.wake(&committed.woken_sessions);
-        Ok(true)
+        self.commit_regroup_effects(&effects).await
     }
 
     /// Why a claim was lost (step 4a): the code, and the group and the regroup holding it.
@@ -585,7 +692,7 @@ impl McServiceServer {
             }
         }
         let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
-        let (writes, events, members) = self
+        let (mut effects, members) = self
             .affected_clients(
                 regroup,
                 &groups,
@@ -607,15 +714,17 @@ impl McServiceServer {
         };
         let mut claimed = hosted.clone();
         claimed.push(regroup.clone());
-        let mut all = vec![
-            RegroupWrite::Put(Box::new(record)),
-            RegroupWrite::Claim {
-                regroup: regroup.clone(),
-                groups: claimed.clone(),
-            },
-        ];
-        all.extend(writes);
-        if !self.commit_regroup(all, events).await? {
+        effects.regroups.splice(
+            0..0,
+            [
+                RegroupWrite::Put(Box::new(record)),
+                RegroupWrite::Claim {
+                    regroup: regroup.clone(),
+                    groups: claimed.clone(),
+                },
+            ],
+        );
+        if !self.commit_regroup_effects(&effects).await? {
             let (code, detail) = self.already_regrouped(&claimed).await;
             return Ok(respond(
                 FlowResult::failure(FailureCause::Other(code.into()), detail),
@@ -736,6 +845,16 @@ impl McServiceServer {
     ) -> Result<()> {
         let mut effects = Effects::none();
         for member in &record.members {
+            // The serving rows go here; the primary deletes the regroup group, and with it
+            // its hosted affiliations and the GMS's view, in every system.
+            self.regroup_affiliation(
+                &member.mc_service_id,
+                &member.client_id,
+                record.mc_service,
+                &record.regroup_group_id,
+                Change::Leave,
+                &mut effects,
+            );
             if let Some(session) = self
                 .sessions
                 .sessions_of(&member.mc_service_id)
@@ -858,8 +977,7 @@ impl McServiceServer {
             return Ok(());
         }
         let sessions = self.sessions.sessions_of(user).await?;
-        let mut writes = Vec::new();
-        let mut events = Vec::new();
+        let mut effects = Effects::none();
         for regroup in regroups
             .iter()
             .filter(|r| r.state == RegroupState::Active && r.mc_service == service)
@@ -883,12 +1001,20 @@ impl McServiceServer {
                 let Some(session) = sessions.iter().find(|s| &s.client_id == client) else {
                     continue;
                 };
-                writes.push(RegroupWrite::Join {
+                effects.regroups.push(RegroupWrite::Join {
                     regroup: regroup.regroup_group_id.clone(),
                     user: user.clone(),
                     client: client.clone(),
                 });
-                events.push((
+                self.regroup_affiliation(
+                    user,
+                    client,
+                    service,
+                    &regroup.regroup_group_id,
+                    Change::Join,
+                    &mut effects,
+                );
+                effects.client_events.push((
                     Audience::Session(session.session_id.clone()),
                     ClientEvent::RegroupRequested {
                         request: ClientPreconfiguredRegroupRequest {
@@ -902,8 +1028,8 @@ impl McServiceServer {
                 ));
             }
         }
-        if !writes.is_empty() {
-            self.commit_regroup(writes, events).await?;
+        if !effects.regroups.is_empty() {
+            self.commit_regroup_effects(&effects).await?;
         }
         Ok(())
     }
@@ -922,9 +1048,14 @@ impl McServiceServer {
         }
         let state = self.store.user_affiliations(user).await?;
         let sessions = self.sessions.sessions_of(user).await?;
-        let mut writes = Vec::new();
-        let mut events = Vec::new();
+        let mut effects = Effects::none();
         for regroup in &regroups {
+            let mut staying: Vec<&ClientId> = regroup
+                .members
+                .iter()
+                .filter(|m| &m.mc_service_id == user)
+                .map(|m| &m.client_id)
+                .collect();
             for client in clients {
                 if !regroup
                     .members
@@ -942,17 +1073,34 @@ impl McServiceServer {
                 if still && tell {
                     continue;
                 }
-                writes.push(RegroupWrite::Leave {
+                effects.regroups.push(RegroupWrite::Leave {
                     regroup: regroup.regroup_group_id.clone(),
                     user: user.clone(),
                     client: client.clone(),
                 });
+                staying.retain(|c| *c != client);
+                // At log-off the client's affiliations, this one included, ended already.
+                if tell {
+                    let change = if staying.is_empty() {
+                        Change::LeaveLast
+                    } else {
+                        Change::Leave
+                    };
+                    self.regroup_affiliation(
+                        user,
+                        client,
+                        regroup.mc_service,
+                        &regroup.regroup_group_id,
+                        change,
+                        &mut effects,
+                    );
+                }
                 if let Some(session) = sessions
                     .iter()
                     .find(|s| &s.client_id == client)
                     .filter(|_| tell)
                 {
-                    events.push((
+                    effects.client_events.push((
                         Audience::Session(session.session_id.clone()),
                         ClientEvent::RegroupCancelled {
                             request: PreconfiguredRegroupCancelRequest {
@@ -965,8 +1113,8 @@ impl McServiceServer {
                 }
             }
         }
-        if !writes.is_empty() {
-            self.commit_regroup(writes, events).await?;
+        if !effects.regroups.is_empty() {
+            self.commit_regroup_effects(&effects).await?;
         }
         Ok(())
     }

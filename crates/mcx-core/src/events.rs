@@ -9,7 +9,27 @@ use mcx_model::events::DeliveredEvent;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::error::{Error, ErrorKind, Result, codes};
-use crate::ports::EventStore;
+use crate::ports::{Effects, EventStore};
+
+/// Commits effects that go with no other change, then wakes the event streams that got
+/// events and the outbox dispatcher if requests to partners were queued. `false`: a
+/// guarded write among them found its state moved on, and nothing was kept.
+pub(crate) async fn commit_and_wake(
+    commits: &dyn EventStore,
+    wakers: &StreamWakers,
+    outbox: &Notify,
+    effects: &Effects,
+) -> Result<bool> {
+    let committed = commits.commit(effects).await?;
+    if committed.conflict {
+        return Ok(false);
+    }
+    wakers.wake(&committed.woken_sessions);
+    if !effects.outbox.is_empty() {
+        outbox.notify_one();
+    }
+    Ok(true)
+}
 
 /// One [`Notify`] per session with an open event stream.
 #[derive(Debug, Default)]

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use mcx_core::ports::{AcmRole, AcmStore, AcmWrite, ProfileAddition, StoreResult};
-use mcx_model::api::AcmExchange;
+use mcx_model::api::{AcmExchange, AcmState};
 use mcx_model::profile::UserProfile;
 use mcx_model::{McService, McServiceGroupId, McServiceId};
 use sqlx::{AnyPool, Row as _};
@@ -25,50 +25,33 @@ pub(crate) async fn write_exchange(
         .request_id
         .ok_or_else(|| corrupt(ctx, "an exchange without a request ID"))?
         .to_string();
-    let state = serde_json::to_value(write.exchange.state)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    let record = serde_json::to_string(&write.exchange).map_err(|e| corrupt(ctx, e))?;
-    if let Some(expected) = write.only_if {
-        let expected = serde_json::to_value(expected)
+    let text = |state: AcmState| {
+        serde_json::to_value(state)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let updated = sqlx::query(
-            "UPDATE acm_exchanges SET owner = $3, state = $4, pending = $5, record = $6, updated_at = $7 \
-             WHERE request_id = $1 AND role = $2 AND state = $8",
-        )
-        .bind(request_id)
-        .bind(write.role.as_str())
-        .bind(write.owner.as_str())
-        .bind(state)
-        .bind(i64::from(write.pending))
-        .bind(record)
-        .bind(now)
-        .bind(expected)
-        .execute(&mut **tx)
-        .await
-        .map_err(failed(ctx))?;
-        return Ok(updated.rows_affected() > 0);
-    }
-    sqlx::query(
+            .unwrap_or_default()
+    };
+    let record = serde_json::to_string(&write.exchange).map_err(|e| corrupt(ctx, e))?;
+    // A guarded write replaces the stored exchange only in the expected state.
+    let written = sqlx::query(
         "INSERT INTO acm_exchanges (request_id, role, owner, state, pending, record, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (request_id, role) DO UPDATE SET owner = excluded.owner, state = excluded.state, \
-         pending = excluded.pending, record = excluded.record, updated_at = excluded.updated_at",
+         pending = excluded.pending, record = excluded.record, updated_at = excluded.updated_at \
+         WHERE CAST($8 AS TEXT) IS NULL OR acm_exchanges.state = $8",
     )
     .bind(request_id)
     .bind(write.role.as_str())
     .bind(write.owner.as_str())
-    .bind(state)
+    .bind(text(write.exchange.state))
     .bind(i64::from(write.pending))
     .bind(record)
     .bind(now)
+    .bind(write.only_if.map(text))
     .execute(&mut **tx)
     .await
     .map_err(failed(ctx))?;
-    Ok(true)
+    Ok(written.rows_affected() > 0)
 }
 
 /// Adds a group to a user's profile inside a transaction.

@@ -89,15 +89,7 @@ impl AcmServer {
 
     /// Commits; `false` if a guarded write found its exchange moved on (nothing kept).
     async fn commit(&self, effects: &Effects) -> Result<bool> {
-        let committed = self.store.commit(effects).await?;
-        if committed.conflict {
-            return Ok(false);
-        }
-        self.wakers.wake(&committed.woken_sessions);
-        if !effects.outbox.is_empty() {
-            self.outbox.notify_one();
-        }
-        Ok(true)
+        crate::events::commit_and_wake(&*self.store, &self.wakers, &self.outbox, effects).await
     }
 
     fn pending_notification(user: &McServiceId, count: usize) -> (Audience, ClientEvent) {

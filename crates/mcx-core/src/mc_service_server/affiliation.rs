@@ -101,6 +101,22 @@ fn served(
     }
 }
 
+/// The group policy's refusal of an affiliation for `service`, if any (step 3).
+fn policy_refusal(
+    config: &mcx_model::group::GroupConfiguration,
+    service: McService,
+) -> Option<AffiliationCause> {
+    if config.on_network_disabled {
+        Some(AffiliationCause::GroupDisabled)
+    } else if !config.supports(service) {
+        Some(AffiliationCause::ServiceNotSupported)
+    } else if config.preconfigured_group_use_only {
+        Some(AffiliationCause::PreconfiguredGroupUseOnly)
+    } else {
+        None
+    }
+}
+
 /// Plans an affiliation; see [`AffiliationPlan`]. `n2` is the user's limit for `service`.
 pub fn plan_affiliation(
     system: &SystemDomain,
@@ -193,17 +209,13 @@ impl McServiceServer {
             return Ok(Some(AffiliationCause::UnknownGroup));
         };
         let config = &policy.configuration;
-        Ok(if config.on_network_disabled {
-            Some(AffiliationCause::GroupDisabled)
-        } else if !config.supports(service) {
-            Some(AffiliationCause::ServiceNotSupported)
-        } else if config.preconfigured_group_use_only {
-            Some(AffiliationCause::PreconfiguredGroupUseOnly)
-        } else if !config.is_member(user) && !self.shared_with_users_system(group, user).await? {
-            Some(AffiliationCause::NotAuthorized)
-        } else {
-            None
-        })
+        if let Some(cause) = policy_refusal(config, service) {
+            return Ok(Some(cause));
+        }
+        Ok(
+            (!config.is_member(user) && !self.shared_with_users_system(group, user).await?)
+                .then_some(AffiliationCause::NotAuthorized),
+        )
     }
 
     /// Step 2 of §10.8.3.1 / §10.8.3.2 (and step 2 of §10.8.5.1) for one group: the
@@ -234,16 +246,7 @@ impl McServiceServer {
         let Some(copy) = self.policy.policy(group).await? else {
             return Ok(None);
         };
-        let config = &copy.configuration;
-        Ok(if config.on_network_disabled {
-            Some(AffiliationCause::GroupDisabled)
-        } else if !config.supports(service) {
-            Some(AffiliationCause::ServiceNotSupported)
-        } else if config.preconfigured_group_use_only {
-            Some(AffiliationCause::PreconfiguredGroupUseOnly)
-        } else {
-            None
-        })
+        Ok(policy_refusal(&copy.configuration, service))
     }
 
     /// §10.8.3.1 / §10.8.3.2: the requester's client affiliates to groups.

@@ -543,15 +543,7 @@ impl McServiceServer {
     /// Commits regroup effects; `false` if a claim among them found a group held by
     /// another regroup (nothing kept).
     async fn commit_regroup_effects(&self, effects: &Effects) -> Result<bool> {
-        let committed = self.commits.commit(effects).await?;
-        if committed.conflict {
-            return Ok(false);
-        }
-        self.wakers.wake(&committed.woken_sessions);
-        if !effects.outbox.is_empty() {
-            self.outbox.notify_one();
-        }
-        Ok(true)
+        crate::events::commit_and_wake(&*self.commits, &self.wakers, &self.outbox, effects).await
     }
 
     /// Commits regroup writes with their events; `false` if a claim among them found a

@@ -59,11 +59,27 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Passwd { password_file } => {
+            let password = match password_file {
+                Some(file) => crate::secrets::from_file(&file)?,
+                None => crate::secrets::new_password()?,
+            };
+            println!(
+                "{}",
+                mcx_core::credentials::hash_password(&password).map_err(anyhow::Error::msg)?
+            );
+            Ok(())
+        }
         Command::Login(args) => {
             let user = McServiceId::parse(&args.user)?;
             let client_id = ClientId::parse(&args.client_id)?;
             let client = Client::new(&args.client.server)?;
-            let (_, response) = client.log_on(&user, &args.password, &client_id).await?;
+            let password = match (args.password, args.password_file) {
+                (Some(password), _) => password,
+                (None, Some(file)) => crate::secrets::from_file(&file)?,
+                (None, None) => crate::secrets::prompt(&format!("password for {user}: "))?,
+            };
+            let (_, response) = client.log_on(&user, &password, &client_id).await?;
             let mut file = SessionFile::open(args.client.session_file.as_deref())?;
             file.put(
                 &args.client.server,

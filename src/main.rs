@@ -7,6 +7,7 @@ mod commands;
 mod demo;
 mod local_systems;
 mod output;
+mod secrets;
 mod sessions;
 
 use std::path::PathBuf;
@@ -30,6 +31,14 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Print the Argon2id hash of a password, for a configuration's `password`: the
+    /// password is read from the terminal (twice), from --password-file, or as one line
+    /// from standard input.
+    Passwd {
+        /// Read the password from this file (its first line).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
     },
     /// Log on to an MC system; the session is kept for the following commands.
     Login(LoginArgs),
@@ -325,9 +334,13 @@ struct LoginArgs {
     /// The user's MC service ID, e.g. sip:alice@police.example.
     #[arg(long, short = 'u')]
     user: String,
-    /// The password.
+    /// The password. Unsafe: other local users see it in the process list; prefer the
+    /// prompt (on a terminal), MCX_PASSWORD or --password-file.
     #[arg(long, short = 'p', env = "MCX_PASSWORD", hide_env_values = true)]
-    password: String,
+    password: Option<String>,
+    /// Read the password from this file (its first line).
+    #[arg(long, conflicts_with = "password")]
+    password_file: Option<PathBuf>,
     /// This client's MC service client ID.
     #[arg(long, default_value = "mcx-cli")]
     client_id: String,

@@ -112,9 +112,13 @@ fn user(
     groups: Vec<McServiceGroupId>,
     n2: u32,
     permissions: BTreeSet<Permission>,
-) -> UserConfig {
-    UserConfig {
-        password: password(&mc_service_id),
+) -> anyhow::Result<UserConfig> {
+    // Cheap Argon2id costs: the bench logs thousands of throwaway users on, and measures
+    // mcx, not the password hash. A deployment uses `mcx passwd` (default costs).
+    let password = mcx_core::credentials::hash_password_with_cost(&password(&mc_service_id), 64, 1)
+        .map_err(anyhow::Error::msg)?;
+    Ok(UserConfig {
+        password,
         mc_service_id,
         display_name: None,
         services: BTreeMap::from([(
@@ -125,7 +129,7 @@ fn user(
             },
         )]),
         permissions,
-    }
+    })
 }
 
 fn group(id: McServiceGroupId, name: &str, members: Vec<McServiceId>) -> GroupConfig {
@@ -140,12 +144,12 @@ fn group(id: McServiceGroupId, name: &str, members: Vec<McServiceId>) -> GroupCo
 
 fn administrator(domain: &str) -> anyhow::Result<UserConfig> {
     let everything: BTreeSet<Permission> = Permission::ALL.into_iter().collect();
-    Ok(user(
+    user(
         id(&format!("sip:admin@{domain}"))?,
         Vec::new(),
         1,
         everything,
-    ))
+    )
 }
 
 /// The home's `g<k>` groups.
@@ -229,7 +233,7 @@ pub(crate) fn prepare(
                     .collect::<anyhow::Result<Vec<_>>>()?,
             );
             for w in &workers {
-                users.push(user(w.clone(), profile_groups.clone(), 8, BTreeSet::new()));
+                users.push(user(w.clone(), profile_groups.clone(), 8, BTreeSet::new())?);
             }
             let group_count = if shape.preload > 0 {
                 PRELOAD_GROUPS
@@ -267,7 +271,7 @@ pub(crate) fn prepare(
                     vec![regroup_home.clone()],
                     4,
                     BTreeSet::new(),
-                ));
+                )?);
             }
         } else {
             let n = index;
@@ -276,7 +280,7 @@ pub(crate) fn prepare(
                 vec![fanout.clone()],
                 1,
                 BTreeSet::new(),
-            ));
+            )?);
             if n == 1 {
                 for k in 0..WORK_GROUPS {
                     groups.push(group(
@@ -296,7 +300,7 @@ pub(crate) fn prepare(
                         vec![regroup_partner.clone()],
                         4,
                         BTreeSet::new(),
-                    ));
+                    )?);
                 }
             } else if n == 2 {
                 for m in &members {
@@ -305,7 +309,7 @@ pub(crate) fn prepare(
                         vec![regroup_home.clone()],
                         4,
                         BTreeSet::new(),
-                    ));
+                    )?);
                 }
             }
         }
@@ -354,6 +358,7 @@ pub(crate) fn prepare(
             system: SystemSection {
                 domain: SystemDomain::parse(domain)?,
                 name: format!("bench {domain}"),
+                development: false,
             },
             server: ServerSection {
                 listen: SocketAddr::from(([127, 0, 0, 1], api)),
@@ -374,7 +379,7 @@ pub(crate) fn prepare(
         };
         config.check()?;
         let path = dir.join(format!("{domain}.toml"));
-        std::fs::write(&path, toml::to_string_pretty(&config)?)
+        mcx_server::pki::write_private(&path, &toml::to_string_pretty(&config)?)
             .with_context(|| format!("writing {}", path.display()))?;
         files.insert(domain.to_string(), path);
     }
@@ -438,7 +443,8 @@ pub(crate) async fn preload(dir: &Path, count: u64, progress: impl Fn(u64)) -> a
             batch.push(BulkAffiliatedUser {
                 user: UserRecord {
                     profile,
-                    credential: Credential::Password(format!("load{i}")),
+                    // Nobody logs on as them: a hash that matches no password.
+                    credential: Credential::PasswordHash(String::new()),
                 },
                 session: SessionRecord {
                     session_id: format!("preload-{i}"),

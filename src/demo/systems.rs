@@ -45,7 +45,7 @@ fn user(
         .unwrap_or_default();
     Ok(UserConfig {
         mc_service_id: id(mc_service_id)?,
-        password: name.to_string(),
+        password: mcx_core::credentials::hash_password(name).map_err(anyhow::Error::msg)?,
         display_name: None,
         services: BTreeMap::from([(
             McService::Mcptt,
@@ -206,6 +206,7 @@ pub(crate) fn prepare(
             system: SystemSection {
                 domain: SystemDomain::parse(domain)?,
                 name: domain.to_string(),
+                development: false,
             },
             server: ServerSection {
                 listen: SocketAddr::from(([127, 0, 0, 1], api)),
@@ -227,7 +228,7 @@ pub(crate) fn prepare(
         };
         config.check()?;
         let path = dir.join(format!("{domain}.toml"));
-        std::fs::write(&path, toml::to_string_pretty(&config)?)
+        mcx_server::pki::write_private(&path, &toml::to_string_pretty(&config)?)
             .with_context(|| format!("writing {}", path.display()))?;
         files.insert(domain.to_string(), path);
     }

@@ -159,6 +159,7 @@ impl Federation {
                 system: SystemSection {
                     domain: domain_id,
                     name: domain.to_string(),
+                    development: true,
                 },
                 server: ServerSection {
                     listen: "127.0.0.1:0".parse().expect("address"),

@@ -17,6 +17,7 @@ mod members_only;
 mod openapi;
 mod regroup;
 mod restart;
+mod security;
 mod session;
 mod step_two;
 mod support;

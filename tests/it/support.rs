@@ -55,16 +55,22 @@ impl TestSystem {
         Client::new(&self.url()).expect("client")
     }
 
-    /// Logs a configured user on from a client named `client_id`; the password is the
-    /// one configured.
+    /// Logs a configured user on from a client named `client_id`; test and example
+    /// passwords are the user part of the ID.
     pub async fn log_on_as(&self, user: &str, client_id: &str) -> Client {
-        let password = self
-            .config
-            .users
-            .iter()
-            .find(|u| u.mc_service_id.as_str() == user)
-            .map(|u| u.password.clone())
-            .unwrap_or_else(|| panic!("{user} is not configured"));
+        assert!(
+            self.config
+                .users
+                .iter()
+                .any(|u| u.mc_service_id.as_str() == user),
+            "{user} is not configured"
+        );
+        let password = user
+            .trim_start_matches("sip:")
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let (client, _) = self
             .client()
             .log_on(

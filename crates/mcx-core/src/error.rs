@@ -22,6 +22,11 @@ pub enum ErrorKind {
     PreconditionRequired,
     /// Something this system depends on is not available now; retrying may help.
     Unavailable,
+    /// Too many attempts: the caller must wait this long before trying again.
+    Throttled {
+        /// Whole seconds to wait (at least 1).
+        retry_after_secs: u64,
+    },
 }
 
 /// An error of a procedure.
@@ -68,6 +73,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub mod codes {
     /// Credentials do not match a user of this system.
     pub const BAD_CREDENTIALS: &str = "bad-credentials";
+    /// Too many refused log-ons for this user or from this address: wait, then retry.
+    pub const TOO_MANY_ATTEMPTS: &str = "too-many-attempts";
     /// No bearer token was given.
     pub const MISSING_TOKEN: &str = "missing-token";
     /// The bearer token is not one this system issued, or its session ended.

@@ -14,7 +14,6 @@ use mcx_model::profile::{Permission, UserProfile};
 use mcx_model::{ClientId, McServiceId, SystemDomain};
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
-use subtle::ConstantTimeEq as _;
 
 use crate::error::{Error, ErrorKind, Result, codes};
 use crate::events::StreamWakers;
@@ -69,6 +68,7 @@ pub struct IdentityManagement {
     session_ttl: Duration,
     wakers: Arc<StreamWakers>,
     observers: RwLock<Vec<Arc<dyn SessionObserver>>>,
+    throttle: crate::log_on_throttle::LogOnThrottle,
 }
 
 /// Hashes a bearer token the way sessions store it.
@@ -104,6 +104,7 @@ impl IdentityManagement {
             session_ttl,
             wakers,
             observers: RwLock::new(Vec::new()),
+            throttle: crate::log_on_throttle::LogOnThrottle::default(),
         }
     }
 
@@ -122,8 +123,13 @@ impl IdentityManagement {
             .clone()
     }
 
-    /// Logs a user on from a client. A session the same client had ends first.
-    pub async fn log_on(&self, request: LogOnRequest) -> Result<(String, SessionInfo)> {
+    /// Logs a user on from a client (`source`: the address it connects from, when known).
+    /// A session the same client had ends first.
+    pub async fn log_on(
+        &self,
+        request: LogOnRequest,
+        source: Option<std::net::IpAddr>,
+    ) -> Result<(String, SessionInfo)> {
         if request.mc_service_id.domain() != self.system {
             return Err(Error::refused(
                 ErrorKind::Unauthenticated,
@@ -141,15 +147,41 @@ impl IdentityManagement {
                 "the MC service ID or the password is wrong",
             )
         };
-        let user = self
-            .users
-            .user(&request.mc_service_id)
-            .await?
-            .ok_or_else(bad)?;
-        let Credential::Password(expected) = &user.credential;
-        if !bool::from(expected.as_bytes().ct_eq(request.password.as_bytes())) {
-            return Err(bad());
+        let who = request.mc_service_id.clone();
+        if let Some(wait) = self.throttle.wait(&who, source, self.clock.now()) {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            return Err(Error::refused(
+                ErrorKind::Throttled {
+                    retry_after_secs: secs,
+                },
+                codes::TOO_MANY_ATTEMPTS,
+                format!(
+                    "too many wrong passwords for this user or from this address: try again in {secs} s"
+                ),
+            ));
         }
+        let user = self.users.user(&request.mc_service_id).await?;
+        // Argon2 costs tens of milliseconds of CPU: off the async workers. An unknown
+        // user costs the same as a known one.
+        let expected = user.as_ref().map(|u| {
+            let Credential::PasswordHash(hash) = &u.credential;
+            hash.clone()
+        });
+        let password = request.password.clone();
+        let matched = tokio::task::spawn_blocking(move || match expected {
+            Some(hash) => crate::credentials::verify_password(&hash, &password),
+            None => {
+                crate::credentials::verify_nobody(&password);
+                false
+            }
+        })
+        .await
+        .unwrap_or(false);
+        let Some(user) = user.filter(|_| matched) else {
+            self.throttle.refused(&who, source, self.clock.now());
+            return Err(bad());
+        };
+        self.throttle.succeeded(&who);
         let now = self.clock.now();
         let token = new_token();
         let session = SessionRecord {

@@ -10,11 +10,13 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod acm_server;
+pub mod credentials;
 pub mod error;
 pub mod events;
 pub mod gms;
 pub mod identity;
 pub mod interconnection_gateway;
+pub mod log_on_throttle;
 pub mod mc_service_server;
 pub mod ports;
 pub mod system;

@@ -34,8 +34,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// How a user proves who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
-    /// A password kept as configured (development and test systems).
-    Password(String),
+    /// A password, as an Argon2id PHC string (never the password itself).
+    PasswordHash(String),
 }
 
 /// A user of this system: profile and credential.

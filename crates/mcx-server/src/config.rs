@@ -96,6 +96,10 @@ pub struct SystemSection {
     pub domain: SystemDomain,
     /// The system's name for people.
     pub name: String,
+    /// A development system: plain-text passwords are accepted (hashed at start, with a
+    /// warning). Never for a deployment.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub development: bool,
 }
 
 /// `[server]`.
@@ -121,6 +125,37 @@ pub struct ServerSection {
     /// How long a negotiated remote change of affiliation waits for its targets, in seconds.
     #[serde(default = "default_change_timeout")]
     pub remote_change_timeout_seconds: u64,
+    /// Both listeners: a request's headers must arrive within this time (milliseconds).
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_ms: u64,
+    /// Both listeners: a connection with no traffic for this long is closed (seconds;
+    /// event streams send a keep-alive every 15 s).
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_seconds: u64,
+    /// Each listener: at most this many open connections; more are closed at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_header_read_timeout() -> u64 {
+    10_000
+}
+fn default_idle_timeout() -> u64 {
+    60
+}
+fn default_max_connections() -> usize {
+    4096
+}
+
+impl ServerSection {
+    /// The limits both listeners apply.
+    pub fn connection_limits(&self) -> crate::listener::ConnectionLimits {
+        crate::listener::ConnectionLimits {
+            header_read_timeout: std::time::Duration::from_millis(self.header_read_timeout_ms),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_seconds),
+            max_connections: self.max_connections,
+        }
+    }
 }
 
 fn default_change_timeout() -> u64 {
@@ -149,6 +184,9 @@ impl Default for ServerSection {
             session_ttl_seconds: default_session_ttl(),
             max_body_bytes: default_max_body(),
             remote_change_timeout_seconds: default_change_timeout(),
+            header_read_timeout_ms: default_header_read_timeout(),
+            idle_timeout_seconds: default_idle_timeout(),
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -159,7 +197,8 @@ impl Default for ServerSection {
 pub struct UserConfig {
     /// The user's MC service ID.
     pub mc_service_id: McServiceId,
-    /// The user's password.
+    /// The user's password as an Argon2id PHC string (`mcx passwd` prints one); plain
+    /// text only on a development system.
     pub password: String,
     /// A name for display.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -298,6 +337,22 @@ impl Config {
                     "user '{}' has an empty password",
                     user.mc_service_id
                 )));
+            }
+            if !self.system.development && !mcx_core::credentials::is_password_hash(&user.password)
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "user '{}' has a plain-text password: put the Argon2id hash that `mcx passwd` prints there, or mark a development system with `development = true` under [system]",
+                    user.mc_service_id
+                )));
+            }
+            for (service, profile) in &user.services {
+                if profile.max_affiliations_n2 == 0 {
+                    return Err(ConfigError::Invalid(format!(
+                        "user '{}' has max-affiliations-n2 = 0 for {}: the user could never affiliate; give N2 of 1 or more, or leave the service out",
+                        user.mc_service_id,
+                        service.as_str()
+                    )));
+                }
             }
         }
         let mut groups = HashSet::new();

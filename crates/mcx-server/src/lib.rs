@@ -10,6 +10,7 @@ pub mod api;
 pub mod config;
 pub mod federation;
 pub mod interconnect;
+pub mod listener;
 pub mod node;
 pub mod pki;
 

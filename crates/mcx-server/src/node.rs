@@ -30,13 +30,15 @@ pub struct RunningNode {
     system: Arc<McSystem>,
     store: Arc<SqlStore>,
     shutdown: watch::Sender<bool>,
-    server: JoinHandle<std::io::Result<()>>,
+    server: JoinHandle<()>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 /// Starts an MC system from its configuration.
 pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     let server = &config.server;
+    crate::listener::raise_open_files_limit();
+    let counters = Arc::new(crate::listener::Listeners::default());
     let options = match &server.storage_url {
         Some(url) => StoreOptions {
             url: url.clone(),
@@ -49,10 +51,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
                     server.data_dir.display()
                 )
             })?;
+            secure_data_dir(&server.data_dir)?;
             StoreOptions::sqlite_in(&server.data_dir)
         }
     };
     let store = Arc::new(SqlStore::open(&options).await?);
+    if server.storage_url.is_none() {
+        // The WAL and shared-memory files exist now.
+        secure_data_dir(&server.data_dir)?;
+    }
     let partners = Partners::new(config.partners.iter().map(|p| PartnerSettings {
         domain: p.domain.clone(),
         inbound: p.inbound.clone(),
@@ -131,8 +138,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
             gateway: system.gateway.clone(),
             identities: Arc::new(identities),
         };
-        let (addr, task) =
-            crate::interconnect::serve(listen, tls, state, shutdown_rx.clone()).await?;
+        let (addr, task) = crate::interconnect::serve(
+            listen,
+            tls,
+            state,
+            server.connection_limits(),
+            counters.interconnection.clone(),
+            shutdown_rx.clone(),
+        )
+        .await?;
         tracing::info!(%addr, "interconnection endpoint serving partners");
         interconnection_addr = Some(addr);
         tasks.push(task);
@@ -174,11 +188,19 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         shutdown: shutdown_rx.clone(),
     };
     let app = api::router(state, server.max_body_bytes).layer(TraceLayer::new_for_http());
-    let mut stop = shutdown_rx.clone();
-    let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = stop.wait_for(|down| *down).await;
-    });
-    let server_task = tokio::spawn(async move { serve.await });
+    let server_task = crate::listener::accept_loop(
+        listener,
+        "client API",
+        server.connection_limits(),
+        counters.client_api.clone(),
+        shutdown_rx.clone(),
+        move |tcp, accepted| {
+            let app = app.clone();
+            async move {
+                crate::listener::serve_connection(tcp, app, (), &accepted, None).await;
+            }
+        },
+    );
 
     tasks.push(tokio::spawn(expire_sessions(
         system.clone(),
@@ -197,17 +219,62 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     })
 }
 
+/// The data directory only its owner may enter (0700) and its files only its owner may
+/// read (0600): the database holds token hashes, password hashes and group key material.
+fn secure_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let private = |path: &std::path::Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .with_context(|| format!("cannot restrict the permissions of '{}'", path.display()))
+        };
+        private(dir, 0o700)?;
+        let database = dir.join(mcx_store::SQLITE_FILE);
+        if !database.exists() {
+            // Created 0600 before SQLite opens it; its WAL and shared-memory files take
+            // the database file's permissions.
+            crate::pki::write_private(&database, "")?;
+        }
+        for entry in std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read the data directory '{}'", dir.display()))?
+        {
+            let path = entry?.path();
+            if path.is_file() {
+                private(&path, 0o600)?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
 /// Stores the configured users (the file is authoritative for them) and defines the
 /// configured groups that do not exist yet (the API is authoritative for those).
 async fn bootstrap(system: &McSystem, store: &SqlStore, config: &Config) -> anyhow::Result<()> {
     use mcx_core::ports::UserStore as _;
+    let mut plain = 0;
     for user in &config.users {
+        let hash = if mcx_core::credentials::is_password_hash(&user.password) {
+            user.password.clone()
+        } else {
+            // Only a development system gets here (`Config::check`).
+            plain += 1;
+            mcx_core::credentials::hash_password(&user.password).map_err(anyhow::Error::msg)?
+        };
         store
             .put_user(&UserRecord {
                 profile: user.profile(),
-                credential: Credential::Password(user.password.clone()),
+                credential: Credential::PasswordHash(hash),
             })
             .await?;
+    }
+    if plain > 0 {
+        tracing::warn!(
+            users = plain,
+            "development system: plain-text passwords in the configuration (use `mcx passwd` hashes for a deployment)"
+        );
     }
     for group in &config.groups {
         let created = system
@@ -273,12 +340,12 @@ impl RunningNode {
     /// Stops serving: open event streams end, in-flight requests finish, the store closes.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
-        let served = self.server.await.context("the server task failed")?;
+        self.server.await.context("the server task failed")?;
         for task in self.tasks {
             task.abort();
         }
         self.store.close().await;
-        served.context("serving failed")
+        Ok(())
     }
 }
 

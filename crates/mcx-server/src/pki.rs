@@ -26,7 +26,8 @@ pub struct IssuedFiles {
     pub private_key: PathBuf,
 }
 
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+/// Writes a file only its owner may read (0600): keys, configurations with credentials.
+pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use std::io::Write as _;

@@ -20,3 +20,6 @@ mod sql_store;
 
 pub use bulk::BulkAffiliatedUser;
 pub use sql_store::{SqlStore, StoreOptions};
+
+/// The embedded database's file name in the data directory.
+pub const SQLITE_FILE: &str = "mcx.db";

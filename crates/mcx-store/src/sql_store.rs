@@ -32,7 +32,10 @@ impl StoreOptions {
     /// The embedded default: a SQLite file in the data directory, created if missing.
     pub fn sqlite_in(data_dir: &std::path::Path) -> Self {
         Self {
-            url: format!("sqlite://{}?mode=rwc", data_dir.join("mcx.db").display()),
+            url: format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join(crate::SQLITE_FILE).display()
+            ),
             max_connections: 8,
         }
     }
@@ -79,13 +82,15 @@ pub(crate) fn version_i64(version: u64) -> i64 {
 
 pub(crate) fn encode_credential(credential: &Credential) -> String {
     match credential {
-        Credential::Password(p) => format!("password:{p}"),
+        Credential::PasswordHash(phc) => format!("argon2:{phc}"),
     }
 }
 
+/// `None` for a credential of an older kind (a plain-text password stored by an earlier
+/// version): it matches nothing until the configuration is loaded again at start.
 fn decode_credential(text: &str) -> Option<Credential> {
-    text.strip_prefix("password:")
-        .map(|p| Credential::Password(p.to_string()))
+    text.strip_prefix("argon2:")
+        .map(|phc| Credential::PasswordHash(phc.to_string()))
 }
 
 impl SqlStore {

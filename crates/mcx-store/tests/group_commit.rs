@@ -44,7 +44,7 @@ async fn concurrent_changes_commit_together_and_a_stale_one_keeps_nothing() {
                     services: BTreeMap::from([(McService::Mcptt, ServiceProfile::default())]),
                     permissions: BTreeSet::new(),
                 },
-                credential: Credential::Password("secret".into()),
+                credential: Credential::PasswordHash(String::new()),
             })
             .await
             .unwrap();

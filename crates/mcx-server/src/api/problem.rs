@@ -12,6 +12,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     detail: String,
+    retry_after: Option<u64>,
 }
 
 /// Stable codes the HTTP adapter itself produces (the core's are in `mcx_core::error::codes`).
@@ -43,6 +44,7 @@ impl ApiError {
             status,
             code,
             detail: detail.into(),
+            retry_after: None,
         }
     }
 
@@ -62,13 +64,20 @@ fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
         ErrorKind::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
     }
 }
 
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         match error {
-            Error::Refused { kind, code, detail } => Self::new(status_of(kind), code, detail),
+            Error::Refused { kind, code, detail } => {
+                let mut error = Self::new(status_of(kind), code, detail);
+                if let ErrorKind::Throttled { retry_after_secs } = kind {
+                    error.retry_after = Some(retry_after_secs);
+                }
+                error
+            }
             Error::Store(e) => {
                 tracing::error!(error = %e, "storage failure");
                 Self::new(
@@ -104,6 +113,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(secs) = self.retry_after
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            headers.insert(header::RETRY_AFTER, value);
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,

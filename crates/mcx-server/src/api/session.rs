@@ -16,14 +16,17 @@ use super::problem::ApiError;
     responses(
         (status = 201, description = "Logged on", body = LogOnResponse),
         (status = 401, description = "Wrong MC service ID or password", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong passwords for the user or from the address: wait `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Body not valid", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(super) async fn log_on(
     State(state): State<AppState>,
     peer: Option<axum::Extension<super::trace::TracePeer>>,
+    source: Option<axum::Extension<crate::listener::PeerAddr>>,
     AppJson(request): AppJson<LogOnRequest>,
 ) -> Result<(StatusCode, Json<LogOnResponse>), ApiError> {
-    let (token, session) = state.system.identity.log_on(request).await?;
+    let source = source.map(|axum::Extension(addr)| addr.0.ip());
+    let (token, session) = state.system.identity.log_on(request, source).await?;
     if let Some(axum::Extension(peer)) = peer {
         *peer.0.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(format!("{} ({})", session.mc_service_id, session.client_id));

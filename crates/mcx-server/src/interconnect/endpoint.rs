@@ -7,13 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use mcx_core::interconnection_gateway::InterconnectionGateway;
 use mcx_model::flows::partner::PartnerRequest;
 use mcx_model::{SystemDomain, TransactionId};
@@ -22,7 +20,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt as _;
 
 use super::tls::PeerIdentities;
 use super::{ORIGIN_HEADER, TRANSACTION_HEADER};
@@ -149,12 +146,18 @@ async fn receive(
     Ok(response)
 }
 
+/// How long a peer without a client certificate may keep its connection: long enough to
+/// read the refusal, not to hold a connection.
+const UNAUTHENTICATED_DEADLINE: Duration = Duration::from_secs(2);
+
 /// Serves the interconnection endpoint until `shutdown` turns true.
 pub async fn serve(
     listen: SocketAddr,
     tls: rustls::ServerConfig,
     state: EndpointState,
-    mut shutdown: watch::Receiver<bool>,
+    limits: crate::listener::ConnectionLimits,
+    counters: Arc<crate::listener::ListenerCounters>,
+    shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
     use anyhow::Context as _;
     let listener = TcpListener::bind(listen)
@@ -163,27 +166,19 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let acceptor = TlsAcceptor::from(Arc::new(tls));
     let app = router(state);
-    let task = tokio::spawn(async move {
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        loop {
-            let (tcp, remote) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "interconnection: accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                _ = async { let _ = shutdown.wait_for(|down| *down).await; } => break,
-            };
+    let task = crate::listener::accept_loop(
+        listener,
+        "interconnection",
+        limits,
+        counters,
+        shutdown,
+        move |tcp, accepted| {
             let acceptor = acceptor.clone();
             let app = app.clone();
-            let watcher = graceful.watcher();
-            tokio::spawn(async move {
-                let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
-                    .await
-                {
+            async move {
+                let remote = accepted.remote;
+                let handshake = limits.header_read_timeout.min(Duration::from_secs(10));
+                let tls = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => {
                         tracing::info!(%remote, error = %e, "interconnection: TLS handshake failed");
@@ -201,26 +196,12 @@ pub async fn serve(
                         .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
                         .unwrap_or_default(),
                 ));
-                let service = hyper::service::service_fn(
-                    move |request: hyper::Request<hyper::body::Incoming>| {
-                        let mut request = request.map(Body::new);
-                        request.extensions_mut().insert(peer.clone());
-                        app.clone().oneshot(request)
-                    },
-                );
-                let builder = auto::Builder::new(TokioExecutor::new());
-                let connection = builder.serve_connection(TokioIo::new(tls), service);
-                if let Err(e) = watcher.watch(connection.into_owned()).await {
-                    tracing::debug!(%remote, error = %e, "interconnection: connection ended with an error");
-                }
-            });
-        }
-        if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::info!("interconnection: connections still open after 5 s; closing them");
-        }
-    });
+                // Every request of a peer without a certificate is refused: it gets its
+                // refusal and then loses the connection.
+                let deadline = peer.0.is_empty().then_some(UNAUTHENTICATED_DEADLINE);
+                crate::listener::serve_connection(tls, app, peer, &accepted, deadline).await;
+            }
+        },
+    );
     Ok((addr, task))
 }

@@ -1,0 +1,215 @@
+//! Security hardening through the public interfaces: credentials stored as Argon2id
+//! hashes and refused in plain text outside development, log-on throttling with
+//! `Retry-After`, private files, and passwords kept off command lines.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use mcx_model::ClientId;
+use mcx_server::Config;
+
+use crate::support::*;
+
+/// Every stored credential of a system, read straight from its database.
+async fn stored_credentials(system: &TestSystem) -> Vec<String> {
+    use sqlx::Row as _;
+    sqlx::any::install_default_drivers();
+    let url = match &system.config.server.storage_url {
+        Some(url) => url.clone(),
+        None => format!(
+            "sqlite://{}",
+            system.config.server.data_dir.join("mcx.db").display()
+        ),
+    };
+    let pool = sqlx::AnyPool::connect(&url).await.expect("the store opens");
+    let rows = sqlx::query("SELECT credential FROM users")
+        .fetch_all(&pool)
+        .await
+        .expect("users are readable");
+    rows.iter()
+        .map(|r| r.try_get::<String, _>("credential").expect("a credential"))
+        .collect()
+}
+
+#[tokio::test]
+async fn passwords_are_stored_as_argon2id_hashes_only() {
+    let system = TestSystem::example().await;
+    let stored = stored_credentials(&system).await;
+    assert_eq!(stored.len(), 3);
+    for credential in &stored {
+        assert!(credential.starts_with("argon2:$argon2id$"), "{credential}");
+        for name in ["alice", "bob", "carol"] {
+            assert!(!credential.contains(&format!(":{name}")), "{credential}");
+        }
+    }
+    // And log-on still works with the password.
+    system.log_on_as(ALICE, "console").await;
+}
+
+#[tokio::test]
+async fn a_plain_text_password_is_refused_outside_development() {
+    let text = Config::example_text().replace(&Config::example().users[0].password, "alice");
+    let err = Config::parse(&text, std::path::Path::new("police.toml")).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("sip:alice@police.example") && message.contains("mcx passwd"),
+        "{message}"
+    );
+    let development = text.replace(
+        "name = \"Police (example)\"",
+        "name = \"Police (example)\"\ndevelopment = true",
+    );
+    assert!(Config::parse(&development, std::path::Path::new("police.toml")).is_ok());
+    // N2 = 0 can never be used: refused, naming the user.
+    let zero =
+        Config::example_text().replacen("max-affiliations-n2 = 1", "max-affiliations-n2 = 0", 1);
+    let err = Config::parse(&zero, std::path::Path::new("police.toml")).unwrap_err();
+    assert!(
+        err.to_string().contains("sip:carol@police.example"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_throttled_and_the_right_one_works_after_the_wait() {
+    let system = TestSystem::example().await;
+    let client = ClientId::parse("handset").unwrap();
+    let try_log_on = |password: &'static str| {
+        let anonymous = system.client();
+        let client = client.clone();
+        async move { anonymous.log_on(&id(BOB), password, &client).await }
+    };
+    for _ in 0..=mcx_core::log_on_throttle::USER_ALLOWANCE {
+        let err = try_log_on("guess").await.unwrap_err();
+        assert_eq!(err.code(), Some("bad-credentials"));
+    }
+    // Beyond the allowance: 429 with Retry-After, even for the right password.
+    let raw = reqwest::Client::new()
+        .post(format!("{}/v1/session", system.url()))
+        .json(&serde_json::json!({
+            "mc-service-id": BOB, "password": "bob", "client-id": "handset"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status().as_u16(), 429);
+    assert_eq!(
+        raw.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
+    let wait: u64 = raw.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    let problem: serde_json::Value = raw.json().await.unwrap();
+    assert_eq!(problem["code"], "too-many-attempts");
+    // Another user is not held up by bob's count.
+    system.log_on_as(CAROL, "handset").await;
+    tokio::time::sleep(Duration::from_secs(wait) + Duration::from_millis(100)).await;
+    assert!(
+        try_log_on("bob").await.is_ok(),
+        "the right password after the wait"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_and_generated_configurations_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let system = TestSystem::example().await;
+    system.log_on_as(ALICE, "console").await;
+    if system.config.server.storage_url.is_none() {
+        let dir = &system.config.server.data_dir;
+        assert_eq!(mode(dir), 0o700, "data directory");
+        let mut files = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+            files += 1;
+        }
+        assert!(files >= 1);
+    }
+    let out = tempfile::tempdir().unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_mcx"))
+        .args(["config", "federation"])
+        .arg(out.path())
+        .args(["police.example", "fire.example"])
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    for file in ["police.example.toml", "fire.example.toml"] {
+        let path = out.path().join(file);
+        assert_eq!(mode(&path), 0o600, "{file}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("$argon2id$"), "{file} holds hashes");
+        assert!(!text.contains("password = \"admin\""), "{file}");
+    }
+}
+
+#[test]
+fn mcx_passwd_prints_a_hash_of_the_password_on_standard_input() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcx"))
+        .arg("passwd")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let hash = String::from_utf8(out.stdout).unwrap();
+    let hash = hash.trim();
+    assert!(
+        mcx_core::credentials::verify_password(hash, "s3cret"),
+        "{hash}"
+    );
+    assert!(!mcx_core::credentials::verify_password(hash, "s3cret\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mcx_login_takes_the_password_from_a_file_or_the_environment_not_only_the_command_line() {
+    let system = TestSystem::example().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sessions = dir.path().join("sessions.json");
+    let login = |extra: &[&str], env: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mcx"));
+        command
+            .args(["login", "--user", ALICE])
+            .args(extra)
+            .env("MCX_SERVER", system.url())
+            .env("MCX_SESSION_FILE", &sessions)
+            .env_remove("MCX_PASSWORD")
+            .stdin(Stdio::null());
+        if let Some(password) = env {
+            command.env("MCX_PASSWORD", password);
+        }
+        command.output().unwrap()
+    };
+    let out = tokio::task::block_in_place(|| login(&[], None));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("MCX_PASSWORD") && stderr.contains("--password-file"),
+        "{stderr}"
+    );
+    let file = dir.path().join("password");
+    std::fs::write(&file, "alice\n").unwrap();
+    let out =
+        tokio::task::block_in_place(|| login(&["--password-file", file.to_str().unwrap()], None));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = tokio::task::block_in_place(|| login(&[], Some("alice")));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

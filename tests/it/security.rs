@@ -213,3 +213,129 @@ async fn mcx_login_takes_the_password_from_a_file_or_the_environment_not_only_th
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Reads until the peer closes the connection; `true` if it did within `within`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(within, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+async fn limited_system() -> TestSystem {
+    let mut config = Config::example();
+    config.server.header_read_timeout_ms = 300;
+    config.server.idle_timeout_seconds = 1;
+    TestSystem::start(config).await
+}
+
+#[tokio::test]
+async fn a_connection_sending_its_headers_slowly_is_closed() {
+    use tokio::io::AsyncWriteExt as _;
+    let system = limited_system().await;
+    let addr = system.node().base_url().trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /v1/system HTTP/1.1\r\nHo").await.unwrap();
+    assert!(
+        closed_within(&mut slow, Duration::from_secs(5)).await,
+        "a connection that never finished its headers stayed open"
+    );
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed_and_do_not_stop_others_being_served() {
+    let system = limited_system().await;
+    let addr = system.node().base_url().trim_start_matches("http://").to_string();
+    let mut idle = Vec::new();
+    for _ in 0..200 {
+        idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    // Served while 200 idle sockets are open.
+    let info = system.client().system().await.unwrap();
+    assert_eq!(info.domain.as_str(), "police.example");
+    // Each idle one is closed by the server after the idle timeout.
+    for stream in &mut idle {
+        assert!(closed_within(stream, Duration::from_secs(5)).await);
+    }
+}
+
+#[tokio::test]
+async fn a_connection_over_the_cap_is_closed_and_the_cap_frees_up() {
+    let mut config = Config::example();
+    config.server.max_connections = 8;
+    config.server.idle_timeout_seconds = 1;
+    let system = TestSystem::start(config).await;
+    let addr = system.node().base_url().trim_start_matches("http://").to_string();
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut over = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    assert!(
+        closed_within(&mut over, Duration::from_secs(1)).await,
+        "a ninth connection was kept"
+    );
+    // Once the held ones time out, the server answers again.
+    drop(held);
+    crate::federation::eventually("the server answers again", || async {
+        system.client().system().await.ok()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_peer_without_a_partner_certificate_loses_its_connection_after_the_refusal() {
+    use rustls_pki_types::pem::PemObject as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use crate::federation::*;
+    let mut federation = Federation::new(vec![
+        (FIRE, vec![user("sip:frank@fire.example", true, &[])], vec![Relation::full(POLICE)]),
+        (POLICE, vec![user("sip:alice@police.example", true, &[])], vec![Relation::full(FIRE)]),
+    ]);
+    federation.start(FIRE).await;
+    let addr = federation.node(FIRE).interconnection_addr().unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(
+        federation.pki_dir().join(mcx_server::pki::CA_CERT),
+    )
+    .unwrap()
+    {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("fire.example").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(
+        b"POST /interconnection/v1/group-information-request HTTP/1.1\r\nHost: fire.example\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    )
+    .await
+    .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tls.read(&mut answer).await.unwrap();
+    let head = String::from_utf8_lossy(&answer[..n]);
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    // Kept open by the client, closed by the server shortly after.
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match tls.read(&mut answer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the unauthenticated peer kept its connection");
+}

@@ -210,7 +210,11 @@ pub(crate) async fn serve_connection<I, X>(
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(connection);
     let mut shutdown = accepted.shutdown.clone();
-    let check = (limits.idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+    let check = deadline
+        .map_or(limits.idle_timeout, |d| d.min(limits.idle_timeout))
+        .checked_div(4)
+        .unwrap_or_default()
+        .clamp(Duration::from_millis(50), Duration::from_secs(5));
     let mut tick = tokio::time::interval(check);
     let mut closing: Option<Instant> = None;
     loop {

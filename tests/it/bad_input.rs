@@ -238,3 +238,162 @@ async fn bad_log_on_bodies_are_refused_clearly() {
         );
     }
 }
+
+/// Asserts a response is a problem document with a stable code; returns the code.
+async fn problem_code(response: reqwest::Response, what: &str) -> String {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let text = response.text().await.unwrap_or_default();
+    assert!(
+        (400..500).contains(&status),
+        "{what}: status {status}: {text}"
+    );
+    assert_eq!(content_type, "application/problem+json", "{what}: {text}");
+    let problem: serde_json::Value = serde_json::from_str(&text).expect("a JSON problem");
+    let code = problem["code"].as_str().unwrap_or_default().to_string();
+    assert!(!code.is_empty(), "{what}: no code in {text}");
+    assert!(
+        problem["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{what}: no detail in {text}"
+    );
+    code
+}
+
+#[tokio::test]
+async fn every_route_answers_bad_paths_queries_and_bodies_with_a_problem_document() {
+    let system = TestSystem::example().await;
+    let alice = system.log_on_as(ALICE, "console").await;
+    let token = alice.token().unwrap().to_string();
+    let doc = system.client().openapi().await.unwrap();
+    let http = reqwest::Client::new();
+    let mut checked = 0;
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let method: reqwest::Method = method.to_uppercase().parse().unwrap();
+            let params = operation["parameters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let has_path = path.contains('{');
+            let queries: Vec<String> = params
+                .iter()
+                .filter(|p| p["in"] == "query")
+                .filter_map(|p| p["name"].as_str().map(str::to_string))
+                .collect();
+            let has_body = !operation["requestBody"].is_null();
+            let send = |path: String, body: Option<&'static str>| {
+                let mut request = http
+                    .request(method.clone(), format!("{}{path}", system.url()))
+                    .bearer_auth(&token);
+                if let Some(body) = body {
+                    request = request
+                        .header("content-type", "application/json")
+                        .body(body);
+                }
+                request.send()
+            };
+            if has_path {
+                let bad = path
+                    .split('/')
+                    .map(|s| if s.starts_with('{') { "%FF" } else { s })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                let response = send(bad, has_body.then_some("{}")).await.unwrap();
+                problem_code(response, &format!("{method} {path} with a bad path")).await;
+                checked += 1;
+            }
+            if !queries.is_empty() && !has_path {
+                let bad = format!(
+                    "{path}?{}",
+                    queries
+                        .iter()
+                        .map(|q| format!("{q}=-1x"))
+                        .collect::<Vec<_>>()
+                        .join("&")
+                );
+                let response = send(bad, None).await.unwrap();
+                problem_code(response, &format!("{method} {path} with a bad query")).await;
+                checked += 1;
+            }
+            if has_body && !has_path {
+                let response = send(path.clone(), Some("{")).await.unwrap();
+                let code =
+                    problem_code(response, &format!("{method} {path} with a bad body")).await;
+                assert_eq!(code, "malformed-json", "{method} {path}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 25, "only {checked} cases were checked");
+    // Unknown routes and methods, too.
+    let response = http
+        .get(format!("{}/v1/nowhere", system.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        problem_code(response, "an unknown route").await,
+        "not-found"
+    );
+    let response = http
+        .patch(format!("{}/v1/system", system.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        problem_code(response, "a wrong method").await,
+        "method-not-allowed"
+    );
+}
+
+#[tokio::test]
+async fn the_interconnection_endpoint_answers_oversized_and_misdirected_requests_with_problems() {
+    use crate::federation::*;
+    let mut federation = Federation::new(vec![
+        (
+            FIRE,
+            vec![user("sip:frank@fire.example", true, &[])],
+            vec![Relation::full(POLICE)],
+        ),
+        (
+            POLICE,
+            vec![user("sip:alice@police.example", true, &[])],
+            vec![Relation::full(FIRE)],
+        ),
+    ]);
+    federation.start(FIRE).await;
+    let addr = federation.node(FIRE).interconnection_addr().unwrap();
+    let (cert, key) = federation.identity_files(POLICE);
+    let police = raw_partner_client(&federation.pki_dir(), Some((&cert, &key)), FIRE, addr);
+    let url = format!(
+        "https://{FIRE}:{}/interconnection/v1/group-information-request",
+        addr.port()
+    );
+    let big = vec![b' '; 2 * 1024 * 1024];
+    let response = police
+        .post(&url)
+        .header("mcx-origin", POLICE)
+        .header("mcx-transaction-id", "7e0b0f0e-0000-4000-8000-000000000001")
+        .header("content-type", "application/json")
+        .version(reqwest::Version::HTTP_11)
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    assert_eq!(
+        problem_code(response, "a 2 MB flow").await,
+        "body-too-large"
+    );
+    let response = police.get(&url).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(
+        problem_code(response, "GET on a flow route").await,
+        "method-not-allowed"
+    );
+}

@@ -241,9 +241,15 @@ async fn limited_system() -> TestSystem {
 async fn a_connection_sending_its_headers_slowly_is_closed() {
     use tokio::io::AsyncWriteExt as _;
     let system = limited_system().await;
-    let addr = system.node().base_url().trim_start_matches("http://").to_string();
+    let addr = system
+        .node()
+        .base_url()
+        .trim_start_matches("http://")
+        .to_string();
     let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    slow.write_all(b"GET /v1/system HTTP/1.1\r\nHo").await.unwrap();
+    slow.write_all(b"GET /v1/system HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
     assert!(
         closed_within(&mut slow, Duration::from_secs(5)).await,
         "a connection that never finished its headers stayed open"
@@ -253,7 +259,11 @@ async fn a_connection_sending_its_headers_slowly_is_closed() {
 #[tokio::test]
 async fn idle_connections_are_closed_and_do_not_stop_others_being_served() {
     let system = limited_system().await;
-    let addr = system.node().base_url().trim_start_matches("http://").to_string();
+    let addr = system
+        .node()
+        .base_url()
+        .trim_start_matches("http://")
+        .to_string();
     let mut idle = Vec::new();
     for _ in 0..200 {
         idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
@@ -273,7 +283,11 @@ async fn a_connection_over_the_cap_is_closed_and_the_cap_frees_up() {
     config.server.max_connections = 8;
     config.server.idle_timeout_seconds = 1;
     let system = TestSystem::start(config).await;
-    let addr = system.node().base_url().trim_start_matches("http://").to_string();
+    let addr = system
+        .node()
+        .base_url()
+        .trim_start_matches("http://")
+        .to_string();
     let mut held = Vec::new();
     for _ in 0..8 {
         held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
@@ -294,12 +308,20 @@ async fn a_connection_over_the_cap_is_closed_and_the_cap_frees_up() {
 
 #[tokio::test]
 async fn a_peer_without_a_partner_certificate_loses_its_connection_after_the_refusal() {
+    use crate::federation::*;
     use rustls_pki_types::pem::PemObject as _;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    use crate::federation::*;
     let mut federation = Federation::new(vec![
-        (FIRE, vec![user("sip:frank@fire.example", true, &[])], vec![Relation::full(POLICE)]),
-        (POLICE, vec![user("sip:alice@police.example", true, &[])], vec![Relation::full(FIRE)]),
+        (
+            FIRE,
+            vec![user("sip:frank@fire.example", true, &[])],
+            vec![Relation::full(POLICE)],
+        ),
+        (
+            POLICE,
+            vec![user("sip:alice@police.example", true, &[])],
+            vec![Relation::full(FIRE)],
+        ),
     ]);
     federation.start(FIRE).await;
     let addr = federation.node(FIRE).interconnection_addr().unwrap();
@@ -337,5 +359,8 @@ async fn a_peer_without_a_partner_certificate_loses_its_connection_after_the_ref
         }
     })
     .await;
-    assert!(closed.is_ok(), "the unauthenticated peer kept its connection");
+    assert!(
+        closed.is_ok(),
+        "the unauthenticated peer kept its connection"
+    );
 }

@@ -3,13 +3,13 @@
 //! accepted group IDs to local users.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use mcx_model::api::{AcmApplyRequest, AcmExchange, AcmExchangeList, AcmProvisionOrder, Problem};
 use mcx_model::flows::acm::{AcmDecision, AcmRequestId, DownloadPendingAcmDataResponse};
 
 use super::AppState;
-use super::extract::{AppJson, Caller};
+use super::extract::{AppJson, AppPath, Caller};
 use super::problem::{ApiError, codes};
 
 fn request_id(raw: &str) -> Result<AcmRequestId, ApiError> {
@@ -89,7 +89,7 @@ pub(super) async fn pending(
 pub(super) async fn respond(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     AppJson(decision): AppJson<AcmDecision>,
 ) -> Result<Json<AcmExchange>, ApiError> {
     Ok(Json(
@@ -115,7 +115,7 @@ pub(super) async fn respond(
 pub(super) async fn apply(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     AppJson(apply): AppJson<AcmApplyRequest>,
 ) -> Result<Json<AcmExchange>, ApiError> {
     Ok(Json(

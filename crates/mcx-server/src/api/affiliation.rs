@@ -2,7 +2,7 @@
 //! (TS 23.280 §10.8.3, §10.8.4), queries, and remote change of affiliation (§10.8.5).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use mcx_model::api::{
     AffiliationChangeRecord, AffiliationChangeState, ChangeAnswer, GroupAffiliations, Problem,
@@ -14,7 +14,7 @@ use mcx_model::flows::affiliation::{
 };
 
 use super::AppState;
-use super::extract::{AppJson, Caller, GroupIdPath, UserIdPath};
+use super::extract::{AppJson, AppPath, Caller, GroupIdPath, UserIdPath};
 use super::problem::ApiError;
 
 /// MC service group affiliation request (table 10.X.2.1-1): this client affiliates to one
@@ -163,7 +163,7 @@ pub(super) async fn request_change(
 pub(super) async fn change(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<AffiliationChangeRecord>, ApiError> {
     Ok(Json(
         state
@@ -188,7 +188,7 @@ pub(super) async fn change(
 pub(super) async fn answer_change(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     AppJson(answer): AppJson<ChangeAnswer>,
 ) -> Result<Json<AffiliationChangeRecord>, ApiError> {
     Ok(Json(

@@ -209,3 +209,78 @@ impl<S: Send + Sync> FromRequestParts<S> for UserIdPath {
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_PATH, e.to_string()))
     }
 }
+
+/// A path parameter of any type, refused with a problem document when it does not parse
+/// (axum's own `Path` answers in plain text).
+pub(crate) struct AppPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for AppPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| AppPath(value))
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    codes::INVALID_PATH,
+                    format!(
+                        "the path is not valid: {}",
+                        deserialize_reason(&e.body_text())
+                    ),
+                )
+            })
+    }
+}
+
+/// A query string, refused with a problem document when it does not parse.
+pub(crate) struct AppQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AppQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| AppQuery(value))
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    codes::INVALID_QUERY,
+                    format!(
+                        "the query string is not valid: {}",
+                        deserialize_reason(&e.body_text())
+                    ),
+                )
+            })
+    }
+}
+
+/// A raw body, refused with a problem document when it is too large or cannot be read.
+pub(crate) struct AppBytes(pub bytes::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for AppBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        bytes::Bytes::from_request(req, state)
+            .await
+            .map(AppBytes)
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        codes::BODY_TOO_LARGE,
+                        "the request body is larger than this endpoint accepts",
+                    )
+                } else {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        codes::INVALID_BODY,
+                        format!("the request body could not be read: {}", e.body_text()),
+                    )
+                }
+            })
+    }
+}

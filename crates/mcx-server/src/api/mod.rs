@@ -6,7 +6,7 @@
 mod acm;
 mod affiliation;
 mod events;
-mod extract;
+pub(crate) mod extract;
 mod groups;
 pub mod problem;
 mod regroup;

@@ -27,6 +27,8 @@ pub mod codes {
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported-media-type";
     /// A path parameter is not a valid identifier.
     pub const INVALID_PATH: &str = "invalid-path";
+    /// The query string is malformed.
+    pub const INVALID_QUERY: &str = "invalid-query";
     /// A header is malformed.
     pub const INVALID_HEADER: &str = "invalid-header";
     /// No such route.

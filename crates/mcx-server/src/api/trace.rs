@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
-use axum::extract::{MatchedPath, Query, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -14,7 +14,7 @@ use mcx_model::profile::Permission;
 use serde::Deserialize;
 
 use super::AppState;
-use super::extract::Caller;
+use super::extract::{AppQuery, Caller};
 use super::problem::ApiError;
 
 /// Filled by the authentication extractor with who is calling, for the trace.
@@ -235,7 +235,7 @@ pub(super) struct TraceQuery {
 pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<TraceQuery>,
+    AppQuery(query): AppQuery<TraceQuery>,
 ) -> Result<Json<TraceList>, ApiError> {
     caller
         .requester

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -23,6 +22,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::tls::PeerIdentities;
 use super::{ORIGIN_HEADER, TRANSACTION_HEADER};
+use crate::api::extract::{AppBytes, AppPath};
 use crate::api::problem::ApiError;
 
 /// The peer's certificate chain, as presented in the TLS handshake (empty if none).
@@ -52,6 +52,7 @@ fn router(state: EndpointState) -> Router {
     Router::new()
         .route("/interconnection/v1/{flow}", post(receive))
         .fallback(crate::api::problem::no_route)
+        .method_not_allowed_fallback(crate::api::problem::wrong_method)
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .with_state(state)
 }
@@ -112,10 +113,10 @@ fn authenticate(
 
 async fn receive(
     State(state): State<EndpointState>,
-    Path(flow): Path<String>,
+    AppPath(flow): AppPath<String>,
     peer: Option<axum::Extension<PeerCertificates>>,
     headers: HeaderMap,
-    body: Bytes,
+    AppBytes(body): AppBytes,
 ) -> Result<Response, ApiError> {
     let peer = peer.map(|axum::Extension(p)| p).unwrap_or_default();
     let (origin, transaction) = authenticate(&headers, &peer, &state.identities)?;

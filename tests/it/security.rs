@@ -364,3 +364,134 @@ async fn a_peer_without_a_partner_certificate_loses_its_connection_after_the_ref
         "the unauthenticated peer kept its connection"
     );
 }
+
+/// police and fire, fire running; a raw client with police's certificate for fire's
+/// interconnection endpoint, and the URL of a flow there.
+async fn fire_endpoint() -> (crate::federation::Federation, reqwest::Client, String) {
+    use crate::federation::*;
+    let mut federation = Federation::new(vec![
+        (
+            FIRE,
+            vec![user("sip:frank@fire.example", true, &[])],
+            vec![Relation::full(POLICE)],
+        ),
+        (
+            POLICE,
+            vec![user("sip:alice@police.example", true, &[])],
+            vec![Relation::full(FIRE)],
+        ),
+    ]);
+    federation.start(FIRE).await;
+    let addr = federation.node(FIRE).interconnection_addr().unwrap();
+    let (cert, key) = federation.identity_files(POLICE);
+    let police = raw_partner_client(&federation.pki_dir(), Some((&cert, &key)), FIRE, addr);
+    let base = format!("https://{FIRE}:{}/interconnection/v1", addr.port());
+    (federation, police, base)
+}
+
+async fn post_flow(
+    client: &reqwest::Client,
+    url: String,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = client
+        .post(url)
+        .header("mcx-origin", crate::federation::POLICE)
+        .header(
+            "mcx-transaction-id",
+            mcx_model::TransactionId::new().to_string(),
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+fn provision(members: usize, gmk: &str) -> serde_json::Value {
+    let list: Vec<serde_json::Value> = (0..members)
+        .map(|i| serde_json::json!({"uri": format!("sip:m{i}@police.example")}))
+        .collect();
+    serde_json::json!({
+        "mc-service-group-id": "sip:big@police.example",
+        "mc-service-group-configuration-information": {
+            "configuration": {
+                "display-name": "Big",
+                "list": list,
+                "supported-services": ["mcptt"],
+            },
+            "version": 1,
+            "key-material": {
+                "generation": 1,
+                "gmk-id": "0a0b0c0d",
+                "gmk": gmk,
+                "generated-at": "2026-12-01T00:00:00Z",
+            },
+        },
+    })
+}
+
+#[tokio::test]
+async fn a_partner_s_group_documents_are_held_to_the_same_bounds_and_key_material_checked() {
+    let (federation, police, base) = fire_endpoint().await;
+    let url = format!("{base}/group-information-provision");
+    let good_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let (status, problem) = post_flow(&police, url.clone(), provision(2, "!!!notbase64")).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("invalid-key-material")),
+        "{problem}"
+    );
+    let (status, problem) = post_flow(&police, url.clone(), provision(2_001, good_key)).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("list-too-long")),
+        "{problem}"
+    );
+    assert!(
+        problem["detail"].as_str().unwrap().contains("2000"),
+        "{problem}"
+    );
+    // Nothing was stored; a valid one is.
+    let frank = federation.log_on("sip:frank@fire.example", "console").await;
+    assert!(frank.group(&gid("sip:big@police.example")).await.is_err());
+    let (status, answer) = post_flow(&police, url, provision(2, good_key)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(frank.group(&gid("sip:big@police.example")).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_request_naming_too_many_groups_is_refused_whole_by_clients_and_partners() {
+    let (federation, police, base) = fire_endpoint().await;
+    let groups: Vec<String> = (0..101).map(|i| format!("sip:g{i}@fire.example")).collect();
+    let (status, problem) = post_flow(
+        &police,
+        format!("{base}/group-affiliation"),
+        serde_json::json!({
+            "mc-service-id": "sip:alice@police.example",
+            "mc-service-group-id-list": groups,
+            "mc-service": "mcptt",
+        }),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("list-too-long")),
+        "{problem}"
+    );
+    let frank = federation.log_on("sip:frank@fire.example", "console").await;
+    let many: Vec<_> = (0..101)
+        .map(|i| gid(&format!("sip:g{i}@fire.example")))
+        .collect();
+    let err = frank
+        .affiliate(mcx_model::McService::Mcptt, &many)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(422), Some("list-too-long")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("at most 100"), "{err}");
+}

@@ -22,6 +22,8 @@ pub enum ErrorKind {
     PreconditionRequired,
     /// Something this system depends on is not available now; retrying may help.
     Unavailable,
+    /// Well-formed but beyond what this system accepts (a bound).
+    Unprocessable,
     /// Too many attempts: the caller must wait this long before trying again.
     Throttled {
         /// Whole seconds to wait (at least 1).
@@ -73,6 +75,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub mod codes {
     /// Credentials do not match a user of this system.
     pub const BAD_CREDENTIALS: &str = "bad-credentials";
+    /// A list of the request is longer than this system accepts.
+    pub const LIST_TOO_LONG: &str = "list-too-long";
+    /// Key material that is not a valid GMK (encoding, length, GMK-ID).
+    pub const INVALID_KEY_MATERIAL: &str = "invalid-key-material";
     /// Too many refused log-ons for this user or from this address: wait, then retry.
     pub const TOO_MANY_ATTEMPTS: &str = "too-many-attempts";
     /// No bearer token was given.

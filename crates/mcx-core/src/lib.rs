@@ -16,6 +16,7 @@ pub mod events;
 pub mod gms;
 pub mod identity;
 pub mod interconnection_gateway;
+pub mod limits;
 pub mod log_on_throttle;
 pub mod mc_service_server;
 pub mod ports;

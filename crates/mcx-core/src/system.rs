@@ -34,6 +34,8 @@ pub struct SystemSettings {
     pub retry: RetryPolicy,
     /// How long a negotiated remote change of affiliation waits for its targets.
     pub change_timeout: Duration,
+    /// Bounds on requests, from clients and partners alike.
+    pub limits: crate::limits::Limits,
 }
 
 /// One MC system's functional entities.
@@ -94,6 +96,7 @@ impl McSystem {
             wakers: wakers.clone(),
             outbox: outbox.clone(),
             trace: trace.clone(),
+            limits: settings.limits,
         }));
         let mc_service_server = Arc::new(McServiceServer::new(McServiceServerParts {
             gms: gms.clone(),

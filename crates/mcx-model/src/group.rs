@@ -273,6 +273,30 @@ pub struct GroupKeyMaterial {
     pub generated_at: OffsetDateTime,
 }
 
+impl GroupKeyMaterial {
+    /// Checks the form of key material received from outside: the GMK-ID is 8
+    /// hexadecimal digits and the GMK is standard base64 of 16 to 64 bytes.
+    pub fn validate(&self) -> Result<(), String> {
+        use base64::Engine as _;
+        if self.gmk_id.len() != 8 || !self.gmk_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "gmk-id must be 8 hexadecimal digits, not '{}'",
+                self.gmk_id.chars().take(32).collect::<String>()
+            ));
+        }
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(self.gmk.as_bytes())
+            .map_err(|e| format!("gmk is not base64: {e}"))?;
+        if !(16..=64).contains(&key.len()) {
+            return Err(format!(
+                "gmk must be 16 to 64 bytes, not {} bytes",
+                key.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Where the stored copy of a group comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]

@@ -135,6 +135,20 @@ pub struct ServerSection {
     /// Each listener: at most this many open connections; more are closed at once.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Entries in a group's member list, from a client or a partner.
+    #[serde(default = "default_max_group_members")]
+    pub max_group_members: usize,
+    /// Entries in any list of one request (groups, targets, users), from a client or a
+    /// partner.
+    #[serde(default = "default_max_list_entries")]
+    pub max_list_entries: usize,
+}
+
+fn default_max_group_members() -> usize {
+    mcx_core::limits::Limits::default().max_group_members
+}
+fn default_max_list_entries() -> usize {
+    mcx_core::limits::Limits::default().max_list_entries
 }
 
 fn default_header_read_timeout() -> u64 {
@@ -187,6 +201,8 @@ impl Default for ServerSection {
             header_read_timeout_ms: default_header_read_timeout(),
             idle_timeout_seconds: default_idle_timeout(),
             max_connections: default_max_connections(),
+            max_group_members: default_max_group_members(),
+            max_list_entries: default_max_list_entries(),
         }
     }
 }

@@ -81,6 +81,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         partners,
         retry,
         change_timeout: Duration::from_secs(server.remote_change_timeout_seconds),
+        limits: mcx_core::limits::Limits {
+            max_group_members: server.max_group_members,
+            max_list_entries: server.max_list_entries,
+        },
     };
 
     // The link to partners (and what the endpoint needs to know them) comes first: the

@@ -113,6 +113,10 @@ impl AcmServer {
             Permission::AcmAdministration,
             "provide interconnection group IDs",
         )?;
+        self.gms.limits().list(
+            "interconnection-group-id-list",
+            order.interconnection_group_id_list.len(),
+        )?;
         let partner = order.target_mc_service_id.domain();
         if partner == self.system {
             return Err(Error::refused(
@@ -496,6 +500,7 @@ impl AcmServer {
             Permission::AcmAdministration,
             "apply interconnection group IDs to users",
         )?;
+        self.gms.limits().list("users", apply.users.len())?;
         let mut exchange = self
             .store
             .acm_exchange(AcmRole::Incoming, request_id)

@@ -455,6 +455,16 @@ impl GroupManagementServer {
                 format!("the configuration of group '{id}' is not valid"),
             );
         }
+        // Held to the bounds of a client's document, whichever flow brought it.
+        if let Err(e) = self.limits.members(info.configuration.list.len()) {
+            return refuse(FailureCause::InvalidRequest, e.to_string());
+        }
+        if let Some(Err(why)) = info.key_material.as_ref().map(|k| k.validate()) {
+            return refuse(
+                FailureCause::InvalidRequest,
+                format!("the key material of group '{id}' is not valid: {why}"),
+            );
+        }
         let Some(partner) = self.partners.get(from) else {
             return refuse(
                 FailureCause::NotAuthorized,

@@ -74,6 +74,7 @@ pub struct GroupManagementServer {
     outbox: Arc<Notify>,
     servers: broadcast::Sender<GroupConfigurationNotification>,
     trace: Arc<crate::trace::TraceLog>,
+    limits: crate::limits::Limits,
 }
 
 /// What a GMS is built from.
@@ -96,6 +97,8 @@ pub struct GmsParts {
     pub outbox: Arc<Notify>,
     /// The flow trace.
     pub trace: Arc<crate::trace::TraceLog>,
+    /// Bounds on group documents.
+    pub limits: crate::limits::Limits,
 }
 
 fn not_found(id: &McServiceGroupId) -> Error {
@@ -121,6 +124,7 @@ impl GroupManagementServer {
             outbox: parts.outbox,
             servers,
             trace: parts.trace,
+            limits: parts.limits,
         }
     }
 
@@ -181,7 +185,13 @@ impl GroupManagementServer {
         })
     }
 
-    fn validate(configuration: &GroupConfiguration) -> Result<()> {
+    /// The bounds requests are held to.
+    pub fn limits(&self) -> crate::limits::Limits {
+        self.limits
+    }
+
+    fn validate(&self, configuration: &GroupConfiguration) -> Result<()> {
+        self.limits.members(configuration.list.len())?;
         configuration.validate().map_err(|e| {
             Error::refused(
                 ErrorKind::Invalid,
@@ -260,7 +270,7 @@ impl GroupManagementServer {
                 ),
             ));
         }
-        Self::validate(&request.configuration)?;
+        self.validate(&request.configuration)?;
         let mut configuration = request.configuration;
         configuration.on_network_regrouped = None;
         configuration.regrouped_into = None;
@@ -274,7 +284,7 @@ impl GroupManagementServer {
         id: McServiceGroupId,
         configuration: GroupConfiguration,
     ) -> Result<bool> {
-        Self::validate(&configuration)?;
+        self.validate(&configuration)?;
         if self.store.group(&id).await?.is_some() {
             return Ok(false);
         }
@@ -398,7 +408,7 @@ impl GroupManagementServer {
         let current = self
             .for_change(requester, id, Some(precondition), "update")
             .await?;
-        Self::validate(&configuration)?;
+        self.validate(&configuration)?;
         // The regroup state belongs to the MC service server, not to administrators.
         let mut configuration = configuration;
         configuration.on_network_regrouped = current.configuration.on_network_regrouped.clone();

@@ -131,6 +131,7 @@ impl InterconnectionGateway {
         request: PartnerRequest,
     ) -> Result<PartnerResponse> {
         self.partners.check_inbound(from, request.capability())?;
+        self.check_bounds(&request)?;
         if let Some(answer) = self.links.inbound_answer(from, transaction).await? {
             if answer.name() != request.name() {
                 return Err(invalid_flow(format!(
@@ -147,6 +148,56 @@ impl InterconnectionGateway {
             .await?;
         crate::trace::record_inbound(&self.trace, from, transaction, &request, Some(&answer));
         Ok(answer)
+    }
+
+    /// A partner's request is held to the same bounds as a client's (refused whole,
+    /// before its procedure runs), and the key material it carries must be a GMK.
+    fn check_bounds(&self, request: &PartnerRequest) -> Result<()> {
+        let limits = self.gms.limits();
+        let groups = "mc-service-group-id-list";
+        let configuration = |info: &mcx_model::flows::group_configuration::GroupConfigurationInformation| -> Result<()> {
+            limits.members(info.configuration.list.len())?;
+            if let Some(key) = &info.key_material {
+                key.validate().map_err(|why| {
+                    crate::error::Error::refused(
+                        crate::error::ErrorKind::Unprocessable,
+                        crate::error::codes::INVALID_KEY_MATERIAL,
+                        format!("the key material is not valid: {why}"),
+                    )
+                })?;
+            }
+            Ok(())
+        };
+        match request {
+            PartnerRequest::GroupInformationProvision(r) => {
+                configuration(&r.mc_service_group_configuration_information)
+            }
+            PartnerRequest::GroupInformationNotify(r) => {
+                configuration(&r.mc_service_group_configuration_information)
+            }
+            PartnerRequest::GroupAffiliation(r) => {
+                limits.list(groups, r.mc_service_group_id_list.len())
+            }
+            PartnerRequest::GroupDeaffiliation(r) => {
+                limits.list(groups, r.mc_service_group_id_list.len())
+            }
+            PartnerRequest::GroupAffiliationChange(r) => {
+                limits.list("mc-service-id-list", r.mc_service_id_list.len())?;
+                limits.list(groups, r.mc_service_group_id_list.len())
+            }
+            PartnerRequest::PreconfiguredRegroup(r) => {
+                limits.list(groups, r.mc_service_group_id_list.len())
+            }
+            PartnerRequest::AcmGroupInformationProvision(r) => limits.list(
+                "interconnection-group-id-list",
+                r.interconnection_group_id_list.len(),
+            ),
+            PartnerRequest::GroupInformationRequest(_)
+            | PartnerRequest::GroupInformationSubscribe(_)
+            | PartnerRequest::GroupInformationWithdraw(_)
+            | PartnerRequest::PreconfiguredRegroupCancel(_)
+            | PartnerRequest::AcmGroupInformationProvisionResponse(_) => Ok(()),
+        }
     }
 
     async fn route(&self, from: &SystemDomain, request: PartnerRequest) -> Result<PartnerResponse> {

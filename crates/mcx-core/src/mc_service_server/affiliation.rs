@@ -256,6 +256,10 @@ impl McServiceServer {
         request: GroupAffiliationRequest,
     ) -> Result<GroupAffiliationResponse> {
         self.require_self(requester, &request.mc_service_id, "affiliate")?;
+        self.gms.limits().list(
+            "mc-service-group-id-list",
+            request.mc_service_group_id_list.len(),
+        )?;
         let service = request.mc_service;
         let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
         let statuses = self
@@ -282,6 +286,10 @@ impl McServiceServer {
         request: GroupDeaffiliationRequest,
     ) -> Result<GroupDeaffiliationResponse> {
         self.require_self(requester, &request.mc_service_id, "de-affiliate")?;
+        self.gms.limits().list(
+            "mc-service-group-id-list",
+            request.mc_service_group_id_list.len(),
+        )?;
         let service = request.mc_service;
         let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
         let statuses = self

@@ -76,6 +76,11 @@ impl McServiceServer {
             ));
         }
         requester.require(Permission::Regroup, "regroup groups")?;
+        if let RegroupTargets::McServiceGroupIdList(list) = &request.targets {
+            self.gms
+                .limits()
+                .list("mc-service-group-id-list", list.len())?;
+        }
         let groups = match &request.targets {
             RegroupTargets::McServiceGroupIdList(list) => {
                 let mut seen = BTreeSet::new();

@@ -78,6 +78,12 @@ impl McServiceServer {
             ChangeRequestType::Negotiated => Permission::AffiliationChangeNegotiated,
         };
         requester.require(permission, "change other users' affiliations in this mode")?;
+        let limits = self.gms.limits();
+        limits.list("mc-service-id-list", request.mc_service_id_list.len())?;
+        limits.list(
+            "mc-service-group-id-list",
+            request.mc_service_group_id_list.len(),
+        )?;
         let change_id = uuid::Uuid::now_v7().to_string();
         let mut targets = Vec::new();
         let mut results = Vec::new();

@@ -67,6 +67,7 @@ fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 

@@ -495,3 +495,59 @@ async fn a_request_naming_too_many_groups_is_refused_whole_by_clients_and_partne
     );
     assert!(err.to_string().contains("at most 100"), "{err}");
 }
+
+#[tokio::test]
+async fn the_database_alone_reveals_no_group_key() {
+    use sqlx::Row as _;
+    let system = TestSystem::example().await;
+    let alice = system.log_on_as(ALICE, "console").await;
+    let bob = system.log_on_as(BOB, "handset").await;
+    bob.subscribe(&gid(OPS)).await.unwrap();
+    // A rekey: the new key is in the group record and in bob's event.
+    let rekeyed = alice.rekey_group(&gid(OPS)).await.unwrap();
+    let gmk = rekeyed.key_material.expect("key material").gmk;
+    assert_eq!(
+        bob.group(&gid(OPS))
+            .await
+            .unwrap()
+            .key_material
+            .map(|k| k.gmk),
+        Some(gmk.clone()),
+        "members still read the key through the API"
+    );
+    sqlx::any::install_default_drivers();
+    let url = match &system.config.server.storage_url {
+        Some(url) => url.clone(),
+        None => format!(
+            "sqlite://{}",
+            system.config.server.data_dir.join("mcx.db").display()
+        ),
+    };
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    for (table, column) in [
+        ("groups", "record"),
+        ("client_events", "event"),
+        ("outbox", "request"),
+    ] {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {column} FROM {table}")))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        for row in rows {
+            let text: String = row.try_get(0).unwrap();
+            assert!(
+                !text.contains(&gmk),
+                "{table}.{column} holds the GMK: {text}"
+            );
+        }
+    }
+    if system.config.server.storage_url.is_none() {
+        for entry in std::fs::read_dir(&system.config.server.data_dir).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            assert!(
+                !bytes.windows(gmk.len()).any(|w| w == gmk.as_bytes()),
+                "a database file holds the GMK"
+            );
+        }
+    }
+}

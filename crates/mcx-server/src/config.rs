@@ -112,6 +112,11 @@ pub struct ServerSection {
     /// Where the embedded database lives.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// The file holding the key that seals group key material in the store, created
+    /// (0600) if missing. Default: beside the interconnection private key, or beside the
+    /// data directory; never inside the database. Every node of a system shares it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_key: Option<PathBuf>,
     /// A storage URL (`postgres://...` or `sqlite://...`); the embedded SQLite file in the
     /// data directory when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -161,6 +166,19 @@ fn default_max_connections() -> usize {
     4096
 }
 
+impl Config {
+    /// Where the storage key lives (see [`ServerSection::storage_key`]).
+    pub fn storage_key_path(&self) -> PathBuf {
+        if let Some(path) = &self.server.storage_key {
+            return path.clone();
+        }
+        match &self.interconnection {
+            Some(ic) => ic.private_key.with_extension("storage-key"),
+            None => self.server.data_dir.with_extension("storage-key"),
+        }
+    }
+}
+
 impl ServerSection {
     /// The limits both listeners apply.
     pub fn connection_limits(&self) -> crate::listener::ConnectionLimits {
@@ -195,6 +213,7 @@ impl Default for ServerSection {
             listen: default_listen(),
             data_dir: default_data_dir(),
             storage_url: None,
+            storage_key: None,
             session_ttl_seconds: default_session_ttl(),
             max_body_bytes: default_max_body(),
             remote_change_timeout_seconds: default_change_timeout(),
@@ -300,6 +319,9 @@ impl Config {
             }
         };
         resolve(&mut self.server.data_dir);
+        if let Some(key) = &mut self.server.storage_key {
+            resolve(key);
+        }
         if let Some(ic) = &mut self.interconnection {
             resolve(&mut ic.certificate);
             resolve(&mut ic.private_key);

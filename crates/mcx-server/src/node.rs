@@ -39,10 +39,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     let server = &config.server;
     crate::listener::raise_open_files_limit();
     let counters = Arc::new(crate::listener::Listeners::default());
+    let storage_key = Some(load_storage_key(&config.storage_key_path())?);
     let options = match &server.storage_url {
         Some(url) => StoreOptions {
             url: url.clone(),
             max_connections: 16,
+            storage_key,
         },
         None => {
             std::fs::create_dir_all(&server.data_dir).with_context(|| {
@@ -52,7 +54,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
                 )
             })?;
             secure_data_dir(&server.data_dir)?;
-            StoreOptions::sqlite_in(&server.data_dir)
+            StoreOptions {
+                storage_key,
+                ..StoreOptions::sqlite_in(&server.data_dir)
+            }
         }
     };
     let store = Arc::new(SqlStore::open(&options).await?);
@@ -221,6 +226,45 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         server: server_task,
         tasks,
     })
+}
+
+/// The storage key from its file (64 hexadecimal digits), created 0600 if missing.
+fn load_storage_key(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).with_context(|| {
+                    format!("cannot create the directory of '{}'", path.display())
+                })?;
+            }
+            let key = mcx_store::new_storage_key()?;
+            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            crate::pki::write_private(path, &format!("{hex}\n"))?;
+            tracing::info!(path = %path.display(), "created the storage key that seals group key material");
+            hex
+        }
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read the storage key '{}'", path.display()));
+        }
+    };
+    let hex = text.trim();
+    let bytes: Option<Vec<u8>> = (hex.len() == 64 && hex.is_ascii())
+        .then(|| {
+            (0..32)
+                .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+                .collect()
+        })
+        .flatten();
+    bytes
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the storage key '{}' is not 64 hexadecimal digits",
+                path.display()
+            )
+        })
 }
 
 /// The data directory only its owner may enter (0700) and its files only its owner may

@@ -68,6 +68,7 @@ pub(crate) async fn run(
     pool: AnyPool,
     write_lock: Arc<Mutex<()>>,
     mut queue: mpsc::UnboundedReceiver<Queued>,
+    sealer: Arc<crate::sealing::Sealer>,
 ) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
@@ -79,7 +80,7 @@ pub(crate) async fn run(
         }
         let together = {
             let _writer = write_lock.lock().await;
-            commit_together(&pool, &batch).await
+            commit_together(&pool, &batch, &sealer).await
         };
         match together {
             Ok(results) => {
@@ -91,7 +92,7 @@ pub(crate) async fn run(
                 for queued in batch {
                     let alone = {
                         let _writer = write_lock.lock().await;
-                        commit_one(&pool, &queued.write).await
+                        commit_one(&pool, &queued.write, &sealer).await
                     };
                     let _ = queued.reply.send(alone);
                 }
@@ -100,14 +101,18 @@ pub(crate) async fn run(
     }
 }
 
-async fn commit_together(pool: &AnyPool, batch: &[Queued]) -> StoreResult<Vec<Option<Committed>>> {
+async fn commit_together(
+    pool: &AnyPool,
+    batch: &[Queued],
+    sealer: &crate::sealing::Sealer,
+) -> StoreResult<Vec<Option<Committed>>> {
     let ctx = "committing writes together";
     let mut tx = pool.begin().await.map_err(failed(ctx))?;
     let mut results = Vec::with_capacity(batch.len());
     for queued in batch {
         if queued.write.may_undo() {
             let mut part = sqlx::Acquire::begin(&mut *tx).await.map_err(failed(ctx))?;
-            match write_one(&mut part, &queued.write).await? {
+            match write_one(&mut part, &queued.write, sealer).await? {
                 Some(committed) => {
                     part.commit().await.map_err(failed(ctx))?;
                     results.push(Some(committed));
@@ -119,7 +124,7 @@ async fn commit_together(pool: &AnyPool, batch: &[Queued]) -> StoreResult<Vec<Op
             }
         } else {
             // Writes nothing when it answers `None` (a stale generation): nothing to undo.
-            results.push(write_one(&mut tx, &queued.write).await?);
+            results.push(write_one(&mut tx, &queued.write, sealer).await?);
         }
     }
     tx.commit().await.map_err(failed(ctx))?;
@@ -127,10 +132,14 @@ async fn commit_together(pool: &AnyPool, batch: &[Queued]) -> StoreResult<Vec<Op
 }
 
 /// One write in its own transaction; `None` (nothing kept) when its guard failed.
-pub(crate) async fn commit_one(pool: &AnyPool, write: &Write) -> StoreResult<Option<Committed>> {
+pub(crate) async fn commit_one(
+    pool: &AnyPool,
+    write: &Write,
+    sealer: &crate::sealing::Sealer,
+) -> StoreResult<Option<Committed>> {
     let ctx = "committing a write";
     let mut tx = pool.begin().await.map_err(failed(ctx))?;
-    let Some(committed) = write_one(&mut tx, write).await? else {
+    let Some(committed) = write_one(&mut tx, write, sealer).await? else {
         return Ok(None);
     };
     tx.commit().await.map_err(failed(ctx))?;
@@ -142,6 +151,7 @@ pub(crate) async fn commit_one(pool: &AnyPool, write: &Write) -> StoreResult<Opt
 async fn write_one(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     write: &Write,
+    sealer: &crate::sealing::Sealer,
 ) -> StoreResult<Option<Committed>> {
     match write {
         Write::User {
@@ -152,11 +162,11 @@ async fn write_one(
             if !bump_generation(tx, user, *expected).await? {
                 return Ok(None);
             }
-            let committed = SqlStore::write_effects(tx, effects).await?;
+            let committed = SqlStore::write_effects(tx, effects, sealer).await?;
             Ok((!committed.conflict).then_some(committed))
         }
         Write::Effects(effects) => {
-            let committed = SqlStore::write_effects(tx, effects).await?;
+            let committed = SqlStore::write_effects(tx, effects, sealer).await?;
             Ok((!committed.conflict).then_some(committed))
         }
         Write::InboundAnswer {

@@ -43,6 +43,7 @@ impl InterconnectionStore for SqlStore {
                 let partner: String = row.try_get("partner").map_err(failed(ctx))?;
                 let txn: String = row.try_get("transaction_id").map_err(failed(ctx))?;
                 let request: String = row.try_get("request").map_err(failed(ctx))?;
+                let request = self.sealer.open(request)?;
                 let attempts: i64 = row.try_get("attempts").map_err(failed(ctx))?;
                 Ok(OutboxMessage {
                     id: row.try_get("outbox_id").map_err(failed(ctx))?,
@@ -158,7 +159,7 @@ impl InterconnectionStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(failed(ctx.clone()))?;
-        let committed = Self::write_effects(&mut tx, effects).await?;
+        let committed = Self::write_effects(&mut tx, effects, &self.sealer).await?;
         tx.commit().await.map_err(failed(ctx))?;
         Ok(committed)
     }
@@ -185,7 +186,7 @@ impl InterconnectionStore for SqlStore {
         if locked.rows_affected() == 0 {
             return Ok(false);
         }
-        Self::write_effects(&mut tx, effects).await?;
+        Self::write_effects(&mut tx, effects, &self.sealer).await?;
         tx.commit().await.map_err(failed(ctx))?;
         Ok(true)
     }
@@ -217,7 +218,9 @@ impl InterconnectionStore for SqlStore {
         let Some(incoming) = primary_version(group) else {
             return Err(corrupt(&ctx, "a partner copy must come from a primary"));
         };
-        let record = serde_json::to_string(group).map_err(|e| corrupt(&ctx, e))?;
+        let record = self
+            .sealer
+            .seal(serde_json::to_string(group).map_err(|e| corrupt(&ctx, e))?)?;
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(failed(ctx.clone()))?;
         let existing = sqlx::query("SELECT record FROM groups WHERE group_id = $1")
@@ -225,7 +228,11 @@ impl InterconnectionStore for SqlStore {
             .fetch_optional(&mut *tx)
             .await
             .map_err(failed(ctx.clone()))?;
-        match existing.as_ref().map(Self::group_from_row).transpose()? {
+        match existing
+            .as_ref()
+            .map(|row| self.group_from_row(row))
+            .transpose()?
+        {
             Some(stored) => {
                 let Some(stored_primary) = primary_version(&stored) else {
                     return Err(corrupt(&ctx, "a group defined here has a partner's ID"));
@@ -263,7 +270,7 @@ impl InterconnectionStore for SqlStore {
                     .map_err(failed(ctx.clone()))?;
             }
         }
-        let committed = Self::write_effects(&mut tx, effects).await?;
+        let committed = Self::write_effects(&mut tx, effects, &self.sealer).await?;
         tx.commit().await.map_err(failed(ctx))?;
         Ok(CopyOutcome::Stored(committed))
     }
@@ -282,7 +289,11 @@ impl InterconnectionStore for SqlStore {
             .fetch_optional(&mut *tx)
             .await
             .map_err(failed(ctx.clone()))?;
-        let Some(stored) = existing.as_ref().map(Self::group_from_row).transpose()? else {
+        let Some(stored) = existing
+            .as_ref()
+            .map(|row| self.group_from_row(row))
+            .transpose()?
+        else {
             return Ok(None);
         };
         match primary_version(&stored) {
@@ -290,7 +301,7 @@ impl InterconnectionStore for SqlStore {
             _ => return Ok(None),
         }
         // Subscribers are told before their subscriptions go.
-        let committed = Self::write_effects(&mut tx, effects).await?;
+        let committed = Self::write_effects(&mut tx, effects, &self.sealer).await?;
         crate::affiliation::forget_group(&mut tx, group).await?;
         sqlx::query("DELETE FROM group_subscriptions WHERE group_id = $1")
             .bind(group.as_str())
@@ -323,6 +334,7 @@ impl InterconnectionStore for SqlStore {
         match row {
             Some(row) => {
                 let text: String = row.try_get("answer").map_err(failed(ctx))?;
+                let text = self.sealer.open(text)?;
                 Ok(Some(
                     serde_json::from_str(&text).map_err(|e| corrupt(ctx, e))?,
                 ))
@@ -338,7 +350,9 @@ impl InterconnectionStore for SqlStore {
         answer: &PartnerResponse,
     ) -> StoreResult<()> {
         let ctx = "recording an answer given to a partner";
-        let text = serde_json::to_string(answer).map_err(|e| corrupt(ctx, e))?;
+        let text = self
+            .sealer
+            .seal(serde_json::to_string(answer).map_err(|e| corrupt(ctx, e))?)?;
         self.commit_write(crate::group_commit::Write::InboundAnswer {
             partner: partner.as_str().to_string(),
             transaction: transaction.to_string(),

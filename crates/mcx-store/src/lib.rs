@@ -16,9 +16,11 @@ mod group_commit;
 mod interconnection;
 mod migrations;
 mod regroup;
+mod sealing;
 mod sql_store;
 
 pub use bulk::BulkAffiliatedUser;
+pub use sealing::new_storage_key;
 pub use sql_store::{SqlStore, StoreOptions};
 
 /// The embedded database's file name in the data directory.

@@ -26,6 +26,9 @@ pub struct StoreOptions {
     pub url: String,
     /// Connections in the pool.
     pub max_connections: u32,
+    /// The key that seals group key material at rest (see `sealing`); without one it is
+    /// stored as it comes.
+    pub storage_key: Option<[u8; 32]>,
 }
 
 impl StoreOptions {
@@ -37,6 +40,7 @@ impl StoreOptions {
                 data_dir.join(crate::SQLITE_FILE).display()
             ),
             max_connections: 8,
+            storage_key: None,
         }
     }
 }
@@ -50,6 +54,8 @@ pub struct SqlStore {
     write_lock: Option<Arc<Mutex<()>>>,
     /// SQLite only: the queue of affiliation changes committed together.
     user_commits: OnceLock<mpsc::UnboundedSender<crate::group_commit::Queued>>,
+    /// Seals key material in what is stored.
+    pub(crate) sealer: Arc<crate::sealing::Sealer>,
 }
 
 pub(crate) fn failed(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -139,12 +145,15 @@ impl SqlStore {
                 context: "bringing the database schema up to date".into(),
                 message: e.to_string(),
             })?;
-        Ok(Self {
+        let store = Self {
             pool,
             postgres,
             write_lock: (!postgres).then(|| Arc::new(Mutex::new(()))),
             user_commits: OnceLock::new(),
-        })
+            sealer: Arc::new(crate::sealing::Sealer::new(options.storage_key.as_ref())?),
+        };
+        store.seal_stored_groups().await?;
+        Ok(store)
     }
 
     /// Whether this store is PostgreSQL (else SQLite).
@@ -165,7 +174,7 @@ impl SqlStore {
         write: crate::group_commit::Write,
     ) -> StoreResult<Option<Committed>> {
         let Some(write_lock) = &self.write_lock else {
-            return crate::group_commit::commit_one(&self.pool, &write).await;
+            return crate::group_commit::commit_one(&self.pool, &write, &self.sealer).await;
         };
         let queue = self.user_commits.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -173,6 +182,7 @@ impl SqlStore {
                 self.pool.clone(),
                 write_lock.clone(),
                 rx,
+                self.sealer.clone(),
             ));
             tx
         });
@@ -194,9 +204,35 @@ impl SqlStore {
         }
     }
 
-    pub(crate) fn group_from_row(row: &AnyRow) -> StoreResult<GroupRecord> {
+    pub(crate) fn group_from_row(&self, row: &AnyRow) -> StoreResult<GroupRecord> {
         let text: String = row.try_get("record").map_err(failed("reading a group"))?;
+        let text = self.sealer.open(text)?;
         serde_json::from_str(&text).map_err(|e| corrupt("reading a group", e))
+    }
+
+    /// Group records stored before key material was sealed are sealed now.
+    async fn seal_stored_groups(&self) -> StoreResult<()> {
+        let ctx = "sealing stored key material";
+        let rows = sqlx::query(
+            "SELECT group_id, record FROM groups WHERE record LIKE '%\"key-material\"%'",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed(ctx))?;
+        for row in rows {
+            let id: String = row.try_get("group_id").map_err(failed(ctx))?;
+            let text: String = row.try_get("record").map_err(failed(ctx))?;
+            let sealed = self.sealer.seal(text.clone())?;
+            if sealed != text {
+                sqlx::query("UPDATE groups SET record = $1 WHERE group_id = $2")
+                    .bind(sealed)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(failed(ctx))?;
+            }
+        }
+        Ok(())
     }
 
     fn session_from_row(row: &AnyRow) -> StoreResult<SessionRecord> {
@@ -219,6 +255,7 @@ impl SqlStore {
     pub(crate) async fn write_effects(
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         effects: &Effects,
+        sealer: &crate::sealing::Sealer,
     ) -> StoreResult<Committed> {
         let now = millis(OffsetDateTime::now_utc());
         // Removals come before the audiences they change are resolved.
@@ -249,6 +286,7 @@ impl SqlStore {
                 context: "encoding a client event".into(),
                 message: e.to_string(),
             })?;
+            let json = sealer.seal(json)?;
             // One copy per session the audience names, each reporting its session.
             let (sql, key) = match audience {
                 Audience::Session(session) => (
@@ -287,7 +325,7 @@ impl SqlStore {
         woken.sort();
         woken.dedup();
         for entry in &effects.outbox {
-            Self::write_outbox_entry(tx, entry, now).await?;
+            Self::write_outbox_entry(tx, entry, now, sealer).await?;
         }
         for update in &effects.partner_records {
             Self::write_partner_record(tx, update, now).await?;
@@ -345,9 +383,11 @@ impl SqlStore {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         entry: &mcx_core::ports::OutboxEntry,
         now: i64,
+        sealer: &crate::sealing::Sealer,
     ) -> StoreResult<()> {
         let ctx = "queueing a request to partners";
-        let request = serde_json::to_string(&entry.request).map_err(|e| corrupt(ctx, e))?;
+        let request =
+            sealer.seal(serde_json::to_string(&entry.request).map_err(|e| corrupt(ctx, e))?)?;
         let txn = entry.transaction_id.to_string();
         let now = now.saturating_add(i64::try_from(entry.delay.as_millis()).unwrap_or(i64::MAX));
         // $1 names the partner or the group whose partners receive a copy.
@@ -766,6 +806,7 @@ impl EventStore for SqlStore {
             let idx: i64 = row.try_get("idx").map_err(failed(ctx))?;
             let id: i64 = row.try_get("event_id").map_err(failed(ctx))?;
             let text: String = row.try_get("event").map_err(failed(ctx))?;
+            let text = self.sealer.open(text)?;
             let event: ClientEvent = serde_json::from_str(&text).map_err(|e| corrupt(ctx, e))?;
             let slot = usize::try_from(idx)
                 .ok()
@@ -831,7 +872,7 @@ impl GroupStore for SqlStore {
             .await
             .map_err(failed(format!("reading group '{id}'")))?
             .as_ref()
-            .map(Self::group_from_row)
+            .map(|row| self.group_from_row(row))
             .transpose()
     }
 
@@ -841,7 +882,7 @@ impl GroupStore for SqlStore {
             .await
             .map_err(failed("listing groups"))?
             .iter()
-            .map(Self::group_from_row)
+            .map(|row| self.group_from_row(row))
             .collect()
     }
 
@@ -852,7 +893,9 @@ impl GroupStore for SqlStore {
     ) -> StoreResult<WriteOutcome> {
         let id = &group.mc_service_group_id;
         let ctx = format!("creating group '{id}'");
-        let record = serde_json::to_string(group).map_err(|e| corrupt(&ctx, e))?;
+        let record = self
+            .sealer
+            .seal(serde_json::to_string(group).map_err(|e| corrupt(&ctx, e))?)?;
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(failed(ctx.clone()))?;
         let inserted = sqlx::query(
@@ -868,7 +911,7 @@ impl GroupStore for SqlStore {
         if inserted.rows_affected() == 0 {
             return Ok(WriteOutcome::AlreadyExists);
         }
-        let committed = Self::write_effects(&mut tx, effects).await?;
+        let committed = Self::write_effects(&mut tx, effects, &self.sealer).await?;
         tx.commit().await.map_err(failed(ctx))?;
         Ok(WriteOutcome::Done(committed))
     }
@@ -881,7 +924,9 @@ impl GroupStore for SqlStore {
     ) -> StoreResult<WriteOutcome> {
         let id = &group.mc_service_group_id;
         let ctx = format!("updating group '{id}'");
-        let record = serde_json::to_string(group).map_err(|e| corrupt(&ctx, e))?;
+        let record = self
+            .sealer
+            .seal(serde_json::to_string(group).map_err(|e| corrupt(&ctx, e))?)?;
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(failed(ctx.clone()))?;
         let updated = sqlx::query(
@@ -908,7 +953,7 @@ impl GroupStore for SqlStore {
                 None => WriteOutcome::NotFound,
             });
         }
-        let committed = Self::write_effects(&mut tx, effects).await?;
+        let committed = Self::write_effects(&mut tx, effects, &self.sealer).await?;
         tx.commit().await.map_err(failed(ctx))?;
         Ok(WriteOutcome::Done(committed))
     }
@@ -939,7 +984,7 @@ impl GroupStore for SqlStore {
             return Ok(WriteOutcome::VersionMismatch { current });
         }
         // Subscribers are told before their subscriptions go.
-        let committed = Self::write_effects(&mut tx, effects).await?;
+        let committed = Self::write_effects(&mut tx, effects, &self.sealer).await?;
         crate::affiliation::forget_group(&mut tx, id).await?;
         sqlx::query("DELETE FROM group_subscriptions WHERE group_id = $1")
             .bind(id.as_str())

@@ -967,11 +967,15 @@ impl GroupStore for SqlStore {
         let ctx = format!("deleting group '{id}'");
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(failed(ctx.clone()))?;
-        let current = sqlx::query("SELECT version FROM groups WHERE group_id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(failed(ctx.clone()))?;
+        // The group's row is locked first (on PostgreSQL), as every other writer of a
+        // group and its partner records does: the same order everywhere, no deadlock.
+        let current = sqlx::query(
+            "UPDATE groups SET version = version WHERE group_id = $1 RETURNING version",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(failed(ctx.clone()))?;
         let Some(row) = current else {
             return Ok(WriteOutcome::NotFound);
         };

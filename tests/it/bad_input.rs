@@ -354,22 +354,7 @@ async fn every_route_answers_bad_paths_queries_and_bodies_with_a_problem_documen
 #[tokio::test]
 async fn the_interconnection_endpoint_answers_oversized_and_misdirected_requests_with_problems() {
     use crate::federation::*;
-    let mut federation = Federation::new(vec![
-        (
-            FIRE,
-            vec![user("sip:frank@fire.example", true, &[])],
-            vec![Relation::full(POLICE)],
-        ),
-        (
-            POLICE,
-            vec![user("sip:alice@police.example", true, &[])],
-            vec![Relation::full(FIRE)],
-        ),
-    ]);
-    federation.start(FIRE).await;
-    let addr = federation.node(FIRE).interconnection_addr().unwrap();
-    let (cert, key) = federation.identity_files(POLICE);
-    let police = raw_partner_client(&federation.pki_dir(), Some((&cert, &key)), FIRE, addr);
+    let (_federation, addr, police) = fire_facing_police().await;
     let url = format!(
         "https://{FIRE}:{}/interconnection/v1/group-information-request",
         addr.port()

@@ -307,3 +307,28 @@ pub fn raw_partner_client(
         .build()
         .expect("raw client")
 }
+
+/// fire.example running, with police.example (not running) as its partner: fire's
+/// interconnection address and a raw client presenting police's certificate to it.
+pub async fn fire_facing_police() -> (Federation, std::net::SocketAddr, reqwest::Client) {
+    let mut federation = Federation::new(vec![
+        (
+            FIRE,
+            vec![user("sip:frank@fire.example", true, &[])],
+            vec![Relation::full(POLICE)],
+        ),
+        (
+            POLICE,
+            vec![user("sip:alice@police.example", true, &[])],
+            vec![Relation::full(FIRE)],
+        ),
+    ]);
+    federation.start(FIRE).await;
+    let addr = federation
+        .node(FIRE)
+        .interconnection_addr()
+        .expect("an endpoint");
+    let (cert, key) = federation.identity_files(POLICE);
+    let police = raw_partner_client(&federation.pki_dir(), Some((&cert, &key)), FIRE, addr);
+    (federation, addr, police)
+}

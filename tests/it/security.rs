@@ -304,6 +304,15 @@ async fn a_connection_over_the_cap_is_closed_and_the_cap_frees_up() {
         system.client().system().await.ok()
     })
     .await;
+    // The refusal is counted where an operator looks.
+    let alice = system.log_on_as(ALICE, "console").await;
+    let resources = alice.resources().await.unwrap();
+    let api = resources
+        .listeners
+        .iter()
+        .find(|l| l.listener == "client-api")
+        .expect("the client API's counters");
+    assert!(api.refused_over_limit >= 1, "{api:?}");
 }
 
 #[tokio::test]
@@ -311,20 +320,7 @@ async fn a_peer_without_a_partner_certificate_loses_its_connection_after_the_ref
     use crate::federation::*;
     use rustls_pki_types::pem::PemObject as _;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut federation = Federation::new(vec![
-        (
-            FIRE,
-            vec![user("sip:frank@fire.example", true, &[])],
-            vec![Relation::full(POLICE)],
-        ),
-        (
-            POLICE,
-            vec![user("sip:alice@police.example", true, &[])],
-            vec![Relation::full(FIRE)],
-        ),
-    ]);
-    federation.start(FIRE).await;
-    let addr = federation.node(FIRE).interconnection_addr().unwrap();
+    let (federation, addr, _) = fire_facing_police().await;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pki_types::CertificateDer::pem_file_iter(
         federation.pki_dir().join(mcx_server::pki::CA_CERT),
@@ -365,27 +361,14 @@ async fn a_peer_without_a_partner_certificate_loses_its_connection_after_the_ref
     );
 }
 
-/// police and fire, fire running; a raw client with police's certificate for fire's
-/// interconnection endpoint, and the URL of a flow there.
+/// fire's endpoint, police's client for it, and the base URL of its flows.
 async fn fire_endpoint() -> (crate::federation::Federation, reqwest::Client, String) {
-    use crate::federation::*;
-    let mut federation = Federation::new(vec![
-        (
-            FIRE,
-            vec![user("sip:frank@fire.example", true, &[])],
-            vec![Relation::full(POLICE)],
-        ),
-        (
-            POLICE,
-            vec![user("sip:alice@police.example", true, &[])],
-            vec![Relation::full(FIRE)],
-        ),
-    ]);
-    federation.start(FIRE).await;
-    let addr = federation.node(FIRE).interconnection_addr().unwrap();
-    let (cert, key) = federation.identity_files(POLICE);
-    let police = raw_partner_client(&federation.pki_dir(), Some((&cert, &key)), FIRE, addr);
-    let base = format!("https://{FIRE}:{}/interconnection/v1", addr.port());
+    let (federation, addr, police) = crate::federation::fire_facing_police().await;
+    let base = format!(
+        "https://{}:{}/interconnection/v1",
+        crate::federation::FIRE,
+        addr.port()
+    );
     (federation, police, base)
 }
 

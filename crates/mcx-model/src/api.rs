@@ -111,6 +111,25 @@ pub struct SystemResources {
     /// Open file descriptors (connections, database files, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_files: Option<u64>,
+    /// Each listener's connections and what its limits refused since start.
+    #[serde(default)]
+    pub listeners: Vec<ListenerStats>,
+}
+
+/// One listener's connection counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct ListenerStats {
+    /// `client-api` or `interconnection`.
+    pub listener: String,
+    /// Connections open now.
+    pub open: u64,
+    /// Connections closed at once because `max-connections` was reached.
+    pub refused_over_limit: u64,
+    /// Connections closed for idling or for not sending their headers in time.
+    pub timed_out: u64,
+    /// Failed accepts (for example, no file descriptor left).
+    pub accept_errors: u64,
 }
 
 /// An RFC 9457 problem document (`application/problem+json`). Every error of the API is

@@ -46,6 +46,17 @@ pub struct ListenerCounters {
 }
 
 impl ListenerCounters {
+    /// The counters as the API shows them.
+    pub fn stats(&self, listener: &str) -> mcx_model::api::ListenerStats {
+        mcx_model::api::ListenerStats {
+            listener: listener.to_string(),
+            open: self.open.load(Ordering::Relaxed),
+            refused_over_limit: self.refused_over_limit.load(Ordering::Relaxed),
+            timed_out: self.timed_out.load(Ordering::Relaxed),
+            accept_errors: self.accept_errors.load(Ordering::Relaxed),
+        }
+    }
+
     /// Logs at most once every ten seconds per listener: a flood must not flood the log.
     fn warn_limited(&self, started: Instant, name: &str, what: &str) {
         let now = started.elapsed().as_secs();

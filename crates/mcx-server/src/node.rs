@@ -195,6 +195,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     let state = AppState {
         system: system.clone(),
         shutdown: shutdown_rx.clone(),
+        listeners: counters.clone(),
     };
     let app = api::router(state, server.max_body_bytes).layer(TraceLayer::new_for_http());
     let server_task = crate::listener::accept_loop(

@@ -32,6 +32,8 @@ pub struct AppState {
     pub system: Arc<McSystem>,
     /// Becomes true when the server shuts down; open event streams end then.
     pub shutdown: watch::Receiver<bool>,
+    /// Both listeners' connection counters.
+    pub listeners: Arc<crate::listener::Listeners>,
 }
 
 #[derive(OpenApi)]

@@ -28,12 +28,20 @@ pub(super) async fn info(State(state): State<AppState>) -> Json<SystemInfo> {
         (status = 200, description = "The process's resources", body = SystemResources),
         (status = 403, description = "Not a group administrator", body = Problem, content_type = "application/problem+json"),
     ))]
-pub(super) async fn resources(caller: Caller) -> Result<Json<SystemResources>, ApiError> {
+pub(super) async fn resources(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<SystemResources>, ApiError> {
     caller.requester.require(
         Permission::GroupAdministration,
         "read the server's resources",
     )?;
-    Ok(Json(read_resources()))
+    let mut resources = read_resources();
+    resources.listeners = vec![
+        state.listeners.client_api.stats("client-api"),
+        state.listeners.interconnection.stats("interconnection"),
+    ];
+    Ok(Json(resources))
 }
 
 fn read_resources() -> SystemResources {
@@ -59,6 +67,7 @@ fn read_resources() -> SystemResources {
         resident_memory_bytes: kilobytes("VmRSS:"),
         peak_resident_memory_bytes: kilobytes("VmHWM:"),
         open_files,
+        listeners: Vec::new(),
     }
 }
 

@@ -534,3 +534,37 @@ async fn the_database_alone_reveals_no_group_key() {
         }
     }
 }
+
+#[tokio::test]
+async fn simultaneous_copies_of_one_transaction_have_one_effect_and_one_answer() {
+    let (federation, police, base) = fire_endpoint().await;
+    let url = format!("{base}/group-information-provision");
+    let transaction = mcx_model::TransactionId::new().to_string();
+    // Twenty copies under one transaction ID, with different bodies.
+    let copies = (0..20).map(|i| {
+        let mut body = provision(2, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+        body["mc-service-group-configuration-information"]["configuration"]["display-name"] =
+            serde_json::json!(format!("Copy {i}"));
+        body["mc-service-group-configuration-information"]["version"] = serde_json::json!(i + 1);
+        let request = police
+            .post(&url)
+            .header("mcx-origin", crate::federation::POLICE)
+            .header("mcx-transaction-id", &transaction)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    });
+    let answers = futures_util::future::join_all(copies).await;
+    let first = answers[0].clone();
+    assert_eq!(first.0, 200, "{first:?}");
+    assert!(
+        answers.iter().all(|a| a == &first),
+        "answers differ: {answers:?}"
+    );
+    // One effect: the copy was stored once, at version 1 of the partner's copy.
+    let frank = federation.log_on("sip:frank@fire.example", "console").await;
+    let copy = frank.group(&gid("sip:big@police.example")).await.unwrap();
+    assert_eq!(copy.version, 1, "stored {} times", copy.version);
+}

@@ -672,13 +672,39 @@ pub trait InterconnectionStore: Send + Sync {
         partner: &SystemDomain,
         transaction: TransactionId,
     ) -> StoreResult<Option<PartnerResponse>>;
-    /// Remembers the answer given to a partner's transaction.
+    /// Claims a partner's transaction for handling: the first of any number of
+    /// simultaneous copies (on any node) gets `Claimed`; the others see it in progress or,
+    /// once handled, its answer. A claim left by a crash is taken over after a lease.
+    async fn claim_inbound(
+        &self,
+        partner: &SystemDomain,
+        transaction: TransactionId,
+    ) -> StoreResult<InboundClaim>;
+    /// Gives up a claim whose handling failed (nothing was answered): a retransmission is
+    /// handled afresh.
+    async fn release_inbound(
+        &self,
+        partner: &SystemDomain,
+        transaction: TransactionId,
+    ) -> StoreResult<()>;
+    /// Remembers the answer given to a partner's transaction (completing its claim).
     async fn record_inbound_answer(
         &self,
         partner: &SystemDomain,
         transaction: TransactionId,
         answer: &PartnerResponse,
     ) -> StoreResult<()>;
+}
+
+/// Where a partner's transaction stands at the receiver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundClaim {
+    /// This caller handles it.
+    Claimed,
+    /// Another copy is being handled now.
+    InProgress,
+    /// It was handled: the answer given.
+    Answered(PartnerResponse),
 }
 
 /// Affiliation records of the MC service server (serving and hosting sides), the GMS's

@@ -176,7 +176,8 @@ async fn write_one(
         } => {
             sqlx::query(
                 "INSERT INTO inbound_answers (partner, transaction_id, answer, created_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (partner, transaction_id) DO NOTHING",
+                 ON CONFLICT (partner, transaction_id) DO UPDATE SET answer = excluded.answer \
+                 WHERE inbound_answers.answer = ''",
             )
             .bind(partner.clone())
             .bind(transaction.clone())

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use mcx_core::ports::{
-    Committed, CopyOutcome, Effects, InterconnectionStore, OutboxMessage, StoreResult,
+    Committed, CopyOutcome, Effects, InboundClaim, InterconnectionStore, OutboxMessage, StoreResult,
 };
 use mcx_model::api::{DeliveryState, PartnerDelivery, PrimaryLink, PrimaryLinkState};
 use mcx_model::flows::partner::PartnerResponse;
@@ -334,6 +334,10 @@ impl InterconnectionStore for SqlStore {
         match row {
             Some(row) => {
                 let text: String = row.try_get("answer").map_err(failed(ctx))?;
+                if text.is_empty() {
+                    // Claimed, not answered yet.
+                    return Ok(None);
+                }
                 let text = self.sealer.open(text)?;
                 Ok(Some(
                     serde_json::from_str(&text).map_err(|e| corrupt(ctx, e))?,
@@ -341,6 +345,88 @@ impl InterconnectionStore for SqlStore {
             }
             None => Ok(None),
         }
+    }
+
+    async fn claim_inbound(
+        &self,
+        partner: &SystemDomain,
+        transaction: TransactionId,
+    ) -> StoreResult<InboundClaim> {
+        let ctx = "claiming a partner's transaction";
+        // A claim is an answer row with an empty answer; older than this, it was left by
+        // a crash and is taken over.
+        const LEASE_MS: i64 = 30_000;
+        let now = crate::sql_store::millis(time::OffsetDateTime::now_utc());
+        let _guard = self.write_guard().await;
+        let inserted = sqlx::query(
+            "INSERT INTO inbound_answers (partner, transaction_id, answer, created_at) VALUES ($1, $2, '', $3) \
+             ON CONFLICT (partner, transaction_id) DO NOTHING",
+        )
+        .bind(partner.as_str())
+        .bind(transaction.to_string())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(failed(ctx))?;
+        if inserted.rows_affected() == 1 {
+            return Ok(InboundClaim::Claimed);
+        }
+        let row = sqlx::query(
+            "SELECT answer, created_at FROM inbound_answers WHERE partner = $1 AND transaction_id = $2",
+        )
+        .bind(partner.as_str())
+        .bind(transaction.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed(ctx))?;
+        let Some(row) = row else {
+            // Released meanwhile: the caller tries again.
+            return Ok(InboundClaim::InProgress);
+        };
+        let text: String = row.try_get("answer").map_err(failed(ctx))?;
+        if !text.is_empty() {
+            let text = self.sealer.open(text)?;
+            return Ok(InboundClaim::Answered(
+                serde_json::from_str(&text).map_err(|e| corrupt(ctx, e))?,
+            ));
+        }
+        let claimed_at: i64 = row.try_get("created_at").map_err(failed(ctx))?;
+        if now - claimed_at < LEASE_MS {
+            return Ok(InboundClaim::InProgress);
+        }
+        let taken = sqlx::query(
+            "UPDATE inbound_answers SET created_at = $1 \
+             WHERE partner = $2 AND transaction_id = $3 AND answer = '' AND created_at = $4",
+        )
+        .bind(now)
+        .bind(partner.as_str())
+        .bind(transaction.to_string())
+        .bind(claimed_at)
+        .execute(&self.pool)
+        .await
+        .map_err(failed(ctx))?;
+        Ok(if taken.rows_affected() == 1 {
+            InboundClaim::Claimed
+        } else {
+            InboundClaim::InProgress
+        })
+    }
+
+    async fn release_inbound(
+        &self,
+        partner: &SystemDomain,
+        transaction: TransactionId,
+    ) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query(
+            "DELETE FROM inbound_answers WHERE partner = $1 AND transaction_id = $2 AND answer = ''",
+        )
+        .bind(partner.as_str())
+        .bind(transaction.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(failed("releasing a partner's transaction"))?;
+        Ok(())
     }
 
     async fn record_inbound_answer(

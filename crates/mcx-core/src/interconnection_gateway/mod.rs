@@ -23,7 +23,8 @@ use crate::error::{Error, ErrorKind, Result, codes};
 use crate::gms::{Arrival, GroupManagementServer};
 use crate::mc_service_server::McServiceServer;
 use crate::ports::{
-    Clock, Effects, EventStore, InterconnectionStore, LinkError, OutboxMessage, PartnerLink,
+    Clock, Effects, EventStore, InboundClaim, InterconnectionStore, LinkError, OutboxMessage,
+    PartnerLink,
 };
 
 /// How often and how soon undelivered requests are retried.
@@ -132,17 +133,45 @@ impl InterconnectionGateway {
     ) -> Result<PartnerResponse> {
         self.partners.check_inbound(from, request.capability())?;
         self.check_bounds(&request)?;
-        if let Some(answer) = self.links.inbound_answer(from, transaction).await? {
-            if answer.name() != request.name() {
-                return Err(invalid_flow(format!(
-                    "transaction {transaction} was already used for another flow"
-                )));
+        // Exactly once per transaction: of simultaneous copies one is handled, the others
+        // wait for its answer; a later copy gets the recorded answer.
+        let mut waits = 0;
+        loop {
+            match self.links.claim_inbound(from, transaction).await? {
+                InboundClaim::Claimed => break,
+                InboundClaim::Answered(answer) => {
+                    if answer.name() != request.name() {
+                        return Err(invalid_flow(format!(
+                            "transaction {transaction} was already used for another flow"
+                        )));
+                    }
+                    tracing::debug!(%from, %transaction, flow = request.name(), "retransmission answered from record");
+                    return Ok(answer);
+                }
+                InboundClaim::InProgress if waits < 200 => {
+                    waits += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                }
+                InboundClaim::InProgress => {
+                    return Err(crate::error::Error::refused(
+                        crate::error::ErrorKind::Unavailable,
+                        crate::error::codes::STORAGE_FAILURE,
+                        format!("transaction {transaction} is still being handled; retry later"),
+                    ));
+                }
             }
-            tracing::debug!(%from, %transaction, flow = request.name(), "retransmission answered from record");
-            return Ok(answer);
         }
         crate::trace::record_inbound(&self.trace, from, transaction, &request, None);
-        let answer = self.route(from, request.clone()).await?;
+        let answer = match self.route(from, request.clone()).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                // Nothing was answered: a retransmission is handled afresh.
+                if let Err(release) = self.links.release_inbound(from, transaction).await {
+                    tracing::warn!(%from, %transaction, error = %release, "cannot release a transaction claim");
+                }
+                return Err(e);
+            }
+        };
         self.links
             .record_inbound_answer(from, transaction, &answer)
             .await?;

@@ -7,6 +7,7 @@ mod affiliation;
 mod bad_input;
 mod bench;
 mod cli;
+mod convergence;
 mod demo;
 mod events;
 mod federation;

@@ -59,6 +59,7 @@ fn flows(c: &mut Criterion) {
         mc_service_group_id_list: NonEmpty::new((0..4).map(|i| group(i, "fire.example")).collect())
             .expect("four groups"),
         mc_service: McService::Mcptt,
+        generation: Some(7),
     });
     let body = affiliation.body().expect("encodable");
     c.bench_function("flow/group-affiliation/encode", |b| {

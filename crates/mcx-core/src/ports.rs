@@ -325,6 +325,18 @@ pub enum AffiliationWrite {
         /// The group, defined here.
         group: McServiceGroupId,
     },
+    /// The host records the serving system's generation of the last request it applied
+    /// for a user and group (only ever raised).
+    HostedGeneration {
+        /// The user.
+        user: McServiceId,
+        /// The MC service.
+        mc_service: McService,
+        /// The group, defined here.
+        group: McServiceGroupId,
+        /// The generation.
+        generation: u64,
+    },
     /// The group's host forgets a user's affiliation.
     HostedRemoved {
         /// The user.
@@ -729,6 +741,13 @@ pub trait AffiliationStore: Send + Sync {
     /// Client affiliations that no live session holds, and pending ones: leftovers of a
     /// crash, to be cleaned at start.
     async fn stale_affiliations(&self) -> StoreResult<Vec<(McServiceId, ClientAffiliation)>>;
+    /// The generation of the last request applied for a partner user and group here.
+    async fn hosted_generation(
+        &self,
+        user: &McServiceId,
+        service: McService,
+        group: &McServiceGroupId,
+    ) -> StoreResult<Option<u64>>;
     /// The users affiliated to a group defined here (the hosting server's view).
     async fn hosted_affiliations(
         &self,

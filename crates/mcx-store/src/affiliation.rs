@@ -85,6 +85,22 @@ pub(crate) async fn write_affiliation(
         .bind(now)
         .execute(&mut **tx)
         .await,
+        AffiliationWrite::HostedGeneration {
+            user,
+            mc_service,
+            group,
+            generation,
+        } => sqlx::query(
+            "INSERT INTO hosted_generations (group_id, mc_service, mc_service_id, generation) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (group_id, mc_service, mc_service_id) DO UPDATE SET generation = excluded.generation \
+             WHERE hosted_generations.generation < excluded.generation",
+        )
+        .bind(group.as_str())
+        .bind(mc_service.as_str())
+        .bind(user.as_str())
+        .bind(i64::try_from(*generation).unwrap_or(i64::MAX))
+        .execute(&mut **tx)
+        .await,
         AffiliationWrite::HostedRemoved { user, mc_service, group } => sqlx::query(
             "DELETE FROM hosted_affiliations WHERE group_id = $1 AND mc_service = $2 AND mc_service_id = $3",
         )
@@ -177,6 +193,7 @@ pub(crate) async fn forget_group(tx: &mut Tx<'_>, group: &McServiceGroupId) -> S
         "DELETE FROM affiliations WHERE group_id = $1",
         "DELETE FROM hosted_affiliations WHERE group_id = $1",
         "DELETE FROM gms_affiliations WHERE group_id = $1",
+        "DELETE FROM hosted_generations WHERE group_id = $1",
     ] {
         sqlx::query(sql)
             .bind(group.as_str())
@@ -189,6 +206,24 @@ pub(crate) async fn forget_group(tx: &mut Tx<'_>, group: &McServiceGroupId) -> S
 
 #[async_trait]
 impl AffiliationStore for SqlStore {
+    async fn hosted_generation(
+        &self,
+        user: &McServiceId,
+        service: McService,
+        group: &McServiceGroupId,
+    ) -> StoreResult<Option<u64>> {
+        let generation: Option<i64> = sqlx::query_scalar(
+            "SELECT generation FROM hosted_generations WHERE group_id = $1 AND mc_service = $2 AND mc_service_id = $3",
+        )
+        .bind(group.as_str())
+        .bind(service.as_str())
+        .bind(user.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed("reading the last generation applied for a user"))?;
+        Ok(generation.map(|g| u64::try_from(g).unwrap_or(0)))
+    }
+
     async fn user_affiliations(&self, user: &McServiceId) -> StoreResult<UserAffiliationState> {
         let ctx = "reading a user's affiliations";
         // One round trip for the generation and the rows (a single row of NULLs from the

@@ -48,6 +48,15 @@ macro_rules! migrations {
                     "/0006_regroup_claims.sql"
                 )),
             ),
+            (
+                7,
+                "hosted generations",
+                include_str!(concat!(
+                    "../migrations/",
+                    $backend,
+                    "/0007_hosted_generations.sql"
+                )),
+            ),
         ]
     };
 }

@@ -357,6 +357,7 @@ impl McServiceServer {
 
         // N2 check and step 4 (store), or a reservation for partner groups, atomically.
         let mut pending = Vec::new();
+        let mut decided_at = None;
         let guard = self.user_locks.lock(user).await;
         for _ in 0..16 {
             let state = self.store.user_affiliations(user).await?;
@@ -393,6 +394,8 @@ impl McServiceServer {
                 self.trace_gms_status(&effects);
                 self.wakers.wake(&committed.woken_sessions);
                 decided.extend(outcome);
+                // The commit moved the user's generation one on: the request carries it.
+                decided_at = Some(state.generation + 1);
                 break;
             }
         }
@@ -407,7 +410,7 @@ impl McServiceServer {
 
         // Step 3 of §10.8.3.2: one request per partner hosting any of the pending groups.
         let answers = self
-            .ask_hosts_to_affiliate(user, service, &pending, via)
+            .ask_hosts_to_affiliate(user, service, &pending, via, decided_at)
             .await;
         let freed = answers
             .iter()
@@ -435,9 +438,46 @@ impl McServiceServer {
             }
             decided.insert(group, answer);
         }
+        // A host that could not be reached may still have applied the request (its answer
+        // lost): it is told, durably and in order, that the user is not affiliated.
+        let unanswered: Vec<McServiceGroupId> = decided
+            .iter()
+            .filter(|(g, s)| {
+                pending.contains(g) && s.cause == Some(AffiliationCause::PartnerUnreachable)
+            })
+            .map(|(g, _)| g.clone())
+            .collect();
         if !effects.affiliations.is_empty() {
             // Step 8: the serving server stores the partner's answer.
-            self.store.commit_for_user(user, None, &effects).await?;
+            let _guard = self.user_locks.lock(user).await;
+            for _ in 0..16 {
+                let state = self.store.user_affiliations(user).await?;
+                let mut attempt = effects.clone();
+                if matches!(via, Via::Own) {
+                    for (host, list) in by_host(&unanswered) {
+                        attempt.send(
+                            PartnerAudience::Partner(host),
+                            PartnerRequest::GroupDeaffiliation(ServerGroupDeaffiliationRequest {
+                                mc_service_id: user.clone(),
+                                mc_service_group_id_list: list,
+                                mc_service: service,
+                                generation: Some(state.generation + 1),
+                            }),
+                        );
+                    }
+                }
+                if self
+                    .store
+                    .commit_for_user(user, Some(state.generation), &attempt)
+                    .await?
+                    .is_some()
+                {
+                    if !attempt.outbox.is_empty() {
+                        self.outbox.notify_one();
+                    }
+                    break;
+                }
+            }
         }
         // A host's refusal freed a place that a reservation held while N2 was checked:
         // the groups refused for N2 are planned again, once, in the same request.
@@ -477,6 +517,7 @@ impl McServiceServer {
         service: McService,
         groups: &[McServiceGroupId],
         via: Via<'_>,
+        generation: Option<u64>,
     ) -> Vec<(McServiceGroupId, GroupAffiliationStatus)> {
         let mut by_host: BTreeMap<SystemDomain, Vec<McServiceGroupId>> = BTreeMap::new();
         for group in groups {
@@ -494,6 +535,7 @@ impl McServiceServer {
                     mc_service_id: user.clone(),
                     mc_service_group_id_list: list,
                     mc_service: service,
+                    generation,
                 }),
                 Via::Remote(requester) => {
                     match change_to_host(
@@ -531,8 +573,16 @@ impl McServiceServer {
         let guard = self.user_locks.lock(user).await;
         for _ in 0..16 {
             let state = self.store.user_affiliations(user).await?;
-            let (effects, statuses, released) =
-                self.release(user, clients, service, &groups, &state.rows, false);
+            // §10.8.4.3 step 3: the partner hosts are told through the outbox, committed
+            // with the local change: a crash cannot leave a host holding the user.
+            let (effects, statuses, _released) = self.release(
+                user,
+                clients,
+                service,
+                &groups,
+                &state.rows,
+                Some((via, state.generation + 1)),
+            );
             if let Some(committed) = self
                 .store
                 .commit_for_user(user, Some(state.generation), &effects)
@@ -541,10 +591,9 @@ impl McServiceServer {
                 self.trace_gms_status(&effects);
                 drop(guard);
                 self.wakers.wake(&committed.woken_sessions);
-                // §10.8.4.3 step 3: the partner hosts are told; if one cannot be reached
-                // now, the request is queued and delivered when it can.
-                self.tell_hosts_released(user, service, &released, via)
-                    .await?;
+                if !effects.outbox.is_empty() {
+                    self.outbox.notify_one();
+                }
                 // A client no longer affiliated to any regrouped group leaves the regroup.
                 self.leave_regroups(user, clients, true).await?;
                 return Ok(statuses);
@@ -568,7 +617,7 @@ impl McServiceServer {
         service: McService,
         groups: &[McServiceGroupId],
         rows: &[ClientAffiliation],
-        durable: bool,
+        queue: Option<(Via<'_>, u64)>,
     ) -> (Effects, Vec<GroupAffiliationStatus>, Vec<McServiceGroupId>) {
         let mut effects = Effects::none();
         let mut statuses = Vec::new();
@@ -620,64 +669,32 @@ impl McServiceServer {
                     .collect(),
             });
         }
-        if durable {
+        if let Some((via, generation)) = queue {
             for (host, list) in by_host(&released) {
-                effects.send(
-                    PartnerAudience::Partner(host),
-                    PartnerRequest::GroupDeaffiliation(ServerGroupDeaffiliationRequest {
-                        mc_service_id: user.clone(),
-                        mc_service_group_id_list: list,
-                        mc_service: service,
-                    }),
-                );
+                let request = match via {
+                    Via::Own => {
+                        PartnerRequest::GroupDeaffiliation(ServerGroupDeaffiliationRequest {
+                            mc_service_id: user.clone(),
+                            mc_service_group_id_list: list,
+                            mc_service: service,
+                            generation: Some(generation),
+                        })
+                    }
+                    Via::Remote(requester) => match change_to_host(
+                        requester,
+                        user,
+                        list.as_slice(),
+                        AffiliationChangeAction::Deaffiliate,
+                        service,
+                    ) {
+                        Some(change) => PartnerRequest::GroupAffiliationChange(change),
+                        None => continue,
+                    },
+                };
+                effects.send(PartnerAudience::Partner(host), request);
             }
         }
         (effects, statuses, released)
-    }
-
-    /// Tells each partner host that the user left its groups, now; what cannot be
-    /// delivered now goes to the outbox and is retried.
-    async fn tell_hosts_released(
-        &self,
-        user: &McServiceId,
-        service: McService,
-        released: &[McServiceGroupId],
-        via: Via<'_>,
-    ) -> Result<()> {
-        let asks = by_host(released).into_iter().map(|(host, list)| async move {
-            let request = match via {
-                Via::Own => PartnerRequest::GroupDeaffiliation(ServerGroupDeaffiliationRequest {
-                    mc_service_id: user.clone(),
-                    mc_service_group_id_list: list,
-                    mc_service: service,
-                }),
-                Via::Remote(requester) => {
-                    match change_to_host(requester, user, list.as_slice(), AffiliationChangeAction::Deaffiliate, service) {
-                        Some(change) => PartnerRequest::GroupAffiliationChange(change),
-                        None => return None,
-                    }
-                }
-            };
-            let transaction = TransactionId::new();
-            match self.link.send(&host, transaction, &request).await {
-                Err(LinkError::Unreachable { .. }) => Some((host, request)),
-                Err(e) => {
-                    tracing::warn!(%user, %host, error = %e, "partner refused a de-affiliation");
-                    None
-                }
-                Ok(_) => None,
-            }
-        });
-        let undelivered: Vec<_> = join_all(asks).await.into_iter().flatten().collect();
-        if !undelivered.is_empty() {
-            let mut effects = Effects::none();
-            for (host, request) in undelivered {
-                effects.send(PartnerAudience::Partner(host), request);
-            }
-            self.commits.commit(&effects).await?;
-            self.outbox.notify_one();
-        }
-        Ok(())
     }
 
     /// A client's session ended: all its affiliations cease, here and at partner hosts
@@ -711,7 +728,7 @@ impl McServiceServer {
                     service,
                     &groups,
                     &state.rows,
-                    true,
+                    Some((Via::Own, state.generation + 1)),
                 );
                 merge(&mut effects, part);
             }
@@ -782,6 +799,7 @@ impl McServiceServer {
                 request.mc_service,
                 &groups,
                 AffiliationChangeAction::Affiliate,
+                request.generation,
             )
             .await?;
         Ok(ServerGroupAffiliationResponse {
@@ -806,6 +824,7 @@ impl McServiceServer {
                 request.mc_service,
                 &groups,
                 AffiliationChangeAction::Deaffiliate,
+                request.generation,
             )
             .await?;
         Ok(ServerGroupDeaffiliationResponse {
@@ -838,7 +857,7 @@ impl McServiceServer {
                     continue;
                 }
                 let statuses = if request.change_request_type == ChangeRequestType::Mandatory {
-                    self.host_change(from, target, request.mc_service, &groups, action)
+                    self.host_change(from, target, request.mc_service, &groups, action, None)
                         .await?
                 } else {
                     // A negotiated change reaches the host as ordinary (de-)affiliations
@@ -866,7 +885,9 @@ impl McServiceServer {
     }
 
     /// The host's part: checks the group policy, stores or removes the user's
-    /// affiliation to each group and updates the GMS, in one commit.
+    /// affiliation to each group and updates the GMS, in one commit. A request decided
+    /// at an older `generation` than the last one applied for the user and a group is
+    /// ignored for that group (it was overtaken), answered with the state held.
     async fn host_change(
         &self,
         from: &SystemDomain,
@@ -874,11 +895,44 @@ impl McServiceServer {
         service: McService,
         groups: &[McServiceGroupId],
         action: AffiliationChangeAction,
+        generation: Option<u64>,
     ) -> Result<Vec<GroupAffiliationStatus>> {
         let mut statuses = Vec::new();
         let mut effects = Effects::none();
         let mut gms = Vec::new();
         for group in distinct(groups) {
+            if let Some(generation) = generation {
+                let last = self.store.hosted_generation(user, service, &group).await?;
+                if last.is_some_and(|last| generation < last) {
+                    let held = self
+                        .store
+                        .hosted_affiliations(&group)
+                        .await?
+                        .iter()
+                        .any(|(u, s)| u == user && *s == service);
+                    tracing::info!(%user, %group, generation, ?last, "ignored an overtaken request from a partner");
+                    statuses.push(status(
+                        &group,
+                        if held {
+                            AffiliationStatus::Affiliated
+                        } else {
+                            AffiliationStatus::NotAffiliated
+                        },
+                        None,
+                    ));
+                    continue;
+                }
+                if self.check_sender(from, user).is_none() && group.home_system() == self.system {
+                    effects
+                        .affiliations
+                        .push(AffiliationWrite::HostedGeneration {
+                            user: user.clone(),
+                            mc_service: service,
+                            group: group.clone(),
+                            generation,
+                        });
+                }
+            }
             let cause = if let Some(cause) = self.check_sender(from, user) {
                 Some(cause)
             } else if group.home_system() != self.system {

@@ -531,6 +531,7 @@ impl McServiceServer {
                     mc_service_id: user.clone(),
                     mc_service_group_id_list: list,
                     mc_service: service,
+                    generation: None,
                 }),
             );
         } else {
@@ -540,6 +541,7 @@ impl McServiceServer {
                     mc_service_id: user.clone(),
                     mc_service_group_id_list: list,
                     mc_service: service,
+                    generation: None,
                 }),
             );
         }

@@ -150,6 +150,12 @@ macro_rules! server_request_flow {
             pub mc_service_group_id_list: NonEmpty<McServiceGroupId>,
             /// The MC service the request is for.
             pub mc_service: McService,
+            /// mcx extension: the user's affiliation generation at the serving system when
+            /// it decided this request. The host ignores a request older than the last it
+            /// applied for the same user and group, whatever way each travelled. Absent
+            /// from senders that do not know it.
+            #[serde(default, skip_serializing_if = "Option::is_none", rename = "mcx-generation")]
+            pub generation: Option<u64>,
         }
     };
 }

@@ -1,0 +1,177 @@
+//! Serving system and host agree in the end, whatever the link does: a de-affiliation
+//! waiting in the outbox does not undo a newer affiliation, and a host whose answer was
+//! lost is told that the user is not affiliated.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use mcx_client::Client;
+use mcx_model::flows::affiliation::AffiliationStatus;
+use mcx_model::group::GroupConfiguration;
+use mcx_model::profile::Permission;
+use mcx_model::{McService, NonEmpty};
+
+use crate::federation::*;
+use crate::support::*;
+
+const BOB: &str = "sip:bob@police.example";
+const FRANK: &str = "sip:frank@fire.example";
+const HARBOUR: &str = "sip:harbour@fire.example";
+const MCPTT: McService = McService::Mcptt;
+
+fn setup() -> Federation {
+    Federation::new(vec![
+        (
+            POLICE,
+            vec![profiled_user(BOB, &[(MCPTT, &[HARBOUR], 4)], &[])],
+            vec![Relation::full(FIRE)],
+        ),
+        (
+            FIRE,
+            vec![profiled_user(
+                FRANK,
+                &[(MCPTT, &[HARBOUR], 4)],
+                &Permission::ALL,
+            )],
+            vec![Relation::full(POLICE)],
+        ),
+    ])
+}
+
+async fn create_harbour(federation: &Federation) -> Client {
+    let frank = federation.log_on(FRANK, "console").await;
+    let harbour = GroupConfiguration::new("Harbour", [id(FRANK), id(BOB)], NonEmpty::one(MCPTT));
+    frank.create_group(&gid(HARBOUR), &harbour).await.unwrap();
+    frank
+}
+
+async fn bob_at_fire(frank: &Client) -> bool {
+    frank
+        .group_affiliations(&gid(HARBOUR))
+        .await
+        .unwrap()
+        .members
+        .iter()
+        .any(|m| m.mc_service_id == id(BOB))
+}
+
+#[tokio::test]
+async fn a_queued_de_affiliation_does_not_undo_a_newer_affiliation_at_the_host() {
+    let mut federation = setup();
+    federation.start_all().await;
+    let frank = create_harbour(&federation).await;
+    let bob = federation.log_on(BOB, "handset").await;
+    bob.affiliate(MCPTT, &[gid(HARBOUR)]).await.unwrap();
+    assert!(bob_at_fire(&frank).await);
+    // fire goes down: bob's de-affiliation waits in police's outbox.
+    federation.stop(FIRE).await;
+    bob.deaffiliate(MCPTT, &[gid(HARBOUR)]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // fire returns; bob affiliates again at once, before the outbox retries.
+    federation.start(FIRE).await;
+    let again = bob.affiliate(MCPTT, &[gid(HARBOUR)]).await.unwrap();
+    assert_eq!(
+        again.status_per_mc_service_group_id[0].status,
+        AffiliationStatus::Affiliated
+    );
+    let frank = federation.log_on(FRANK, "console").await;
+    // Once the outbox has delivered the older de-affiliation, fire still holds bob.
+    eventually("fire received the queued de-affiliation", || async {
+        let trace = frank.trace(0, 10_000).await.ok()?;
+        trace
+            .entries
+            .iter()
+            .any(|e| {
+                e.flow
+                    .starts_with("MC service group de-affiliation request")
+                    && e.direction == mcx_model::api::TraceDirection::Received
+            })
+            .then_some(())
+    })
+    .await;
+    assert!(
+        bob_at_fire(&frank).await,
+        "the overtaken de-affiliation removed bob's newer affiliation at fire"
+    );
+}
+
+/// A TCP relay in front of fire's interconnection endpoint that, while `drop_answers` is
+/// set, passes requests on and throws the answers away.
+async fn relay(target: std::net::SocketAddr, drop_answers: Arc<AtomicBool>) -> u16 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let drop_answers = drop_answers.clone();
+            tokio::spawn(async move {
+                let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                    return;
+                };
+                let (mut in_read, mut in_write) = inbound.into_split();
+                let (mut out_read, mut out_write) = outbound.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut in_read, &mut out_write).await;
+                });
+                let mut buf = vec![0u8; 16 * 1024];
+                while let Ok(n) = out_read.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    if !drop_answers.load(Ordering::SeqCst)
+                        && in_write.write_all(&buf[..n]).await.is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_host_whose_answer_was_lost_is_told_the_user_is_not_affiliated() {
+    let mut federation = setup();
+    federation.start(FIRE).await;
+    let fire_endpoint = federation.node(FIRE).interconnection_addr().unwrap();
+    let drop_answers = Arc::new(AtomicBool::new(false));
+    let port = relay(fire_endpoint, drop_answers.clone()).await;
+    {
+        let police = federation.members.get_mut(POLICE).unwrap();
+        police.config.partners[0].endpoint = format!("https://127.0.0.1:{port}");
+        let ic = police.config.interconnection.as_mut().unwrap();
+        ic.request_timeout_ms = 1_000;
+    }
+    federation.start(POLICE).await;
+    let frank = create_harbour(&federation).await;
+    let bob = federation.log_on(BOB, "handset").await;
+    // Police subscribed to fire's group once it held it: its connection to fire is open.
+    eventually("police subscribed at fire", || async {
+        let trace = frank.trace(0, 10_000).await.ok()?;
+        trace
+            .entries
+            .iter()
+            .any(|e| e.flow == "Group information subscribe response")
+            .then_some(())
+    })
+    .await;
+    drop_answers.store(true, Ordering::SeqCst);
+    let answer = bob.affiliate(MCPTT, &[gid(HARBOUR)]).await.unwrap();
+    let status = &answer.status_per_mc_service_group_id[0];
+    assert_eq!(
+        status.cause.as_ref().map(|c| c.to_string()).as_deref(),
+        Some("partner-unreachable")
+    );
+    // fire did apply it: the host holds bob while police says he is not affiliated.
+    eventually("fire applied the request whose answer was lost", || async {
+        bob_at_fire(&frank).await.then_some(())
+    })
+    .await;
+    drop_answers.store(false, Ordering::SeqCst);
+    eventually("fire is told bob is not affiliated", || async {
+        (!bob_at_fire(&frank).await).then_some(())
+    })
+    .await;
+}

@@ -175,3 +175,105 @@ async fn a_host_whose_answer_was_lost_is_told_the_user_is_not_affiliated() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_failed_regroup_is_cancelled_also_at_a_partner_whose_answer_was_lost() {
+    use mcx_model::flows::regroup::*;
+    const ALICE: &str = "sip:alice@police.example";
+    const AMY: &str = "sip:amy@ambulance.example";
+    const OPS: &str = "sip:ops@police.example";
+    const PRE: &str = "sip:pre@police.example";
+    let mut federation = Federation::new(vec![
+        (
+            POLICE,
+            vec![profiled_user(
+                ALICE,
+                &[(MCPTT, &[OPS], 4)],
+                &Permission::ALL,
+            )],
+            vec![Relation::full(FIRE), Relation::full(AMBULANCE)],
+        ),
+        (
+            FIRE,
+            vec![profiled_user(FRANK, &[(MCPTT, &[], 4)], &Permission::ALL)],
+            vec![Relation::full(POLICE)],
+        ),
+        (
+            AMBULANCE,
+            vec![profiled_user(AMY, &[(MCPTT, &[], 4)], &Permission::ALL)],
+            vec![Relation::full(POLICE)],
+        ),
+    ]);
+    federation.start(FIRE).await;
+    federation.start(AMBULANCE).await;
+    let ambulance_endpoint = federation.node(AMBULANCE).interconnection_addr().unwrap();
+    let drop_answers = Arc::new(AtomicBool::new(false));
+    let port = relay(ambulance_endpoint, drop_answers.clone()).await;
+    {
+        let police = federation.members.get_mut(POLICE).unwrap();
+        for partner in &mut police.config.partners {
+            if partner.domain.as_str() == AMBULANCE {
+                partner.endpoint = format!("https://127.0.0.1:{port}");
+            }
+        }
+        police
+            .config
+            .interconnection
+            .as_mut()
+            .unwrap()
+            .request_timeout_ms = 1_000;
+    }
+    federation.start(POLICE).await;
+    let alice = federation.log_on(ALICE, "console").await;
+    let ops = GroupConfiguration::new("Ops", [id(ALICE)], NonEmpty::one(MCPTT));
+    alice.create_group(&gid(OPS), &ops).await.unwrap();
+    let mut pre = GroupConfiguration::new("Template", [id(ALICE)], NonEmpty::one(MCPTT));
+    pre.preconfigured_group_use_only = true;
+    alice.create_group(&gid(PRE), &pre).await.unwrap();
+    // Police has a connection to ambulance open: it shared a group with it.
+    alice
+        .share_group(
+            &gid(OPS),
+            &mcx_model::SystemDomain::parse(AMBULANCE).unwrap(),
+        )
+        .await
+        .unwrap();
+    eventually("ambulance stored police's group", || async {
+        let status = alice.interconnection_status(&gid(OPS)).await.ok()?;
+        status
+            .partners
+            .iter()
+            .any(|p| {
+                p.partner.as_str() == AMBULANCE
+                    && p.state == mcx_model::api::DeliveryState::Delivered
+            })
+            .then_some(())
+    })
+    .await;
+    drop_answers.store(true, Ordering::SeqCst);
+    // fire refuses (it homes no such group); ambulance takes part, but its answer is lost.
+    let err = alice
+        .regroup(&PreconfiguredRegroupRequest {
+            mc_service_id: id(ALICE),
+            regroup_group_id: None,
+            preconfigured_group_id: gid(PRE),
+            targets: RegroupTargets::McServiceGroupIdList(
+                NonEmpty::new(vec![gid(OPS), gid("sip:nothing@fire.example")]).unwrap(),
+            ),
+            mc_service: MCPTT,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("unknown-group"), "{err}");
+    let amy = federation.log_on(AMY, "console").await;
+    eventually(
+        "ambulance took part before the failure was known",
+        || async { (!amy.regroups().await.ok()?.regroups.is_empty()).then_some(()) },
+    )
+    .await;
+    drop_answers.store(false, Ordering::SeqCst);
+    eventually("ambulance is told to cancel", || async {
+        amy.regroups().await.ok()?.regroups.is_empty().then_some(())
+    })
+    .await;
+}

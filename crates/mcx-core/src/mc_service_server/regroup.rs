@@ -267,7 +267,6 @@ impl McServiceServer {
         let answers = join_all(asks).await;
         let mut systems = Vec::new();
         let mut failure: Option<(RegroupCause, String)> = None;
-        let mut joined_partners = Vec::new();
         for (partner, answer) in answers {
             let (result, count) = match answer {
                 Ok(PartnerResponse::PreconfiguredRegroup(r)) => {
@@ -285,9 +284,7 @@ impl McServiceServer {
                     (FlowResult::failure(FailureCause::NotAuthorized, message), 0)
                 }
             };
-            if result.is_success() {
-                joined_partners.push(partner.clone());
-            } else if required.contains(&partner) && failure.is_none() {
+            if !result.is_success() && required.contains(&partner) && failure.is_none() {
                 let (cause, reason) = match &result {
                     FlowResult::Failure { cause, reason } => (cause.clone(), reason.clone()),
                     FlowResult::Success => (FailureCause::Other(String::new()), String::new()),
@@ -310,9 +307,10 @@ impl McServiceServer {
             });
         }
         if let Some((cause, why)) = failure {
-            // Nothing half-done: partners that took part cancel, the group is restored.
-            self.undo_regroup(&record, &home_groups, &joined_partners)
-                .await?;
+            // Nothing half-done: every partner asked is told to cancel (one that did not
+            // answer may have taken part; a cancel of a regroup it never made is a no-op),
+            // the group is restored.
+            self.undo_regroup(&record, &home_groups, &partners).await?;
             tracing::warn!(regroup = %regroup_id, %cause, why, "preconfigured regroup abandoned");
             let code = match cause {
                 RegroupCause::PartnerUnreachable => codes::PARTNER_UNREACHABLE,

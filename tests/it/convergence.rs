@@ -277,3 +277,51 @@ async fn a_failed_regroup_is_cancelled_also_at_a_partner_whose_answer_was_lost()
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_newer_partner_s_extra_fields_are_ignored_and_its_unknown_flow_gets_a_final_refusal() {
+    let (federation, addr, police) = fire_facing_police().await;
+    let base = format!("https://{FIRE}:{}/interconnection/v1", addr.port());
+    let newer = serde_json::json!({
+        "mc-service-group-id": "sip:joint@police.example",
+        "mcx-added-in-a-later-release": {"priority-hint": 3},
+        "mc-service-group-configuration-information": {
+            "configuration": {
+                "display-name": "Joint",
+                "list": [{"uri": "sip:frank@fire.example", "future-role": "x"}],
+                "supported-services": ["mcptt"],
+                "future-element": [1, 2, 3],
+            },
+            "version": 1,
+        },
+    });
+    let send = |route: &str, body: serde_json::Value| {
+        police
+            .post(format!("{base}/{route}"))
+            .header("mcx-origin", POLICE)
+            .header(
+                "mcx-transaction-id",
+                mcx_model::TransactionId::new().to_string(),
+            )
+            .header("mcx-protocol-version", "2")
+            .json(&body)
+            .send()
+    };
+    let response = send("group-information-provision", newer).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers()["mcx-protocol-version"].to_str().unwrap(),
+        "1",
+        "the answer names the receiver's version"
+    );
+    let frank = federation.log_on(FRANK, "console").await;
+    let stored = frank.group(&gid("sip:joint@police.example")).await.unwrap();
+    assert_eq!(stored.configuration.display_name, "Joint");
+    // A flow this release does not know: a final refusal (4xx), not a failure to retry.
+    let response = send("group-information-merge", serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "unknown-flow");
+}

@@ -224,3 +224,25 @@ proptest! {
         identifiers(&text);
     }
 }
+
+#[test]
+fn a_flow_from_a_newer_partner_decodes_without_the_fields_this_release_does_not_know() {
+    let (route, seed) = FLOWS[0];
+    let plain = PartnerRequest::decode(route, seed.as_bytes()).expect("the seed decodes");
+    let mut newer: serde_json::Value = serde_json::from_str(seed).expect("JSON");
+    newer["mcx-future-top"] = serde_json::json!({"anything": [1, 2]});
+    let info = &mut newer["mc-service-group-configuration-information"];
+    info["future-info"] = serde_json::json!(true);
+    info["configuration"]["future-element"] = serde_json::json!("x");
+    info["configuration"]["list"][0]["future-attribute"] = serde_json::json!(3);
+    info["key-material"]["future-key-field"] = serde_json::json!(null);
+    let decoded = PartnerRequest::decode(route, &serde_json::to_vec(&newer).expect("JSON"))
+        .expect("a newer partner's flow decodes");
+    assert_eq!(decoded, plain);
+    // A known field of the wrong type is still refused, naming where.
+    let mut wrong: serde_json::Value = serde_json::from_str(seed).expect("JSON");
+    wrong["mc-service-group-configuration-information"]["version"] = serde_json::json!("three");
+    let err = PartnerRequest::decode(route, &serde_json::to_vec(&wrong).expect("JSON"))
+        .expect_err("a wrong type is refused");
+    assert!(err.to_string().contains("version"), "{err}");
+}

@@ -114,25 +114,30 @@ impl PartnerRequest {
 
     /// Decodes a request body received on the route named `name`.
     pub fn decode(name: &str, body: &[u8]) -> Result<Self, DecodeError> {
-        fn de<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
-            serde_json::from_slice(body).map_err(|e| DecodeError::Invalid(e.to_string()))
-        }
         Ok(match name {
-            "group-information-provision" => PartnerRequest::GroupInformationProvision(de(body)?),
-            "group-information-request" => PartnerRequest::GroupInformationRequest(de(body)?),
-            "group-information-subscribe" => PartnerRequest::GroupInformationSubscribe(de(body)?),
-            "group-information-notify" => PartnerRequest::GroupInformationNotify(de(body)?),
-            "group-information-withdraw" => PartnerRequest::GroupInformationWithdraw(de(body)?),
-            "group-affiliation" => PartnerRequest::GroupAffiliation(de(body)?),
-            "group-deaffiliation" => PartnerRequest::GroupDeaffiliation(de(body)?),
-            "group-affiliation-change" => PartnerRequest::GroupAffiliationChange(de(body)?),
-            "preconfigured-regroup" => PartnerRequest::PreconfiguredRegroup(de(body)?),
-            "preconfigured-regroup-cancel" => PartnerRequest::PreconfiguredRegroupCancel(de(body)?),
+            "group-information-provision" => {
+                PartnerRequest::GroupInformationProvision(tolerant(body)?)
+            }
+            "group-information-request" => PartnerRequest::GroupInformationRequest(tolerant(body)?),
+            "group-information-subscribe" => {
+                PartnerRequest::GroupInformationSubscribe(tolerant(body)?)
+            }
+            "group-information-notify" => PartnerRequest::GroupInformationNotify(tolerant(body)?),
+            "group-information-withdraw" => {
+                PartnerRequest::GroupInformationWithdraw(tolerant(body)?)
+            }
+            "group-affiliation" => PartnerRequest::GroupAffiliation(tolerant(body)?),
+            "group-deaffiliation" => PartnerRequest::GroupDeaffiliation(tolerant(body)?),
+            "group-affiliation-change" => PartnerRequest::GroupAffiliationChange(tolerant(body)?),
+            "preconfigured-regroup" => PartnerRequest::PreconfiguredRegroup(tolerant(body)?),
+            "preconfigured-regroup-cancel" => {
+                PartnerRequest::PreconfiguredRegroupCancel(tolerant(body)?)
+            }
             "acm-group-information-provision" => {
-                PartnerRequest::AcmGroupInformationProvision(de(body)?)
+                PartnerRequest::AcmGroupInformationProvision(tolerant(body)?)
             }
             "acm-group-information-provision-response" => {
-                PartnerRequest::AcmGroupInformationProvisionResponse(de(body)?)
+                PartnerRequest::AcmGroupInformationProvisionResponse(tolerant(body)?)
             }
             other => return Err(DecodeError::UnknownFlow(other.to_string())),
         })
@@ -198,41 +203,42 @@ impl PartnerResponse {
 
     /// Decodes the answer to `request` from its JSON body.
     pub fn decode_for(request: &PartnerRequest, body: &[u8]) -> Result<Self, DecodeError> {
-        fn de<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
-            serde_json::from_slice(body).map_err(|e| DecodeError::Invalid(e.to_string()))
-        }
         Ok(match request {
             PartnerRequest::GroupInformationProvision(_) => {
-                PartnerResponse::GroupInformationProvision(de(body)?)
+                PartnerResponse::GroupInformationProvision(tolerant(body)?)
             }
             PartnerRequest::GroupInformationRequest(_) => {
-                PartnerResponse::GroupInformationRequest(de(body)?)
+                PartnerResponse::GroupInformationRequest(tolerant(body)?)
             }
             PartnerRequest::GroupInformationSubscribe(_) => {
-                PartnerResponse::GroupInformationSubscribe(de(body)?)
+                PartnerResponse::GroupInformationSubscribe(tolerant(body)?)
             }
             PartnerRequest::GroupInformationNotify(_) => {
-                PartnerResponse::GroupInformationNotify(de(body)?)
+                PartnerResponse::GroupInformationNotify(tolerant(body)?)
             }
             PartnerRequest::GroupInformationWithdraw(_) => {
-                PartnerResponse::GroupInformationWithdraw(de(body)?)
+                PartnerResponse::GroupInformationWithdraw(tolerant(body)?)
             }
-            PartnerRequest::GroupAffiliation(_) => PartnerResponse::GroupAffiliation(de(body)?),
-            PartnerRequest::GroupDeaffiliation(_) => PartnerResponse::GroupDeaffiliation(de(body)?),
+            PartnerRequest::GroupAffiliation(_) => {
+                PartnerResponse::GroupAffiliation(tolerant(body)?)
+            }
+            PartnerRequest::GroupDeaffiliation(_) => {
+                PartnerResponse::GroupDeaffiliation(tolerant(body)?)
+            }
             PartnerRequest::GroupAffiliationChange(_) => {
-                PartnerResponse::GroupAffiliationChange(de(body)?)
+                PartnerResponse::GroupAffiliationChange(tolerant(body)?)
             }
             PartnerRequest::PreconfiguredRegroup(_) => {
-                PartnerResponse::PreconfiguredRegroup(de(body)?)
+                PartnerResponse::PreconfiguredRegroup(tolerant(body)?)
             }
             PartnerRequest::PreconfiguredRegroupCancel(_) => {
-                PartnerResponse::PreconfiguredRegroupCancel(de(body)?)
+                PartnerResponse::PreconfiguredRegroupCancel(tolerant(body)?)
             }
             PartnerRequest::AcmGroupInformationProvision(_) => {
-                PartnerResponse::AcmGroupInformationProvision(de(body)?)
+                PartnerResponse::AcmGroupInformationProvision(tolerant(body)?)
             }
             PartnerRequest::AcmGroupInformationProvisionResponse(_) => {
-                PartnerResponse::AcmGroupInformationProvisionResponse(de(body)?)
+                PartnerResponse::AcmGroupInformationProvisionResponse(tolerant(body)?)
             }
         })
     }
@@ -247,4 +253,69 @@ pub enum DecodeError {
     /// The body is not a valid instance of the flow.
     #[error("the body is not a valid flow: {0}")]
     Invalid(String),
+}
+
+/// Decodes a flow from a partner that may run a newer release: a field this release
+/// does not know is ignored, at any depth (systems are upgraded one at a time by
+/// different operators, and an older one must tolerate what a newer one adds). The types
+/// stay strict for the client API, where an unknown field is a client's mistake;
+/// everything else in a flow is checked as strictly as ever.
+fn tolerant<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| DecodeError::Invalid(e.to_string()))?;
+    // Each pass drops one unknown field; a document with more than this is refused.
+    for _ in 0..64 {
+        let error = match serde_path_to_error::deserialize::<_, T>(&value) {
+            Ok(decoded) => return Ok(decoded),
+            Err(error) => error,
+        };
+        let message = error.inner().to_string();
+        let unknown = message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_string);
+        let dropped = unknown
+            .as_deref()
+            .is_some_and(|field| drop_field(&mut value, error.path(), field));
+        if !dropped {
+            let at = error.path().to_string();
+            return Err(DecodeError::Invalid(if at == "." {
+                message
+            } else {
+                format!("{at}: {message}")
+            }));
+        }
+    }
+    Err(DecodeError::Invalid(
+        "too many fields this release does not know".into(),
+    ))
+}
+
+/// Removes `field` from the object at `path` (or, when the path names the field itself,
+/// from its parent). `false` when there is no such object.
+fn drop_field(
+    value: &mut serde_json::Value,
+    path: &serde_path_to_error::Path,
+    field: &str,
+) -> bool {
+    use serde_path_to_error::Segment;
+    let mut segments: Vec<&Segment> = path.iter().collect();
+    if matches!(segments.last(), Some(Segment::Map { key }) if key == field) {
+        segments.pop();
+    }
+    let mut here = value;
+    for segment in segments {
+        let next = match segment {
+            Segment::Map { key } => here.get_mut(key.as_str()),
+            Segment::Seq { index } => here.get_mut(*index),
+            Segment::Enum { variant } => here.get_mut(variant.as_str()),
+            Segment::Unknown => None,
+        };
+        match next {
+            Some(next) => here = next,
+            None => return false,
+        }
+    }
+    here.as_object_mut()
+        .is_some_and(|object| object.remove(field).is_some())
 }

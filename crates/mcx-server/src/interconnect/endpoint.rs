@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use super::tls::PeerIdentities;
-use super::{ORIGIN_HEADER, TRANSACTION_HEADER};
+use super::{ORIGIN_HEADER, PROTOCOL_HEADER, PROTOCOL_VERSION, TRANSACTION_HEADER};
 use crate::api::extract::{AppBytes, AppPath};
 use crate::api::problem::ApiError;
 
@@ -53,8 +53,17 @@ fn router(state: EndpointState) -> Router {
         .route("/interconnection/v1/{flow}", post(receive))
         .fallback(crate::api::problem::no_route)
         .method_not_allowed_fallback(crate::api::problem::wrong_method)
+        .layer(axum::middleware::map_response(with_protocol_version))
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .with_state(state)
+}
+
+/// Every answer names the protocol version this release speaks.
+async fn with_protocol_version(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(PROTOCOL_HEADER, HeaderValue::from_static(PROTOCOL_VERSION));
+    response
 }
 
 /// Identifies the peer: the claimed origin must be a partner and the TLS client
@@ -120,6 +129,11 @@ async fn receive(
 ) -> Result<Response, ApiError> {
     let peer = peer.map(|axum::Extension(p)| p).unwrap_or_default();
     let (origin, transaction) = authenticate(&headers, &peer, &state.identities)?;
+    if let Some(version) = headers.get(PROTOCOL_HEADER).and_then(|v| v.to_str().ok())
+        && version != PROTOCOL_VERSION
+    {
+        tracing::debug!(%origin, version, "interconnection: partner speaks another protocol version");
+    }
     let request = PartnerRequest::decode(&flow, &body).map_err(|e| match e {
         mcx_model::flows::partner::DecodeError::UnknownFlow(_) => {
             ApiError::new(StatusCode::NOT_FOUND, codes::UNKNOWN_FLOW, e.to_string())

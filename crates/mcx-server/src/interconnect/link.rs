@@ -12,7 +12,7 @@ use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
 use mcx_model::{SystemDomain, TransactionId};
 
 use super::tls::{Identity, client_config};
-use super::{ORIGIN_HEADER, PATH_PREFIX, TRANSACTION_HEADER};
+use super::{ORIGIN_HEADER, PATH_PREFIX, PROTOCOL_HEADER, PROTOCOL_VERSION, TRANSACTION_HEADER};
 
 struct PartnerClient {
     http: reqwest::Client,
@@ -97,6 +97,7 @@ impl PartnerLink for HttpsPartnerLink {
             .post(&url)
             .header(ORIGIN_HEADER, self.own.as_str())
             .header(TRANSACTION_HEADER, transaction.to_string())
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body)
             .send()

@@ -140,69 +140,68 @@ impl TraceLog {
 
 /// The entity that handles a server-to-server flow, and the flow's titles (request,
 /// answer) as TS 23.280 (or TR 23.700-38) names them.
-pub fn partner_flow(request_name: &str) -> (&'static str, &'static str, &'static str) {
-    match request_name {
-        "group-information-provision" => (
+pub fn partner_flow(request: &PartnerRequest) -> (&'static str, &'static str, &'static str) {
+    match request {
+        PartnerRequest::GroupInformationProvision(_) => (
             "GMS",
             "Group information provision request",
             "Group information provision response",
         ),
-        "group-information-request" => (
+        PartnerRequest::GroupInformationRequest(_) => (
             "GMS",
             "Group information request",
             "Group information response",
         ),
-        "group-information-subscribe" => (
+        PartnerRequest::GroupInformationSubscribe(_) => (
             "GMS",
             "Group information subscribe request",
             "Group information subscribe response",
         ),
-        "group-information-notify" => (
+        PartnerRequest::GroupInformationNotify(_) => (
             "GMS",
             "Group information notify request",
             "Group information notify response",
         ),
-        "group-information-withdraw" => (
+        PartnerRequest::GroupInformationWithdraw(_) => (
             "GMS",
             "Group information withdraw request",
             "Group information withdraw response",
         ),
-        "group-affiliation" => (
+        PartnerRequest::GroupAffiliation(_) => (
             "MC service server",
             "MC service group affiliation request (server-server)",
             "MC service group affiliation response (server-server)",
         ),
-        "group-deaffiliation" => (
+        PartnerRequest::GroupDeaffiliation(_) => (
             "MC service server",
             "MC service group de-affiliation request (server-server)",
             "MC service group de-affiliation response (server-server)",
         ),
-        "group-affiliation-change" => (
+        PartnerRequest::GroupAffiliationChange(_) => (
             "MC service server",
             "MC service group affiliation change request (server-server)",
             "MC service group affiliation change response (server-server)",
         ),
-        "preconfigured-regroup" => (
+        PartnerRequest::PreconfiguredRegroup(_) => (
             "MC service server",
             "Preconfigured regroup request (server-server)",
             "Preconfigured regroup response (server-server)",
         ),
-        "preconfigured-regroup-cancel" => (
+        PartnerRequest::PreconfiguredRegroupCancel(_) => (
             "MC service server",
             "Preconfigured regroup cancel request (server-server)",
             "Preconfigured regroup cancel response (server-server)",
         ),
-        "acm-group-information-provision" => (
+        PartnerRequest::AcmGroupInformationProvision(_) => (
             "ACM server",
             "Group information provision request (ACM server-server)",
             "Group information provision stored indication",
         ),
-        "acm-group-information-provision-response" => (
+        PartnerRequest::AcmGroupInformationProvisionResponse(_) => (
             "ACM server",
             "Group information provision response (ACM server-server)",
             "Group information provision response stored",
         ),
-        _ => ("interconnection gateway", "unknown flow", "unknown flow"),
     }
 }
 
@@ -268,7 +267,7 @@ impl PartnerLink for TracedLink {
         transaction: TransactionId,
         request: &PartnerRequest,
     ) -> Result<PartnerResponse, LinkError> {
-        let (entity, request_title, answer_title) = partner_flow(request.name());
+        let (entity, request_title, answer_title) = partner_flow(request);
         let peer = format!("{partner} {entity}");
         self.trace.record(Flow {
             entity,
@@ -343,7 +342,7 @@ pub fn record_inbound(
     request: &PartnerRequest,
     answer: Option<&PartnerResponse>,
 ) {
-    let (entity, request_title, answer_title) = partner_flow(request.name());
+    let (entity, request_title, answer_title) = partner_flow(request);
     let peer = format!("{from} {entity}");
     match answer {
         None => trace.record(Flow {

@@ -355,7 +355,7 @@ impl InterconnectionStore for SqlStore {
         let ctx = "claiming a partner's transaction";
         // A claim is an answer row with an empty answer; older than this, it was left by
         // a crash and is taken over.
-        const LEASE_MS: i64 = 30_000;
+        const LEASE_MS: i64 = 10_000;
         let now = crate::sql_store::millis(time::OffsetDateTime::now_utc());
         let _guard = self.write_guard().await;
         let inserted = sqlx::query(

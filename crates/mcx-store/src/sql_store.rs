@@ -153,6 +153,13 @@ impl SqlStore {
             sealer: Arc::new(crate::sealing::Sealer::new(options.storage_key.as_ref())?),
         };
         store.seal_stored_groups().await?;
+        // Claims of partner transactions still open belong to a process that is gone (one
+        // node per store): retransmissions are handled afresh instead of waiting out the
+        // lease.
+        sqlx::query("DELETE FROM inbound_answers WHERE answer = ''")
+            .execute(&store.pool)
+            .await
+            .map_err(failed("releasing claims of an earlier run"))?;
         Ok(store)
     }
 

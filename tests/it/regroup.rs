@@ -526,6 +526,14 @@ async fn of_simultaneous_regroups_of_a_group_exactly_one_is_made_at_its_home() {
     }
     let listed = alice.regroups().await.unwrap().regroups;
     assert_eq!(listed.len(), 1, "only the winner is in effect");
+    // Step 4a went to the initiator's client for each loser, as the flow it is.
+    let trace = alice.trace(0, 10_000).await.unwrap();
+    let rejects = trace
+        .entries
+        .iter()
+        .filter(|e| e.flow == "Preconfigured regroup reject")
+        .count();
+    assert_eq!(rejects, refused.len());
     let winner = made[0].regroup_group_id.clone();
     let marked = alice
         .group(&gid("sip:patrol@police.example"))

@@ -129,18 +129,20 @@ impl McServiceServer {
                     ));
                 };
                 if let Some(into) = &record.configuration.regrouped_into {
-                    return Err(reject(
-                        ErrorKind::Conflict,
-                        codes::ALREADY_REGROUPED,
+                    return Err(self.reject_4a(
+                        requester,
+                        RegroupCause::AlreadyRegrouped,
+                        Some(group),
                         format!(
                             "preconfigured regroup reject: group '{group}' is already regrouped into '{into}'"
                         ),
                     ));
                 }
                 if record.configuration.on_network_regrouped.is_some() {
-                    return Err(reject(
-                        ErrorKind::Conflict,
-                        codes::ALREADY_REGROUPED,
+                    return Err(self.reject_4a(
+                        requester,
+                        RegroupCause::AlreadyRegrouped,
+                        Some(group),
                         format!(
                             "preconfigured regroup reject: '{group}' is itself a regroup group"
                         ),
@@ -228,7 +230,12 @@ impl McServiceServer {
             .await?;
         if !kept {
             let (code, detail) = self.already_regrouped(&claimed).await;
-            return Err(reject(ErrorKind::Conflict, code, detail));
+            let cause = if code == codes::REGROUP_GROUP_ID_IN_USE {
+                RegroupCause::RegroupGroupIdInUse
+            } else {
+                RegroupCause::AlreadyRegrouped
+            };
+            return Err(self.reject_4a(requester, cause, None, detail));
         }
         self.gms
             .create_regroup_group(&regroup_id, &preconfigured, &groups, &partners)
@@ -564,6 +571,36 @@ impl McServiceServer {
             ..Effects::default()
         };
         self.commit_regroup_effects(&effects).await
+    }
+
+    /// Step 4a, preconfigured regroup reject: the flow to the initiator's client (traced;
+    /// it travels as the refusal of the request) and the refusal itself.
+    fn reject_4a(
+        &self,
+        requester: &Requester,
+        cause: RegroupCause,
+        group: Option<&McServiceGroupId>,
+        reason: String,
+    ) -> Error {
+        let flow = PreconfiguredRegroupReject {
+            mc_service_id: requester.mc_service_id.clone(),
+            cause: cause.clone(),
+            regrouped_group_id: group.cloned(),
+            reason: reason.clone(),
+        };
+        self.trace.record(crate::trace::Flow {
+            entity: "MC service server",
+            direction: crate::trace::Direction::Sent,
+            peer: format!("{} ({})", requester.mc_service_id, requester.client_id),
+            flow: "Preconfigured regroup reject",
+            correlation: requester.mc_service_id.to_string(),
+            elements: serde_json::to_value(&flow).unwrap_or_default(),
+        });
+        let code = match cause {
+            RegroupCause::RegroupGroupIdInUse => codes::REGROUP_GROUP_ID_IN_USE,
+            _ => codes::ALREADY_REGROUPED,
+        };
+        reject(ErrorKind::Conflict, code, reason)
     }
 
     /// Why a claim was lost (step 4a): the code, and the group and the regroup holding it.

@@ -146,7 +146,9 @@ pub(crate) async fn record_client_flows(
     let answered = match (request_flow, status.as_u16()) {
         // The request return (4b) was sent when the regroup was authorised.
         ("Preconfigured regroup request", 201) => response_flow,
-        ("Preconfigured regroup request", 409) => Some("Preconfigured regroup reject"),
+        // Step 4a is traced by the MC service server, with its elements (a regroup a
+        // partner refused shows in the partner flows before it).
+        ("Preconfigured regroup request", 409) => None,
         ("Preconfigured regroup request", 403) => Some("Preconfigured regroup request return"),
         ("MC service group affiliation change request", 202) => None,
         (_, code) if (200..300).contains(&code) => response_flow,

@@ -230,6 +230,15 @@ async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> 
     .is_ok()
 }
 
+/// The client API's address, for raw TCP.
+fn api_addr(system: &TestSystem) -> String {
+    system
+        .node()
+        .base_url()
+        .trim_start_matches("http://")
+        .to_string()
+}
+
 async fn limited_system() -> TestSystem {
     let mut config = Config::example();
     config.server.header_read_timeout_ms = 300;
@@ -241,11 +250,7 @@ async fn limited_system() -> TestSystem {
 async fn a_connection_sending_its_headers_slowly_is_closed() {
     use tokio::io::AsyncWriteExt as _;
     let system = limited_system().await;
-    let addr = system
-        .node()
-        .base_url()
-        .trim_start_matches("http://")
-        .to_string();
+    let addr = api_addr(&system);
     let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
     slow.write_all(b"GET /v1/system HTTP/1.1\r\nHo")
         .await
@@ -259,11 +264,7 @@ async fn a_connection_sending_its_headers_slowly_is_closed() {
 #[tokio::test]
 async fn idle_connections_are_closed_and_do_not_stop_others_being_served() {
     let system = limited_system().await;
-    let addr = system
-        .node()
-        .base_url()
-        .trim_start_matches("http://")
-        .to_string();
+    let addr = api_addr(&system);
     let mut idle = Vec::new();
     for _ in 0..200 {
         idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
@@ -283,11 +284,7 @@ async fn a_connection_over_the_cap_is_closed_and_the_cap_frees_up() {
     config.server.max_connections = 8;
     config.server.idle_timeout_seconds = 1;
     let system = TestSystem::start(config).await;
-    let addr = system
-        .node()
-        .base_url()
-        .trim_start_matches("http://")
-        .to_string();
+    let addr = api_addr(&system);
     let mut held = Vec::new();
     for _ in 0..8 {
         held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());

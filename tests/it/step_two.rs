@@ -117,6 +117,16 @@ fn change_request(
     }
 }
 
+/// The next event of a stream, which must be a remote change put to the target.
+async fn change_requested(
+    events: &mut mcx_client::EventStream,
+) -> (String, GroupAffiliationChangeRequest) {
+    match next_event(events).await.event {
+        ClientEvent::AffiliationChangeRequested { change_id, request } => (change_id, request),
+        other => panic!("expected a remote change, got {other:?}"),
+    }
+}
+
 fn causes(
     response: &GroupAffiliationChangeResponse,
 ) -> BTreeSet<(String, AffiliationStatus, Option<String>)> {
@@ -234,14 +244,12 @@ async fn a_remote_change_reaches_the_target_only_with_what_step_two_allows() {
         .await
         .unwrap();
     assert_eq!(record.targets[0].state, TargetState::Applied);
-    match next_event(&mut bob_events).await.event {
-        ClientEvent::AffiliationChangeRequested { request, .. } => assert_eq!(
-            request.mc_service_group_id_list.as_slice(),
-            [change(P1, AffiliationChangeAction::Deaffiliate)],
-            "P2 was refused for N2 (P1 was still held): bob is told of P1 only"
-        ),
-        other => panic!("unexpected {other:?}"),
-    }
+    let (_, told) = change_requested(&mut bob_events).await;
+    assert_eq!(
+        told.mc_service_group_id_list.as_slice(),
+        [change(P1, AffiliationChangeAction::Deaffiliate)],
+        "P2 was refused for N2 (P1 was still held): bob is told of P1 only"
+    );
 
     // Negotiated, mixed: bob is asked only for what he may be asked; accepting does it.
     let record = alice
@@ -255,16 +263,11 @@ async fn a_remote_change_reaches_the_target_only_with_what_step_two_allows() {
         .await
         .unwrap();
     assert_eq!(record.targets[0].state, TargetState::Asked);
-    let change_id = match next_event(&mut bob_events).await.event {
-        ClientEvent::AffiliationChangeRequested { change_id, request } => {
-            assert_eq!(
-                request.mc_service_group_id_list.as_slice(),
-                [change(P2, AffiliationChangeAction::Affiliate)]
-            );
-            change_id
-        }
-        other => panic!("unexpected {other:?}"),
-    };
+    let (change_id, asked) = change_requested(&mut bob_events).await;
+    assert_eq!(
+        asked.mc_service_group_id_list.as_slice(),
+        [change(P2, AffiliationChangeAction::Affiliate)]
+    );
     let done = bob
         .answer_change(&change_id, mcx_model::api::ChangeDecision::Accept, None)
         .await

@@ -218,9 +218,7 @@ impl InterconnectionStore for SqlStore {
         let Some(incoming) = primary_version(group) else {
             return Err(corrupt(&ctx, "a partner copy must come from a primary"));
         };
-        let record = self
-            .sealer
-            .seal(serde_json::to_string(group).map_err(|e| corrupt(&ctx, e))?)?;
+        let record = self.group_text(group, &ctx)?;
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(failed(ctx.clone()))?;
         let existing = sqlx::query("SELECT record FROM groups WHERE group_id = $1")

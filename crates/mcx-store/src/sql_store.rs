@@ -217,6 +217,12 @@ impl SqlStore {
         serde_json::from_str(&text).map_err(|e| corrupt("reading a group", e))
     }
 
+    /// A group record as stored: JSON with its key material sealed.
+    pub(crate) fn group_text(&self, group: &GroupRecord, ctx: &str) -> StoreResult<String> {
+        self.sealer
+            .seal(serde_json::to_string(group).map_err(|e| corrupt(ctx, e))?)
+    }
+
     /// Group records stored before key material was sealed are sealed now.
     async fn seal_stored_groups(&self) -> StoreResult<()> {
         let ctx = "sealing stored key material";
@@ -900,9 +906,7 @@ impl GroupStore for SqlStore {
     ) -> StoreResult<WriteOutcome> {
         let id = &group.mc_service_group_id;
         let ctx = format!("creating group '{id}'");
-        let record = self
-            .sealer
-            .seal(serde_json::to_string(group).map_err(|e| corrupt(&ctx, e))?)?;
+        let record = self.group_text(group, &ctx)?;
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(failed(ctx.clone()))?;
         let inserted = sqlx::query(
@@ -931,9 +935,7 @@ impl GroupStore for SqlStore {
     ) -> StoreResult<WriteOutcome> {
         let id = &group.mc_service_group_id;
         let ctx = format!("updating group '{id}'");
-        let record = self
-            .sealer
-            .seal(serde_json::to_string(group).map_err(|e| corrupt(&ctx, e))?)?;
+        let record = self.group_text(group, &ctx)?;
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(failed(ctx.clone()))?;
         let updated = sqlx::query(

@@ -101,6 +101,29 @@ pub struct GmsParts {
     pub limits: crate::limits::Limits,
 }
 
+/// The group as the requester may see it, if at all.
+fn shown(mut group: GroupRecord, access: Access) -> Option<GroupRecord> {
+    match access {
+        Access::Full => Some(group),
+        Access::WithoutKey => {
+            group.key_material = None;
+            Some(group)
+        }
+        Access::None => None,
+    }
+}
+
+fn unreadable(requester: &Requester, id: &McServiceGroupId) -> Error {
+    Error::refused(
+        ErrorKind::Forbidden,
+        codes::NOT_AUTHORIZED,
+        format!(
+            "{} may not read group '{id}': not a member, not in the user profile, and not a group administrator",
+            requester.mc_service_id
+        ),
+    )
+}
+
 fn not_found(id: &McServiceGroupId) -> Error {
     Error::refused(
         ErrorKind::NotFound,
@@ -334,36 +357,17 @@ impl GroupManagementServer {
     /// Reads a group the requester may see: administrators see every group, users the
     /// groups they are members of or that their profile lists.
     pub async fn group(&self, requester: &Requester, id: &McServiceGroupId) -> Result<GroupRecord> {
-        let mut group = self.store.group(id).await?.ok_or_else(|| not_found(id))?;
-        match self.access(requester, &group).await? {
-            Access::Full => {}
-            Access::WithoutKey => group.key_material = None,
-            Access::None => {
-                return Err(Error::refused(
-                    ErrorKind::Forbidden,
-                    codes::NOT_AUTHORIZED,
-                    format!(
-                        "{} may not read group '{id}': not a member, not in the user profile, and not a group administrator",
-                        requester.mc_service_id
-                    ),
-                ));
-            }
-        }
-        Ok(group)
+        let group = self.store.group(id).await?.ok_or_else(|| not_found(id))?;
+        let access = self.access(requester, &group).await?;
+        shown(group, access).ok_or_else(|| unreadable(requester, id))
     }
 
     /// The groups the requester may see (key material only of those it is a member of).
     pub async fn groups(&self, requester: &Requester) -> Result<Vec<GroupRecord>> {
         let mut out = Vec::new();
-        for mut group in self.store.groups().await? {
-            match self.access(requester, &group).await? {
-                Access::Full => out.push(group),
-                Access::WithoutKey => {
-                    group.key_material = None;
-                    out.push(group);
-                }
-                Access::None => {}
-            }
+        for group in self.store.groups().await? {
+            let access = self.access(requester, &group).await?;
+            out.extend(shown(group, access));
         }
         Ok(out)
     }
@@ -542,17 +546,21 @@ impl GroupManagementServer {
         requester: &Requester,
         id: &McServiceGroupId,
     ) -> Result<GroupRecord> {
-        let group = self.group(requester, id).await?;
+        let group = self.store.group(id).await?.ok_or_else(|| not_found(id))?;
         // Notifications carry key material: members (and administrators) only.
-        if self.access(requester, &group).await? != Access::Full {
-            return Err(Error::refused(
-                ErrorKind::Forbidden,
-                codes::NOT_AUTHORIZED,
-                format!(
-                    "{} is not a member of group '{id}': only members are notified of its configuration",
-                    requester.mc_service_id
-                ),
-            ));
+        match self.access(requester, &group).await? {
+            Access::Full => {}
+            Access::None => return Err(unreadable(requester, id)),
+            Access::WithoutKey => {
+                return Err(Error::refused(
+                    ErrorKind::Forbidden,
+                    codes::NOT_AUTHORIZED,
+                    format!(
+                        "{} is not a member of group '{id}': only members are notified of its configuration",
+                        requester.mc_service_id
+                    ),
+                ));
+            }
         }
         self.store.subscribe(&requester.session_id, id).await?;
         Ok(group)

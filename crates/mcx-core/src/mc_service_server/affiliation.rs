@@ -230,7 +230,7 @@ impl McServiceServer {
         group: &McServiceGroupId,
     ) -> Result<Option<AffiliationCause>> {
         let user = &profile.mc_service_id;
-        if !profile.services.contains_key(&service) || !profile.lists_group(service, group) {
+        if !profile.lists_group(service, group) {
             return Ok(Some(AffiliationCause::NotAuthorized));
         }
         if group.home_system() == self.system {

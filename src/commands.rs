@@ -560,6 +560,7 @@ async fn change(command: ChangeCommand) -> anyhow::Result<()> {
                     ChangeRequestType::Mandatory
                 },
                 mc_service: service.parse()?,
+                generation: None,
             };
             output::change(&api.request_change(&request).await?, client.json)
         }

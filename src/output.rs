@@ -123,6 +123,12 @@ pub(crate) fn event(delivered: &DeliveredEvent, as_json: bool) -> anyhow::Result
             "[{}] group-configuration-changed {} now version {}",
             delivered.id, group.mc_service_group_id, group.version
         ),
+        ClientEvent::AffiliationStatusChanged { mc_service, status } => println!(
+            "[{}] affiliation-status-changed {} {mc_service}: {}",
+            delivered.id,
+            status.mc_service_group_id,
+            status_text(status.status, status.cause.as_ref())
+        ),
         ClientEvent::GroupDeleted {
             mc_service_group_id,
         } => {
@@ -278,6 +284,7 @@ fn status_text(
     let status = match status {
         mcx_model::flows::affiliation::AffiliationStatus::Affiliated => "affiliated",
         mcx_model::flows::affiliation::AffiliationStatus::NotAffiliated => "not affiliated",
+        mcx_model::flows::affiliation::AffiliationStatus::Affiliating => "affiliating",
     };
     match cause {
         Some(cause) => format!("{status} ({cause})"),

@@ -696,6 +696,7 @@ async fn play(story: &mut Story) -> anyhow::Result<()> {
         }),
         change_request_type: ChangeRequestType::Mandatory,
         mc_service: MCPTT,
+        generation: None,
     };
     let record = alice.request_change(&change).await?;
     story.check(

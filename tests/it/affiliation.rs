@@ -365,7 +365,8 @@ async fn n2_is_never_exceeded_by_concurrent_requests_of_one_user() {
         );
         for s in &response.status_per_mc_service_group_id {
             match s.status {
-                AffiliationStatus::Affiliated => {
+                // A reservation awaiting its host counts towards N2 as a held group.
+                AffiliationStatus::Affiliated | AffiliationStatus::Affiliating => {
                     assert!(s.cause.is_none());
                     reported.insert(s.mc_service_group_id.to_string());
                 }
@@ -442,6 +443,7 @@ async fn mandatory_remote_change_applies_at_once_at_home_and_partner_and_targets
         .unwrap(),
         change_request_type: ChangeRequestType::Mandatory,
         mc_service: MCPTT,
+        generation: None,
     };
     let record = alice.request_change(&request).await.unwrap();
     assert_eq!(record.state, AffiliationChangeState::Completed);
@@ -569,6 +571,7 @@ async fn negotiated_remote_change_waits_for_each_target_and_gives_up_on_silence(
         .unwrap(),
         change_request_type: ChangeRequestType::Negotiated,
         mc_service: MCPTT,
+        generation: None,
     };
     let record = alice
         .request_change(&request(vec![BOB, CAROL]))

@@ -132,7 +132,7 @@ async fn relay(target: std::net::SocketAddr, drop_answers: Arc<AtomicBool>) -> u
 }
 
 #[tokio::test]
-async fn a_host_whose_answer_was_lost_is_told_the_user_is_not_affiliated() {
+async fn a_host_whose_answer_was_lost_answers_the_resent_request_and_both_sides_agree() {
     let mut federation = setup();
     federation.start(FIRE).await;
     let fire_endpoint = federation.node(FIRE).interconnection_addr().unwrap();
@@ -147,6 +147,7 @@ async fn a_host_whose_answer_was_lost_is_told_the_user_is_not_affiliated() {
     federation.start(POLICE).await;
     let frank = create_harbour(&federation).await;
     let bob = federation.log_on(BOB, "handset").await;
+    let mut events = bob.events(None).await.unwrap();
     // Police subscribed to fire's group once it held it: its connection to fire is open.
     eventually("police subscribed at fire", || async {
         let trace = frank.trace(0, 10_000).await.ok()?;
@@ -158,22 +159,43 @@ async fn a_host_whose_answer_was_lost_is_told_the_user_is_not_affiliated() {
     })
     .await;
     drop_answers.store(true, Ordering::SeqCst);
+    // The host applies the request but its answer is lost: the request is still
+    // affiliating when its wait ends, and the reservation holds bob's N2 place.
     let answer = bob.affiliate(MCPTT, &[gid(HARBOUR)]).await.unwrap();
     let status = &answer.status_per_mc_service_group_id[0];
-    assert_eq!(
-        status.cause.as_ref().map(|c| c.to_string()).as_deref(),
-        Some("partner-unreachable")
-    );
-    // fire did apply it: the host holds bob while police says he is not affiliated.
+    assert_eq!(status.status, AffiliationStatus::Affiliating, "{status:?}");
+    assert_eq!(status.cause, None);
     eventually("fire applied the request whose answer was lost", || async {
         bob_at_fire(&frank).await.then_some(())
     })
     .await;
+    let held = bob.affiliations().await.unwrap().affiliations;
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].status, AffiliationStatus::Affiliating);
+    // Answers get through again: the outbox resends the same transaction, the host
+    // answers it from its record, and the serving system settles the reservation.
     drop_answers.store(false, Ordering::SeqCst);
-    eventually("fire is told bob is not affiliated", || async {
-        (!bob_at_fire(&frank).await).then_some(())
-    })
-    .await;
+    let event = tokio::time::timeout(Duration::from_secs(30), next_event(&mut events))
+        .await
+        .expect("the final state comes as an event");
+    match event.event {
+        mcx_model::events::ClientEvent::AffiliationStatusChanged { status, .. } => {
+            assert_eq!(status.mc_service_group_id, gid(HARBOUR));
+            assert_eq!(status.status, AffiliationStatus::Affiliated);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let held = bob.affiliations().await.unwrap().affiliations;
+    assert_eq!(held[0].status, AffiliationStatus::Affiliated);
+    assert!(bob_at_fire(&frank).await, "both sides hold bob");
+    // One effect at the host for the request and its retransmissions.
+    let trace = frank.trace(0, 10_000).await.unwrap();
+    let applied = trace
+        .entries
+        .iter()
+        .filter(|e| e.flow == "Group affiliation status update")
+        .count();
+    assert_eq!(applied, 1, "the host applied the request {applied} times");
 }
 
 #[tokio::test]

@@ -114,6 +114,7 @@ fn change_request(
         mc_service_group_id_list: NonEmpty::new(changes).unwrap(),
         change_request_type: mode,
         mc_service: MCPTT,
+        generation: None,
     }
 }
 

@@ -8,7 +8,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use mcx_core::gms::generate_key_material;
 use mcx_core::gms::policy::apply_local_policy;
 use mcx_core::mc_service_server::plan_affiliation;
-use mcx_core::ports::ClientAffiliation;
+use mcx_core::ports::{ClientAffiliation, UserAffiliationState};
 use mcx_model::flows::affiliation::ServerGroupAffiliationRequest;
 use mcx_model::flows::group_configuration::{
     GroupConfigurationInformation, GroupInformationNotifyRequest,
@@ -117,10 +117,14 @@ fn n2(c: &mut Criterion) {
                 mc_service: McService::Mcptt,
                 group: group(i, domain),
                 client: c,
-                pending: false,
+                pending: None,
             })
         })
         .collect();
+    let state = UserAffiliationState {
+        generation: 7,
+        rows,
+    };
     let candidates = vec![
         group(0, "police.example"),
         group(1, "fire.example"),
@@ -132,7 +136,7 @@ fn n2(c: &mut Criterion) {
             plan_affiliation(
                 black_box(&system),
                 &me,
-                black_box(&rows),
+                black_box(&state),
                 std::slice::from_ref(&client),
                 McService::Mcptt,
                 black_box(&candidates),

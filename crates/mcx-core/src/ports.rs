@@ -357,8 +357,9 @@ pub struct ClientAffiliation {
     pub group: McServiceGroupId,
     /// The client.
     pub client: ClientId,
-    /// True while the group's partner host has not confirmed it.
-    pub pending: bool,
+    /// While the group's partner host has not answered: the user's affiliation
+    /// generation of the request asking it (its answer settles only this reservation).
+    pub pending: Option<u64>,
 }
 
 /// A user's affiliations at the serving server, with the generation that guards changes.
@@ -858,18 +859,11 @@ pub trait PartnerLink: Send + Sync {
     ) -> Result<PartnerResponse, LinkError>;
 }
 
-/// The time source; tests may control it.
+/// The time source, and the only way the core waits: the server shell gives it the
+/// system's clock and timers, the simulation a simulated clock.
 pub trait Clock: Send + Sync {
     /// Now, in UTC.
     fn now(&self) -> OffsetDateTime;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
-    }
+    /// Completes when `duration` of this clock's time has passed.
+    fn sleep(&self, duration: std::time::Duration) -> futures_util::future::BoxFuture<'static, ()>;
 }

@@ -34,6 +34,9 @@ pub struct SystemSettings {
     pub retry: RetryPolicy,
     /// How long a negotiated remote change of affiliation waits for its targets.
     pub change_timeout: Duration,
+    /// How long a client's affiliation request waits for partner hosts' answers before it
+    /// is answered with `affiliating` (the host's answer then comes as an event).
+    pub affiliation_wait: Duration,
     /// Bounds on requests, from clients and partners alike.
     pub limits: crate::limits::Limits,
 }
@@ -107,6 +110,7 @@ impl McSystem {
             outbox: outbox.clone(),
             clock: clock.clone(),
             change_timeout: settings.change_timeout,
+            answer_wait: settings.affiliation_wait,
             trace: trace.clone(),
         }));
         let acm = Arc::new(AcmServer::new(AcmParts {

@@ -255,6 +255,8 @@ pub struct UserGroupAffiliation {
     pub mc_service_group_id: McServiceGroupId,
     /// The user's clients affiliated to it.
     pub clients: Vec<ClientId>,
+    /// `affiliated`, or `affiliating` while the group's partner host has not answered.
+    pub status: crate::flows::affiliation::AffiliationStatus,
 }
 
 /// `GET /v1/affiliations`, `GET /v1/users/{id}/affiliations`: a user's affiliations, as

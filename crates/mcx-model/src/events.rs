@@ -54,6 +54,16 @@ pub enum ClientEvent {
         /// The MC service group affiliation change request.
         request: GroupAffiliationChangeRequest,
     },
+    /// An affiliation to a partner group that was `affiliating` when the request was
+    /// answered reached its final state: the group's host confirmed it, or refused it
+    /// (§10.8.3.2 step 8, when the host's answer came after the request's wait).
+    #[serde(rename_all = "kebab-case")]
+    AffiliationStatusChanged {
+        /// The MC service.
+        mc_service: crate::McService,
+        /// The group's status (`affiliated`, or `not-affiliated` with the cause).
+        status: crate::flows::affiliation::GroupAffiliationStatus,
+    },
     /// A remote change this client asked for is complete (§10.8.5 final step).
     #[serde(rename_all = "kebab-case")]
     AffiliationChangeCompleted {
@@ -102,6 +112,7 @@ impl ClientEvent {
             ClientEvent::GroupConfigurationChanged { .. } => "group-configuration-changed",
             ClientEvent::GroupDeleted { .. } => "group-deleted",
             ClientEvent::GroupCopyBehind { .. } => "group-copy-behind",
+            ClientEvent::AffiliationStatusChanged { .. } => "affiliation-status-changed",
             ClientEvent::AffiliationChangeRequested { .. } => "affiliation-change-requested",
             ClientEvent::AffiliationChangeCompleted { .. } => "affiliation-change-completed",
             ClientEvent::AffiliationChangeAcknowledged { .. } => "affiliation-change-acknowledged",

@@ -130,6 +130,11 @@ pub struct ServerSection {
     /// How long a negotiated remote change of affiliation waits for its targets, in seconds.
     #[serde(default = "default_change_timeout")]
     pub remote_change_timeout_seconds: u64,
+    /// How long a client's affiliation to a partner group waits for the host's answer
+    /// before it is answered `affiliating` (milliseconds; the answer then comes as an
+    /// `affiliation-status-changed` event).
+    #[serde(default = "default_affiliation_wait")]
+    pub affiliation_wait_ms: u64,
     /// Both listeners: a request's headers must arrive within this time (milliseconds).
     #[serde(default = "default_header_read_timeout")]
     pub header_read_timeout_ms: u64,
@@ -193,6 +198,9 @@ impl ServerSection {
 fn default_change_timeout() -> u64 {
     60
 }
+fn default_affiliation_wait() -> u64 {
+    2000
+}
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7400))
@@ -217,6 +225,7 @@ impl Default for ServerSection {
             session_ttl_seconds: default_session_ttl(),
             max_body_bytes: default_max_body(),
             remote_change_timeout_seconds: default_change_timeout(),
+            affiliation_wait_ms: default_affiliation_wait(),
             header_read_timeout_ms: default_header_read_timeout(),
             idle_timeout_seconds: default_idle_timeout(),
             max_connections: default_max_connections(),

@@ -7,6 +7,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod api;
+pub mod clock;
 pub mod config;
 pub mod federation;
 pub mod interconnect;

@@ -5,10 +5,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::clock::SystemClock;
 use anyhow::Context as _;
 use mcx_core::identity::SessionObserver;
 use mcx_core::interconnection_gateway::{PartnerSettings, Partners, RetryPolicy};
-use mcx_core::ports::{Credential, LinkError, PartnerLink, SystemClock, UserRecord};
+use mcx_core::ports::{Credential, LinkError, PartnerLink, UserRecord};
 use mcx_core::{McSystem, SystemSettings};
 use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
 use mcx_model::{SystemDomain, TransactionId};
@@ -86,6 +87,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         partners,
         retry,
         change_timeout: Duration::from_secs(server.remote_change_timeout_seconds),
+        affiliation_wait: Duration::from_millis(server.affiliation_wait_ms),
         limits: mcx_core::limits::Limits {
             max_group_members: server.max_group_members,
             max_list_entries: server.max_list_entries,

@@ -30,7 +30,7 @@ fn client_affiliation(ctx: &str, row: &AnyRow) -> StoreResult<(McServiceId, Clie
             mc_service: service_of(ctx, &get("mc_service")?)?,
             group: McServiceGroupId::parse(&get("group_id")?).map_err(|e| corrupt(ctx, e))?,
             client: ClientId::parse(&get("client_id")?).map_err(|e| corrupt(ctx, e))?,
-            pending: pending != 0,
+            pending: u64::try_from(pending).ok().filter(|g| *g != 0),
         },
     ))
 }
@@ -52,7 +52,8 @@ pub(crate) async fn write_affiliation(
         .bind(row.mc_service.as_str())
         .bind(row.group.as_str())
         .bind(row.client.as_str())
-        .bind(i64::from(row.pending))
+        // 0: confirmed; otherwise the generation of the request awaiting its answer.
+        .bind(row.pending.map_or(0, |g| i64::try_from(g).unwrap_or(i64::MAX)))
         .bind(now)
         .execute(&mut **tx)
         .await,
@@ -133,7 +134,8 @@ pub(crate) async fn write_gms_status(
             .bind(now)
             .execute(&mut **tx)
             .await,
-            AffiliationStatus::NotAffiliated => sqlx::query(
+            // The GMS never holds a reservation: only a host's answer reaches it.
+            AffiliationStatus::NotAffiliated | AffiliationStatus::Affiliating => sqlx::query(
                 "DELETE FROM gms_affiliations WHERE group_id = $1 AND mc_service = $2 AND mc_service_id = $3",
             )
             .bind(group.as_str())
@@ -314,7 +316,7 @@ impl AffiliationStore for SqlStore {
     async fn stale_affiliations(&self) -> StoreResult<Vec<(McServiceId, ClientAffiliation)>> {
         let ctx = "finding affiliations without a session";
         sqlx::query(
-            "SELECT a.* FROM affiliations a WHERE a.pending = 1 OR NOT EXISTS \
+            "SELECT a.* FROM affiliations a WHERE NOT EXISTS \
              (SELECT 1 FROM sessions s WHERE s.mc_service_id = a.mc_service_id AND s.client_id = a.client_id) \
              ORDER BY a.mc_service_id, a.client_id",
         )

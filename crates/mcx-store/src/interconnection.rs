@@ -31,7 +31,7 @@ impl InterconnectionStore for SqlStore {
         let ctx = "reading the outbox";
         let rows = sqlx::query(
             "SELECT outbox_id, partner, transaction_id, request, attempts FROM outbox \
-             WHERE outbox_id IN (SELECT MIN(outbox_id) FROM outbox GROUP BY partner) \
+             WHERE outbox_id IN (SELECT MIN(outbox_id) FROM outbox GROUP BY partner, lane) \
              AND next_attempt_at <= $1 ORDER BY outbox_id",
         )
         .bind(millis(now))
@@ -59,7 +59,7 @@ impl InterconnectionStore for SqlStore {
     async fn outbox_next_due(&self) -> StoreResult<Option<OffsetDateTime>> {
         let row = sqlx::query(
             "SELECT MIN(next_attempt_at) AS due FROM outbox \
-             WHERE outbox_id IN (SELECT MIN(outbox_id) FROM outbox GROUP BY partner)",
+             WHERE outbox_id IN (SELECT MIN(outbox_id) FROM outbox GROUP BY partner, lane)",
         )
         .fetch_one(&self.pool)
         .await

@@ -57,6 +57,15 @@ macro_rules! migrations {
                     "/0007_hosted_generations.sql"
                 )),
             ),
+            (
+                8,
+                "outbox lanes",
+                include_str!(concat!(
+                    "../migrations/",
+                    $backend,
+                    "/0008_outbox_lanes.sql"
+                )),
+            ),
         ]
     };
 }

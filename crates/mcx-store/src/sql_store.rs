@@ -406,19 +406,19 @@ impl SqlStore {
         // $1 names the partner or the group whose partners receive a copy.
         let (sql, key) = match &entry.audience {
             PartnerAudience::Partner(partner) => (
-                "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, 0, $4, $4)",
+                "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at, lane) \
+                 VALUES ($1, $2, $3, 0, $4, $4, $5)",
                 partner.as_str(),
             ),
             PartnerAudience::SubscribedPartners(group) => (
-                "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at) \
-                 SELECT partner, $2, $3, 0, $4, $4 FROM partner_records WHERE group_id = $1 AND subscribed = 1 \
+                "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at, lane) \
+                 SELECT partner, $2, $3, 0, $4, $4, $5 FROM partner_records WHERE group_id = $1 AND subscribed = 1 \
                  ORDER BY partner",
                 group.as_str(),
             ),
             PartnerAudience::KnownPartners(group) => (
-                "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at) \
-                 SELECT partner, $2, $3, 0, $4, $4 FROM partner_records WHERE group_id = $1 \
+                "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at, lane) \
+                 SELECT partner, $2, $3, 0, $4, $4, $5 FROM partner_records WHERE group_id = $1 \
                  ORDER BY partner",
                 group.as_str(),
             ),
@@ -428,6 +428,7 @@ impl SqlStore {
             .bind(&txn)
             .bind(&request)
             .bind(now)
+            .bind(entry.request.ordering_lane())
             .execute(&mut **tx)
             .await
             .map_err(failed(ctx))?;

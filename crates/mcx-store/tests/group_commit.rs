@@ -24,7 +24,7 @@ fn affiliate(i: usize) -> Effects {
             mc_service: McService::Mcptt,
             group: McServiceGroupId::parse("sip:ops@police.example").unwrap(),
             client: ClientId::parse("handset").unwrap(),
-            pending: false,
+            pending: None,
         },
     });
     effects

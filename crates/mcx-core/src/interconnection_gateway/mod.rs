@@ -9,7 +9,7 @@ mod partners;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::join_all;
+use futures_util::StreamExt as _;
 use mcx_model::flows::group_configuration::*;
 use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
 use mcx_model::flows::{FailureCause, FlowResult};
@@ -150,7 +150,7 @@ impl InterconnectionGateway {
                 }
                 InboundClaim::InProgress if waits < 200 => {
                     waits += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                    self.clock.sleep(Duration::from_millis(25)).await;
                 }
                 InboundClaim::InProgress => {
                     return Err(crate::error::Error::refused(
@@ -344,7 +344,7 @@ impl InterconnectionGateway {
             }
             tokio::select! {
                 _ = &mut woken => {}
-                _ = tokio::time::sleep(wait) => {}
+                _ = self.clock.sleep(wait) => {}
                 _ = shutdown.wait_for(|down| *down) => return,
             }
         }
@@ -354,7 +354,12 @@ impl InterconnectionGateway {
     /// exchanges completed.
     pub async fn deliver_due(&self, link: &dyn PartnerLink) -> Result<usize> {
         let heads = self.links.outbox_heads(self.clock.now()).await?;
-        let results = join_all(heads.into_iter().map(|m| self.deliver(link, m))).await;
+        // Lanes are independent; a bounded number are in flight at once.
+        let results: Vec<_> = futures_util::stream::iter(heads)
+            .map(|m| self.deliver(link, m))
+            .buffer_unordered(64)
+            .collect()
+            .await;
         let mut done = 0;
         for result in results {
             match result {
@@ -445,6 +450,14 @@ impl InterconnectionGateway {
                 PartnerRequest::AcmGroupInformationProvision(_),
                 PartnerResponse::AcmGroupInformationProvision(a),
             ) => self.acm.on_stored(id, &a).await,
+            (request @ PartnerRequest::GroupAffiliation(_), answer)
+            | (request @ PartnerRequest::GroupAffiliationChange(_), answer)
+                if answer.name() == request.name() =>
+            {
+                self.mc_service_server
+                    .on_host_affiliation_answer(id, request, &Ok(answer))
+                    .await
+            }
             // Answers that only end the exchange (the sender acted when it sent).
             (request, answer) if answer.name() == request.name() => self.complete(id).await,
             (request, _) => {
@@ -485,10 +498,18 @@ impl InterconnectionGateway {
                     .record_link_failure(&r.mc_service_group_id, id, why)
                     .await
             }
+            request @ (PartnerRequest::GroupAffiliation(_)
+            | PartnerRequest::GroupAffiliationChange(_)) => {
+                let refusal = Err(LinkError::Refused {
+                    partner: partner.clone(),
+                    message: why,
+                });
+                self.mc_service_server
+                    .on_host_affiliation_answer(id, request, &refusal)
+                    .await
+            }
             PartnerRequest::GroupInformationWithdraw(_)
-            | PartnerRequest::GroupAffiliation(_)
             | PartnerRequest::GroupDeaffiliation(_)
-            | PartnerRequest::GroupAffiliationChange(_)
             | PartnerRequest::PreconfiguredRegroup(_)
             | PartnerRequest::PreconfiguredRegroupCancel(_)
             | PartnerRequest::AcmGroupInformationProvisionResponse(_) => self.complete(id).await,

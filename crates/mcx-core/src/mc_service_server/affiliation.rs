@@ -14,21 +14,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures_util::future::join_all;
+use mcx_model::events::ClientEvent;
 use mcx_model::flows::affiliation::*;
 use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
 use mcx_model::interconnection::Capability;
 use mcx_model::profile::UserProfile;
-use mcx_model::{
-    ClientId, McService, McServiceGroupId, McServiceId, NonEmpty, SystemDomain, TransactionId,
-};
+use mcx_model::{ClientId, McService, McServiceGroupId, McServiceId, NonEmpty, SystemDomain};
 
 use super::McServiceServer;
 use crate::error::{Error, ErrorKind, Result, codes};
 use crate::identity::Requester;
 use crate::ports::{
-    AffiliationWrite, ClientAffiliation, Effects, GmsStatusUpdate, LinkError, PartnerAudience,
-    SessionRecord,
+    AffiliationWrite, Audience, ClientAffiliation, Effects, GmsStatusUpdate, LinkError,
+    PartnerAudience, SessionRecord, UserAffiliationState,
 };
 
 /// How a partner host is asked to affiliate a user.
@@ -88,7 +86,7 @@ fn served(
     service: McService,
     group: &McServiceGroupId,
     client: &ClientId,
-    pending: bool,
+    pending: Option<u64>,
 ) -> AffiliationWrite {
     AffiliationWrite::Served {
         user: user.clone(),
@@ -117,16 +115,20 @@ fn policy_refusal(
     }
 }
 
-/// Plans an affiliation; see [`AffiliationPlan`]. `n2` is the user's limit for `service`.
+/// Plans an affiliation from the user's state as read; see [`AffiliationPlan`]. `n2` is
+/// the user's limit for `service`. A partner group's reservation carries the generation
+/// the plan's commit gives the user: only the answer to that request settles it.
 pub fn plan_affiliation(
     system: &SystemDomain,
     user: &McServiceId,
-    rows: &[ClientAffiliation],
+    state: &UserAffiliationState,
     clients: &[ClientId],
     service: McService,
     candidates: &[McServiceGroupId],
     n2: usize,
 ) -> AffiliationPlan {
+    let rows = &state.rows;
+    let generation = state.generation + 1;
     let mut writes = Vec::new();
     let mut outcome = BTreeMap::new();
     let mut pending = Vec::new();
@@ -146,13 +148,13 @@ pub fn plan_affiliation(
             .filter(|c| !held_rows.iter().any(|r| &r.client == *c))
             .collect();
         if !held_rows.is_empty() {
-            if held_rows.iter().all(|r| r.pending) {
+            if held_rows.iter().all(|r| r.pending.is_some()) {
                 outcome.insert(group.clone(), refused(group, AffiliationCause::InProgress));
                 continue;
             }
             // The user holds it already: the missing clients join, no N2 change.
             for client in missing {
-                writes.push(served(user, service, group, client, false));
+                writes.push(served(user, service, group, client, None));
             }
             outcome.insert(
                 group.clone(),
@@ -170,7 +172,13 @@ pub fn plan_affiliation(
         held.insert(group);
         let is_local = group.home_system() == *system;
         for client in clients {
-            writes.push(served(user, service, group, client, !is_local));
+            writes.push(served(
+                user,
+                service,
+                group,
+                client,
+                (!is_local).then_some(generation),
+            ));
         }
         if is_local {
             writes.push(AffiliationWrite::Hosted {
@@ -355,16 +363,20 @@ impl McServiceServer {
             .collect();
         let n2 = n2.unwrap_or(0) as usize;
 
-        // N2 check and step 4 (store), or a reservation for partner groups, atomically.
+        // N2 check and step 4 (store), or a reservation for partner groups, atomically;
+        // the hosts of reserved groups are asked through the outbox in the same commit
+        // (step 3 of §10.8.3.2: one request per host), so a crash loses neither.
+        let mut waits = Vec::new();
         let mut pending = Vec::new();
-        let mut decided_at = None;
         let guard = self.user_locks.lock(user).await;
         for _ in 0..16 {
             let state = self.store.user_affiliations(user).await?;
+            // The commit moves the user's generation one on: the requests carry it.
+            let generation = state.generation + 1;
             let plan = plan_affiliation(
                 &self.system,
                 user,
-                &state.rows,
+                &state,
                 clients,
                 service,
                 &candidates,
@@ -372,30 +384,49 @@ impl McServiceServer {
             );
             let mut effects = Effects::none();
             effects.affiliations = plan.writes;
-            let outcome = plan.outcome;
-            let newly_local = plan.newly_local;
-            pending = plan.pending;
-            if !newly_local.is_empty() {
+            if !plan.newly_local.is_empty() {
                 // Step 5b: the GMS learns the affiliation, in the same commit.
                 effects.gms_status.push(GmsStatusUpdate {
                     user: user.clone(),
                     mc_service: service,
-                    statuses: newly_local
+                    statuses: plan
+                        .newly_local
                         .iter()
                         .map(|g| (g.clone(), AffiliationStatus::Affiliated))
                         .collect(),
                 });
             }
-            if let Some(committed) = self
+            for (host, list) in by_host(&plan.pending) {
+                if let Some(request) = ask_host(via, user, list, service, generation) {
+                    effects.send(PartnerAudience::Partner(host), request);
+                }
+            }
+            // Registered before the commit: an answer cannot overtake the wait for it.
+            let keys: Vec<_> = plan
+                .pending
+                .iter()
+                .map(|g| (user.clone(), service, g.clone(), generation))
+                .collect();
+            waits = if self.answer_wait.is_zero() {
+                Vec::new()
+            } else {
+                self.waiting.register(&keys)
+            };
+            let committed = self
                 .store
                 .commit_for_user(user, Some(state.generation), &effects)
-                .await?
-            {
+                .await;
+            if !matches!(committed, Ok(Some(_))) {
+                self.waiting.forget(&keys);
+            }
+            if let Some(committed) = committed? {
                 self.trace_gms_status(&effects);
                 self.wakers.wake(&committed.woken_sessions);
-                decided.extend(outcome);
-                // The commit moved the user's generation one on: the request carries it.
-                decided_at = Some(state.generation + 1);
+                if !effects.outbox.is_empty() {
+                    self.outbox.notify_one();
+                }
+                decided.extend(plan.outcome);
+                pending = plan.pending;
                 break;
             }
         }
@@ -408,76 +439,37 @@ impl McServiceServer {
             ));
         }
 
-        // Step 3 of §10.8.3.2: one request per partner hosting any of the pending groups.
-        let answers = self
-            .ask_hosts_to_affiliate(user, service, &pending, via, decided_at)
-            .await;
-        let freed = answers
-            .iter()
-            .any(|(_, a)| a.status != AffiliationStatus::Affiliated);
-        let mut effects = Effects::none();
-        for (group, answer) in answers {
-            for client in clients {
-                effects
-                    .affiliations
-                    .push(if answer.status == AffiliationStatus::Affiliated {
-                        AffiliationWrite::ServedConfirmed {
-                            user: user.clone(),
-                            mc_service: service,
-                            group: group.clone(),
-                            client: client.clone(),
+        // The client waits for the hosts' answers up to a bound; what is still open is
+        // `affiliating`, and its final state reaches the client as an event.
+        let mut answered: BTreeMap<McServiceGroupId, GroupAffiliationStatus> = BTreeMap::new();
+        if !waits.is_empty() {
+            let mut waited = self.clock.sleep(self.answer_wait);
+            for (key, mut answer) in waits {
+                let got = tokio::select! {
+                    _ = &mut waited => {
+                        // Given up: unless the answer is already being stored for this
+                        // wait, it comes as an event instead.
+                        if self.waiting.forget(std::slice::from_ref(&key)) {
+                            None
+                        } else {
+                            (&mut answer).await.ok()
                         }
-                    } else {
-                        AffiliationWrite::ServedRemoved {
-                            user: user.clone(),
-                            mc_service: service,
-                            group: group.clone(),
-                            client: client.clone(),
-                        }
-                    });
+                    }
+                    got = &mut answer => got.ok(),
+                };
+                if let Some(status) = got {
+                    answered.insert(key.2, status);
+                }
             }
-            decided.insert(group, answer);
         }
-        // A host that could not be reached may still have applied the request (its answer
-        // lost): it is told, durably and in order, that the user is not affiliated.
-        let unanswered: Vec<McServiceGroupId> = decided
-            .iter()
-            .filter(|(g, s)| {
-                pending.contains(g) && s.cause == Some(AffiliationCause::PartnerUnreachable)
-            })
-            .map(|(g, _)| g.clone())
-            .collect();
-        if !effects.affiliations.is_empty() {
-            // Step 8: the serving server stores the partner's answer.
-            let _guard = self.user_locks.lock(user).await;
-            for _ in 0..16 {
-                let state = self.store.user_affiliations(user).await?;
-                let mut attempt = effects.clone();
-                if matches!(via, Via::Own) {
-                    for (host, list) in by_host(&unanswered) {
-                        attempt.send(
-                            PartnerAudience::Partner(host),
-                            PartnerRequest::GroupDeaffiliation(ServerGroupDeaffiliationRequest {
-                                mc_service_id: user.clone(),
-                                mc_service_group_id_list: list,
-                                mc_service: service,
-                                generation: Some(state.generation + 1),
-                            }),
-                        );
-                    }
-                }
-                if self
-                    .store
-                    .commit_for_user(user, Some(state.generation), &attempt)
-                    .await?
-                    .is_some()
-                {
-                    if !attempt.outbox.is_empty() {
-                        self.outbox.notify_one();
-                    }
-                    break;
-                }
-            }
+        let freed = answered
+            .values()
+            .any(|a| a.status != AffiliationStatus::Affiliated);
+        for group in &pending {
+            let status = answered
+                .remove(group)
+                .unwrap_or_else(|| status(group, AffiliationStatus::Affiliating, None));
+            decided.insert(group.clone(), status);
         }
         // A host's refusal freed a place that a reservation held while N2 was checked:
         // the groups refused for N2 are planned again, once, in the same request.
@@ -501,62 +493,135 @@ impl McServiceServer {
         let affiliated: Vec<_> = statuses
             .iter()
             .filter(|s| s.status == AffiliationStatus::Affiliated)
+            .filter(|s| !pending.contains(&s.mc_service_group_id))
             .map(|s| s.mc_service_group_id.clone())
             .collect();
-        // A client affiliating to a regrouped group joins the regroup in effect.
+        // A client affiliating to a regrouped group joins the regroup in effect (a
+        // partner group when its host's answer is stored).
         self.join_regroups(user, clients, service, &affiliated)
             .await?;
         Ok(statuses)
     }
 
-    /// Asks each partner hosting some of `groups` to affiliate the user; returns each
-    /// group's status (a partner that cannot be reached or refuses fails its groups).
-    async fn ask_hosts_to_affiliate(
+    /// §10.8.3.2 step 8: the serving server stores a host's answer to an affiliation
+    /// request (or its final refusal) in the same commit that completes the request's
+    /// outbox entry. Only the reservations the request made are settled: a row since
+    /// removed, or reserved again by a newer request, is left as it is (the newer request
+    /// is queued behind this one and its answer settles it). The clients whose
+    /// affiliation changed are told; a request still waiting hears it in process.
+    pub(crate) async fn on_host_affiliation_answer(
         &self,
-        user: &McServiceId,
-        service: McService,
-        groups: &[McServiceGroupId],
-        via: Via<'_>,
-        generation: Option<u64>,
-    ) -> Vec<(McServiceGroupId, GroupAffiliationStatus)> {
-        let mut by_host: BTreeMap<SystemDomain, Vec<McServiceGroupId>> = BTreeMap::new();
-        for group in groups {
-            by_host
-                .entry(group.home_system())
-                .or_default()
-                .push(group.clone());
-        }
-        let asks = by_host.into_iter().map(|(host, groups)| async move {
-            let Ok(list) = NonEmpty::new(groups.clone()) else {
-                return Vec::new();
+        outbox_id: i64,
+        request: &PartnerRequest,
+        answered: &std::result::Result<PartnerResponse, LinkError>,
+    ) -> Result<()> {
+        let Some((user, service, groups, generation)) = asked_of_host(request) else {
+            return self.complete_outbox(outbox_id).await;
+        };
+        let _guard = self.user_locks.lock(&user).await;
+        for _ in 0..16 {
+            let state = self.store.user_affiliations(&user).await?;
+            let sessions = self.sessions.sessions_of(&user).await?;
+            let mut effects = Effects {
+                complete_outbox: Some(outbox_id),
+                ..Effects::default()
             };
-            let request = match via {
-                Via::Own => PartnerRequest::GroupAffiliation(ServerGroupAffiliationRequest {
-                    mc_service_id: user.clone(),
-                    mc_service_group_id_list: list,
-                    mc_service: service,
-                    generation,
-                }),
-                Via::Remote(requester) => {
-                    match change_to_host(
-                        requester,
-                        user,
-                        &groups,
-                        AffiliationChangeAction::Affiliate,
-                        service,
-                    ) {
-                        Some(change) => PartnerRequest::GroupAffiliationChange(change),
-                        None => return Vec::new(),
+            let mut settled = Vec::new();
+            let mut waiters = Vec::new();
+            for group in &groups {
+                let rows: Vec<_> = state
+                    .rows
+                    .iter()
+                    .filter(|r| {
+                        r.mc_service == service && &r.group == group && r.pending == generation
+                    })
+                    .collect();
+                if rows.is_empty() || generation.is_none() {
+                    continue;
+                }
+                let answer = status_from_host(&user, group, answered);
+                // The request still waiting for this answer gets it; otherwise the
+                // clients are told by an event stored with the answer.
+                let key = (
+                    user.clone(),
+                    service,
+                    group.clone(),
+                    generation.unwrap_or_default(),
+                );
+                let waiter = self.waiting.take(&key);
+                for row in &rows {
+                    effects
+                        .affiliations
+                        .push(if answer.status == AffiliationStatus::Affiliated {
+                            AffiliationWrite::ServedConfirmed {
+                                user: user.clone(),
+                                mc_service: service,
+                                group: group.clone(),
+                                client: row.client.clone(),
+                            }
+                        } else {
+                            AffiliationWrite::ServedRemoved {
+                                user: user.clone(),
+                                mc_service: service,
+                                group: group.clone(),
+                                client: row.client.clone(),
+                            }
+                        });
+                    for session in sessions
+                        .iter()
+                        .filter(|s| s.client_id == row.client && waiter.is_none())
+                    {
+                        effects.client_events.push((
+                            Audience::Session(session.session_id.clone()),
+                            ClientEvent::AffiliationStatusChanged {
+                                mc_service: service,
+                                status: answer.clone(),
+                            },
+                        ));
                     }
                 }
+                let clients: Vec<ClientId> = rows.iter().map(|r| r.client.clone()).collect();
+                if let Some(waiter) = waiter {
+                    waiters.push((waiter, answer.clone()));
+                }
+                settled.push((answer, clients));
+            }
+            // A waiter dropped here (the commit failed) reports `affiliating`; the
+            // answer is handled again when the outbox resends, then with an event.
+            let Some(committed) = self
+                .store
+                .commit_for_user(&user, Some(state.generation), &effects)
+                .await?
+            else {
+                continue;
             };
-            let answered = self.link.send(&host, TransactionId::new(), &request).await;
-            groups
-                .iter()
-                .map(|g| (g.clone(), status_from_host(user, g, &answered)))
-                .collect::<Vec<_>>()
-        });
-        join_all(asks).await.into_iter().flatten().collect()
+            for (waiter, answer) in waiters {
+                let _ = waiter.send(answer);
+            }
+            self.wakers.wake(&committed.woken_sessions);
+            for (answer, clients) in settled {
+                if answer.status == AffiliationStatus::Affiliated {
+                    let group = answer.mc_service_group_id.clone();
+                    self.join_regroups(&user, &clients, service, std::slice::from_ref(&group))
+                        .await?;
+                }
+            }
+            return Ok(());
+        }
+        Err(Error::refused(
+            ErrorKind::Unavailable,
+            codes::STORAGE_FAILURE,
+            format!("the affiliations of {user} kept changing concurrently"),
+        ))
+    }
+
+    async fn complete_outbox(&self, outbox_id: i64) -> Result<()> {
+        let effects = Effects {
+            complete_outbox: Some(outbox_id),
+            ..Effects::default()
+        };
+        self.commits.commit(&effects).await?;
+        Ok(())
     }
 
     /// De-affiliates `clients` of the user from `groups`. A group the user stays
@@ -686,6 +751,7 @@ impl McServiceServer {
                         list.as_slice(),
                         AffiliationChangeAction::Deaffiliate,
                         service,
+                        generation,
                     ) {
                         Some(change) => PartnerRequest::GroupAffiliationChange(change),
                         None => continue,
@@ -994,12 +1060,125 @@ fn by_host(groups: &[McServiceGroupId]) -> BTreeMap<SystemDomain, NonEmpty<McSer
         .collect()
 }
 
+/// A reservation whose host's answer a client's request waits for: user, service, group
+/// and the generation of the request.
+type WaitKey = (McServiceId, McService, McServiceGroupId, u64);
+
+/// The affiliation requests waiting for hosts' answers, in this process. Whoever takes a
+/// key out decides how the client learns the answer: the request (in its response) or
+/// the answer's handler (by an event committed with the answer), never both or neither.
+#[derive(Default)]
+pub(super) struct Waiting {
+    waiters: std::sync::Mutex<
+        std::collections::HashMap<WaitKey, tokio::sync::oneshot::Sender<GroupAffiliationStatus>>,
+    >,
+}
+
+impl Waiting {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<WaitKey, tokio::sync::oneshot::Sender<GroupAffiliationStatus>>,
+    > {
+        self.waiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn register(
+        &self,
+        keys: &[WaitKey],
+    ) -> Vec<(
+        WaitKey,
+        tokio::sync::oneshot::Receiver<GroupAffiliationStatus>,
+    )> {
+        let mut waiters = self.lock();
+        keys.iter()
+            .map(|key| {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                waiters.insert(key.clone(), tx);
+                (key.clone(), rx)
+            })
+            .collect()
+    }
+
+    /// Withdraws waits; true if all were still registered (no handler took them).
+    fn forget(&self, keys: &[WaitKey]) -> bool {
+        let mut waiters = self.lock();
+        // Every key is removed, so no short-circuit.
+        let removed: Vec<bool> = keys
+            .iter()
+            .map(|key| waiters.remove(key).is_some())
+            .collect();
+        removed.into_iter().all(|r| r)
+    }
+
+    fn take(&self, key: &WaitKey) -> Option<tokio::sync::oneshot::Sender<GroupAffiliationStatus>> {
+        self.lock().remove(key)
+    }
+}
+
+/// The request asking a host to affiliate the user to `groups` (§10.8.3.2 step 3, or
+/// §10.8.5.2.1 step 3 for a mandatory remote change).
+fn ask_host(
+    via: Via<'_>,
+    user: &McServiceId,
+    groups: NonEmpty<McServiceGroupId>,
+    service: McService,
+    generation: u64,
+) -> Option<PartnerRequest> {
+    Some(match via {
+        Via::Own => PartnerRequest::GroupAffiliation(ServerGroupAffiliationRequest {
+            mc_service_id: user.clone(),
+            mc_service_group_id_list: groups,
+            mc_service: service,
+            generation: Some(generation),
+        }),
+        Via::Remote(requester) => PartnerRequest::GroupAffiliationChange(change_to_host(
+            requester,
+            user,
+            groups.as_slice(),
+            AffiliationChangeAction::Affiliate,
+            service,
+            generation,
+        )?),
+    })
+}
+
+/// Whom and what an affiliation request to a host was about: the user, the service, the
+/// groups to affiliate and the request's generation. `None` for other flows.
+fn asked_of_host(
+    request: &PartnerRequest,
+) -> Option<(McServiceId, McService, Vec<McServiceGroupId>, Option<u64>)> {
+    match request {
+        PartnerRequest::GroupAffiliation(r) => Some((
+            r.mc_service_id.clone(),
+            r.mc_service,
+            r.mc_service_group_id_list.iter().cloned().collect(),
+            r.generation,
+        )),
+        PartnerRequest::GroupAffiliationChange(r) => Some((
+            r.mc_service_id_list.first().clone(),
+            r.mc_service,
+            r.mc_service_group_id_list
+                .iter()
+                .filter(|c| c.action == AffiliationChangeAction::Affiliate)
+                .map(|c| c.mc_service_group_id.clone())
+                .collect(),
+            r.generation,
+        )),
+        _ => None,
+    }
+}
+
 fn change_to_host(
     requester: &McServiceId,
     target: &McServiceId,
     groups: &[McServiceGroupId],
     action: AffiliationChangeAction,
     service: McService,
+    generation: u64,
 ) -> Option<GroupAffiliationChangeRequest> {
     let changes: Vec<_> = groups
         .iter()
@@ -1014,6 +1193,7 @@ fn change_to_host(
         mc_service_group_id_list: NonEmpty::new(changes).ok()?,
         change_request_type: ChangeRequestType::Mandatory,
         mc_service: service,
+        generation: Some(generation),
     })
 }
 
@@ -1074,7 +1254,7 @@ mod tests {
         McServiceGroupId::parse(text).expect("a valid group ID")
     }
 
-    fn held(group: &str, client: &ClientId, pending: bool) -> ClientAffiliation {
+    fn held(group: &str, client: &ClientId, pending: Option<u64>) -> ClientAffiliation {
         ClientAffiliation {
             mc_service: McService::Mcptt,
             group: gid(group),
@@ -1092,13 +1272,16 @@ mod tests {
         // Bob holds ops (from his radio) and a reservation for a partner group: N2 = 3
         // leaves room for one more distinct group.
         let rows = vec![
-            held("sip:ops@police.example", &radio, false),
-            held("sip:harbour@fire.example", &radio, true),
+            held("sip:ops@police.example", &radio, None),
+            held("sip:harbour@fire.example", &radio, Some(4)),
         ];
         let plan = plan_affiliation(
             &system,
             &user,
-            &rows,
+            &UserAffiliationState {
+                generation: 4,
+                rows,
+            },
             std::slice::from_ref(&phone),
             McService::Mcptt,
             &[
@@ -1130,11 +1313,14 @@ mod tests {
         let system = SystemDomain::parse("police.example").expect("a valid domain");
         let user = McServiceId::parse("sip:bob@police.example").expect("a valid user ID");
         let radio = ClientId::parse("radio").expect("a valid client ID");
-        let rows = vec![held("sip:harbour@fire.example", &radio, true)];
+        let rows = vec![held("sip:harbour@fire.example", &radio, Some(4))];
         let plan = plan_affiliation(
             &system,
             &user,
-            &rows,
+            &UserAffiliationState {
+                generation: 4,
+                rows,
+            },
             std::slice::from_ref(&radio),
             McService::Mcptt,
             &[

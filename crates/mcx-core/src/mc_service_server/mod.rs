@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcx_model::api::{GroupAffiliations, UserAffiliations, UserGroupAffiliation};
+use mcx_model::flows::affiliation::AffiliationStatus;
 use mcx_model::profile::{Permission, UserProfile};
 use mcx_model::{McServiceGroupId, McServiceId, SystemDomain};
 use tokio::sync::{Notify, watch};
@@ -56,6 +57,8 @@ pub struct McServiceServer {
     outbox: Arc<Notify>,
     clock: Arc<dyn Clock>,
     change_timeout: Duration,
+    answer_wait: Duration,
+    waiting: affiliation::Waiting,
     changes: Notify,
     user_locks: UserLocks,
     trace: Arc<crate::trace::TraceLog>,
@@ -102,6 +105,9 @@ pub struct McServiceServerParts {
     pub clock: Arc<dyn Clock>,
     /// How long a negotiated remote change waits for its targets.
     pub change_timeout: Duration,
+    /// How long an affiliation request waits for partner hosts' answers before it is
+    /// answered with `affiliating`.
+    pub answer_wait: Duration,
     /// The flow trace.
     pub trace: Arc<crate::trace::TraceLog>,
 }
@@ -127,6 +133,8 @@ impl McServiceServer {
             outbox: parts.outbox,
             clock: parts.clock,
             change_timeout: parts.change_timeout,
+            answer_wait: parts.answer_wait,
+            waiting: affiliation::Waiting::default(),
             changes: Notify::new(),
             user_locks: UserLocks::new(),
             trace: parts.trace,
@@ -196,25 +204,32 @@ impl McServiceServer {
             ));
         }
         let state = self.store.user_affiliations(user).await?;
+        // A reservation awaiting its host's answer shows as `affiliating`.
         let mut grouped: BTreeMap<
             (mcx_model::McService, McServiceGroupId),
-            Vec<mcx_model::ClientId>,
+            (Vec<mcx_model::ClientId>, bool),
         > = BTreeMap::new();
-        for row in state.rows.into_iter().filter(|r| !r.pending) {
-            grouped
-                .entry((row.mc_service, row.group))
-                .or_default()
-                .push(row.client);
+        for row in state.rows {
+            let entry = grouped.entry((row.mc_service, row.group)).or_default();
+            entry.0.push(row.client);
+            entry.1 |= row.pending.is_some();
         }
         Ok(UserAffiliations {
             mc_service_id: user.clone(),
             affiliations: grouped
                 .into_iter()
-                .map(|((mc_service, group), clients)| UserGroupAffiliation {
-                    mc_service,
-                    mc_service_group_id: group,
-                    clients,
-                })
+                .map(
+                    |((mc_service, group), (clients, pending))| UserGroupAffiliation {
+                        mc_service,
+                        mc_service_group_id: group,
+                        clients,
+                        status: if pending {
+                            AffiliationStatus::Affiliating
+                        } else {
+                            AffiliationStatus::Affiliated
+                        },
+                    },
+                )
                 .collect(),
         })
     }
@@ -249,7 +264,7 @@ impl McServiceServer {
                 .served_affiliations_to(group)
                 .await?
                 .into_iter()
-                .filter(|(_, row)| !row.pending)
+                .filter(|(_, row)| row.pending.is_none())
                 .filter(|(user, row)| seen.insert((user.clone(), row.mc_service)))
                 .map(|(user, row)| mcx_model::api::AffiliatedMember {
                     mc_service_id: user,
@@ -282,7 +297,7 @@ impl McServiceServer {
             };
             tokio::select! {
                 _ = &mut woken => {}
-                _ = tokio::time::sleep(wait.min(Duration::from_secs(60)) + Duration::from_millis(5)) => {}
+                _ = self.clock.sleep(wait.min(Duration::from_secs(60)) + Duration::from_millis(5)) => {}
                 _ = async { let _ = shutdown.wait_for(|down| *down).await; } => return,
             }
         }

@@ -418,7 +418,7 @@ impl McServiceServer {
             BTreeMap::new();
         for group in groups {
             for (user, row) in self.store.served_affiliations_to(group).await? {
-                if row.mc_service == service && !row.pending {
+                if row.mc_service == service && row.pending.is_none() {
                     per_client
                         .entry((user, row.client))
                         .or_default()
@@ -488,7 +488,7 @@ impl McServiceServer {
                     mc_service: service,
                     group: regroup.clone(),
                     client: client.clone(),
-                    pending: false,
+                    pending: None,
                 },
             }
         } else {
@@ -1101,7 +1101,7 @@ impl McServiceServer {
                 let still = state.rows.iter().any(|r| {
                     &r.client == client
                         && r.mc_service == regroup.mc_service
-                        && !r.pending
+                        && r.pending.is_none()
                         && regroup.mc_service_group_id_list.contains(&r.group)
                 });
                 if still && tell {

@@ -239,7 +239,7 @@ impl McServiceServer {
             state
                 .rows
                 .iter()
-                .any(|r| r.mc_service == service && &r.group == group && !r.pending)
+                .any(|r| r.mc_service == service && &r.group == group && r.pending.is_none())
         };
         let mut causes: Vec<(McServiceGroupId, AffiliationCause)> = Vec::new();
         let mut affiliate = Vec::new();
@@ -269,7 +269,7 @@ impl McServiceServer {
         let plan = super::plan_affiliation(
             &self.system,
             target,
-            &state.rows,
+            &state,
             clients,
             service,
             &affiliate,
@@ -514,7 +514,7 @@ impl McServiceServer {
                 let held = state.rows.iter().any(|r| {
                     r.mc_service == request.mc_service
                         && r.group == c.mc_service_group_id
-                        && !r.pending
+                        && r.pending.is_none()
                 });
                 TargetAffiliationStatus {
                     mc_service_id: target.clone(),

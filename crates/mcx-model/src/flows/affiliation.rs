@@ -28,6 +28,10 @@ pub enum AffiliationStatus {
     Affiliated,
     /// The user is not affiliated to the group.
     NotAffiliated,
+    /// The serving server asked the group's partner host and has no answer yet (TS 24.379
+    /// "affiliating"); the final state reaches the user's clients as an
+    /// `affiliation-status-changed` event. Never sent by a host.
+    Affiliating,
 }
 
 code_enum!(
@@ -346,6 +350,16 @@ pub struct GroupAffiliationChangeRequest {
     pub change_request_type: ChangeRequestType,
     /// The MC service the change is for.
     pub mc_service: McService,
+    /// mcx extension, server to server only: the target's affiliation generation at its
+    /// serving system when the change was decided, so the host can ignore an overtaken
+    /// request (as with `mcx-generation` on affiliation requests). Absent from clients.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "mcx-generation"
+    )]
+    #[schema(ignore)]
+    pub generation: Option<u64>,
 }
 
 /// The result of a remote change for one target and one group.

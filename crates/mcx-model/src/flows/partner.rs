@@ -74,6 +74,20 @@ pub enum PartnerResponse {
 }
 
 impl PartnerRequest {
+    /// Which requests to one partner must arrive in the order they were decided: those
+    /// of one lane. (De-)affiliation requests are ordered per user (the host applies the
+    /// latest decision about a user and a group); every other flow shares one lane.
+    pub fn ordering_lane(&self) -> String {
+        match self {
+            PartnerRequest::GroupAffiliation(r) => r.mc_service_id.to_string(),
+            PartnerRequest::GroupDeaffiliation(r) => r.mc_service_id.to_string(),
+            PartnerRequest::GroupAffiliationChange(r) if r.mc_service_id_list.len() == 1 => {
+                r.mc_service_id_list.first().to_string()
+            }
+            _ => String::new(),
+        }
+    }
+
     /// The flow's name as TS 23.280 titles it (kebab-case): also its route on the wire.
     pub fn name(&self) -> &'static str {
         match self {

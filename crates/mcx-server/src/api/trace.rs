@@ -194,6 +194,10 @@ pub(crate) fn event_flow(
         E::GroupConfigurationChanged { .. } => ("GMS", "Group configuration notification"),
         E::GroupDeleted { .. } => ("GMS", "Group deletion notification"),
         E::GroupCopyBehind { .. } => ("GMS", "Group configuration behind its primary"),
+        E::AffiliationStatusChanged { .. } => (
+            "MC service server",
+            "MC service group affiliation response (host answered)",
+        ),
         E::AffiliationChangeRequested { .. } => (
             "MC service server",
             "MC service group affiliation change request",

@@ -409,7 +409,11 @@ pub(crate) fn read_manifest(dir: &Path) -> anyhow::Result<Manifest> {
 pub(crate) async fn preload(dir: &Path, count: u64, progress: impl Fn(u64)) -> anyhow::Result<u64> {
     let data_dir = dir.join(format!("{HOME}-data"));
     std::fs::create_dir_all(&data_dir)?;
-    let store = SqlStore::open(&StoreOptions::sqlite_in(&data_dir)).await?;
+    let store = SqlStore::open(
+        &StoreOptions::sqlite_in(&data_dir),
+        mcx_server::world::store_world(),
+    )
+    .await?;
     let users = count.div_ceil(PRELOAD_PER_USER as u64);
     let now = time::OffsetDateTime::now_utc();
     let mut loaded = 0_u64;

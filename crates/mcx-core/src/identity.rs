@@ -12,7 +12,6 @@ use base64::Engine as _;
 use mcx_model::api::{LogOnRequest, SessionInfo};
 use mcx_model::profile::{Permission, UserProfile};
 use mcx_model::{ClientId, McServiceId, SystemDomain};
-use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, ErrorKind, Result, codes};
@@ -65,6 +64,7 @@ pub struct IdentityManagement {
     users: Arc<dyn UserStore>,
     sessions: Arc<dyn SessionStore>,
     clock: Arc<dyn Clock>,
+    entropy: Arc<dyn crate::ports::Entropy>,
     session_ttl: Duration,
     wakers: Arc<StreamWakers>,
     observers: RwLock<Vec<Arc<dyn SessionObserver>>>,
@@ -77,9 +77,9 @@ pub fn token_hash(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn new_token() -> String {
+fn new_token(entropy: &dyn crate::ports::Entropy) -> String {
     let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
+    entropy.fill(&mut bytes);
     format!(
         "mcx_{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -93,6 +93,7 @@ impl IdentityManagement {
         users: Arc<dyn UserStore>,
         sessions: Arc<dyn SessionStore>,
         clock: Arc<dyn Clock>,
+        entropy: Arc<dyn crate::ports::Entropy>,
         session_ttl: Duration,
         wakers: Arc<StreamWakers>,
     ) -> Self {
@@ -101,6 +102,7 @@ impl IdentityManagement {
             users,
             sessions,
             clock,
+            entropy,
             session_ttl,
             wakers,
             observers: RwLock::new(Vec::new()),
@@ -183,9 +185,9 @@ impl IdentityManagement {
         };
         self.throttle.succeeded(&who);
         let now = self.clock.now();
-        let token = new_token();
+        let token = new_token(self.entropy.as_ref());
         let session = SessionRecord {
-            session_id: uuid::Uuid::now_v7().to_string(),
+            session_id: self.entropy.uuid_v7(self.clock.now()).to_string(),
             token_hash: token_hash(&token),
             mc_service_id: request.mc_service_id,
             client_id: request.client_id,

@@ -16,7 +16,7 @@ use crate::gms::{GmsParts, GroupManagementServer};
 use crate::identity::IdentityManagement;
 use crate::interconnection_gateway::{GatewayParts, InterconnectionGateway, Partners, RetryPolicy};
 use crate::mc_service_server::{McServiceServer, McServiceServerParts};
-use crate::ports::{Clock, PartnerLink, Store};
+use crate::ports::{Clock, Entropy, PartnerLink, Store};
 use crate::trace::{TraceLog, TracedLink};
 
 /// Settings of one MC system.
@@ -74,6 +74,7 @@ impl McSystem {
         settings: SystemSettings,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
         link: Arc<dyn PartnerLink>,
     ) -> (Arc<Self>, BoxFuture<'static, ()>) {
         let wakers = Arc::new(StreamWakers::default());
@@ -86,6 +87,7 @@ impl McSystem {
             store.clone(),
             store.clone(),
             clock.clone(),
+            entropy.clone(),
             settings.session_ttl,
             wakers.clone(),
         ));
@@ -96,6 +98,7 @@ impl McSystem {
             commits: store.clone(),
             partners: partners.clone(),
             clock: clock.clone(),
+            entropy: entropy.clone(),
             wakers: wakers.clone(),
             outbox: outbox.clone(),
             trace: trace.clone(),
@@ -109,6 +112,7 @@ impl McSystem {
             wakers: wakers.clone(),
             outbox: outbox.clone(),
             clock: clock.clone(),
+            entropy: entropy.clone(),
             change_timeout: settings.change_timeout,
             answer_wait: settings.affiliation_wait,
             trace: trace.clone(),
@@ -120,6 +124,7 @@ impl McSystem {
             wakers: wakers.clone(),
             outbox: outbox.clone(),
             clock: clock.clone(),
+            entropy: entropy.clone(),
         }));
         identity.observe(acm.clone());
         let gateway = Arc::new(InterconnectionGateway::new(GatewayParts {
@@ -130,6 +135,7 @@ impl McSystem {
             links: store.clone(),
             commits: store.clone(),
             clock,
+            entropy,
             outbox,
             retry: settings.retry,
             trace: trace.clone(),

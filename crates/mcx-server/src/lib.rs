@@ -7,13 +7,13 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod api;
-pub mod clock;
 pub mod config;
 pub mod federation;
 pub mod interconnect;
 pub mod listener;
 pub mod node;
 pub mod pki;
+pub mod world;
 
 pub use config::Config;
 pub use node::{RunningNode, start};

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::SystemClock;
+use crate::world::{OsEntropy, SystemClock};
 use anyhow::Context as _;
 use mcx_core::identity::SessionObserver;
 use mcx_core::interconnection_gateway::{PartnerSettings, Partners, RetryPolicy};
@@ -61,7 +61,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
             }
         }
     };
-    let store = Arc::new(SqlStore::open(&options).await?);
+    let store = Arc::new(SqlStore::open(&options, crate::world::store_world()).await?);
     if server.storage_url.is_none() {
         // The WAL and shared-memory files exist now.
         secure_data_dir(&server.data_dir)?;
@@ -136,8 +136,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         Some((_, _, _, link)) => link.clone() as Arc<dyn PartnerLink>,
         None => Arc::new(NoPartners),
     };
-    let (system, policy_task) =
-        McSystem::new(settings, store.clone(), Arc::new(SystemClock), link.clone());
+    let (system, policy_task) = McSystem::new(
+        settings,
+        store.clone(),
+        Arc::new(SystemClock),
+        Arc::new(OsEntropy),
+        link.clone(),
+    );
     let mut tasks = vec![tokio::spawn(policy_task)];
 
     bootstrap(&system, store.as_ref(), &config).await?;

@@ -74,7 +74,7 @@ impl SqlStore {
             statement.execute(&mut *tx).await.map_err(failed(ctx))?;
         }
 
-        let now = millis(time::OffsetDateTime::now_utc());
+        let now = self.writing.now();
         let rows: Vec<(&BulkAffiliatedUser, &McService, &McServiceGroupId)> = users
             .iter()
             .flat_map(|entry| {

@@ -13,9 +13,7 @@ use mcx_model::McServiceId;
 use sqlx::AnyPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use time::OffsetDateTime;
-
-use crate::sql_store::{SqlStore, failed, millis};
+use crate::sql_store::{SqlStore, failed};
 
 /// A write the committer takes.
 pub(crate) enum Write {
@@ -68,7 +66,7 @@ pub(crate) async fn run(
     pool: AnyPool,
     write_lock: Arc<Mutex<()>>,
     mut queue: mpsc::UnboundedReceiver<Queued>,
-    sealer: Arc<crate::sealing::Sealer>,
+    writing: Arc<crate::sql_store::Writing>,
 ) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
@@ -80,7 +78,7 @@ pub(crate) async fn run(
         }
         let together = {
             let _writer = write_lock.lock().await;
-            commit_together(&pool, &batch, &sealer).await
+            commit_together(&pool, &batch, &writing).await
         };
         match together {
             Ok(results) => {
@@ -92,7 +90,7 @@ pub(crate) async fn run(
                 for queued in batch {
                     let alone = {
                         let _writer = write_lock.lock().await;
-                        commit_one(&pool, &queued.write, &sealer).await
+                        commit_one(&pool, &queued.write, &writing).await
                     };
                     let _ = queued.reply.send(alone);
                 }
@@ -104,7 +102,7 @@ pub(crate) async fn run(
 async fn commit_together(
     pool: &AnyPool,
     batch: &[Queued],
-    sealer: &crate::sealing::Sealer,
+    writing: &crate::sql_store::Writing,
 ) -> StoreResult<Vec<Option<Committed>>> {
     let ctx = "committing writes together";
     let mut tx = pool.begin().await.map_err(failed(ctx))?;
@@ -112,7 +110,7 @@ async fn commit_together(
     for queued in batch {
         if queued.write.may_undo() {
             let mut part = sqlx::Acquire::begin(&mut *tx).await.map_err(failed(ctx))?;
-            match write_one(&mut part, &queued.write, sealer).await? {
+            match write_one(&mut part, &queued.write, writing).await? {
                 Some(committed) => {
                     part.commit().await.map_err(failed(ctx))?;
                     results.push(Some(committed));
@@ -124,7 +122,7 @@ async fn commit_together(
             }
         } else {
             // Writes nothing when it answers `None` (a stale generation): nothing to undo.
-            results.push(write_one(&mut tx, &queued.write, sealer).await?);
+            results.push(write_one(&mut tx, &queued.write, writing).await?);
         }
     }
     tx.commit().await.map_err(failed(ctx))?;
@@ -135,11 +133,11 @@ async fn commit_together(
 pub(crate) async fn commit_one(
     pool: &AnyPool,
     write: &Write,
-    sealer: &crate::sealing::Sealer,
+    writing: &crate::sql_store::Writing,
 ) -> StoreResult<Option<Committed>> {
     let ctx = "committing a write";
     let mut tx = pool.begin().await.map_err(failed(ctx))?;
-    let Some(committed) = write_one(&mut tx, write, sealer).await? else {
+    let Some(committed) = write_one(&mut tx, write, writing).await? else {
         return Ok(None);
     };
     tx.commit().await.map_err(failed(ctx))?;
@@ -151,7 +149,7 @@ pub(crate) async fn commit_one(
 async fn write_one(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     write: &Write,
-    sealer: &crate::sealing::Sealer,
+    writing: &crate::sql_store::Writing,
 ) -> StoreResult<Option<Committed>> {
     match write {
         Write::User {
@@ -162,11 +160,11 @@ async fn write_one(
             if !bump_generation(tx, user, *expected).await? {
                 return Ok(None);
             }
-            let committed = SqlStore::write_effects(tx, effects, sealer).await?;
+            let committed = SqlStore::write_effects(tx, effects, writing).await?;
             Ok((!committed.conflict).then_some(committed))
         }
         Write::Effects(effects) => {
-            let committed = SqlStore::write_effects(tx, effects, sealer).await?;
+            let committed = SqlStore::write_effects(tx, effects, writing).await?;
             Ok((!committed.conflict).then_some(committed))
         }
         Write::InboundAnswer {
@@ -182,7 +180,7 @@ async fn write_one(
             .bind(partner.clone())
             .bind(transaction.clone())
             .bind(answer.clone())
-            .bind(millis(OffsetDateTime::now_utc()))
+            .bind(writing.now())
             .execute(&mut **tx)
             .await
             .map_err(failed("recording an answer given to a partner"))?;

@@ -43,7 +43,7 @@ impl InterconnectionStore for SqlStore {
                 let partner: String = row.try_get("partner").map_err(failed(ctx))?;
                 let txn: String = row.try_get("transaction_id").map_err(failed(ctx))?;
                 let request: String = row.try_get("request").map_err(failed(ctx))?;
-                let request = self.sealer.open(request)?;
+                let request = self.writing.open(request)?;
                 let attempts: i64 = row.try_get("attempts").map_err(failed(ctx))?;
                 Ok(OutboxMessage {
                     id: row.try_get("outbox_id").map_err(failed(ctx))?,
@@ -155,11 +155,11 @@ impl InterconnectionStore for SqlStore {
         )
         .bind(group.as_str())
         .bind(partner.as_str())
-        .bind(millis(OffsetDateTime::now_utc()))
+        .bind(self.writing.now())
         .execute(&mut *tx)
         .await
         .map_err(failed(ctx.clone()))?;
-        let committed = Self::write_effects(&mut tx, effects, &self.sealer).await?;
+        let committed = Self::write_effects(&mut tx, effects, &self.writing).await?;
         tx.commit().await.map_err(failed(ctx))?;
         Ok(committed)
     }
@@ -186,7 +186,7 @@ impl InterconnectionStore for SqlStore {
         if locked.rows_affected() == 0 {
             return Ok(false);
         }
-        Self::write_effects(&mut tx, effects, &self.sealer).await?;
+        Self::write_effects(&mut tx, effects, &self.writing).await?;
         tx.commit().await.map_err(failed(ctx))?;
         Ok(true)
     }
@@ -268,7 +268,7 @@ impl InterconnectionStore for SqlStore {
                     .map_err(failed(ctx.clone()))?;
             }
         }
-        let committed = Self::write_effects(&mut tx, effects, &self.sealer).await?;
+        let committed = Self::write_effects(&mut tx, effects, &self.writing).await?;
         tx.commit().await.map_err(failed(ctx))?;
         Ok(CopyOutcome::Stored(committed))
     }
@@ -299,7 +299,7 @@ impl InterconnectionStore for SqlStore {
             _ => return Ok(None),
         }
         // Subscribers are told before their subscriptions go.
-        let committed = Self::write_effects(&mut tx, effects, &self.sealer).await?;
+        let committed = Self::write_effects(&mut tx, effects, &self.writing).await?;
         crate::affiliation::forget_group(&mut tx, group).await?;
         sqlx::query("DELETE FROM group_subscriptions WHERE group_id = $1")
             .bind(group.as_str())
@@ -336,7 +336,7 @@ impl InterconnectionStore for SqlStore {
                     // Claimed, not answered yet.
                     return Ok(None);
                 }
-                let text = self.sealer.open(text)?;
+                let text = self.writing.open(text)?;
                 Ok(Some(
                     serde_json::from_str(&text).map_err(|e| corrupt(ctx, e))?,
                 ))
@@ -354,7 +354,7 @@ impl InterconnectionStore for SqlStore {
         // A claim is an answer row with an empty answer; older than this, it was left by
         // a crash and is taken over.
         const LEASE_MS: i64 = 10_000;
-        let now = crate::sql_store::millis(time::OffsetDateTime::now_utc());
+        let now = self.writing.now();
         let _guard = self.write_guard().await;
         let inserted = sqlx::query(
             "INSERT INTO inbound_answers (partner, transaction_id, answer, created_at) VALUES ($1, $2, '', $3) \
@@ -383,7 +383,7 @@ impl InterconnectionStore for SqlStore {
         };
         let text: String = row.try_get("answer").map_err(failed(ctx))?;
         if !text.is_empty() {
-            let text = self.sealer.open(text)?;
+            let text = self.writing.open(text)?;
             return Ok(InboundClaim::Answered(
                 serde_json::from_str(&text).map_err(|e| corrupt(ctx, e))?,
             ));
@@ -435,7 +435,7 @@ impl InterconnectionStore for SqlStore {
     ) -> StoreResult<()> {
         let ctx = "recording an answer given to a partner";
         let text = self
-            .sealer
+            .writing
             .seal(serde_json::to_string(answer).map_err(|e| corrupt(ctx, e))?)?;
         self.commit_write(crate::group_commit::Write::InboundAnswer {
             partner: partner.as_str().to_string(),

@@ -21,7 +21,7 @@ mod sql_store;
 
 pub use bulk::BulkAffiliatedUser;
 pub use sealing::new_storage_key;
-pub use sql_store::{SqlStore, StoreOptions};
+pub use sql_store::{SqlStore, StoreOptions, StoreWorld};
 
 /// The embedded database's file name in the data directory.
 pub const SQLITE_FILE: &str = "mcx.db";

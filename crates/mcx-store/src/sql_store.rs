@@ -55,7 +55,42 @@ pub struct SqlStore {
     /// SQLite only: the queue of affiliation changes committed together.
     user_commits: OnceLock<mpsc::UnboundedSender<crate::group_commit::Queued>>,
     /// Seals key material in what is stored.
-    pub(crate) sealer: Arc<crate::sealing::Sealer>,
+    pub(crate) writing: Arc<crate::sql_store::Writing>,
+}
+
+/// What every write needs besides its transaction: the sealer for key material, and the
+/// time and randomness the store writes (timestamps, transaction IDs of requests to
+/// partners), from the same ports the core uses, so a simulated run replays exactly.
+pub(crate) struct Writing {
+    sealer: crate::sealing::Sealer,
+    /// Time.
+    pub(crate) clock: Arc<dyn mcx_core::ports::Clock>,
+    /// Randomness.
+    pub(crate) entropy: Arc<dyn mcx_core::ports::Entropy>,
+}
+
+impl std::ops::Deref for Writing {
+    type Target = crate::sealing::Sealer;
+    fn deref(&self) -> &Self::Target {
+        &self.sealer
+    }
+}
+
+impl Writing {
+    /// Now, in Unix milliseconds.
+    pub(crate) fn now(&self) -> i64 {
+        millis(self.clock.now())
+    }
+}
+
+/// The time and randomness a store uses: the system's in a server, simulated ones in
+/// the simulation.
+#[derive(Clone)]
+pub struct StoreWorld {
+    /// Time.
+    pub clock: Arc<dyn mcx_core::ports::Clock>,
+    /// Randomness.
+    pub entropy: Arc<dyn mcx_core::ports::Entropy>,
 }
 
 pub(crate) fn failed(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -101,7 +136,7 @@ fn decode_credential(text: &str) -> Option<Credential> {
 
 impl SqlStore {
     /// Opens the store and brings its schema up to date.
-    pub async fn open(options: &StoreOptions) -> StoreResult<Self> {
+    pub async fn open(options: &StoreOptions, world: StoreWorld) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let connect = AnyConnectOptions::from_str(&options.url).map_err(failed(format!(
             "parsing the storage URL '{}'",
@@ -150,7 +185,11 @@ impl SqlStore {
             postgres,
             write_lock: (!postgres).then(|| Arc::new(Mutex::new(()))),
             user_commits: OnceLock::new(),
-            sealer: Arc::new(crate::sealing::Sealer::new(options.storage_key.as_ref())?),
+            writing: Arc::new(Writing {
+                sealer: crate::sealing::Sealer::new(options.storage_key.as_ref())?,
+                clock: world.clock,
+                entropy: world.entropy,
+            }),
         };
         store.seal_stored_groups().await?;
         // Claims of partner transactions still open belong to a process that is gone (one
@@ -181,7 +220,7 @@ impl SqlStore {
         write: crate::group_commit::Write,
     ) -> StoreResult<Option<Committed>> {
         let Some(write_lock) = &self.write_lock else {
-            return crate::group_commit::commit_one(&self.pool, &write, &self.sealer).await;
+            return crate::group_commit::commit_one(&self.pool, &write, &self.writing).await;
         };
         let queue = self.user_commits.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -189,7 +228,7 @@ impl SqlStore {
                 self.pool.clone(),
                 write_lock.clone(),
                 rx,
-                self.sealer.clone(),
+                self.writing.clone(),
             ));
             tx
         });
@@ -213,13 +252,13 @@ impl SqlStore {
 
     pub(crate) fn group_from_row(&self, row: &AnyRow) -> StoreResult<GroupRecord> {
         let text: String = row.try_get("record").map_err(failed("reading a group"))?;
-        let text = self.sealer.open(text)?;
+        let text = self.writing.open(text)?;
         serde_json::from_str(&text).map_err(|e| corrupt("reading a group", e))
     }
 
     /// A group record as stored: JSON with its key material sealed.
     pub(crate) fn group_text(&self, group: &GroupRecord, ctx: &str) -> StoreResult<String> {
-        self.sealer
+        self.writing
             .seal(serde_json::to_string(group).map_err(|e| corrupt(ctx, e))?)
     }
 
@@ -235,7 +274,7 @@ impl SqlStore {
         for row in rows {
             let id: String = row.try_get("group_id").map_err(failed(ctx))?;
             let text: String = row.try_get("record").map_err(failed(ctx))?;
-            let sealed = self.sealer.seal(text.clone())?;
+            let sealed = self.writing.seal(text.clone())?;
             if sealed != text {
                 sqlx::query("UPDATE groups SET record = $1 WHERE group_id = $2")
                     .bind(sealed)
@@ -268,9 +307,9 @@ impl SqlStore {
     pub(crate) async fn write_effects(
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         effects: &Effects,
-        sealer: &crate::sealing::Sealer,
+        writing: &crate::sql_store::Writing,
     ) -> StoreResult<Committed> {
-        let now = millis(OffsetDateTime::now_utc());
+        let now = writing.now();
         // Removals come before the audiences they change are resolved.
         for (group, user) in &effects.ended_subscriptions {
             sqlx::query(
@@ -299,7 +338,7 @@ impl SqlStore {
                 context: "encoding a client event".into(),
                 message: e.to_string(),
             })?;
-            let json = sealer.seal(json)?;
+            let json = writing.seal(json)?;
             // One copy per session the audience names, each reporting its session.
             let (sql, key) = match audience {
                 Audience::Session(session) => (
@@ -338,7 +377,7 @@ impl SqlStore {
         woken.sort();
         woken.dedup();
         for entry in &effects.outbox {
-            Self::write_outbox_entry(tx, entry, now, sealer).await?;
+            Self::write_outbox_entry(tx, entry, now, writing).await?;
         }
         for update in &effects.partner_records {
             Self::write_partner_record(tx, update, now).await?;
@@ -396,12 +435,15 @@ impl SqlStore {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         entry: &mcx_core::ports::OutboxEntry,
         now: i64,
-        sealer: &crate::sealing::Sealer,
+        writing: &crate::sql_store::Writing,
     ) -> StoreResult<()> {
         let ctx = "queueing a request to partners";
         let request =
-            sealer.seal(serde_json::to_string(&entry.request).map_err(|e| corrupt(ctx, e))?)?;
-        let txn = entry.transaction_id.to_string();
+            writing.seal(serde_json::to_string(&entry.request).map_err(|e| corrupt(ctx, e))?)?;
+        let txn = writing
+            .entropy
+            .transaction_id(writing.clock.now())
+            .to_string();
         let now = now.saturating_add(i64::try_from(entry.delay.as_millis()).unwrap_or(i64::MAX));
         // $1 names the partner or the group whose partners receive a copy.
         let (sql, key) = match &entry.audience {
@@ -820,7 +862,7 @@ impl EventStore for SqlStore {
             let idx: i64 = row.try_get("idx").map_err(failed(ctx))?;
             let id: i64 = row.try_get("event_id").map_err(failed(ctx))?;
             let text: String = row.try_get("event").map_err(failed(ctx))?;
-            let text = self.sealer.open(text)?;
+            let text = self.writing.open(text)?;
             let event: ClientEvent = serde_json::from_str(&text).map_err(|e| corrupt(ctx, e))?;
             let slot = usize::try_from(idx)
                 .ok()
@@ -923,7 +965,7 @@ impl GroupStore for SqlStore {
         if inserted.rows_affected() == 0 {
             return Ok(WriteOutcome::AlreadyExists);
         }
-        let committed = Self::write_effects(&mut tx, effects, &self.sealer).await?;
+        let committed = Self::write_effects(&mut tx, effects, &self.writing).await?;
         tx.commit().await.map_err(failed(ctx))?;
         Ok(WriteOutcome::Done(committed))
     }
@@ -963,7 +1005,7 @@ impl GroupStore for SqlStore {
                 None => WriteOutcome::NotFound,
             });
         }
-        let committed = Self::write_effects(&mut tx, effects, &self.sealer).await?;
+        let committed = Self::write_effects(&mut tx, effects, &self.writing).await?;
         tx.commit().await.map_err(failed(ctx))?;
         Ok(WriteOutcome::Done(committed))
     }
@@ -998,7 +1040,7 @@ impl GroupStore for SqlStore {
             return Ok(WriteOutcome::VersionMismatch { current });
         }
         // Subscribers are told before their subscriptions go.
-        let committed = Self::write_effects(&mut tx, effects, &self.sealer).await?;
+        let committed = Self::write_effects(&mut tx, effects, &self.writing).await?;
         crate::affiliation::forget_group(&mut tx, id).await?;
         sqlx::query("DELETE FROM group_subscriptions WHERE group_id = $1")
             .bind(id.as_str())

@@ -10,7 +10,33 @@ use mcx_core::ports::{
 };
 use mcx_model::profile::{ServiceProfile, UserProfile};
 use mcx_model::{ClientId, McService, McServiceGroupId, McServiceId};
-use mcx_store::{SqlStore, StoreOptions};
+use mcx_store::{SqlStore, StoreOptions, StoreWorld};
+
+/// Wall-clock time and the thread's generator: what a server gives the store.
+struct Real;
+
+impl mcx_core::ports::Clock for Real {
+    fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc()
+    }
+    fn sleep(&self, duration: std::time::Duration) -> futures_util::future::BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+impl mcx_core::ports::Entropy for Real {
+    fn fill(&self, bytes: &mut [u8]) {
+        use rand::RngCore as _;
+        rand::rng().fill_bytes(bytes);
+    }
+}
+
+fn world() -> StoreWorld {
+    StoreWorld {
+        clock: Arc::new(Real),
+        entropy: Arc::new(Real),
+    }
+}
 
 fn user(i: usize) -> McServiceId {
     McServiceId::parse(&format!("sip:u{i}@police.example")).unwrap()
@@ -34,7 +60,7 @@ fn affiliate(i: usize) -> Effects {
 async fn concurrent_changes_commit_together_and_a_stale_one_keeps_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let options = StoreOptions::sqlite_in(dir.path());
-    let store = Arc::new(SqlStore::open(&options).await.unwrap());
+    let store = Arc::new(SqlStore::open(&options, world()).await.unwrap());
     for i in 0..40 {
         store
             .put_user(&UserRecord {
@@ -81,7 +107,7 @@ async fn concurrent_changes_commit_together_and_a_stale_one_keeps_nothing() {
 
     // Everything acknowledged is on disk: a new store on the same file sees it.
     store.close().await;
-    let reopened = SqlStore::open(&options).await.unwrap();
+    let reopened = SqlStore::open(&options, world()).await.unwrap();
     for i in 0..40 {
         let state = reopened.user_affiliations(&user(i)).await.unwrap();
         assert_eq!(state.rows.len(), 1, "user {i}");

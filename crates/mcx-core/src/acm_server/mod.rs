@@ -47,6 +47,7 @@ pub struct AcmServer {
     wakers: Arc<StreamWakers>,
     outbox: Arc<Notify>,
     clock: Arc<dyn Clock>,
+    entropy: Arc<dyn crate::ports::Entropy>,
 }
 
 /// What an ACM server is built from.
@@ -63,6 +64,8 @@ pub struct AcmParts {
     pub outbox: Arc<Notify>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Randomness: identifiers, secrets, jitter.
+    pub entropy: Arc<dyn crate::ports::Entropy>,
 }
 
 fn not_found(request_id: &AcmRequestId) -> Error {
@@ -84,6 +87,7 @@ impl AcmServer {
             wakers: parts.wakers,
             outbox: parts.outbox,
             clock: parts.clock,
+            entropy: parts.entropy,
         }
     }
 
@@ -147,7 +151,7 @@ impl AcmServer {
             }
         }
         let request = AcmGroupInformationProvisionRequest {
-            request_id: Some(uuid::Uuid::now_v7()),
+            request_id: Some(self.entropy.uuid_v7(self.clock.now())),
             mc_service_id: requester.mc_service_id.clone(),
             target_mc_service_id: order.target_mc_service_id,
             interconnection_group_id_list: order.interconnection_group_id_list,

@@ -214,7 +214,11 @@ impl GroupManagementServer {
             .map_or(1, |k| k.generation + 1);
         let now = self.clock.now();
         let record = GroupRecord {
-            key_material: Some(generate_key_material(generation, now)),
+            key_material: Some(generate_key_material(
+                generation,
+                now,
+                self.entropy.as_ref(),
+            )),
             version: current.version + 1,
             updated_at: now,
             ..current.clone()

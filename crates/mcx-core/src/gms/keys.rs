@@ -4,17 +4,23 @@
 
 use base64::Engine as _;
 use mcx_model::group::GroupKeyMaterial;
-use rand::RngCore as _;
 use time::OffsetDateTime;
 
+use crate::ports::Entropy;
+
 /// A fresh 256-bit GMK with a random GMK-ID.
-pub fn generate_key_material(generation: u32, now: OffsetDateTime) -> GroupKeyMaterial {
-    let mut rng = rand::rng();
+pub fn generate_key_material(
+    generation: u32,
+    now: OffsetDateTime,
+    entropy: &dyn Entropy,
+) -> GroupKeyMaterial {
     let mut key = [0u8; 32];
-    rng.fill_bytes(&mut key);
+    entropy.fill(&mut key);
+    let mut id = [0u8; 4];
+    entropy.fill(&mut id);
     GroupKeyMaterial {
         generation,
-        gmk_id: format!("{:08x}", rng.next_u32()),
+        gmk_id: format!("{:08x}", u32::from_le_bytes(id)),
         gmk: base64::engine::general_purpose::STANDARD.encode(key),
         generated_at: now,
     }

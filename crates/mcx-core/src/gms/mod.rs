@@ -70,6 +70,7 @@ pub struct GroupManagementServer {
     commits: Arc<dyn EventStore>,
     partners: Arc<Partners>,
     clock: Arc<dyn Clock>,
+    entropy: Arc<dyn crate::ports::Entropy>,
     wakers: Arc<StreamWakers>,
     outbox: Arc<Notify>,
     servers: broadcast::Sender<GroupConfigurationNotification>,
@@ -91,6 +92,8 @@ pub struct GmsParts {
     pub partners: Arc<Partners>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Randomness: identifiers, secrets, jitter.
+    pub entropy: Arc<dyn crate::ports::Entropy>,
     /// Wakes clients' event streams.
     pub wakers: Arc<StreamWakers>,
     /// Wakes the outbox dispatcher when requests to partners are committed.
@@ -143,6 +146,7 @@ impl GroupManagementServer {
             commits: parts.commits,
             partners: parts.partners,
             clock: parts.clock,
+            entropy: parts.entropy,
             wakers: parts.wakers,
             outbox: parts.outbox,
             servers,
@@ -327,7 +331,7 @@ impl GroupManagementServer {
         let record = GroupRecord {
             mc_service_group_id: id.clone(),
             configuration,
-            key_material: Some(generate_key_material(1, now)),
+            key_material: Some(generate_key_material(1, now, self.entropy.as_ref())),
             version: 1,
             origin: GroupOrigin::Local,
             updated_at: now,

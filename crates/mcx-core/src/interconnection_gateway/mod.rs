@@ -46,14 +46,14 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The delay before attempt `attempts + 1`, with ±20 % jitter so partners coming back
-    /// are not hit by every system at once.
-    pub fn delay(&self, attempts: u32) -> Duration {
+    /// The delay before attempt `attempts + 1`, with ±20 % jitter (`unit` is uniform in
+    /// [0, 1)) so partners coming back are not hit by every system at once.
+    pub fn delay(&self, attempts: u32, unit: f64) -> Duration {
         let base = self
             .initial
             .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1).min(16)))
             .min(self.max);
-        let jitter = 0.8 + rand::random::<f64>() * 0.4;
+        let jitter = 0.8 + unit.clamp(0.0, 1.0) * 0.4;
         base.mul_f64(jitter)
     }
 }
@@ -67,6 +67,7 @@ pub struct InterconnectionGateway {
     links: Arc<dyn InterconnectionStore>,
     commits: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
+    entropy: Arc<dyn crate::ports::Entropy>,
     outbox: Arc<Notify>,
     retry: RetryPolicy,
     trace: Arc<crate::trace::TraceLog>,
@@ -88,6 +89,8 @@ pub struct GatewayParts {
     pub commits: Arc<dyn EventStore>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Randomness: identifiers, secrets, jitter.
+    pub entropy: Arc<dyn crate::ports::Entropy>,
     /// Woken when requests to partners are committed.
     pub outbox: Arc<Notify>,
     /// Retry timing.
@@ -111,6 +114,7 @@ impl InterconnectionGateway {
             links: parts.links,
             commits: parts.commits,
             clock: parts.clock,
+            entropy: parts.entropy,
             outbox: parts.outbox,
             retry: parts.retry,
             trace: parts.trace,
@@ -398,7 +402,7 @@ impl InterconnectionGateway {
             }
             Err(e @ LinkError::Unreachable { .. }) => {
                 let attempts = message.attempts + 1;
-                let delay = self.retry.delay(attempts);
+                let delay = self.retry.delay(attempts, self.entropy.unit());
                 tracing::info!(%partner, flow = message.request.name(), attempts, retry_in_ms = delay.as_millis() as u64, error = %e, "partner unreachable; will retry");
                 self.links
                     .reschedule_outbox(

@@ -56,6 +56,7 @@ pub struct McServiceServer {
     wakers: Arc<StreamWakers>,
     outbox: Arc<Notify>,
     clock: Arc<dyn Clock>,
+    entropy: Arc<dyn crate::ports::Entropy>,
     change_timeout: Duration,
     answer_wait: Duration,
     waiting: affiliation::Waiting,
@@ -103,6 +104,8 @@ pub struct McServiceServerParts {
     pub outbox: Arc<Notify>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Randomness: identifiers, secrets, jitter.
+    pub entropy: Arc<dyn crate::ports::Entropy>,
     /// How long a negotiated remote change waits for its targets.
     pub change_timeout: Duration,
     /// How long an affiliation request waits for partner hosts' answers before it is
@@ -132,6 +135,7 @@ impl McServiceServer {
             wakers: parts.wakers,
             outbox: parts.outbox,
             clock: parts.clock,
+            entropy: parts.entropy,
             change_timeout: parts.change_timeout,
             answer_wait: parts.answer_wait,
             waiting: affiliation::Waiting::default(),

@@ -30,9 +30,7 @@ use mcx_model::flows::{FailureCause, FlowResult};
 use mcx_model::group::GroupOrigin;
 use mcx_model::interconnection::Capability;
 use mcx_model::profile::Permission;
-use mcx_model::{
-    ClientId, McService, McServiceGroupId, McServiceId, NonEmpty, SystemDomain, TransactionId,
-};
+use mcx_model::{ClientId, McService, McServiceGroupId, McServiceId, NonEmpty, SystemDomain};
 
 use super::McServiceServer;
 use crate::error::{Error, ErrorKind, Result, codes};
@@ -266,7 +264,11 @@ impl McServiceServer {
                 (
                     partner.clone(),
                     self.link
-                        .send(partner, TransactionId::new(), &request)
+                        .send(
+                            partner,
+                            self.entropy.transaction_id(self.clock.now()),
+                            &request,
+                        )
                         .await,
                 )
             }
@@ -395,7 +397,7 @@ impl McServiceServer {
         loop {
             let candidate = McServiceGroupId::parse(&format!(
                 "sip:regroup-{}@{}",
-                &uuid::Uuid::new_v4().simple().to_string()[..8],
+                &format!("{:016x}", self.entropy.next_u64())[..8],
                 self.system
             ))
             .map_err(|e| reject(ErrorKind::Invalid, codes::INVALID_REQUEST, e.to_string()))?;
@@ -823,7 +825,11 @@ impl McServiceServer {
             async move {
                 match self
                     .link
-                    .send(partner, TransactionId::new(), &request)
+                    .send(
+                        partner,
+                        self.entropy.transaction_id(self.clock.now()),
+                        &request,
+                    )
                     .await
                 {
                     Err(LinkError::Unreachable { .. }) => Some((partner.clone(), request)),

@@ -84,7 +84,7 @@ impl McServiceServer {
             "mc-service-group-id-list",
             request.mc_service_group_id_list.len(),
         )?;
-        let change_id = uuid::Uuid::now_v7().to_string();
+        let change_id = self.entropy.uuid_v7(self.clock.now()).to_string();
         let mut targets = Vec::new();
         let mut results = Vec::new();
         let mut effects = Effects::none();

@@ -1,0 +1,386 @@
+//! The storage ports: one trait per entity's tables, and the records they read.
+
+use async_trait::async_trait;
+use mcx_model::api::{AcmExchange, AffiliatedMember, PartnerDelivery, PrimaryLink, RegroupRecord};
+use mcx_model::events::DeliveredEvent;
+use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
+use mcx_model::group::GroupRecord;
+use mcx_model::profile::UserProfile;
+use mcx_model::{ClientId, McService, McServiceGroupId, McServiceId, SystemDomain, TransactionId};
+use time::OffsetDateTime;
+
+use super::effects::*;
+
+/// The store failed. Carries what was being done; nothing of the failed call was kept.
+#[derive(Debug, thiserror::Error)]
+#[error("storage failed while {context}: {message}")]
+pub struct StoreError {
+    /// What was being done, e.g. "updating group 'sip:ops@police.example'".
+    pub context: String,
+    /// The underlying error.
+    pub message: String,
+}
+
+/// A storage call's result.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How a user proves who they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A password, as an Argon2id PHC string (never the password itself).
+    PasswordHash(String),
+}
+
+/// A user of this system: profile and credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The profile.
+    pub profile: UserProfile,
+    /// The credential.
+    pub credential: Credential,
+}
+
+/// A logged-on client's session. The token itself is never stored, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The session ID.
+    pub session_id: String,
+    /// SHA-256 of the bearer token, lowercase hex.
+    pub token_hash: String,
+    /// The logged-on user.
+    pub mc_service_id: McServiceId,
+    /// The client.
+    pub client_id: ClientId,
+    /// When the user logged on.
+    pub logged_on_at: OffsetDateTime,
+    /// When the session ends.
+    pub expires_at: OffsetDateTime,
+}
+/// Users of this system.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates or replaces a user.
+    async fn put_user(&self, user: &UserRecord) -> StoreResult<()>;
+    /// A user by MC service ID.
+    async fn user(&self, id: &McServiceId) -> StoreResult<Option<UserRecord>>;
+}
+
+/// Sessions of logged-on clients.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session. Any session of the same user and client ends with it, and is
+    /// returned (its subscriptions and events go with it).
+    async fn start_session(&self, session: &SessionRecord) -> StoreResult<Option<SessionRecord>>;
+    /// The session whose token has this hash with its user (`None` if the user is gone):
+    /// what every authenticated request needs, read at once.
+    async fn session_and_user(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<(SessionRecord, Option<UserRecord>)>>;
+    /// Ends a session with its subscriptions and undelivered events. False if it was gone.
+    async fn end_session(&self, session_id: &str) -> StoreResult<bool>;
+    /// Sessions whose end time has passed.
+    async fn expired_sessions(&self, now: OffsetDateTime) -> StoreResult<Vec<SessionRecord>>;
+    /// Whether the session exists.
+    async fn session_exists(&self, session_id: &str) -> StoreResult<bool>;
+    /// The live sessions of a user (one per client).
+    async fn sessions_of(&self, user: &McServiceId) -> StoreResult<Vec<SessionRecord>>;
+}
+
+/// Each session's stream of client events.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Commits effects that go with no other change, returning the sessions that got events.
+    async fn commit(&self, effects: &Effects) -> StoreResult<Committed>;
+    /// Forgets the session's events up to and including the given ID (the client has them).
+    async fn discard_events_through(&self, session_id: &str, through: i64) -> StoreResult<()>;
+    /// For each `(session, after)` of `wanted`, in order: up to `limit` of the session's
+    /// events after that ID, oldest first, and whether the session still exists. One read
+    /// for many streams: a change notified to thousands of subscribers is fetched in a
+    /// few queries instead of one per stream.
+    async fn events_of_sessions(
+        &self,
+        wanted: &[(String, i64)],
+        limit: u32,
+    ) -> StoreResult<Vec<SessionEvents>>;
+}
+
+/// One session's share of [`EventStore::events_of_sessions`].
+#[derive(Debug, Clone, Default)]
+pub struct SessionEvents {
+    /// The events, oldest first.
+    pub events: Vec<DeliveredEvent>,
+    /// Whether the session exists (false: it ended; its stream should end).
+    pub exists: bool,
+}
+
+/// Group documents and clients' subscriptions to them.
+#[async_trait]
+pub trait GroupStore: Send + Sync {
+    /// A group by ID.
+    async fn group(&self, id: &McServiceGroupId) -> StoreResult<Option<GroupRecord>>;
+    /// Every stored group, ordered by ID.
+    async fn groups(&self) -> StoreResult<Vec<GroupRecord>>;
+    /// Stores a new group: `AlreadyExists` if its ID is taken.
+    async fn insert_group(
+        &self,
+        group: &GroupRecord,
+        effects: &Effects,
+    ) -> StoreResult<WriteOutcome>;
+    /// Replaces a group if its stored version is `expected_version`.
+    async fn replace_group(
+        &self,
+        group: &GroupRecord,
+        expected_version: u64,
+        effects: &Effects,
+    ) -> StoreResult<WriteOutcome>;
+    /// Deletes a group (with its client subscriptions) if its stored version is
+    /// `expected_version`, or whatever it is when `None`.
+    async fn delete_group(
+        &self,
+        id: &McServiceGroupId,
+        expected_version: Option<u64>,
+        effects: &Effects,
+    ) -> StoreResult<WriteOutcome>;
+    /// Subscribes a session to a group's configuration (idempotent).
+    async fn subscribe(&self, session_id: &str, group: &McServiceGroupId) -> StoreResult<()>;
+    /// Ends a subscription. False if there was none.
+    async fn unsubscribe(&self, session_id: &str, group: &McServiceGroupId) -> StoreResult<bool>;
+}
+
+/// An outbox entry as stored: one request to one partner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// The entry's ID; entries to one partner are sent in ID order.
+    pub id: i64,
+    /// The receiving partner.
+    pub partner: SystemDomain,
+    /// The exchange's ID.
+    pub transaction_id: TransactionId,
+    /// The flow.
+    pub request: PartnerRequest,
+    /// Failed attempts so far.
+    pub attempts: u32,
+}
+
+/// How storing a partner's copy of a group went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyOutcome {
+    /// Stored (first copy, or a newer primary version).
+    Stored(Committed),
+    /// The stored copy derives from this very primary version: nothing to do.
+    Duplicate,
+    /// The stored copy derives from a newer primary version: ignored.
+    Stale {
+        /// The primary version of the stored copy.
+        stored: u64,
+    },
+    /// The stored copy changed since it was read (its local version is not the one before
+    /// the new record's): read again and retry.
+    Conflict,
+}
+
+/// Interconnection state: the outbox, the primary's records of partners, the partner's
+/// links to primaries, partner copies of groups, and answers already given to partners.
+#[async_trait]
+pub trait InterconnectionStore: Send + Sync {
+    /// The first unsent message of each partner that is due, oldest partner first.
+    async fn outbox_heads(&self, now: OffsetDateTime) -> StoreResult<Vec<OutboxMessage>>;
+    /// When the next unsent message falls due, if any.
+    async fn outbox_next_due(&self) -> StoreResult<Option<OffsetDateTime>>;
+    /// Records a failed attempt and when to try again.
+    async fn reschedule_outbox(
+        &self,
+        id: i64,
+        attempts: u32,
+        next_attempt_at: OffsetDateTime,
+        error: &str,
+    ) -> StoreResult<()>;
+    /// The primary's records of the group's partners.
+    async fn partner_records(&self, group: &McServiceGroupId) -> StoreResult<Vec<PartnerDelivery>>;
+    /// Whether the primary has shared the group with the partner by administrator action.
+    async fn shared_with(
+        &self,
+        group: &McServiceGroupId,
+        partner: &SystemDomain,
+    ) -> StoreResult<bool>;
+    /// Records an administrator's share (idempotent), with its effects.
+    async fn record_share(
+        &self,
+        group: &McServiceGroupId,
+        partner: &SystemDomain,
+        effects: &Effects,
+    ) -> StoreResult<Committed>;
+    /// Subscribes a partner to a group if the group is still at `version`, committing the
+    /// effects with it. False if the group changed (or is gone) meanwhile.
+    async fn subscribe_partner(
+        &self,
+        group: &McServiceGroupId,
+        partner: &SystemDomain,
+        version: u64,
+        effects: &Effects,
+    ) -> StoreResult<bool>;
+    /// The partner's link to the group's primary.
+    async fn primary_link(&self, group: &McServiceGroupId) -> StoreResult<Option<PrimaryLink>>;
+    /// Stores a partner copy of a group received from its primary (its `version` must be
+    /// one more than the stored copy's, or 1 when there is none), unless the stored copy
+    /// is as new or newer; the effects commit only with a stored copy.
+    async fn store_partner_copy(
+        &self,
+        group: &GroupRecord,
+        effects: &Effects,
+    ) -> StoreResult<CopyOutcome>;
+    /// Removes a partner copy whose primary version is at most `version`; the effects
+    /// commit only if it was removed.
+    async fn remove_partner_copy(
+        &self,
+        group: &McServiceGroupId,
+        version: u64,
+        effects: &Effects,
+    ) -> StoreResult<Option<Committed>>;
+    /// The answer already given to a partner's transaction, if any.
+    async fn inbound_answer(
+        &self,
+        partner: &SystemDomain,
+        transaction: TransactionId,
+    ) -> StoreResult<Option<PartnerResponse>>;
+    /// Claims a partner's transaction for handling: the first of any number of
+    /// simultaneous copies (on any node) gets `Claimed`; the others see it in progress or,
+    /// once handled, its answer. A claim left by a crash is taken over after a lease.
+    async fn claim_inbound(
+        &self,
+        partner: &SystemDomain,
+        transaction: TransactionId,
+    ) -> StoreResult<InboundClaim>;
+    /// Gives up a claim whose handling failed (nothing was answered): a retransmission is
+    /// handled afresh.
+    async fn release_inbound(
+        &self,
+        partner: &SystemDomain,
+        transaction: TransactionId,
+    ) -> StoreResult<()>;
+    /// Remembers the answer given to a partner's transaction (completing its claim).
+    async fn record_inbound_answer(
+        &self,
+        partner: &SystemDomain,
+        transaction: TransactionId,
+        answer: &PartnerResponse,
+    ) -> StoreResult<()>;
+}
+
+/// Where a partner's transaction stands at the receiver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundClaim {
+    /// This caller handles it.
+    Claimed,
+    /// Another copy is being handled now.
+    InProgress,
+    /// It was handled: the answer given.
+    Answered(PartnerResponse),
+}
+
+/// Affiliation records of the MC service server (serving and hosting sides), the GMS's
+/// view of affiliations to its groups, and remote change records.
+#[async_trait]
+pub trait AffiliationStore: Send + Sync {
+    /// A served user's affiliations and their generation.
+    async fn user_affiliations(&self, user: &McServiceId) -> StoreResult<UserAffiliationState>;
+    /// Commits effects touching a served user's affiliations, if the user's generation is
+    /// still `expected` (any, with `None`); bumps the generation. `None` if it moved on.
+    async fn commit_for_user(
+        &self,
+        user: &McServiceId,
+        expected: Option<u64>,
+        effects: &Effects,
+    ) -> StoreResult<Option<Committed>>;
+    /// Served users' client affiliations to a group (the serving server's view).
+    async fn served_affiliations_to(
+        &self,
+        group: &McServiceGroupId,
+    ) -> StoreResult<Vec<(McServiceId, ClientAffiliation)>>;
+    /// Client affiliations that no live session holds, and pending ones: leftovers of a
+    /// crash, to be cleaned at start.
+    async fn stale_affiliations(&self) -> StoreResult<Vec<(McServiceId, ClientAffiliation)>>;
+    /// The generation of the last request applied for a partner user and group here.
+    async fn hosted_generation(
+        &self,
+        user: &McServiceId,
+        service: McService,
+        group: &McServiceGroupId,
+    ) -> StoreResult<Option<u64>>;
+    /// The users affiliated to a group defined here (the hosting server's view).
+    async fn hosted_affiliations(
+        &self,
+        group: &McServiceGroupId,
+    ) -> StoreResult<Vec<(McServiceId, McService)>>;
+    /// The GMS's view of a group's affiliated members.
+    async fn gms_affiliations(
+        &self,
+        group: &McServiceGroupId,
+    ) -> StoreResult<Vec<AffiliatedMember>>;
+    /// A remote change.
+    async fn change(&self, change_id: &str) -> StoreResult<Option<StoredChange>>;
+    /// Pending remote changes whose deadline has passed, and the next deadline.
+    async fn due_changes(
+        &self,
+        now: OffsetDateTime,
+    ) -> StoreResult<(Vec<String>, Option<OffsetDateTime>)>;
+}
+
+/// Regroups an MC service server takes part in, with the clients it affiliated.
+#[async_trait]
+pub trait RegroupStore: Send + Sync {
+    /// One regroup, with its members.
+    async fn regroup(&self, regroup: &McServiceGroupId) -> StoreResult<Option<RegroupRecord>>;
+    /// Every regroup, with its members.
+    async fn regroups(&self) -> StoreResult<Vec<RegroupRecord>>;
+    /// The regroup that holds a group (a constituent homed here, or its regroup group).
+    async fn regroup_holding(
+        &self,
+        group: &McServiceGroupId,
+    ) -> StoreResult<Option<McServiceGroupId>>;
+}
+
+/// ACM exchanges.
+#[async_trait]
+pub trait AcmStore: Send + Sync {
+    /// One exchange.
+    async fn acm_exchange(
+        &self,
+        role: AcmRole,
+        request_id: uuid::Uuid,
+    ) -> StoreResult<Option<AcmExchange>>;
+    /// A user's exchanges on one side, newest first.
+    async fn acm_exchanges(
+        &self,
+        role: AcmRole,
+        owner: &McServiceId,
+    ) -> StoreResult<Vec<AcmExchange>>;
+    /// The exchanges pending for a user, with their side.
+    async fn acm_pending(&self, owner: &McServiceId) -> StoreResult<Vec<(AcmRole, AcmExchange)>>;
+}
+
+/// Everything the entities store. Implemented once per storage engine.
+pub trait Store:
+    UserStore
+    + SessionStore
+    + EventStore
+    + GroupStore
+    + InterconnectionStore
+    + AffiliationStore
+    + RegroupStore
+    + AcmStore
+{
+}
+
+impl<T> Store for T where
+    T: UserStore
+        + SessionStore
+        + EventStore
+        + GroupStore
+        + InterconnectionStore
+        + AffiliationStore
+        + RegroupStore
+        + AcmStore
+{
+}

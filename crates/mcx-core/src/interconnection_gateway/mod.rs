@@ -377,7 +377,15 @@ impl InterconnectionGateway {
         Ok(done)
     }
 
-    async fn deliver(&self, link: &dyn PartnerLink, message: OutboxMessage) -> Result<bool> {
+    /// The outbox messages due now: the head of each partner's lanes.
+    pub async fn due_heads(&self) -> Result<Vec<OutboxMessage>> {
+        Ok(self.links.outbox_heads(self.clock.now()).await?)
+    }
+
+    /// Delivers one message (a head from [`Self::due_heads`]) and handles its answer.
+    /// True if the exchange completed; false if it is rescheduled. The simulation
+    /// delivers one message at a time in an order of its choosing.
+    pub async fn deliver(&self, link: &dyn PartnerLink, message: OutboxMessage) -> Result<bool> {
         let partner = &message.partner;
         let capability = message.request.capability();
         if !self.partners.may_send(partner, capability) {

@@ -791,12 +791,19 @@ impl Sim {
                     continue;
                 }
                 let Some(up) = &system.up else { continue };
-                if let Ok(Some(copy)) = up.store.group(g).await
-                    && copy.version != original.version
-                {
+                // A copy derives from the primary's latest version (local policy applied;
+                // it never refuses here), whatever local version it has.
+                let Ok(Some(copy)) = up.store.group(g).await else {
+                    continue;
+                };
+                let derived = match copy.origin {
+                    mcx_model::group::GroupOrigin::Partner { primary_version } => primary_version,
+                    _ => 0,
+                };
+                if derived != original.version {
                     violations.push(format!(
-                        "{}'s copy of {g} is at version {} but the primary's at {}",
-                        system.domain, copy.version, original.version
+                        "{}'s copy of {g} derives from version {derived} but the primary is at {}",
+                        system.domain, original.version
                     ));
                 }
             }
@@ -835,7 +842,11 @@ impl Sim {
                 if let Some(up) = &system.up
                     && let Ok(Some(copy)) = up.store.group(g).await
                 {
-                    let _ = writeln!(text, "{} {g} v{}", system.domain, copy.version);
+                    let _ = writeln!(
+                        text,
+                        "{} {g} v{} {:?}",
+                        system.domain, copy.version, copy.origin
+                    );
                 }
             }
         }

@@ -396,6 +396,7 @@ impl Sim {
             53..=56 => self.log_off().await,
             57..=59 => self.remote_change().await,
             60..=61 => self.rekey().await,
+            72..=74 => self.change_membership().await,
             62..=66 => {
                 self.count("advance clock");
                 let by = Duration::from_millis(self.entropy.below(3_000) as u64);
@@ -598,6 +599,63 @@ impl Sim {
         match system.gms.rekey_group(&requester, &group).await {
             Ok(_) => self.outcome("rekey", "done"),
             Err(e) => self.outcome("rekey", &format!("error {e}")),
+        }
+    }
+
+    /// An administrator removes a user from one of its groups, or adds a removed user
+    /// back: partner copies follow, and requests decided on an older copy meet a host
+    /// that refuses them.
+    async fn change_membership(&mut self) {
+        self.count("membership change");
+        let s = self.entropy.below(self.systems.len());
+        let admin = self.users[s * USERS_PER_SYSTEM]
+            .profile
+            .mc_service_id
+            .clone();
+        let group = gid(&format!(
+            "sip:g{}@{}",
+            self.entropy.below(GROUPS_PER_SYSTEM),
+            DOMAINS[s]
+        ));
+        // Administrators stay members: they define the groups.
+        let candidates: Vec<McServiceId> = self
+            .users
+            .iter()
+            .map(|u| u.profile.mc_service_id.clone())
+            .filter(|u| u.user_part() != "u0")
+            .collect();
+        let member = candidates[self.entropy.below(candidates.len())].clone();
+        let Some(requester) = self.requester(&admin, &client("admin"), true).await else {
+            return;
+        };
+        let Some(system) = self.up(s) else { return };
+        let Ok(current) = system.gms.group(&requester, &group).await else {
+            return;
+        };
+        let mut configuration = current.configuration.clone();
+        let listed = configuration.list.iter().any(|m| m.uri == member);
+        if listed {
+            configuration.list.retain(|m| m.uri != member);
+        } else {
+            configuration
+                .list
+                .push(mcx_model::group::GroupMemberEntry::new(member.clone()));
+        }
+        match system
+            .gms
+            .update_group(
+                &requester,
+                &group,
+                mcx_core::gms::Precondition::Version(current.version),
+                configuration,
+            )
+            .await
+        {
+            Ok(_) => self.outcome(
+                "membership change",
+                if listed { "removed" } else { "added" },
+            ),
+            Err(e) => self.outcome("membership change", &format!("error {e}")),
         }
     }
 

@@ -1,0 +1,223 @@
+//! At a partner system: steps 6–11, and cancellation there.
+
+use mcx_model::SystemDomain;
+use mcx_model::api::{RegroupRecord, RegroupState};
+use mcx_model::events::ClientEvent;
+use mcx_model::flows::partner::PartnerRequest;
+use mcx_model::flows::regroup::*;
+use mcx_model::flows::{FailureCause, FlowResult};
+
+use super::Change;
+use crate::error::Result;
+use crate::mc_service_server::McServiceServer;
+use crate::ports::{Audience, Effects, PartnerAudience, RegroupWrite};
+
+impl McServiceServer {
+    /// Steps 6–11 at a partner system.
+    pub(crate) async fn host_regroup(
+        &self,
+        from: &SystemDomain,
+        request: &ServerPreconfiguredRegroupRequest,
+    ) -> Result<ServerPreconfiguredRegroupResponse> {
+        let regroup = &request.regroup_group_id;
+        let respond = |result, count| ServerPreconfiguredRegroupResponse {
+            mc_service_id: request.mc_service_id.clone(),
+            regroup_group_id: regroup.clone(),
+            result,
+            affiliated_member_count: count,
+        };
+        if &regroup.home_system() != from {
+            return Ok(respond(
+                FlowResult::failure(
+                    FailureCause::NotAuthorized,
+                    format!(
+                        "a regroup group of '{}' cannot be formed by '{from}'",
+                        regroup.home_system()
+                    ),
+                ),
+                0,
+            ));
+        }
+        if let Some(existing) = self.regroups.regroup(regroup).await? {
+            return Ok(respond(FlowResult::Success, existing.members.len() as u64));
+        }
+        // Step 6: the groups this system hosts exist and are not regrouped already.
+        let hosted: Vec<_> = request
+            .mc_service_group_id_list
+            .iter()
+            .filter(|g| g.home_system() == self.system)
+            .cloned()
+            .collect();
+        for group in &hosted {
+            match self.gms.group_for_server(group).await? {
+                None => {
+                    return Ok(respond(
+                        FlowResult::failure(
+                            FailureCause::UnknownGroup,
+                            format!("there is no group '{group}' in {}", self.system),
+                        ),
+                        0,
+                    ));
+                }
+                Some(g) if g.configuration.regrouped_into.is_some() => {
+                    return Ok(respond(
+                        FlowResult::failure(
+                            FailureCause::Other("already-regrouped".into()),
+                            format!("group '{group}' is already regrouped"),
+                        ),
+                        0,
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
+        let (mut effects, members) = self
+            .affected_clients(
+                regroup,
+                &groups,
+                request.mc_service,
+                &request.preconfigured_group_id,
+            )
+            .await?;
+        let record = RegroupRecord {
+            regroup_group_id: regroup.clone(),
+            primary_system: from.clone(),
+            initiator: request.mc_service_id.clone(),
+            preconfigured_group_id: request.preconfigured_group_id.clone(),
+            mc_service_group_id_list: groups,
+            mc_service: request.mc_service,
+            state: RegroupState::Active,
+            members: Vec::new(),
+            request_return: None,
+            response: None,
+        };
+        let mut claimed = hosted.clone();
+        claimed.push(regroup.clone());
+        effects.regroups.splice(
+            0..0,
+            [
+                RegroupWrite::Put(Box::new(record)),
+                RegroupWrite::Claim {
+                    regroup: regroup.clone(),
+                    groups: claimed.clone(),
+                },
+            ],
+        );
+        if !self.commit_regroup_effects(&effects).await? {
+            let (code, detail) = self.already_regrouped(&claimed).await;
+            return Ok(respond(
+                FlowResult::failure(FailureCause::Other(code.into()), detail),
+                0,
+            ));
+        }
+        for group in &hosted {
+            self.gms.set_regrouped(group, regroup, true).await?;
+        }
+        tracing::info!(%regroup, %from, members = members.len(), "took part in a partner's regroup");
+        // Its members get the regroup group from this system's GMS: if the primary did not
+        // provide it, the GMS asks for it (§10.2.7.3 step 1).
+        match self.gms.request_configuration(regroup).await {
+            Ok(true) => self.trace.record(crate::trace::Flow {
+                entity: "MC service server",
+                direction: crate::trace::Direction::Sent,
+                peer: "GMS".into(),
+                flow: "Group configuration request",
+                correlation: regroup.to_string(),
+                elements: serde_json::json!({"mc-service-group-id": regroup}),
+            }),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(%regroup, error = %e, "cannot request the regroup group's configuration")
+            }
+        }
+        Ok(respond(FlowResult::Success, members.len() as u64))
+    }
+
+    /// Cancellation at a partner.
+    pub(crate) async fn host_cancel(
+        &self,
+        from: &SystemDomain,
+        request: &PreconfiguredRegroupCancelRequest,
+    ) -> Result<PreconfiguredRegroupCancelResponse> {
+        let respond = |result| PreconfiguredRegroupCancelResponse {
+            mc_service_id: request.mc_service_id.clone(),
+            regroup_group_id: request.regroup_group_id.clone(),
+            result,
+        };
+        match self.regroups.regroup(&request.regroup_group_id).await? {
+            None => Ok(respond(FlowResult::Success)),
+            Some(record) if &record.primary_system != from => Ok(respond(FlowResult::failure(
+                FailureCause::NotAuthorized,
+                format!(
+                    "regroup '{}' was not made by '{from}'",
+                    request.regroup_group_id
+                ),
+            ))),
+            Some(record) => {
+                self.end_regroup_here(&record, request, Vec::new()).await?;
+                Ok(respond(FlowResult::Success))
+            }
+        }
+    }
+
+    /// Ends a regroup's part in this system: members de-affiliated from the regroup group
+    /// and told, groups hosted here no longer regrouped, the record gone.
+    pub(super) async fn end_regroup_here(
+        &self,
+        record: &RegroupRecord,
+        cancel: &PreconfiguredRegroupCancelRequest,
+        undelivered: Vec<(SystemDomain, PartnerRequest)>,
+    ) -> Result<()> {
+        let mut effects = Effects::none();
+        for member in &record.members {
+            // The serving rows go here; the primary deletes the regroup group, and with it
+            // its hosted affiliations and the GMS's view, in every system.
+            self.regroup_affiliation(
+                &member.mc_service_id,
+                &member.client_id,
+                record.mc_service,
+                &record.regroup_group_id,
+                Change::Leave,
+                &mut effects,
+            );
+            if let Some(session) = self
+                .sessions
+                .sessions_of(&member.mc_service_id)
+                .await?
+                .into_iter()
+                .find(|s| s.client_id == member.client_id)
+            {
+                effects.client_events.push((
+                    Audience::Session(session.session_id),
+                    ClientEvent::RegroupCancelled {
+                        request: PreconfiguredRegroupCancelRequest {
+                            mc_service_id: member.mc_service_id.clone(),
+                            regroup_group_id: record.regroup_group_id.clone(),
+                            mc_service: cancel.mc_service,
+                        },
+                    },
+                ));
+            }
+        }
+        for (partner, request) in undelivered {
+            effects.send(PartnerAudience::Partner(partner), request);
+        }
+        effects
+            .regroups
+            .push(RegroupWrite::Delete(record.regroup_group_id.clone()));
+        for group in &record.mc_service_group_id_list {
+            if group.home_system() == self.system {
+                self.gms
+                    .set_regrouped(group, &record.regroup_group_id, false)
+                    .await?;
+            }
+        }
+        let committed = self.commits.commit(&effects).await?;
+        self.wakers.wake(&committed.woken_sessions);
+        if !effects.outbox.is_empty() {
+            self.outbox.notify_one();
+        }
+        Ok(())
+    }
+}

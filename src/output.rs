@@ -198,6 +198,16 @@ pub(crate) fn event(delivered: &DeliveredEvent, as_json: bool) -> anyhow::Result
                 serde_json::to_string(&r.authorization)?
             )
         }
+        ClientEvent::RegroupCompleted { response } => println!(
+            "[{}] regroup-completed {}: {}",
+            delivered.id,
+            response.regroup_group_id,
+            if response.result.is_success() {
+                "in effect".to_string()
+            } else {
+                format!("abandoned ({})", serde_json::to_string(&response.result)?)
+            }
+        ),
         ClientEvent::RegroupRequested { request } => {
             let groups: Vec<&str> = request
                 .mc_service_group_id_list

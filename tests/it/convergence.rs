@@ -273,8 +273,10 @@ async fn a_failed_regroup_is_cancelled_also_at_a_partner_whose_answer_was_lost()
     })
     .await;
     drop_answers.store(true, Ordering::SeqCst);
-    // fire refuses (it homes no such group); ambulance takes part, but its answer is lost.
-    let err = alice
+    // Fire is away; ambulance takes part, but its answer is lost. Fire comes back and
+    // refuses (it homes no such group): the regroup is abandoned, at every partner.
+    federation.stop(FIRE).await;
+    let answered = alice
         .regroup(&PreconfiguredRegroupRequest {
             mc_service_id: id(ALICE),
             regroup_group_id: None,
@@ -284,15 +286,19 @@ async fn a_failed_regroup_is_cancelled_also_at_a_partner_whose_answer_was_lost()
             ),
             mc_service: MCPTT,
         })
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Some("unknown-group"), "{err}");
+        .await;
+    // Abandoned at fire's deadline (within the request's wait or after it).
+    match answered {
+        Ok(forming) => assert_eq!(forming.state, mcx_model::api::RegroupState::Forming),
+        Err(err) => assert_eq!(err.code(), Some("partner-unreachable"), "{err}"),
+    }
     let amy = federation.log_on(AMY, "console").await;
     eventually(
         "ambulance took part before the failure was known",
         || async { (!amy.regroups().await.ok()?.regroups.is_empty()).then_some(()) },
     )
     .await;
+    federation.start(FIRE).await;
     drop_answers.store(false, Ordering::SeqCst);
     eventually("ambulance is told to cancel", || async {
         amy.regroups().await.ok()?.regroups.is_empty().then_some(())

@@ -3,10 +3,9 @@
 //! three.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use mcx_client::Client;
-use mcx_model::api::RegroupRecord;
+use mcx_model::api::{RegroupRecord, RegroupState};
 use mcx_model::events::ClientEvent;
 use mcx_model::flows::regroup::*;
 use mcx_model::group::GroupConfiguration;
@@ -428,18 +427,40 @@ async fn a_partner_homing_a_group_that_is_down_stops_the_regroup_and_nothing_is_
     let andy = federation.log_on(ANDY, "handset").await;
     andy.affiliate(MCPTT, &[gid(OPS)]).await.unwrap();
     let mut andy_events = andy.events(None).await.unwrap();
+    let mut alice_events = alice.events(None).await.unwrap();
     federation.stop(FIRE).await;
 
-    let err = alice
-        .regroup(&request(&[OPS, HARBOUR], None))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (err.status(), err.code()),
-        (Some(503), Some("partner-unreachable")),
-        "{err}"
+    // Fire cannot answer: at its deadline the regroup is abandoned. The initiator hears it
+    // in the response if the deadline falls within the request's wait, else as step 12's
+    // event after a response saying the regroup is forming.
+    let answered = alice.regroup(&request(&[OPS, HARBOUR], None)).await;
+    match next_event(&mut alice_events).await.event {
+        ClientEvent::RegroupRequestReturn(_) => {}
+        other => panic!("expected the request return, got {other:?}"),
+    }
+    let why = match answered {
+        Err(err) => {
+            assert_eq!(
+                (err.status(), err.code()),
+                (Some(503), Some("partner-unreachable"))
+            );
+            err.to_string()
+        }
+        Ok(forming) => {
+            assert_eq!(forming.state, RegroupState::Forming);
+            assert!(forming.answers_due.is_some());
+            let response = match next_event(&mut alice_events).await.event {
+                ClientEvent::RegroupCompleted { response } => response,
+                other => panic!("expected the regroup's outcome, got {other:?}"),
+            };
+            assert!(!response.result.is_success());
+            serde_json::to_string(&response.result).unwrap()
+        }
+    };
+    assert!(
+        why.contains("partner-unreachable") && why.contains("fire.example"),
+        "{why}"
     );
-    assert!(err.to_string().contains("fire.example"), "{err}");
     assert_eq!(regrouped_into(&federation, POLICE, OPS).await, None);
     assert!(regroups_at(&federation, ALICE).await.is_empty());
     // Ambulance took part before the failure was known: it is told to cancel.
@@ -479,8 +500,13 @@ async fn a_regroup_survives_restarts_until_cancelled() {
         .cancel_regroup(&record.regroup_group_id)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(regroups_at(&federation, FRANK).await.is_empty());
+    eventually("fire ends its part", || async {
+        regroups_at(&federation, FRANK)
+            .await
+            .is_empty()
+            .then_some(())
+    })
+    .await;
 }
 
 /// The results of `n` simultaneous regroup requests: the regroups made and the refusals.

@@ -107,7 +107,6 @@ impl McSystem {
         let mc_service_server = Arc::new(McServiceServer::new(McServiceServerParts {
             gms: gms.clone(),
             store: store.clone(),
-            link: link.clone(),
             partners: partners.clone(),
             wakers: wakers.clone(),
             outbox: outbox.clone(),

@@ -419,6 +419,19 @@ pub struct RegroupRecord {
     /// At the initiator's system: the preconfigured regroup response (step 12).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<crate::flows::regroup::PreconfiguredRegroupResponse>,
+    /// At the initiator's system, while forming: the partners' answers so far.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<crate::flows::regroup::SystemRegroupResult>,
+    /// At the initiator's system, while forming: when the partners that have not answered
+    /// are given up on (the regroup is then made without them, or abandoned if one of them
+    /// homes a regrouped group).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub answers_due: Option<OffsetDateTime>,
 }
 
 /// A client affiliated to a regroup group by this system.

@@ -10,7 +10,7 @@ use crate::flows::acm::{AcmProvisionStoredIndication, PendingAcmDataNotification
 use crate::flows::affiliation::{GroupAffiliationChangeRequest, GroupAffiliationChangeResponse};
 use crate::flows::regroup::{
     ClientPreconfiguredRegroupRequest, PreconfiguredRegroupCancelRequest,
-    PreconfiguredRegroupRequestReturn,
+    PreconfiguredRegroupRequestReturn, PreconfiguredRegroupResponse,
 };
 use crate::group::GroupRecord;
 use crate::ids::{McServiceGroupId, McServiceId};
@@ -75,6 +75,14 @@ pub enum ClientEvent {
     /// Preconfigured regroup request return (§10.15.3.3.1 step 4b) to the initiator: the
     /// regroup is authorised, with its regroup group ID; the partners are asked next.
     RegroupRequestReturn(PreconfiguredRegroupRequestReturn),
+    /// Preconfigured regroup response (§10.15.3.3.1 step 12) to the initiator's clients,
+    /// when the partners' answers came after the request's wait: the regroup is in effect,
+    /// or was abandoned and nothing of it is left.
+    #[serde(rename_all = "kebab-case")]
+    RegroupCompleted {
+        /// The combined result.
+        response: PreconfiguredRegroupResponse,
+    },
     /// This client's user is regrouped (§10.15.3.3.1 step 7): the client is affiliated to
     /// the regroup group. Acknowledge with `POST /v1/regroups/{regroup-group-id}/response`.
     #[serde(rename_all = "kebab-case")]
@@ -117,6 +125,7 @@ impl ClientEvent {
             ClientEvent::AffiliationChangeCompleted { .. } => "affiliation-change-completed",
             ClientEvent::AffiliationChangeAcknowledged { .. } => "affiliation-change-acknowledged",
             ClientEvent::RegroupRequestReturn(_) => "regroup-request-return",
+            ClientEvent::RegroupCompleted { .. } => "regroup-completed",
             ClientEvent::RegroupRequested { .. } => "regroup-requested",
             ClientEvent::RegroupCancelled { .. } => "regroup-cancelled",
             ClientEvent::AcmPendingData(_) => "acm-pending-data",

@@ -152,9 +152,11 @@ pub async fn simulate(settings: Settings) -> Report {
         sim.step(&settings).await;
         sim.after_step().await;
         sim.check_n2().await;
+        sim.check_regroups(false).await;
     }
     sim.quiesce().await;
     sim.check_end_state().await;
+    sim.check_regroups(true).await;
     sim.report.net = sim.net.stats();
     sim.report.digest = sim.digest().await;
     sim.report
@@ -234,13 +236,13 @@ impl Sim {
             .iter()
             .map(|u| u.profile.mc_service_id.clone())
             .collect();
-        for s in 0..sim.systems.len() {
+        for (s, domain) in DOMAINS.iter().enumerate() {
             let admin = sim.users[s * USERS_PER_SYSTEM]
                 .profile
                 .mc_service_id
                 .clone();
             let Some(requester) = sim.requester(&admin, &client("admin"), true).await else {
-                panic!("the administrator of {} cannot log on", DOMAINS[s]);
+                panic!("the administrator of {} cannot log on", domain);
             };
             for g in sim
                 .groups
@@ -248,9 +250,7 @@ impl Sim {
                 .iter()
                 .filter(|g| g.home_system() == sim.systems[s].domain)
             {
-                let system = sim
-                    .up(s)
-                    .unwrap_or_else(|| panic!("{} is down", DOMAINS[s]));
+                let system = sim.up(s).unwrap_or_else(|| panic!("{} is down", domain));
                 let configuration =
                     GroupConfiguration::new(g.to_string(), members.clone(), NonEmpty::one(SERVICE));
                 system
@@ -265,6 +265,22 @@ impl Sim {
                     .await
                     .unwrap_or_else(|e| panic!("creating {g}: {e}"));
             }
+            // The template regroups here take their configuration from.
+            let system = sim.up(s).unwrap_or_else(|| panic!("{} is down", domain));
+            let mut template =
+                GroupConfiguration::new("Template", members.clone(), NonEmpty::one(SERVICE));
+            template.preconfigured_group_use_only = true;
+            system
+                .gms
+                .create_group(
+                    &requester,
+                    CreateGroupRequest {
+                        mc_service_group_id: gid(&format!("sip:pre@{}", domain)),
+                        configuration: template,
+                    },
+                )
+                .await
+                .unwrap_or_else(|e| panic!("creating the template of {}: {e}", domain));
         }
         sim
     }
@@ -397,6 +413,8 @@ impl Sim {
             57..=59 => self.remote_change().await,
             60..=61 => self.rekey().await,
             72..=74 => self.change_membership().await,
+            75..=77 => self.regroup().await,
+            78..=79 => self.cancel_regroup().await,
             62..=66 => {
                 self.count("advance clock");
                 let by = Duration::from_millis(self.entropy.below(3_000) as u64);
@@ -602,6 +620,72 @@ impl Sim {
         }
     }
 
+    /// An administrator regroups one or two groups (of any system) from its template.
+    async fn regroup(&mut self) {
+        self.count("regroup");
+        let s = self.entropy.below(self.systems.len());
+        let admin = self.users[s * USERS_PER_SYSTEM]
+            .profile
+            .mc_service_id
+            .clone();
+        let groups = self.pick_groups();
+        let Some(requester) = self.requester(&admin, &client("admin"), true).await else {
+            return;
+        };
+        let Some(system) = self.up(s) else { return };
+        let request = mcx_model::flows::regroup::PreconfiguredRegroupRequest {
+            mc_service_id: admin,
+            regroup_group_id: None,
+            preconfigured_group_id: gid(&format!("sip:pre@{}", DOMAINS[s])),
+            targets: mcx_model::flows::regroup::RegroupTargets::McServiceGroupIdList(
+                NonEmpty::new(groups).unwrap_or_else(|_| unreachable!()),
+            ),
+            mc_service: SERVICE,
+        };
+        match system.mc_service_server.regroup(&requester, request).await {
+            Ok(record) => self.outcome("regroup", &format!("{:?}", record.state).to_lowercase()),
+            Err(e) => self.outcome("regroup", e.code()),
+        }
+    }
+
+    /// An administrator cancels one of the regroups its system made.
+    async fn cancel_regroup(&mut self) {
+        self.count("cancel regroup");
+        let s = self.entropy.below(self.systems.len());
+        let admin = self.users[s * USERS_PER_SYSTEM]
+            .profile
+            .mc_service_id
+            .clone();
+        let Some(requester) = self.requester(&admin, &client("admin"), true).await else {
+            return;
+        };
+        let Some(up) = &self.systems[s].up else {
+            return;
+        };
+        let Ok(regroups) = mcx_core::ports::RegroupStore::regroups(up.store.as_ref()).await else {
+            return;
+        };
+        let mine: Vec<_> = regroups
+            .into_iter()
+            .filter(|r| r.primary_system == self.systems[s].domain)
+            .collect();
+        if mine.is_empty() {
+            return;
+        }
+        let regroup = mine[self.entropy.below(mine.len())]
+            .regroup_group_id
+            .clone();
+        let system = up.system.clone();
+        match system
+            .mc_service_server
+            .cancel_regroup(&requester, &regroup)
+            .await
+        {
+            Ok(_) => self.outcome("cancel regroup", "done"),
+            Err(e) => self.outcome("cancel regroup", e.code()),
+        }
+    }
+
     /// An administrator removes a user from one of its groups, or adds a removed user
     /// back: partner copies follow, and requests decided on an older copy meet a host
     /// that refuses them.
@@ -691,9 +775,13 @@ impl Sim {
         for _ in 0..20_000 {
             self.after_step().await;
             let mut delivered = false;
+            let mut deadlines = Vec::new();
             for s in 0..self.systems.len() {
                 let Some(system) = self.up(s) else { continue };
                 let _ = system.mc_service_server.expire_changes().await;
+                if let Ok(Some(due)) = system.mc_service_server.expire_regroups().await {
+                    deadlines.push(due);
+                }
                 let heads = system.gateway.due_heads().await.unwrap_or_default();
                 for head in heads {
                     self.report.drain_deliveries += 1;
@@ -704,7 +792,7 @@ impl Sim {
             if delivered {
                 continue;
             }
-            let mut next = None;
+            let mut next = deadlines.into_iter().min();
             for system in &self.systems {
                 if let Some(up) = &system.up
                     && let Ok(Some(due)) = up.store.outbox_next_due().await
@@ -735,7 +823,14 @@ impl Sim {
             else {
                 continue;
             };
-            let groups: BTreeSet<_> = state.rows.iter().map(|r| &r.group).collect();
+            // A regroup group is the system's doing, not the user's: it is not one of the
+            // N2 the user chose (the simulation's regroup groups are all assigned IDs).
+            let groups: BTreeSet<_> = state
+                .rows
+                .iter()
+                .map(|r| &r.group)
+                .filter(|g| !g.user_part().starts_with("regroup-"))
+                .collect();
             if groups.len() > N2 as usize {
                 self.report.violations.push(format!(
                     "N2 exceeded: {} holds {} groups ({groups:?})",
@@ -744,6 +839,97 @@ impl Sim {
                 ));
             }
         }
+    }
+
+    /// No group is part of two regroups at once, anywhere; at quiescence every regroup is
+    /// settled, held by its primary and by every partner homing one of its groups, and
+    /// the groups' marks agree with the regroups holding them.
+    async fn check_regroups(&mut self, at_end: bool) {
+        let mut violations = Vec::new();
+        let mut held: BTreeMap<SystemDomain, Vec<mcx_model::api::RegroupRecord>> = BTreeMap::new();
+        for system in &self.systems {
+            let Some(up) = &system.up else { continue };
+            let Ok(records) = mcx_core::ports::RegroupStore::regroups(up.store.as_ref()).await
+            else {
+                continue;
+            };
+            let mut seen: BTreeMap<&McServiceGroupId, &McServiceGroupId> = BTreeMap::new();
+            for record in &records {
+                for g in record
+                    .mc_service_group_id_list
+                    .iter()
+                    .filter(|g| g.home_system() == system.domain)
+                {
+                    if let Some(other) = seen.insert(g, &record.regroup_group_id) {
+                        violations.push(format!(
+                            "{g} is part of two regroups at {}: {other} and {}",
+                            system.domain, record.regroup_group_id
+                        ));
+                    }
+                }
+            }
+            held.insert(system.domain.clone(), records);
+        }
+        if at_end && held.len() == self.systems.len() {
+            for (domain, records) in &held {
+                for record in records {
+                    if record.state != mcx_model::api::RegroupState::Active {
+                        violations.push(format!(
+                            "{} still forming at {domain} at quiescence",
+                            record.regroup_group_id
+                        ));
+                    }
+                    let at_primary = held.get(&record.primary_system).is_some_and(|rs| {
+                        rs.iter()
+                            .any(|r| r.regroup_group_id == record.regroup_group_id)
+                    });
+                    if !at_primary {
+                        violations.push(format!(
+                            "{domain} holds {} that its primary {} does not",
+                            record.regroup_group_id, record.primary_system
+                        ));
+                    }
+                    if &record.primary_system == domain {
+                        for g in &record.mc_service_group_id_list {
+                            let home = g.home_system();
+                            let there = held.get(&home).is_some_and(|rs| {
+                                rs.iter()
+                                    .any(|r| r.regroup_group_id == record.regroup_group_id)
+                            });
+                            if !there {
+                                violations.push(format!(
+                                    "{} is in effect but {home}, homing {g}, holds no part of it",
+                                    record.regroup_group_id
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            for g in &self.groups {
+                let home = g.home_system();
+                let Some(s) = self.systems.iter().position(|x| x.domain == home) else {
+                    continue;
+                };
+                let Some(up) = &self.systems[s].up else {
+                    continue;
+                };
+                let Ok(Some(group)) = up.store.group(g).await else {
+                    continue;
+                };
+                let holder = held[&home]
+                    .iter()
+                    .find(|r| r.mc_service_group_id_list.contains(g))
+                    .map(|r| r.regroup_group_id.clone());
+                if group.configuration.regrouped_into != holder {
+                    violations.push(format!(
+                        "{g} is marked regrouped into {:?} but {:?} holds it",
+                        group.configuration.regrouped_into, holder
+                    ));
+                }
+            }
+        }
+        self.report.violations.extend(violations);
     }
 
     async fn check_end_state(&mut self) {

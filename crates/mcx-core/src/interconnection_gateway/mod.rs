@@ -462,6 +462,20 @@ impl InterconnectionGateway {
                 PartnerRequest::AcmGroupInformationProvision(_),
                 PartnerResponse::AcmGroupInformationProvision(a),
             ) => self.acm.on_stored(id, &a).await,
+            (request @ PartnerRequest::PreconfiguredRegroup(_), answer)
+                if answer.name() == request.name() =>
+            {
+                self.mc_service_server
+                    .on_regroup_answer(id, partner, request, &Ok(answer))
+                    .await
+            }
+            (request @ PartnerRequest::PreconfiguredRegroupCancel(_), answer)
+                if answer.name() == request.name() =>
+            {
+                self.mc_service_server
+                    .on_cancel_answer(id, partner, request)
+                    .await
+            }
             (request @ PartnerRequest::GroupAffiliation(_), answer)
             | (request @ PartnerRequest::GroupAffiliationChange(_), answer)
                 if answer.name() == request.name() =>
@@ -520,10 +534,22 @@ impl InterconnectionGateway {
                     .on_host_affiliation_answer(id, request, &refusal)
                     .await
             }
+            request @ PartnerRequest::PreconfiguredRegroup(_) => {
+                let refusal = Err(LinkError::Refused {
+                    partner: partner.clone(),
+                    message: why,
+                });
+                self.mc_service_server
+                    .on_regroup_answer(id, partner, request, &refusal)
+                    .await
+            }
+            request @ PartnerRequest::PreconfiguredRegroupCancel(_) => {
+                self.mc_service_server
+                    .on_cancel_answer(id, partner, request)
+                    .await
+            }
             PartnerRequest::GroupInformationWithdraw(_)
             | PartnerRequest::GroupDeaffiliation(_)
-            | PartnerRequest::PreconfiguredRegroup(_)
-            | PartnerRequest::PreconfiguredRegroupCancel(_)
             | PartnerRequest::AcmGroupInformationProvisionResponse(_) => self.complete(id).await,
             PartnerRequest::AcmGroupInformationProvision(r) => {
                 let indication = mcx_model::flows::acm::AcmProvisionStoredIndication {

@@ -410,14 +410,14 @@ impl McServiceServer {
             waits = if self.answer_wait.is_zero() {
                 Vec::new()
             } else {
-                self.waiting.register(&keys)
+                self.waiting.register_all(&keys)
             };
             let committed = self
                 .store
                 .commit_for_user(user, Some(state.generation), &effects)
                 .await;
             if !matches!(committed, Ok(Some(_))) {
-                self.waiting.forget(&keys);
+                self.waiting.forget_all(&keys);
             }
             if let Some(committed) = committed? {
                 self.trace_gms_status(&effects);
@@ -449,7 +449,7 @@ impl McServiceServer {
                     _ = &mut waited => {
                         // Given up: unless the answer is already being stored for this
                         // wait, it comes as an event instead.
-                        if self.waiting.forget(std::slice::from_ref(&key)) {
+                        if self.waiting.forget(&key) {
                             None
                         } else {
                             (&mut answer).await.ok()
@@ -615,7 +615,7 @@ impl McServiceServer {
         ))
     }
 
-    async fn complete_outbox(&self, outbox_id: i64) -> Result<()> {
+    pub(super) async fn complete_outbox(&self, outbox_id: i64) -> Result<()> {
         let effects = Effects {
             complete_outbox: Some(outbox_id),
             ..Effects::default()
@@ -1062,62 +1062,7 @@ fn by_host(groups: &[McServiceGroupId]) -> BTreeMap<SystemDomain, NonEmpty<McSer
 
 /// A reservation whose host's answer a client's request waits for: user, service, group
 /// and the generation of the request.
-type WaitKey = (McServiceId, McService, McServiceGroupId, u64);
-
-/// The affiliation requests waiting for hosts' answers, in this process. Whoever takes a
-/// key out decides how the client learns the answer: the request (in its response) or
-/// the answer's handler (by an event committed with the answer), never both or neither.
-#[derive(Default)]
-pub(super) struct Waiting {
-    waiters: std::sync::Mutex<
-        std::collections::HashMap<WaitKey, tokio::sync::oneshot::Sender<GroupAffiliationStatus>>,
-    >,
-}
-
-impl Waiting {
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        std::collections::HashMap<WaitKey, tokio::sync::oneshot::Sender<GroupAffiliationStatus>>,
-    > {
-        self.waiters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn register(
-        &self,
-        keys: &[WaitKey],
-    ) -> Vec<(
-        WaitKey,
-        tokio::sync::oneshot::Receiver<GroupAffiliationStatus>,
-    )> {
-        let mut waiters = self.lock();
-        keys.iter()
-            .map(|key| {
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                waiters.insert(key.clone(), tx);
-                (key.clone(), rx)
-            })
-            .collect()
-    }
-
-    /// Withdraws waits; true if all were still registered (no handler took them).
-    fn forget(&self, keys: &[WaitKey]) -> bool {
-        let mut waiters = self.lock();
-        // Every key is removed, so no short-circuit.
-        let removed: Vec<bool> = keys
-            .iter()
-            .map(|key| waiters.remove(key).is_some())
-            .collect();
-        removed.into_iter().all(|r| r)
-    }
-
-    fn take(&self, key: &WaitKey) -> Option<tokio::sync::oneshot::Sender<GroupAffiliationStatus>> {
-        self.lock().remove(key)
-    }
-}
+pub(super) type WaitKey = (McServiceId, McService, McServiceGroupId, u64);
 
 /// The request asking a host to affiliate the user to `groups` (§10.8.3.2 step 3, or
 /// §10.8.5.2.1 step 3 for a mandatory remote change).

@@ -13,6 +13,7 @@ mod affiliation;
 mod group_policy;
 mod regroup;
 mod remote_change;
+mod waiters;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcx_model::api::{GroupAffiliations, UserAffiliations, UserGroupAffiliation};
-use mcx_model::flows::affiliation::AffiliationStatus;
+use mcx_model::flows::affiliation::{AffiliationStatus, GroupAffiliationStatus};
 use mcx_model::profile::{Permission, UserProfile};
 use mcx_model::{McServiceGroupId, McServiceId, SystemDomain};
 use tokio::sync::{Notify, watch};
@@ -34,8 +35,8 @@ use crate::gms::GroupManagementServer;
 use crate::identity::{Requester, SessionObserver};
 use crate::interconnection_gateway::Partners;
 use crate::ports::{
-    AffiliationStore, Clock, EventStore, InterconnectionStore, PartnerLink, RegroupStore,
-    SessionRecord, SessionStore, Store, UserStore,
+    AffiliationStore, Clock, EventStore, InterconnectionStore, RegroupStore, SessionRecord,
+    SessionStore, Store, UserStore,
 };
 
 /// The MC service server of one system.
@@ -51,7 +52,6 @@ pub struct McServiceServer {
     users: Arc<dyn UserStore>,
     sessions: Arc<dyn SessionStore>,
     commits: Arc<dyn EventStore>,
-    link: Arc<dyn PartnerLink>,
     partners: Arc<Partners>,
     wakers: Arc<StreamWakers>,
     outbox: Arc<Notify>,
@@ -59,7 +59,10 @@ pub struct McServiceServer {
     entropy: Arc<dyn crate::ports::Entropy>,
     change_timeout: Duration,
     answer_wait: Duration,
-    waiting: affiliation::Waiting,
+    waiting: waiters::Waiters<affiliation::WaitKey, GroupAffiliationStatus>,
+    regroup_waits: waiters::Waiters<McServiceGroupId, Result<mcx_model::api::RegroupRecord>>,
+    cancel_waits: waiters::Waiters<(McServiceGroupId, SystemDomain), ()>,
+    regroup_locks: UserLocks,
     changes: Notify,
     user_locks: UserLocks,
     trace: Arc<crate::trace::TraceLog>,
@@ -79,10 +82,10 @@ impl UserLocks {
         }
     }
 
-    async fn lock(&self, user: &McServiceId) -> tokio::sync::MutexGuard<'_, ()> {
-        use std::hash::{Hash, Hasher};
+    async fn lock(&self, key: &impl std::hash::Hash) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::Hasher;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        user.hash(&mut hasher);
+        key.hash(&mut hasher);
         let stripe = (hasher.finish() as usize) % self.stripes.len();
         self.stripes[stripe].lock().await
     }
@@ -94,8 +97,6 @@ pub struct McServiceServerParts {
     pub gms: Arc<GroupManagementServer>,
     /// The store.
     pub store: Arc<dyn Store>,
-    /// The link to partner systems (server-to-server requests that need an answer now).
-    pub link: Arc<dyn PartnerLink>,
     /// The partner systems.
     pub partners: Arc<Partners>,
     /// Wakes clients' event streams.
@@ -130,7 +131,6 @@ impl McServiceServer {
             sessions: store.clone(),
             commits: store.clone(),
             store,
-            link: parts.link,
             partners: parts.partners,
             wakers: parts.wakers,
             outbox: parts.outbox,
@@ -138,7 +138,10 @@ impl McServiceServer {
             entropy: parts.entropy,
             change_timeout: parts.change_timeout,
             answer_wait: parts.answer_wait,
-            waiting: affiliation::Waiting::default(),
+            waiting: waiters::Waiters::default(),
+            regroup_waits: waiters::Waiters::default(),
+            cancel_waits: waiters::Waiters::default(),
+            regroup_locks: UserLocks::new(),
             changes: Notify::new(),
             user_locks: UserLocks::new(),
             trace: parts.trace,
@@ -283,13 +286,18 @@ impl McServiceServer {
         })
     }
 
-    /// Gives up negotiated remote changes at their deadlines until `shutdown` turns true.
+    /// Gives up negotiated remote changes, and partners' answers to forming regroups, at
+    /// their deadlines until `shutdown` turns true.
     pub async fn run_change_deadlines(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         loop {
             let woken = self.changes.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            let wait = match self.expire_changes().await {
+            let due = match (self.expire_changes().await, self.expire_regroups().await) {
+                (Ok(a), Ok(b)) => Ok(a.into_iter().chain(b).min()),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
+            let wait = match due {
                 Ok(Some(next)) => {
                     Duration::try_from(next - self.clock.now()).unwrap_or(Duration::ZERO)
                 }

@@ -76,9 +76,14 @@ pub enum PartnerResponse {
 impl PartnerRequest {
     /// Which requests to one partner must arrive in the order they were decided: those
     /// of one lane. (De-)affiliation requests are ordered per user (the host applies the
-    /// latest decision about a user and a group); every other flow shares one lane.
+    /// latest decision about a user and a group); a regroup and its cancellation per
+    /// regroup group; every other flow shares one lane.
     pub fn ordering_lane(&self) -> String {
         match self {
+            PartnerRequest::PreconfiguredRegroup(r) => format!("regroup {}", r.regroup_group_id),
+            PartnerRequest::PreconfiguredRegroupCancel(r) => {
+                format!("regroup {}", r.regroup_group_id)
+            }
             PartnerRequest::GroupAffiliation(r) => r.mc_service_id.to_string(),
             PartnerRequest::GroupDeaffiliation(r) => r.mc_service_id.to_string(),
             PartnerRequest::GroupAffiliationChange(r) if r.mc_service_id_list.len() == 1 => {

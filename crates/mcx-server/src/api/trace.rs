@@ -210,6 +210,7 @@ pub(crate) fn event_flow(
             "MC service server",
             "MC service group affiliation change response (target acknowledged)",
         ),
+        E::RegroupCompleted { .. } => ("MC service server", "Preconfigured regroup response"),
         E::RegroupRequested { .. } => ("MC service server", "Preconfigured regroup request"),
         E::RegroupCancelled { .. } => ("MC service server", "Preconfigured regroup cancel request"),
         E::AcmPendingData(_) => ("ACM server", "Pending ACM data notification"),

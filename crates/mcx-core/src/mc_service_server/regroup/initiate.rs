@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 
-use futures_util::future::join_all;
 use mcx_model::api::{RegroupRecord, RegroupState};
 use mcx_model::events::ClientEvent;
 use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
@@ -141,7 +140,7 @@ impl McServiceServer {
             .filter(|p| p.outbound.contains(&Capability::Regroup))
             .map(|p| p.domain.clone())
             .collect();
-        let mut record = RegroupRecord {
+        let record = RegroupRecord {
             regroup_group_id: regroup_id.clone(),
             primary_system: self.system.clone(),
             initiator: request.mc_service_id.clone(),
@@ -152,6 +151,8 @@ impl McServiceServer {
             members: Vec::new(),
             request_return: Some(request_return),
             response: None,
+            answers: Vec::new(),
+            answers_due: Some(self.clock.now() + self.change_timeout),
         };
         // Stored as forming first, so a crash part-way is undone at the next start; step 4b
         // goes to the initiator's client in the same commit.
@@ -208,7 +209,9 @@ impl McServiceServer {
         }
         tracing::info!(regroup = %regroup_id, initiator = %request.mc_service_id, groups = groups.len(), "preconfigured regroup authorised");
 
-        // Step 5: every partner authorised for regroup is asked, in parallel.
+        // Step 5: every partner authorised for regroup is asked, through the outbox; their
+        // answers are combined as they arrive (`on_regroup_answer`). The client waits for
+        // the combination up to a bound, and otherwise hears it as an event.
         let Ok(list) = NonEmpty::new(groups.clone()) else {
             return Err(reject(
                 ErrorKind::Invalid,
@@ -223,68 +226,244 @@ impl McServiceServer {
             mc_service_group_id_list: list,
             mc_service: service,
         };
-        let asks = partners.iter().map(|partner| {
-            let request = PartnerRequest::PreconfiguredRegroup(to_partner.clone());
-            async move {
-                (
-                    partner.clone(),
-                    self.link
-                        .send(
-                            partner,
-                            self.entropy.transaction_id(self.clock.now()),
-                            &request,
-                        )
-                        .await,
-                )
+        if partners.is_empty() {
+            return self.settle_regroup(record, Effects::none(), false).await?;
+        }
+        let wait = (!self.answer_wait.is_zero()).then(|| self.regroup_waits.register(&regroup_id));
+        let mut effects = Effects::none();
+        for partner in &partners {
+            effects.send(
+                PartnerAudience::Partner(partner.clone()),
+                PartnerRequest::PreconfiguredRegroup(to_partner.clone()),
+            );
+        }
+        if let Err(e) = self.commit_regroup_effects(&effects).await {
+            self.regroup_waits.forget(&regroup_id);
+            return Err(e);
+        }
+        // Its deadline is watched from now.
+        self.changes.notify_one();
+        let Some(mut outcome) = wait else {
+            return Ok(record);
+        };
+        let settled = tokio::select! {
+            _ = self.clock.sleep(self.answer_wait) => {
+                if self.regroup_waits.forget(&regroup_id) {
+                    None
+                } else {
+                    (&mut outcome).await.ok()
+                }
             }
+            settled = &mut outcome => settled.ok(),
+        };
+        match settled {
+            Some(outcome) => outcome,
+            // Still forming: the answers come, or the deadline gives up on them.
+            None => Ok(self.regroups.regroup(&regroup_id).await?.unwrap_or(record)),
+        }
+    }
+
+    /// §10.15.3.3.1 step 11 arriving at the initiator's system: a partner's answer (or
+    /// the final refusal of the request) is stored with the regroup, in the commit that
+    /// completes the request's outbox entry. When every partner asked has answered, the
+    /// regroup is settled: made, or abandoned if a partner homing a regrouped group did
+    /// not take part.
+    pub(crate) async fn on_regroup_answer(
+        &self,
+        outbox_id: i64,
+        partner: &SystemDomain,
+        request: &PartnerRequest,
+        answered: &std::result::Result<PartnerResponse, LinkError>,
+    ) -> Result<()> {
+        let PartnerRequest::PreconfiguredRegroup(asked) = request else {
+            return self.complete_outbox(outbox_id).await;
+        };
+        let regroup = &asked.regroup_group_id;
+        let _guard = self.regroup_locks.lock(regroup).await;
+        let mut effects = Effects {
+            complete_outbox: Some(outbox_id),
+            ..Effects::default()
+        };
+        let record = self.regroups.regroup(regroup).await?;
+        let Some(mut record) = record.filter(|r| {
+            r.state == RegroupState::Forming
+                && r.primary_system == self.system
+                && !r.answers.iter().any(|a| &a.system == partner)
+        }) else {
+            // Settled already (given up on, abandoned, cancelled) or a repeat: a partner
+            // that took part late is told to cancel by the abandonment's own request.
+            return self.complete_outbox(outbox_id).await;
+        };
+        let (result, count) = partner_result(answered);
+        record.answers.push(SystemRegroupResult {
+            system: partner.clone(),
+            result,
+            affiliated_member_count: count,
         });
-        let answers = join_all(asks).await;
-        let mut systems = Vec::new();
-        let mut failure: Option<(RegroupCause, String)> = None;
-        for (partner, answer) in answers {
-            let (result, count) = match answer {
-                Ok(PartnerResponse::PreconfiguredRegroup(r)) => {
-                    (r.result, r.affiliated_member_count)
-                }
-                Ok(_) => (
-                    FlowResult::failure(FailureCause::InvalidRequest, "answered with another flow"),
-                    0,
-                ),
-                Err(LinkError::Unreachable { message, .. }) => (
-                    FlowResult::failure(FailureCause::Other("partner-unreachable".into()), message),
-                    0,
-                ),
-                Err(LinkError::Refused { message, .. }) => {
-                    (FlowResult::failure(FailureCause::NotAuthorized, message), 0)
-                }
+        let asked_of = self.regroup_partners();
+        let all_answered = asked_of
+            .iter()
+            .all(|p| record.answers.iter().any(|a| &a.system == p));
+        if all_answered || self.regroup_failure(&record).is_some() {
+            // The outcome is the initiator's answer; nothing more to wait for.
+            let _ = self.settle_regroup(record, effects, true).await?;
+            return Ok(());
+        }
+        effects.regroups.push(RegroupWrite::Put(Box::new(record)));
+        self.commit_regroup_effects(&effects).await?;
+        Ok(())
+    }
+
+    /// A partner confirmed (or finally refused) a regroup's cancellation: the exchange
+    /// ends, and a cancellation request still waiting hears it.
+    pub(crate) async fn on_cancel_answer(
+        &self,
+        outbox_id: i64,
+        partner: &SystemDomain,
+        request: &PartnerRequest,
+    ) -> Result<()> {
+        self.complete_outbox(outbox_id).await?;
+        if let PartnerRequest::PreconfiguredRegroupCancel(cancel) = request
+            && let Some(waiter) = self
+                .cancel_waits
+                .take(&(cancel.regroup_group_id.clone(), partner.clone()))
+        {
+            let _ = waiter.send(());
+        }
+        Ok(())
+    }
+
+    /// Gives up on partners that did not answer forming regroups by their deadline.
+    /// Returns when the next deadline falls due, if any.
+    pub async fn expire_regroups(&self) -> Result<Option<time::OffsetDateTime>> {
+        let now = self.clock.now();
+        let mut next = None;
+        for record in self.regroups.regroups().await? {
+            if record.state != RegroupState::Forming || record.primary_system != self.system {
+                continue;
+            }
+            let Some(due) = record.answers_due else {
+                continue;
             };
-            if !result.is_success() && required.contains(&partner) && failure.is_none() {
-                let (cause, reason) = match &result {
-                    FlowResult::Failure { cause, reason } => (cause.clone(), reason.clone()),
-                    FlowResult::Success => (FailureCause::Other(String::new()), String::new()),
-                };
-                let regroup_cause = match cause.as_str() {
-                    "partner-unreachable" => RegroupCause::PartnerUnreachable,
-                    "unknown-group" => RegroupCause::UnknownGroup,
-                    "already-regrouped" => RegroupCause::AlreadyRegrouped,
-                    _ => RegroupCause::PartnerRefused,
-                };
-                failure = Some((
-                    regroup_cause,
-                    format!("partner '{partner}' did not take part ({cause}): {reason}"),
+            if due > now {
+                next = Some(next.map_or(due, |n: time::OffsetDateTime| n.min(due)));
+                continue;
+            }
+            let _guard = self.regroup_locks.lock(&record.regroup_group_id).await;
+            let Some(mut current) = self
+                .regroups
+                .regroup(&record.regroup_group_id)
+                .await?
+                .filter(|r| r.state == RegroupState::Forming)
+            else {
+                continue;
+            };
+            for partner in self.regroup_partners() {
+                if !current.answers.iter().any(|a| a.system == partner) {
+                    current.answers.push(SystemRegroupResult {
+                        system: partner,
+                        result: FlowResult::failure(
+                            FailureCause::Other("partner-unreachable".into()),
+                            "no answer by the deadline",
+                        ),
+                        affiliated_member_count: 0,
+                    });
+                }
+            }
+            tracing::warn!(regroup = %current.regroup_group_id, "regroup: partners did not answer in time");
+            let _ = self.settle_regroup(current, Effects::none(), true).await?;
+        }
+        Ok(next)
+    }
+
+    /// The partners a regroup is asked of: those authorised for regroup.
+    fn regroup_partners(&self) -> Vec<SystemDomain> {
+        self.partners
+            .all()
+            .filter(|p| p.outbound.contains(&Capability::Regroup))
+            .map(|p| p.domain.clone())
+            .collect()
+    }
+
+    /// Why a regroup cannot be made: a partner homing one of its groups did not take part.
+    fn regroup_failure(&self, record: &RegroupRecord) -> Option<(RegroupCause, String)> {
+        let required: BTreeSet<SystemDomain> = record
+            .mc_service_group_id_list
+            .iter()
+            .map(|g| g.home_system())
+            .filter(|h| h != &self.system)
+            .collect();
+        record.answers.iter().find_map(|answer| {
+            let FlowResult::Failure { cause, reason } = &answer.result else {
+                return None;
+            };
+            if !required.contains(&answer.system) {
+                return None;
+            }
+            let regroup_cause = match cause.as_str() {
+                "partner-unreachable" => RegroupCause::PartnerUnreachable,
+                "unknown-group" => RegroupCause::UnknownGroup,
+                "already-regrouped" => RegroupCause::AlreadyRegrouped,
+                _ => RegroupCause::PartnerRefused,
+            };
+            Some((
+                regroup_cause,
+                format!(
+                    "partner '{}' did not take part ({cause}): {reason}",
+                    answer.system
+                ),
+            ))
+        })
+    }
+
+    /// Settles a forming regroup whose answers are in (or given up on), committing with
+    /// `effects` (the completed outbox entry): steps 6–10 here and step 12 if every
+    /// partner homing a group took part, else everything undone. The initiator learns
+    /// the outcome from its waiting request, or (`late`) as an event.
+    async fn settle_regroup(
+        &self,
+        mut record: RegroupRecord,
+        mut effects: Effects,
+        late: bool,
+    ) -> Result<std::result::Result<RegroupRecord, Error>> {
+        let regroup_id = record.regroup_group_id.clone();
+        let waiter = if late {
+            self.regroup_waits.take(&regroup_id)
+        } else {
+            None
+        };
+        let tell = |effects: &mut Effects, response: &PreconfiguredRegroupResponse| {
+            if late && waiter.is_none() {
+                effects.client_events.push((
+                    Audience::User(record.initiator.clone()),
+                    ClientEvent::RegroupCompleted {
+                        response: response.clone(),
+                    },
                 ));
             }
-            systems.push(SystemRegroupResult {
-                system: partner,
-                result,
-                affiliated_member_count: count,
-            });
-        }
-        if let Some((cause, why)) = failure {
+        };
+        if let Some((cause, why)) = self.regroup_failure(&record) {
             // Nothing half-done: every partner asked is told to cancel (one that did not
             // answer may have taken part; a cancel of a regroup it never made is a no-op),
-            // the group is restored.
-            self.undo_regroup(&record, &home_groups, &partners).await?;
+            // the groups are restored.
+            let response = PreconfiguredRegroupResponse {
+                mc_service_id: record.initiator.clone(),
+                regroup_group_id: regroup_id.clone(),
+                result: FlowResult::failure(
+                    FailureCause::Other(cause.as_str().into()),
+                    why.clone(),
+                ),
+                systems: record.answers.clone(),
+            };
+            tell(&mut effects, &response);
+            let home_groups: Vec<_> = record
+                .mc_service_group_id_list
+                .iter()
+                .filter(|g| g.home_system() == self.system)
+                .cloned()
+                .collect();
+            self.undo_regroup(&record, &home_groups, &self.regroup_partners(), effects)
+                .await?;
             tracing::warn!(regroup = %regroup_id, %cause, why, "preconfigured regroup abandoned");
             let code = match cause {
                 RegroupCause::PartnerUnreachable => codes::PARTNER_UNREACHABLE,
@@ -297,44 +476,58 @@ impl McServiceServer {
                 codes::UNKNOWN_GROUP => ErrorKind::NotFound,
                 _ => ErrorKind::Conflict,
             };
-            return Err(reject(
+            let outcome = Err(reject(
                 kind,
                 code,
                 format!("the regroup was not made and nothing was changed: {why}"),
             ));
+            return Ok(match waiter {
+                Some(waiter) => {
+                    let _ = waiter.send(outcome);
+                    Err(reject(kind, code, "abandoned".into()))
+                }
+                None => outcome,
+            });
         }
-
         // Steps 6–10 for this system's own clients.
-        let (mut effects, members) = self
+        let (mut own, members) = self
             .affected_clients(
                 &regroup_id,
-                &groups,
-                service,
-                &request.preconfigured_group_id,
+                &record.mc_service_group_id_list,
+                record.mc_service,
+                &record.preconfigured_group_id,
             )
             .await?;
-        systems.insert(
-            0,
-            SystemRegroupResult {
-                system: self.system.clone(),
-                result: FlowResult::Success,
-                affiliated_member_count: members.len() as u64,
-            },
-        );
+        let mut systems = vec![SystemRegroupResult {
+            system: self.system.clone(),
+            result: FlowResult::Success,
+            affiliated_member_count: members.len() as u64,
+        }];
+        systems.extend(std::mem::take(&mut record.answers));
         record.state = RegroupState::Active;
-        record.response = Some(PreconfiguredRegroupResponse {
-            mc_service_id: request.mc_service_id.clone(),
+        record.answers_due = None;
+        let response = PreconfiguredRegroupResponse {
+            mc_service_id: record.initiator.clone(),
             regroup_group_id: regroup_id.clone(),
             result: FlowResult::Success,
             systems,
-        });
-        effects
-            .regroups
+        };
+        record.response = Some(response.clone());
+        tell(&mut own, &response);
+        own.regroups
             .insert(0, RegroupWrite::Put(Box::new(record.clone())));
-        self.commit_regroup_effects(&effects).await?;
+        own.complete_outbox = effects.complete_outbox.take();
+        own.client_events.append(&mut effects.client_events);
+        self.commit_regroup_effects(&own).await?;
         record.members = members;
         tracing::info!(regroup = %regroup_id, "preconfigured regroup in effect");
-        Ok(record)
+        Ok(match waiter {
+            Some(waiter) => {
+                let _ = waiter.send(Ok(record.clone()));
+                Ok(record)
+            }
+            None => Ok(record),
+        })
     }
 
     /// The regroup group ID: the one requested if it is in this system's domain and
@@ -440,8 +633,8 @@ impl McServiceServer {
         record: &RegroupRecord,
         home_groups: &[McServiceGroupId],
         partners: &[SystemDomain],
+        mut effects: Effects,
     ) -> Result<()> {
-        let mut effects = Effects::none();
         for partner in partners {
             effects.send(
                 PartnerAudience::Partner(partner.clone()),
@@ -492,34 +685,43 @@ impl McServiceServer {
             regroup_group_id: regroup.clone(),
             mc_service: record.mc_service,
         };
-        // Partners now; one that cannot be reached gets it from the outbox.
-        let partners: Vec<SystemDomain> = self
-            .partners
-            .all()
-            .filter(|p| p.outbound.contains(&Capability::Regroup))
-            .map(|p| p.domain.clone())
+        // Every partner is told through the outbox, in the commit that ends it here.
+        let undelivered: Vec<_> = self
+            .regroup_partners()
+            .into_iter()
+            .map(|partner| {
+                (
+                    partner,
+                    PartnerRequest::PreconfiguredRegroupCancel(cancel.clone()),
+                )
+            })
             .collect();
-        let asks = partners.iter().map(|partner| {
-            let request = PartnerRequest::PreconfiguredRegroupCancel(cancel.clone());
-            async move {
-                match self
-                    .link
-                    .send(
-                        partner,
-                        self.entropy.transaction_id(self.clock.now()),
-                        &request,
-                    )
-                    .await
-                {
-                    Err(LinkError::Unreachable { .. }) => Some((partner.clone(), request)),
-                    _ => None,
-                }
-            }
-        });
-        let undelivered: Vec<_> = join_all(asks).await.into_iter().flatten().collect();
-        self.end_regroup_here(&record, &cancel, undelivered).await?;
+        // The client waits, up to the bound, for the partners to confirm; the cancellation
+        // stands either way (the outbox delivers it).
+        let keys: Vec<_> = undelivered
+            .iter()
+            .map(|(partner, _)| (regroup.clone(), partner.clone()))
+            .collect();
+        let waits = if self.answer_wait.is_zero() {
+            Vec::new()
+        } else {
+            self.cancel_waits.register_all(&keys)
+        };
+        if let Err(e) = self.end_regroup_here(&record, &cancel, undelivered).await {
+            self.cancel_waits.forget_all(&keys);
+            return Err(e);
+        }
         self.gms.delete_regroup_group(regroup).await?;
         tracing::info!(%regroup, by = %requester.mc_service_id, "preconfigured regroup cancelled");
+        let mut waited = self.clock.sleep(self.answer_wait);
+        for (key, mut confirmed) in waits {
+            tokio::select! {
+                _ = &mut waited => {
+                    self.cancel_waits.forget(&key);
+                }
+                _ = &mut confirmed => {}
+            }
+        }
         Ok(PreconfiguredRegroupCancelResponse {
             mc_service_id: requester.mc_service_id.clone(),
             regroup_group_id: regroup.clone(),
@@ -527,11 +729,16 @@ impl McServiceServer {
         })
     }
 
-    /// At start: regroups a crash left half-formed are undone.
+    /// At start: regroups a crash left half-formed by an earlier version (with no answer
+    /// deadline) are undone; the others are settled by their partners' answers, which the
+    /// outbox still delivers, or at their deadline.
     pub async fn undo_unfinished_regroups(&self) -> Result<usize> {
         let mut undone = 0;
         for record in self.regroups.regroups().await? {
-            if record.state == RegroupState::Forming && record.primary_system == self.system {
+            if record.state == RegroupState::Forming
+                && record.primary_system == self.system
+                && record.answers_due.is_none()
+            {
                 let home: Vec<_> = record
                     .mc_service_group_id_list
                     .iter()
@@ -544,10 +751,35 @@ impl McServiceServer {
                     .filter(|p| p.outbound.contains(&Capability::Regroup))
                     .map(|p| p.domain.clone())
                     .collect();
-                self.undo_regroup(&record, &home, &partners).await?;
+                self.undo_regroup(&record, &home, &partners, Effects::none())
+                    .await?;
                 undone += 1;
             }
         }
         Ok(undone)
+    }
+}
+
+/// A partner's part from its answer, or from the refusal of the request.
+fn partner_result(answered: &std::result::Result<PartnerResponse, LinkError>) -> (FlowResult, u64) {
+    match answered {
+        Ok(PartnerResponse::PreconfiguredRegroup(r)) => {
+            (r.result.clone(), r.affiliated_member_count)
+        }
+        Ok(_) => (
+            FlowResult::failure(FailureCause::InvalidRequest, "answered with another flow"),
+            0,
+        ),
+        Err(LinkError::Unreachable { message, .. }) => (
+            FlowResult::failure(
+                FailureCause::Other("partner-unreachable".into()),
+                message.clone(),
+            ),
+            0,
+        ),
+        Err(LinkError::Refused { message, .. }) => (
+            FlowResult::failure(FailureCause::NotAuthorized, message.clone()),
+            0,
+        ),
     }
 }

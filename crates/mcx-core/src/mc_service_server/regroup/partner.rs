@@ -91,6 +91,8 @@ impl McServiceServer {
             members: Vec::new(),
             request_return: None,
             response: None,
+            answers: Vec::new(),
+            answers_due: None,
         };
         let mut claimed = hosted.clone();
         claimed.push(regroup.clone());

@@ -14,8 +14,9 @@ use crate::error::Result;
 use crate::events::{EventFetcher, StreamWakers};
 use crate::gms::{GmsParts, GroupManagementServer};
 use crate::identity::IdentityManagement;
-use crate::interconnection_gateway::{GatewayParts, InterconnectionGateway, Partners, RetryPolicy};
+use crate::interconnection_gateway::{GatewayParts, InterconnectionGateway, RetryPolicy};
 use crate::mc_service_server::{McServiceServer, McServiceServerParts};
+use crate::partners::Partners;
 use crate::ports::{Clock, Entropy, PartnerLink, Store};
 use crate::trace::{TraceLog, TracedLink};
 

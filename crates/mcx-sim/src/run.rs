@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcx_core::identity::Requester;
-use mcx_core::interconnection_gateway::{PartnerSettings, Partners};
+use mcx_core::partners::{PartnerSettings, Partners};
 use mcx_core::ports::{AffiliationStore as _, GroupStore as _, InterconnectionStore as _};
 use mcx_model::api::{CreateGroupRequest, LogOnRequest};
 use mcx_model::flows::affiliation::{

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use mcx_core::interconnection_gateway::{Partners, RetryPolicy};
+use mcx_core::interconnection_gateway::RetryPolicy;
+use mcx_core::partners::Partners;
 use mcx_core::ports::{Credential, UserRecord, UserStore as _};
 use mcx_core::system::{McSystem, SystemSettings};
 use mcx_model::SystemDomain;

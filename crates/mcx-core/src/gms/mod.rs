@@ -25,7 +25,7 @@ use tokio::sync::{Notify, broadcast};
 use crate::error::{Error, ErrorKind, Result, codes};
 use crate::events::StreamWakers;
 use crate::identity::Requester;
-use crate::interconnection_gateway::Partners;
+use crate::partners::Partners;
 use crate::ports::{
     Audience, Clock, Committed, Effects, EventStore, GroupStore, InterconnectionStore,
     PartnerAudience, PartnerRecordUpdate, WriteOutcome,

@@ -4,8 +4,6 @@
 //! for; outbound flows leave through the durable outbox, in order per partner, retried
 //! with backoff while a partner is unreachable, and their answers are routed back.
 
-mod partners;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +14,7 @@ use mcx_model::flows::{FailureCause, FlowResult};
 use mcx_model::{SystemDomain, TransactionId};
 use tokio::sync::{Notify, watch};
 
-pub use partners::{PartnerSettings, Partners};
+use crate::partners::Partners;
 
 use crate::acm_server::AcmServer;
 use crate::error::{Error, ErrorKind, Result, codes};

@@ -33,7 +33,7 @@ use crate::error::{Error, ErrorKind, Result, codes};
 use crate::events::StreamWakers;
 use crate::gms::GroupManagementServer;
 use crate::identity::{Requester, SessionObserver};
-use crate::interconnection_gateway::Partners;
+use crate::partners::Partners;
 use crate::ports::{
     AffiliationStore, Clock, EventStore, InterconnectionStore, RegroupStore, SessionRecord,
     SessionStore, Store, UserStore,

@@ -1,0 +1,219 @@
+//! At the server hosting the groups (a partner of the user's serving server): §10.8.3.2
+//! steps 4–7, §10.8.4.3 steps 4–6, §10.8.5.2.1 steps 4–8.
+
+use mcx_model::flows::affiliation::*;
+use mcx_model::{McService, McServiceGroupId, McServiceId, SystemDomain};
+
+use super::McServiceServer;
+use crate::error::Result;
+use crate::ports::{AffiliationWrite, Effects, GmsStatusUpdate};
+
+use super::*;
+
+impl McServiceServer {
+    // ---- the server hosting the groups (a partner of the user's serving server) ----
+
+    pub(super) fn check_sender(
+        &self,
+        from: &SystemDomain,
+        user: &McServiceId,
+    ) -> Option<AffiliationCause> {
+        (user.domain() != *from).then_some(AffiliationCause::NotAuthorized)
+    }
+
+    /// §10.8.3.2 steps 4–7 at the partner hosting the groups.
+    pub(crate) async fn host_affiliation(
+        &self,
+        from: &SystemDomain,
+        request: &ServerGroupAffiliationRequest,
+    ) -> Result<ServerGroupAffiliationResponse> {
+        let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
+        let statuses = self
+            .host_change(
+                from,
+                &request.mc_service_id,
+                request.mc_service,
+                &groups,
+                AffiliationChangeAction::Affiliate,
+                request.generation,
+            )
+            .await?;
+        Ok(ServerGroupAffiliationResponse {
+            mc_service_id: request.mc_service_id.clone(),
+            mc_service_group_id_list: request.mc_service_group_id_list.clone(),
+            status_per_mc_service_group_id: statuses,
+            mc_service: request.mc_service,
+        })
+    }
+
+    /// §10.8.4.3 steps 4–6 at the partner hosting the groups.
+    pub(crate) async fn host_deaffiliation(
+        &self,
+        from: &SystemDomain,
+        request: &ServerGroupDeaffiliationRequest,
+    ) -> Result<ServerGroupDeaffiliationResponse> {
+        let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
+        let statuses = self
+            .host_change(
+                from,
+                &request.mc_service_id,
+                request.mc_service,
+                &groups,
+                AffiliationChangeAction::Deaffiliate,
+                request.generation,
+            )
+            .await?;
+        Ok(ServerGroupDeaffiliationResponse {
+            mc_service_id: request.mc_service_id.clone(),
+            mc_service_group_id_list: request.mc_service_group_id_list.clone(),
+            status_per_mc_service_group_id: statuses,
+            mc_service: request.mc_service,
+        })
+    }
+
+    /// §10.8.5.2.1 steps 4–8 at the partner hosting the groups: a mandatory remote change.
+    pub(crate) async fn host_affiliation_change(
+        &self,
+        from: &SystemDomain,
+        request: &GroupAffiliationChangeRequest,
+    ) -> Result<GroupAffiliationChangeResponse> {
+        let mut results = Vec::new();
+        for target in request.mc_service_id_list.iter() {
+            for action in [
+                AffiliationChangeAction::Affiliate,
+                AffiliationChangeAction::Deaffiliate,
+            ] {
+                let groups: Vec<_> = request
+                    .mc_service_group_id_list
+                    .iter()
+                    .filter(|c| c.action == action)
+                    .map(|c| c.mc_service_group_id.clone())
+                    .collect();
+                if groups.is_empty() {
+                    continue;
+                }
+                let statuses = if request.change_request_type == ChangeRequestType::Mandatory {
+                    self.host_change(from, target, request.mc_service, &groups, action, None)
+                        .await?
+                } else {
+                    // A negotiated change reaches the host as ordinary (de-)affiliations
+                    // once the target accepted; it is never sent to a host as such.
+                    groups
+                        .iter()
+                        .map(|g| refused(g, AffiliationCause::PartnerRefused))
+                        .collect()
+                };
+                results.extend(statuses.into_iter().map(|s| TargetAffiliationStatus {
+                    mc_service_id: target.clone(),
+                    mc_service_group_id: s.mc_service_group_id,
+                    status: s.status,
+                    cause: s.cause,
+                }));
+            }
+        }
+        Ok(GroupAffiliationChangeResponse {
+            mc_service_id: request.mc_service_id.clone(),
+            mc_service_id_list: request.mc_service_id_list.clone(),
+            mc_service_group_id_list: request.mc_service_group_id_list.clone(),
+            affiliation_status_per_mc_service_group_id: results,
+            mc_service: request.mc_service,
+        })
+    }
+
+    /// The host's part: checks the group policy, stores or removes the user's
+    /// affiliation to each group and updates the GMS, in one commit. A request decided
+    /// at an older `generation` than the last one applied for the user and a group is
+    /// ignored for that group (it was overtaken), answered with the state held.
+    async fn host_change(
+        &self,
+        from: &SystemDomain,
+        user: &McServiceId,
+        service: McService,
+        groups: &[McServiceGroupId],
+        action: AffiliationChangeAction,
+        generation: Option<u64>,
+    ) -> Result<Vec<GroupAffiliationStatus>> {
+        let mut statuses = Vec::new();
+        let mut effects = Effects::none();
+        let mut gms = Vec::new();
+        for group in distinct(groups) {
+            if let Some(generation) = generation {
+                let last = self.store.hosted_generation(user, service, &group).await?;
+                if last.is_some_and(|last| generation < last) {
+                    let held = self
+                        .store
+                        .hosted_affiliations(&group)
+                        .await?
+                        .iter()
+                        .any(|(u, s)| u == user && *s == service);
+                    tracing::info!(%user, %group, generation, ?last, "ignored an overtaken request from a partner");
+                    statuses.push(status(
+                        &group,
+                        if held {
+                            AffiliationStatus::Affiliated
+                        } else {
+                            AffiliationStatus::NotAffiliated
+                        },
+                        None,
+                    ));
+                    continue;
+                }
+                if self.check_sender(from, user).is_none() && group.home_system() == self.system {
+                    effects
+                        .affiliations
+                        .push(AffiliationWrite::HostedGeneration {
+                            user: user.clone(),
+                            mc_service: service,
+                            group: group.clone(),
+                            generation,
+                        });
+                }
+            }
+            let cause = if let Some(cause) = self.check_sender(from, user) {
+                Some(cause)
+            } else if group.home_system() != self.system {
+                Some(AffiliationCause::UnknownGroup)
+            } else if action == AffiliationChangeAction::Affiliate {
+                self.check_hosted_group(user, service, &group).await?
+            } else {
+                None
+            };
+            if let Some(cause) = cause {
+                statuses.push(refused(&group, cause));
+                continue;
+            }
+            match action {
+                AffiliationChangeAction::Affiliate => {
+                    effects.affiliations.push(AffiliationWrite::Hosted {
+                        user: user.clone(),
+                        mc_service: service,
+                        group: group.clone(),
+                    });
+                    gms.push((group.clone(), AffiliationStatus::Affiliated));
+                    statuses.push(status(&group, AffiliationStatus::Affiliated, None));
+                }
+                AffiliationChangeAction::Deaffiliate => {
+                    effects.affiliations.push(AffiliationWrite::HostedRemoved {
+                        user: user.clone(),
+                        mc_service: service,
+                        group: group.clone(),
+                    });
+                    gms.push((group.clone(), AffiliationStatus::NotAffiliated));
+                    statuses.push(status(&group, AffiliationStatus::NotAffiliated, None));
+                }
+            }
+        }
+        if !gms.is_empty() {
+            // Step 7b (and 6b of de-affiliation): the host's GMS learns the status.
+            effects.gms_status.push(GmsStatusUpdate {
+                user: user.clone(),
+                mc_service: service,
+                statuses: gms,
+            });
+            self.commits.commit(&effects).await?;
+            self.trace_gms_status(&effects);
+            tracing::info!(%user, %from, ?action, groups = statuses.len(), "partner user's affiliation recorded at the host");
+        }
+        Ok(statuses)
+    }
+}

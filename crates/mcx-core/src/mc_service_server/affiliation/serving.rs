@@ -1,0 +1,589 @@
+//! At the user's serving server: §10.8.3.1/.2 and §10.8.4.1/.2, the request to the
+//! partner host through the outbox, the bounded wait, and the host's answer stored.
+
+use std::collections::BTreeMap;
+
+use mcx_model::events::ClientEvent;
+use mcx_model::flows::affiliation::*;
+use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
+use mcx_model::interconnection::Capability;
+use mcx_model::profile::UserProfile;
+use mcx_model::{ClientId, McService, McServiceGroupId, McServiceId};
+
+use super::McServiceServer;
+use crate::error::{Error, ErrorKind, Result, codes};
+use crate::identity::Requester;
+use crate::ports::{
+    AffiliationWrite, Audience, ClientAffiliation, Effects, GmsStatusUpdate, LinkError,
+    PartnerAudience,
+};
+
+use super::*;
+
+use super::plan::{plan_affiliation, policy_refusal};
+
+impl McServiceServer {
+    /// Step 3 of §10.8.3.1 (and step 5 at a partner host) for a group defined here: the
+    /// group is enabled, supports the service, may be used for calls, and lists the user.
+    pub(in crate::mc_service_server) async fn check_hosted_group(
+        &self,
+        user: &McServiceId,
+        service: McService,
+        group: &McServiceGroupId,
+    ) -> Result<Option<AffiliationCause>> {
+        // Steps 2a/2b: from the cache, or from the GMS with a subscription.
+        let Some(policy) = self.policy.policy(group).await? else {
+            return Ok(Some(AffiliationCause::UnknownGroup));
+        };
+        let config = &policy.configuration;
+        if let Some(cause) = policy_refusal(config, service) {
+            return Ok(Some(cause));
+        }
+        Ok(
+            (!config.is_member(user) && !self.shared_with_users_system(group, user).await?)
+                .then_some(AffiliationCause::NotAuthorized),
+        )
+    }
+
+    /// Step 2 of §10.8.3.1 / §10.8.3.2 (and step 2 of §10.8.5.1) for one group: the
+    /// user's subscription, and the group policy as this system holds it. For a group
+    /// defined here that is the GMS's configuration; for a partner's group it is the copy
+    /// this system's GMS stored after its local policy (§10.2.7.1): what the copy does
+    /// not offer is refused here and never reaches the group's host.
+    pub(in crate::mc_service_server) async fn affiliation_refusal(
+        &self,
+        profile: &UserProfile,
+        service: McService,
+        group: &McServiceGroupId,
+    ) -> Result<Option<AffiliationCause>> {
+        let user = &profile.mc_service_id;
+        if !profile.lists_group(service, group) {
+            return Ok(Some(AffiliationCause::NotAuthorized));
+        }
+        if group.home_system() == self.system {
+            return self.check_hosted_group(user, service, group).await;
+        }
+        if !self
+            .partners
+            .may_send(&group.home_system(), Capability::Affiliation)
+        {
+            return Ok(Some(AffiliationCause::PartnerRefused));
+        }
+        // No copy yet: the host decides (the copy is requested at log-on, §10.2.7.3).
+        let Some(copy) = self.policy.policy(group).await? else {
+            return Ok(None);
+        };
+        Ok(policy_refusal(&copy.configuration, service))
+    }
+
+    /// §10.8.3.1 / §10.8.3.2: the requester's client affiliates to groups.
+    pub async fn affiliate(
+        &self,
+        requester: &Requester,
+        request: GroupAffiliationRequest,
+    ) -> Result<GroupAffiliationResponse> {
+        self.require_self(requester, &request.mc_service_id, "affiliate")?;
+        self.gms.limits().list(
+            "mc-service-group-id-list",
+            request.mc_service_group_id_list.len(),
+        )?;
+        let service = request.mc_service;
+        let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
+        let statuses = self
+            .affiliate_clients(
+                &requester.profile,
+                std::slice::from_ref(&requester.client_id),
+                service,
+                &groups,
+                Via::Own,
+            )
+            .await?;
+        Ok(build_response(
+            request.mc_service_id,
+            service,
+            &groups,
+            statuses,
+        ))
+    }
+
+    /// §10.8.4.2 / §10.8.4.3: the requester's client de-affiliates from groups.
+    pub async fn deaffiliate(
+        &self,
+        requester: &Requester,
+        request: GroupDeaffiliationRequest,
+    ) -> Result<GroupDeaffiliationResponse> {
+        self.require_self(requester, &request.mc_service_id, "de-affiliate")?;
+        self.gms.limits().list(
+            "mc-service-group-id-list",
+            request.mc_service_group_id_list.len(),
+        )?;
+        let service = request.mc_service;
+        let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
+        let statuses = self
+            .deaffiliate_clients(
+                &requester.mc_service_id,
+                std::slice::from_ref(&requester.client_id),
+                service,
+                &groups,
+                Via::Own,
+            )
+            .await?;
+        let response = build_response(request.mc_service_id, service, &groups, statuses);
+        Ok(GroupDeaffiliationResponse {
+            mc_service_id: response.mc_service_id,
+            mc_service_group_id_list: response.mc_service_group_id_list,
+            status_per_mc_service_group_id: response.status_per_mc_service_group_id,
+            mc_service: response.mc_service,
+        })
+    }
+
+    pub(super) fn require_self(
+        &self,
+        requester: &Requester,
+        user: &McServiceId,
+        to_do: &str,
+    ) -> Result<()> {
+        if &requester.mc_service_id != user {
+            return Err(Error::refused(
+                ErrorKind::Forbidden,
+                codes::NOT_AUTHORIZED,
+                format!(
+                    "{} may {to_do} only itself, not {user}: use a remote change of affiliation",
+                    requester.mc_service_id
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Affiliates `clients` of the user to `groups`: profile, policy and N2 checks,
+    /// reservation, partner hosts asked in parallel (one request per partner), results
+    /// merged per group. Returns one status per distinct group, in order.
+    pub(in crate::mc_service_server) async fn affiliate_clients(
+        &self,
+        profile: &UserProfile,
+        clients: &[ClientId],
+        service: McService,
+        groups: &[McServiceGroupId],
+        via: Via<'_>,
+    ) -> Result<Vec<GroupAffiliationStatus>> {
+        let user = &profile.mc_service_id;
+        let groups = distinct(groups);
+        let mut decided: BTreeMap<McServiceGroupId, GroupAffiliationStatus> = BTreeMap::new();
+        let n2 = profile
+            .services
+            .get(&service)
+            .map(|p| p.max_affiliations_n2);
+        // Step 2 (and 3 for groups defined here): user subscription and group policy.
+        for group in &groups {
+            if let Some(cause) = self.affiliation_refusal(profile, service, group).await? {
+                decided.insert(group.clone(), refused(group, cause));
+            }
+        }
+        let candidates: Vec<_> = groups
+            .iter()
+            .filter(|g| !decided.contains_key(*g))
+            .cloned()
+            .collect();
+        let n2 = n2.unwrap_or(0) as usize;
+
+        // N2 check and step 4 (store), or a reservation for partner groups, atomically;
+        // the hosts of reserved groups are asked through the outbox in the same commit
+        // (step 3 of §10.8.3.2: one request per host), so a crash loses neither.
+        let mut waits = Vec::new();
+        let mut pending = Vec::new();
+        let guard = self.user_locks.lock(user).await;
+        for _ in 0..16 {
+            let state = self.store.user_affiliations(user).await?;
+            // The commit moves the user's generation one on: the requests carry it.
+            let generation = state.generation + 1;
+            let plan = plan_affiliation(
+                &self.system,
+                user,
+                &state,
+                clients,
+                service,
+                &candidates,
+                n2,
+            );
+            let mut effects = Effects::none();
+            effects.affiliations = plan.writes;
+            if !plan.newly_local.is_empty() {
+                // Step 5b: the GMS learns the affiliation, in the same commit.
+                effects.gms_status.push(GmsStatusUpdate {
+                    user: user.clone(),
+                    mc_service: service,
+                    statuses: plan
+                        .newly_local
+                        .iter()
+                        .map(|g| (g.clone(), AffiliationStatus::Affiliated))
+                        .collect(),
+                });
+            }
+            for (host, list) in by_host(&plan.pending) {
+                if let Some(request) = ask_host(via, user, list, service, generation) {
+                    effects.send(PartnerAudience::Partner(host), request);
+                }
+            }
+            // Registered before the commit: an answer cannot overtake the wait for it.
+            let keys: Vec<_> = plan
+                .pending
+                .iter()
+                .map(|g| (user.clone(), service, g.clone(), generation))
+                .collect();
+            waits = if self.answer_wait.is_zero() {
+                Vec::new()
+            } else {
+                self.waiting.register_all(&keys)
+            };
+            let committed = self
+                .store
+                .commit_for_user(user, Some(state.generation), &effects)
+                .await;
+            if !matches!(committed, Ok(Some(_))) {
+                self.waiting.forget_all(&keys);
+            }
+            if let Some(committed) = committed? {
+                self.trace_gms_status(&effects);
+                self.wakers.wake(&committed.woken_sessions);
+                if !effects.outbox.is_empty() {
+                    self.outbox.notify_one();
+                }
+                decided.extend(plan.outcome);
+                pending = plan.pending;
+                break;
+            }
+        }
+        drop(guard);
+        if decided.len() + pending.len() < groups.len() {
+            return Err(Error::refused(
+                ErrorKind::Unavailable,
+                codes::STORAGE_FAILURE,
+                format!("the affiliations of {user} kept changing concurrently; retry"),
+            ));
+        }
+
+        // The client waits for the hosts' answers up to a bound; what is still open is
+        // `affiliating`, and its final state reaches the client as an event.
+        let mut answered: BTreeMap<McServiceGroupId, GroupAffiliationStatus> = BTreeMap::new();
+        if !waits.is_empty() {
+            let mut waited = self.clock.sleep(self.answer_wait);
+            for (key, mut answer) in waits {
+                let got = tokio::select! {
+                    _ = &mut waited => {
+                        // Given up: unless the answer is already being stored for this
+                        // wait, it comes as an event instead.
+                        if self.waiting.forget(&key) {
+                            None
+                        } else {
+                            (&mut answer).await.ok()
+                        }
+                    }
+                    got = &mut answer => got.ok(),
+                };
+                if let Some(status) = got {
+                    answered.insert(key.2, status);
+                }
+            }
+        }
+        let freed = answered
+            .values()
+            .any(|a| a.status != AffiliationStatus::Affiliated);
+        for group in &pending {
+            let status = answered
+                .remove(group)
+                .unwrap_or_else(|| status(group, AffiliationStatus::Affiliating, None));
+            decided.insert(group.clone(), status);
+        }
+        // A host's refusal freed a place that a reservation held while N2 was checked:
+        // the groups refused for N2 are planned again, once, in the same request.
+        let short: Vec<_> = groups
+            .iter()
+            .filter(|g| {
+                decided
+                    .get(*g)
+                    .is_some_and(|s| s.cause == Some(AffiliationCause::N2LimitReached))
+            })
+            .cloned()
+            .collect();
+        if freed && !short.is_empty() {
+            let again =
+                Box::pin(self.affiliate_clients(profile, clients, service, &short, via)).await?;
+            for status in again {
+                decided.insert(status.mc_service_group_id.clone(), status);
+            }
+        }
+        let statuses: Vec<_> = groups.iter().filter_map(|g| decided.remove(g)).collect();
+        let affiliated: Vec<_> = statuses
+            .iter()
+            .filter(|s| s.status == AffiliationStatus::Affiliated)
+            .filter(|s| !pending.contains(&s.mc_service_group_id))
+            .map(|s| s.mc_service_group_id.clone())
+            .collect();
+        // A client affiliating to a regrouped group joins the regroup in effect (a
+        // partner group when its host's answer is stored).
+        self.join_regroups(user, clients, service, &affiliated)
+            .await?;
+        Ok(statuses)
+    }
+
+    /// §10.8.3.2 step 8: the serving server stores a host's answer to an affiliation
+    /// request (or its final refusal) in the same commit that completes the request's
+    /// outbox entry. Only the reservations the request made are settled: a row since
+    /// removed, or reserved again by a newer request, is left as it is (the newer request
+    /// is queued behind this one and its answer settles it). The clients whose
+    /// affiliation changed are told; a request still waiting hears it in process.
+    pub(crate) async fn on_host_affiliation_answer(
+        &self,
+        outbox_id: i64,
+        request: &PartnerRequest,
+        answered: &std::result::Result<PartnerResponse, LinkError>,
+    ) -> Result<()> {
+        let Some((user, service, groups, generation)) = asked_of_host(request) else {
+            return self.complete_outbox(outbox_id).await;
+        };
+        let _guard = self.user_locks.lock(&user).await;
+        for _ in 0..16 {
+            let state = self.store.user_affiliations(&user).await?;
+            let sessions = self.sessions.sessions_of(&user).await?;
+            let mut effects = Effects {
+                complete_outbox: Some(outbox_id),
+                ..Effects::default()
+            };
+            let mut settled = Vec::new();
+            let mut waiters = Vec::new();
+            for group in &groups {
+                let rows: Vec<_> = state
+                    .rows
+                    .iter()
+                    .filter(|r| {
+                        r.mc_service == service && &r.group == group && r.pending == generation
+                    })
+                    .collect();
+                if rows.is_empty() || generation.is_none() {
+                    continue;
+                }
+                let answer = status_from_host(&user, group, answered);
+                // The request still waiting for this answer gets it; otherwise the
+                // clients are told by an event stored with the answer.
+                let key = (
+                    user.clone(),
+                    service,
+                    group.clone(),
+                    generation.unwrap_or_default(),
+                );
+                let waiter = self.waiting.take(&key);
+                for row in &rows {
+                    effects
+                        .affiliations
+                        .push(if answer.status == AffiliationStatus::Affiliated {
+                            AffiliationWrite::ServedConfirmed {
+                                user: user.clone(),
+                                mc_service: service,
+                                group: group.clone(),
+                                client: row.client.clone(),
+                            }
+                        } else {
+                            AffiliationWrite::ServedRemoved {
+                                user: user.clone(),
+                                mc_service: service,
+                                group: group.clone(),
+                                client: row.client.clone(),
+                            }
+                        });
+                    for session in sessions
+                        .iter()
+                        .filter(|s| s.client_id == row.client && waiter.is_none())
+                    {
+                        effects.client_events.push((
+                            Audience::Session(session.session_id.clone()),
+                            ClientEvent::AffiliationStatusChanged {
+                                mc_service: service,
+                                status: answer.clone(),
+                            },
+                        ));
+                    }
+                }
+                let clients: Vec<ClientId> = rows.iter().map(|r| r.client.clone()).collect();
+                if let Some(waiter) = waiter {
+                    waiters.push((waiter, answer.clone()));
+                }
+                settled.push((answer, clients));
+            }
+            // A waiter dropped here (the commit failed) reports `affiliating`; the
+            // answer is handled again when the outbox resends, then with an event.
+            let Some(committed) = self
+                .store
+                .commit_for_user(&user, Some(state.generation), &effects)
+                .await?
+            else {
+                continue;
+            };
+            for (waiter, answer) in waiters {
+                let _ = waiter.send(answer);
+            }
+            self.wakers.wake(&committed.woken_sessions);
+            for (answer, clients) in settled {
+                if answer.status == AffiliationStatus::Affiliated {
+                    let group = answer.mc_service_group_id.clone();
+                    self.join_regroups(&user, &clients, service, std::slice::from_ref(&group))
+                        .await?;
+                }
+            }
+            return Ok(());
+        }
+        Err(Error::refused(
+            ErrorKind::Unavailable,
+            codes::STORAGE_FAILURE,
+            format!("the affiliations of {user} kept changing concurrently"),
+        ))
+    }
+
+    pub(in crate::mc_service_server) async fn complete_outbox(&self, outbox_id: i64) -> Result<()> {
+        let effects = Effects {
+            complete_outbox: Some(outbox_id),
+            ..Effects::default()
+        };
+        self.commits.commit(&effects).await?;
+        Ok(())
+    }
+
+    /// De-affiliates `clients` of the user from `groups`. A group the user stays
+    /// affiliated to through another client is only released for these clients.
+    pub(in crate::mc_service_server) async fn deaffiliate_clients(
+        &self,
+        user: &McServiceId,
+        clients: &[ClientId],
+        service: McService,
+        groups: &[McServiceGroupId],
+        via: Via<'_>,
+    ) -> Result<Vec<GroupAffiliationStatus>> {
+        let groups = distinct(groups);
+        let guard = self.user_locks.lock(user).await;
+        for _ in 0..16 {
+            let state = self.store.user_affiliations(user).await?;
+            // §10.8.4.3 step 3: the partner hosts are told through the outbox, committed
+            // with the local change: a crash cannot leave a host holding the user.
+            let (effects, statuses, _released) = self.release(
+                user,
+                clients,
+                service,
+                &groups,
+                &state.rows,
+                Some((via, state.generation + 1)),
+            );
+            if let Some(committed) = self
+                .store
+                .commit_for_user(user, Some(state.generation), &effects)
+                .await?
+            {
+                self.trace_gms_status(&effects);
+                drop(guard);
+                self.wakers.wake(&committed.woken_sessions);
+                if !effects.outbox.is_empty() {
+                    self.outbox.notify_one();
+                }
+                // A client no longer affiliated to any regrouped group leaves the regroup.
+                self.leave_regroups(user, clients, true).await?;
+                return Ok(statuses);
+            }
+        }
+        Err(Error::refused(
+            ErrorKind::Unavailable,
+            codes::STORAGE_FAILURE,
+            format!("the affiliations of {user} kept changing concurrently; retry"),
+        ))
+    }
+
+    /// What removing `clients`' affiliations to `groups` does: the effects (served rows
+    /// removed; hosted rows and GMS updates for local groups the user leaves; with
+    /// `durable`, queued requests to partner hosts), one status per group, and the partner
+    /// groups the user leaves.
+    pub(super) fn release(
+        &self,
+        user: &McServiceId,
+        clients: &[ClientId],
+        service: McService,
+        groups: &[McServiceGroupId],
+        rows: &[ClientAffiliation],
+        queue: Option<(Via<'_>, u64)>,
+    ) -> (Effects, Vec<GroupAffiliationStatus>, Vec<McServiceGroupId>) {
+        let mut effects = Effects::none();
+        let mut statuses = Vec::new();
+        let mut released = Vec::new();
+        let mut left_local = Vec::new();
+        for group in groups {
+            let group_rows: Vec<_> = rows
+                .iter()
+                .filter(|r| r.mc_service == service && &r.group == group)
+                .collect();
+            let (mine, others): (Vec<_>, Vec<_>) = group_rows
+                .into_iter()
+                .partition(|r| clients.contains(&r.client));
+            if mine.is_empty() {
+                statuses.push(refused(group, AffiliationCause::NotAffiliated));
+                continue;
+            }
+            for row in &mine {
+                effects.affiliations.push(AffiliationWrite::ServedRemoved {
+                    user: user.clone(),
+                    mc_service: service,
+                    group: group.clone(),
+                    client: row.client.clone(),
+                });
+            }
+            statuses.push(status(group, AffiliationStatus::NotAffiliated, None));
+            if !others.is_empty() {
+                continue;
+            }
+            if group.home_system() == self.system {
+                effects.affiliations.push(AffiliationWrite::HostedRemoved {
+                    user: user.clone(),
+                    mc_service: service,
+                    group: group.clone(),
+                });
+                left_local.push(group.clone());
+            } else {
+                released.push(group.clone());
+            }
+        }
+        if !left_local.is_empty() {
+            // Step 4b: the GMS learns the de-affiliation, in the same commit.
+            effects.gms_status.push(GmsStatusUpdate {
+                user: user.clone(),
+                mc_service: service,
+                statuses: left_local
+                    .iter()
+                    .map(|g| (g.clone(), AffiliationStatus::NotAffiliated))
+                    .collect(),
+            });
+        }
+        if let Some((via, generation)) = queue {
+            for (host, list) in by_host(&released) {
+                let request = match via {
+                    Via::Own => {
+                        PartnerRequest::GroupDeaffiliation(ServerGroupDeaffiliationRequest {
+                            mc_service_id: user.clone(),
+                            mc_service_group_id_list: list,
+                            mc_service: service,
+                            generation: Some(generation),
+                        })
+                    }
+                    Via::Remote(requester) => match change_to_host(
+                        requester,
+                        user,
+                        list.as_slice(),
+                        AffiliationChangeAction::Deaffiliate,
+                        service,
+                        generation,
+                    ) {
+                        Some(change) => PartnerRequest::GroupAffiliationChange(change),
+                        None => continue,
+                    },
+                };
+                effects.send(PartnerAudience::Partner(host), request);
+            }
+        }
+        (effects, statuses, released)
+    }
+}

@@ -385,6 +385,24 @@ impl SqlStore {
         if let Some(update) = &effects.primary_link {
             Self::write_primary_link(tx, update, now).await?;
         }
+        if let Some(answered) = &effects.inbound_answer {
+            // The claim taken before handling becomes the answer, with the effects.
+            let ctx = "recording an answer given to a partner";
+            let text = writing
+                .seal(serde_json::to_string(&answered.answer).map_err(|e| corrupt(ctx, e))?)?;
+            sqlx::query(
+                "INSERT INTO inbound_answers (partner, transaction_id, answer, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (partner, transaction_id) DO UPDATE SET answer = excluded.answer \
+                 WHERE inbound_answers.answer = ''",
+            )
+            .bind(answered.partner.as_str())
+            .bind(answered.transaction.to_string())
+            .bind(text)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(failed(ctx))?;
+        }
         if let Some(id) = effects.complete_outbox {
             sqlx::query("DELETE FROM outbox WHERE outbox_id = $1")
                 .bind(id)

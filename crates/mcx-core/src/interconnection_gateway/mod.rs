@@ -164,8 +164,8 @@ impl InterconnectionGateway {
             }
         }
         crate::trace::record_inbound(&self.trace, from, transaction, &request, None);
-        let answer = match self.route(from, request.clone()).await {
-            Ok(answer) => answer,
+        let (answer, recorded) = match self.route(from, transaction, request.clone()).await {
+            Ok(routed) => routed,
             Err(e) => {
                 // Nothing was answered: a retransmission is handled afresh.
                 if let Err(release) = self.links.release_inbound(from, transaction).await {
@@ -174,9 +174,11 @@ impl InterconnectionGateway {
                 return Err(e);
             }
         };
-        self.links
-            .record_inbound_answer(from, transaction, &answer)
-            .await?;
+        if !recorded {
+            self.links
+                .record_inbound_answer(from, transaction, &answer)
+                .await?;
+        }
         crate::trace::record_inbound(&self.trace, from, transaction, &request, Some(&answer));
         Ok(answer)
     }
@@ -231,9 +233,22 @@ impl InterconnectionGateway {
         }
     }
 
-    async fn route(&self, from: &SystemDomain, request: PartnerRequest) -> Result<PartnerResponse> {
+    /// Hands a flow to its entity. True with the answer when the entity recorded it in
+    /// the commit of the flow's effects; otherwise the gateway records it after.
+    async fn route(
+        &self,
+        from: &SystemDomain,
+        transaction: TransactionId,
+        request: PartnerRequest,
+    ) -> Result<(PartnerResponse, bool)> {
         let gms = &self.gms;
-        Ok(match request {
+        let recorded = matches!(
+            request,
+            PartnerRequest::GroupAffiliation(_)
+                | PartnerRequest::GroupDeaffiliation(_)
+                | PartnerRequest::GroupAffiliationChange(_)
+        );
+        let answer = match request {
             PartnerRequest::GroupInformationProvision(r) => {
                 let result = gms
                     .receive_configuration(
@@ -278,14 +293,18 @@ impl InterconnectionGateway {
                 })
             }
             PartnerRequest::GroupAffiliation(r) => PartnerResponse::GroupAffiliation(
-                self.mc_service_server.host_affiliation(from, &r).await?,
+                self.mc_service_server
+                    .host_affiliation(from, transaction, &r)
+                    .await?,
             ),
             PartnerRequest::GroupDeaffiliation(r) => PartnerResponse::GroupDeaffiliation(
-                self.mc_service_server.host_deaffiliation(from, &r).await?,
+                self.mc_service_server
+                    .host_deaffiliation(from, transaction, &r)
+                    .await?,
             ),
             PartnerRequest::GroupAffiliationChange(r) => PartnerResponse::GroupAffiliationChange(
                 self.mc_service_server
-                    .host_affiliation_change(from, &r)
+                    .host_affiliation_change(from, transaction, &r)
                     .await?,
             ),
             PartnerRequest::PreconfiguredRegroup(r) => PartnerResponse::PreconfiguredRegroup(
@@ -306,7 +325,8 @@ impl InterconnectionGateway {
                     self.acm.receive_response(from, &r).await?,
                 )
             }
-        })
+        };
+        Ok((answer, recorded))
     }
 
     /// Delivers the outbox until `shutdown` turns true: each partner's messages in order,

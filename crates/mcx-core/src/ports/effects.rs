@@ -130,6 +130,20 @@ pub struct Effects {
     pub acm: Vec<AcmWrite>,
     /// Groups added to users' profiles (ACM's closed loop).
     pub profile_additions: Vec<ProfileAddition>,
+    /// The answer to a partner's transaction whose effects these are: recorded in the
+    /// same commit, so a retransmission, however late, gets it and changes nothing.
+    pub inbound_answer: Option<InboundAnswer>,
+}
+
+/// The answer given to a partner's transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundAnswer {
+    /// The partner that sent the request.
+    pub partner: SystemDomain,
+    /// Its transaction.
+    pub transaction: mcx_model::TransactionId,
+    /// The answer.
+    pub answer: mcx_model::flows::partner::PartnerResponse,
 }
 
 /// Which side of an ACM exchange a system holds.

@@ -2,7 +2,8 @@
 //! steps 4–7, §10.8.4.3 steps 4–6, §10.8.5.2.1 steps 4–8.
 
 use mcx_model::flows::affiliation::*;
-use mcx_model::{McService, McServiceGroupId, McServiceId, SystemDomain};
+use mcx_model::flows::partner::PartnerResponse;
+use mcx_model::{McService, McServiceGroupId, McServiceId, SystemDomain, TransactionId};
 
 use super::McServiceServer;
 use crate::error::Result;
@@ -25,11 +26,14 @@ impl McServiceServer {
     pub(crate) async fn host_affiliation(
         &self,
         from: &SystemDomain,
+        transaction: TransactionId,
         request: &ServerGroupAffiliationRequest,
     ) -> Result<ServerGroupAffiliationResponse> {
         let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
+        let mut effects = Effects::none();
         let statuses = self
             .host_change(
+                &mut effects,
                 from,
                 &request.mc_service_id,
                 request.mc_service,
@@ -38,23 +42,30 @@ impl McServiceServer {
                 request.generation,
             )
             .await?;
-        Ok(ServerGroupAffiliationResponse {
+        let response = ServerGroupAffiliationResponse {
             mc_service_id: request.mc_service_id.clone(),
             mc_service_group_id_list: request.mc_service_group_id_list.clone(),
             status_per_mc_service_group_id: statuses,
             mc_service: request.mc_service,
-        })
+        };
+        let answer = PartnerResponse::GroupAffiliation(response.clone());
+        self.commit_hosted(from, transaction, effects, answer)
+            .await?;
+        Ok(response)
     }
 
     /// §10.8.4.3 steps 4–6 at the partner hosting the groups.
     pub(crate) async fn host_deaffiliation(
         &self,
         from: &SystemDomain,
+        transaction: TransactionId,
         request: &ServerGroupDeaffiliationRequest,
     ) -> Result<ServerGroupDeaffiliationResponse> {
         let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
+        let mut effects = Effects::none();
         let statuses = self
             .host_change(
+                &mut effects,
                 from,
                 &request.mc_service_id,
                 request.mc_service,
@@ -63,21 +74,27 @@ impl McServiceServer {
                 request.generation,
             )
             .await?;
-        Ok(ServerGroupDeaffiliationResponse {
+        let response = ServerGroupDeaffiliationResponse {
             mc_service_id: request.mc_service_id.clone(),
             mc_service_group_id_list: request.mc_service_group_id_list.clone(),
             status_per_mc_service_group_id: statuses,
             mc_service: request.mc_service,
-        })
+        };
+        let answer = PartnerResponse::GroupDeaffiliation(response.clone());
+        self.commit_hosted(from, transaction, effects, answer)
+            .await?;
+        Ok(response)
     }
 
     /// §10.8.5.2.1 steps 4–8 at the partner hosting the groups: a mandatory remote change.
     pub(crate) async fn host_affiliation_change(
         &self,
         from: &SystemDomain,
+        transaction: TransactionId,
         request: &GroupAffiliationChangeRequest,
     ) -> Result<GroupAffiliationChangeResponse> {
         let mut results = Vec::new();
+        let mut effects = Effects::none();
         for target in request.mc_service_id_list.iter() {
             for action in [
                 AffiliationChangeAction::Affiliate,
@@ -93,8 +110,16 @@ impl McServiceServer {
                     continue;
                 }
                 let statuses = if request.change_request_type == ChangeRequestType::Mandatory {
-                    self.host_change(from, target, request.mc_service, &groups, action, None)
-                        .await?
+                    self.host_change(
+                        &mut effects,
+                        from,
+                        target,
+                        request.mc_service,
+                        &groups,
+                        action,
+                        request.generation,
+                    )
+                    .await?
                 } else {
                     // A negotiated change reaches the host as ordinary (de-)affiliations
                     // once the target accepted; it is never sent to a host as such.
@@ -111,21 +136,47 @@ impl McServiceServer {
                 }));
             }
         }
-        Ok(GroupAffiliationChangeResponse {
+        let response = GroupAffiliationChangeResponse {
             mc_service_id: request.mc_service_id.clone(),
             mc_service_id_list: request.mc_service_id_list.clone(),
             mc_service_group_id_list: request.mc_service_group_id_list.clone(),
             affiliation_status_per_mc_service_group_id: results,
             mc_service: request.mc_service,
-        })
+        };
+        let answer = PartnerResponse::GroupAffiliationChange(response.clone());
+        self.commit_hosted(from, transaction, effects, answer)
+            .await?;
+        Ok(response)
+    }
+
+    /// Commits the host's part with its answer to the partner's transaction: one effect
+    /// per transaction, whatever crashes or retransmissions come.
+    async fn commit_hosted(
+        &self,
+        from: &SystemDomain,
+        transaction: TransactionId,
+        mut effects: Effects,
+        answer: PartnerResponse,
+    ) -> Result<()> {
+        effects.inbound_answer = Some(crate::ports::InboundAnswer {
+            partner: from.clone(),
+            transaction,
+            answer,
+        });
+        self.commits.commit(&effects).await?;
+        self.trace_gms_status(&effects);
+        Ok(())
     }
 
     /// The host's part: checks the group policy, stores or removes the user's
     /// affiliation to each group and updates the GMS, in one commit. A request decided
     /// at an older `generation` than the last one applied for the user and a group is
-    /// ignored for that group (it was overtaken), answered with the state held.
+    /// ignored for that group (it was overtaken), answered with the state held. Adds its
+    /// writes to `effects`; the caller commits them with the answer.
+    #[allow(clippy::too_many_arguments)] // the flow's elements, one by one
     async fn host_change(
         &self,
+        effects: &mut Effects,
         from: &SystemDomain,
         user: &McServiceId,
         service: McService,
@@ -134,7 +185,6 @@ impl McServiceServer {
         generation: Option<u64>,
     ) -> Result<Vec<GroupAffiliationStatus>> {
         let mut statuses = Vec::new();
-        let mut effects = Effects::none();
         let mut gms = Vec::new();
         for group in distinct(groups) {
             if let Some(generation) = generation {
@@ -210,8 +260,6 @@ impl McServiceServer {
                 mc_service: service,
                 statuses: gms,
             });
-            self.commits.commit(&effects).await?;
-            self.trace_gms_status(&effects);
             tracing::info!(%user, %from, ?action, groups = statuses.len(), "partner user's affiliation recorded at the host");
         }
         Ok(statuses)

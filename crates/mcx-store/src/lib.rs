@@ -12,12 +12,16 @@
 mod acm;
 mod affiliation;
 mod bulk;
+mod events;
 mod group_commit;
+mod groups;
+mod identity;
 mod interconnection;
 mod migrations;
 mod regroup;
 mod sealing;
 mod sql_store;
+mod writes;
 
 pub use bulk::BulkAffiliatedUser;
 pub use sealing::new_storage_key;

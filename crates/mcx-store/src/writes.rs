@@ -1,0 +1,327 @@
+//! Writing a commit's effects inside its transaction: client events, outbox rows with
+//! their audiences resolved, partner records, primary links, the answer to a partner.
+
+use mcx_core::ports::{
+    Audience, Committed, Effects, PartnerAudience, PartnerRecordChange, PartnerRecordUpdate,
+    StoreError, StoreResult,
+};
+use sqlx::Row as _;
+
+use crate::sql_store::*;
+
+impl SqlStore {
+    /// Writes the effects inside `tx`: client events, outbox entries (audiences resolved
+    /// now), partner records, the primary link, the completed outbox entry. Returns the
+    /// sessions that got events.
+    pub(crate) async fn write_effects(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        effects: &Effects,
+        writing: &crate::sql_store::Writing,
+    ) -> StoreResult<Committed> {
+        let now = writing.now();
+        // Removals come before the audiences they change are resolved.
+        for (group, user) in &effects.ended_subscriptions {
+            sqlx::query(
+                "DELETE FROM group_subscriptions WHERE group_id = $1 \
+                 AND session_id IN (SELECT session_id FROM sessions WHERE mc_service_id = $2)",
+            )
+            .bind(group.as_str())
+            .bind(user.as_str())
+            .execute(&mut **tx)
+            .await
+            .map_err(failed("ending subscriptions of a former member"))?;
+        }
+        for update in &effects.partner_records {
+            if let PartnerRecordUpdate::Dropped { partner, group } = update {
+                sqlx::query("DELETE FROM partner_records WHERE group_id = $1 AND partner = $2")
+                    .bind(group.as_str())
+                    .bind(partner.as_str())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(failed("forgetting a partner of a group"))?;
+            }
+        }
+        let mut woken = Vec::new();
+        for (audience, event) in &effects.client_events {
+            let json = serde_json::to_string(event).map_err(|e| StoreError {
+                context: "encoding a client event".into(),
+                message: e.to_string(),
+            })?;
+            let json = writing.seal(json)?;
+            // One copy per session the audience names, each reporting its session.
+            let (sql, key) = match audience {
+                Audience::Session(session) => (
+                    "INSERT INTO client_events (session_id, event, created_at) \
+                     SELECT session_id, $1, $2 FROM sessions WHERE session_id = $3 \
+                     RETURNING session_id",
+                    session.as_str(),
+                ),
+                Audience::User(user) => (
+                    "INSERT INTO client_events (session_id, event, created_at) \
+                     SELECT session_id, $1, $2 FROM sessions WHERE mc_service_id = $3 \
+                     RETURNING session_id",
+                    user.as_str(),
+                ),
+                Audience::GroupSubscribers(group) => (
+                    "INSERT INTO client_events (session_id, event, created_at) \
+                     SELECT session_id, $1, $2 FROM group_subscriptions WHERE group_id = $3 \
+                     RETURNING session_id",
+                    group.as_str(),
+                ),
+            };
+            let rows = sqlx::query(sql)
+                .bind(&json)
+                .bind(now)
+                .bind(key)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(failed("storing client events"))?;
+            for row in rows {
+                woken.push(
+                    row.try_get::<String, _>("session_id")
+                        .map_err(failed("storing client events"))?,
+                );
+            }
+        }
+        woken.sort();
+        woken.dedup();
+        for entry in &effects.outbox {
+            Self::write_outbox_entry(tx, entry, now, writing).await?;
+        }
+        for update in &effects.partner_records {
+            Self::write_partner_record(tx, update, now).await?;
+        }
+        if let Some(update) = &effects.primary_link {
+            Self::write_primary_link(tx, update, now).await?;
+        }
+        if let Some(answered) = &effects.inbound_answer {
+            // The claim taken before handling becomes the answer, with the effects.
+            let ctx = "recording an answer given to a partner";
+            let text = writing
+                .seal(serde_json::to_string(&answered.answer).map_err(|e| corrupt(ctx, e))?)?;
+            sqlx::query(
+                "INSERT INTO inbound_answers (partner, transaction_id, answer, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (partner, transaction_id) DO UPDATE SET answer = excluded.answer \
+                 WHERE inbound_answers.answer = ''",
+            )
+            .bind(answered.partner.as_str())
+            .bind(answered.transaction.to_string())
+            .bind(text)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(failed(ctx))?;
+        }
+        if let Some(id) = effects.complete_outbox {
+            sqlx::query("DELETE FROM outbox WHERE outbox_id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .map_err(failed("completing an outbox entry"))?;
+        }
+        for write in &effects.affiliations {
+            crate::affiliation::write_affiliation(tx, write, now).await?;
+        }
+        for update in &effects.gms_status {
+            crate::affiliation::write_gms_status(tx, update, now).await?;
+        }
+        for write in &effects.acm {
+            if !crate::acm::write_exchange(tx, write, now).await? {
+                return Ok(Committed {
+                    woken_sessions: Vec::new(),
+                    conflict: true,
+                });
+            }
+        }
+        for addition in &effects.profile_additions {
+            crate::acm::write_profile_addition(tx, addition).await?;
+        }
+        for write in &effects.regroups {
+            if !crate::regroup::write_regroup(tx, write, now).await? {
+                return Ok(Committed {
+                    woken_sessions: Vec::new(),
+                    conflict: true,
+                });
+            }
+        }
+        if let Some(write) = &effects.change_record
+            && !crate::affiliation::write_change_record(tx, write).await?
+        {
+            return Ok(Committed {
+                woken_sessions: Vec::new(),
+                conflict: true,
+            });
+        }
+        Ok(Committed {
+            woken_sessions: woken,
+            conflict: false,
+        })
+    }
+
+    pub(crate) async fn write_outbox_entry(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        entry: &mcx_core::ports::OutboxEntry,
+        now: i64,
+        writing: &crate::sql_store::Writing,
+    ) -> StoreResult<()> {
+        let ctx = "queueing a request to partners";
+        let request =
+            writing.seal(serde_json::to_string(&entry.request).map_err(|e| corrupt(ctx, e))?)?;
+        let txn = writing
+            .entropy
+            .transaction_id(writing.clock.now())
+            .to_string();
+        let now = now.saturating_add(i64::try_from(entry.delay.as_millis()).unwrap_or(i64::MAX));
+        // $1 names the partner or the group whose partners receive a copy.
+        let (sql, key) = match &entry.audience {
+            PartnerAudience::Partner(partner) => (
+                "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at, lane) \
+                 VALUES ($1, $2, $3, 0, $4, $4, $5)",
+                partner.as_str(),
+            ),
+            PartnerAudience::SubscribedPartners(group) => (
+                "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at, lane) \
+                 SELECT partner, $2, $3, 0, $4, $4, $5 FROM partner_records WHERE group_id = $1 AND subscribed = 1 \
+                 ORDER BY partner",
+                group.as_str(),
+            ),
+            PartnerAudience::KnownPartners(group) => (
+                "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at, lane) \
+                 SELECT partner, $2, $3, 0, $4, $4, $5 FROM partner_records WHERE group_id = $1 \
+                 ORDER BY partner",
+                group.as_str(),
+            ),
+        };
+        sqlx::query(sql)
+            .bind(key)
+            .bind(&txn)
+            .bind(&request)
+            .bind(now)
+            .bind(entry.request.ordering_lane())
+            .execute(&mut **tx)
+            .await
+            .map_err(failed(ctx))?;
+        Ok(())
+    }
+
+    pub(crate) async fn write_partner_record(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        update: &PartnerRecordUpdate,
+        now: i64,
+    ) -> StoreResult<()> {
+        let ctx = "recording a partner's delivery state";
+        match update {
+            PartnerRecordUpdate::One { partner, group, change } => {
+                let (group, partner) = (group.as_str(), partner.as_str());
+                match change {
+                    PartnerRecordChange::Pending { version } => sqlx::query(
+                        "INSERT INTO partner_records (group_id, partner, state, version, detail, subscribed, shared, updated_at) \
+                         VALUES ($1, $2, 'pending', $3, NULL, 0, 0, $4) \
+                         ON CONFLICT (group_id, partner) DO UPDATE SET state = 'pending', version = excluded.version, \
+                         detail = NULL, updated_at = excluded.updated_at",
+                    )
+                    .bind(group)
+                    .bind(partner)
+                    .bind(version_i64(*version))
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await,
+                    PartnerRecordChange::Delivered { version } => sqlx::query(
+                        "UPDATE partner_records SET state = 'delivered', version = $1, detail = NULL, updated_at = $2 \
+                         WHERE group_id = $3 AND partner = $4 AND version <= $1",
+                    )
+                    .bind(version_i64(*version))
+                    .bind(now)
+                    .bind(group)
+                    .bind(partner)
+                    .execute(&mut **tx)
+                    .await,
+                    PartnerRecordChange::Failed { version, detail } => sqlx::query(
+                        "UPDATE partner_records SET state = 'failed', version = $1, detail = $2, updated_at = $3 \
+                         WHERE group_id = $4 AND partner = $5 AND version <= $1",
+                    )
+                    .bind(version_i64(*version))
+                    .bind(detail)
+                    .bind(now)
+                    .bind(group)
+                    .bind(partner)
+                    .execute(&mut **tx)
+                    .await,
+                    PartnerRecordChange::Shared => sqlx::query(
+                        "INSERT INTO partner_records (group_id, partner, state, version, detail, subscribed, shared, updated_at) \
+                         VALUES ($1, $2, 'pending', 0, NULL, 0, 1, $3) \
+                         ON CONFLICT (group_id, partner) DO UPDATE SET shared = 1, updated_at = excluded.updated_at",
+                    )
+                    .bind(group)
+                    .bind(partner)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await,
+                    PartnerRecordChange::Subscribed(on) => sqlx::query(
+                        "INSERT INTO partner_records (group_id, partner, state, version, detail, subscribed, shared, updated_at) \
+                         VALUES ($1, $2, 'pending', 0, NULL, $3, 0, $4) \
+                         ON CONFLICT (group_id, partner) DO UPDATE SET subscribed = excluded.subscribed, \
+                         updated_at = excluded.updated_at",
+                    )
+                    .bind(group)
+                    .bind(partner)
+                    .bind(i64::from(*on))
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await,
+                }
+            }
+            PartnerRecordUpdate::SubscribedPending { group, version } => sqlx::query(
+                "UPDATE partner_records SET state = 'pending', version = $1, detail = NULL, updated_at = $2 \
+                 WHERE group_id = $3 AND subscribed = 1",
+            )
+            .bind(version_i64(*version))
+            .bind(now)
+            .bind(group.as_str())
+            .execute(&mut **tx)
+            .await,
+            PartnerRecordUpdate::Forget(group) => sqlx::query("DELETE FROM partner_records WHERE group_id = $1")
+                .bind(group.as_str())
+                .execute(&mut **tx)
+                .await,
+            // Applied before the outbox (see `write_effects`).
+            PartnerRecordUpdate::Dropped { .. } => return Ok(()),
+        }
+        .map_err(failed(ctx))?;
+        Ok(())
+    }
+
+    pub(crate) async fn write_primary_link(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        update: &mcx_core::ports::PrimaryLinkUpdate,
+        now: i64,
+    ) -> StoreResult<()> {
+        let ctx = "recording the link to a group's primary";
+        let (group, detail) = (&update.group, &update.detail);
+        match &update.state {
+            Some(state) => {
+                let state = serde_json::to_value(state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                sqlx::query(
+                    "INSERT INTO primary_links (group_id, state, detail, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (group_id) DO UPDATE SET state = excluded.state, detail = excluded.detail, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(group.as_str())
+                .bind(state)
+                .bind(detail.as_deref())
+                .bind(now)
+                .execute(&mut **tx)
+                .await
+            }
+            None => sqlx::query("DELETE FROM primary_links WHERE group_id = $1")
+                .bind(group.as_str())
+                .execute(&mut **tx)
+                .await,
+        }
+        .map_err(failed(ctx))?;
+        Ok(())
+    }
+}

@@ -122,6 +122,9 @@ struct Sim {
     /// What each client was told and nothing has changed since: `true` for an
     /// affiliation answered `affiliated`, `false` for a de-affiliation answered.
     acknowledged: BTreeMap<(McServiceId, ClientId, McServiceGroupId), bool>,
+    /// ACM provision requests acknowledged to their senders: ID, sender's system,
+    /// target's system.
+    acm_sent: Vec<(uuid::Uuid, usize, usize)>,
     report: Report,
     _dir: tempfile::TempDir,
 }
@@ -157,6 +160,7 @@ pub async fn simulate(settings: Settings) -> Report {
     sim.quiesce().await;
     sim.check_end_state().await;
     sim.check_regroups(true).await;
+    sim.check_acm().await;
     sim.report.net = sim.net.stats();
     sim.report.digest = sim.digest().await;
     sim.report
@@ -224,6 +228,7 @@ impl Sim {
             groups,
             sessions: BTreeMap::new(),
             acknowledged: BTreeMap::new(),
+            acm_sent: Vec::new(),
             report: Report::default(),
             _dir: dir,
         };
@@ -415,9 +420,16 @@ impl Sim {
             72..=74 => self.change_membership().await,
             75..=77 => self.regroup().await,
             78..=79 => self.cancel_regroup().await,
+            80..=82 => self.acm_provide().await,
+            83..=85 => self.acm_respond().await,
+            86 => {
+                // Everyone is away for most of a day.
+                self.count("a day passes");
+                self.clock.advance(Duration::from_secs(20 * 3600));
+            }
             62..=66 => {
                 self.count("advance clock");
-                let by = Duration::from_millis(self.entropy.below(3_000) as u64);
+                let by = Duration::from_millis(self.entropy.below(10_000) as u64);
                 self.clock.advance(by);
             }
             67..=71 => {
@@ -686,6 +698,85 @@ impl Sim {
         }
     }
 
+    /// An administrator gives a group of its system to a partner's administrator (TR
+    /// 23.700-38 steps 1-4); the target may be offline for days.
+    async fn acm_provide(&mut self) {
+        self.count("acm provide");
+        let s = self.entropy.below(self.systems.len());
+        let p = (s + 1 + self.entropy.below(self.systems.len() - 1)) % self.systems.len();
+        let admin = self.users[s * USERS_PER_SYSTEM]
+            .profile
+            .mc_service_id
+            .clone();
+        let target = self.users[p * USERS_PER_SYSTEM]
+            .profile
+            .mc_service_id
+            .clone();
+        let group = gid(&format!(
+            "sip:g{}@{}",
+            self.entropy.below(GROUPS_PER_SYSTEM),
+            DOMAINS[s]
+        ));
+        let Some(requester) = self.requester(&admin, &client("admin"), true).await else {
+            return;
+        };
+        let Some(system) = self.up(s) else { return };
+        let order = mcx_model::api::AcmProvisionOrder {
+            target_mc_service_id: target,
+            interconnection_group_id_list: NonEmpty::one(group),
+        };
+        match system.acm.provide(&requester, order).await {
+            Ok(exchange) => {
+                if let Some(id) = exchange.request.request_id {
+                    self.acm_sent.push((id, s, p));
+                }
+                self.outcome("acm provide", "accepted");
+            }
+            Err(e) => self.outcome("acm provide", e.code()),
+        }
+    }
+
+    /// A partner's administrator, back online, downloads what waits for it and answers
+    /// one provision request.
+    async fn acm_respond(&mut self) {
+        self.count("acm respond");
+        let p = self.entropy.below(self.systems.len());
+        let admin = self.users[p * USERS_PER_SYSTEM]
+            .profile
+            .mc_service_id
+            .clone();
+        let Some(requester) = self.requester(&admin, &client("admin"), true).await else {
+            return;
+        };
+        let Some(system) = self.up(p) else { return };
+        let Ok(pending) = system.acm.download_pending(&requester).await else {
+            return;
+        };
+        let requests: Vec<_> = pending
+            .acm_data
+            .iter()
+            .filter_map(|item| match item {
+                mcx_model::flows::acm::PendingAcmItem::ProvisionRequest { request, .. } => {
+                    request.request_id
+                }
+                _ => None,
+            })
+            .collect();
+        if requests.is_empty() {
+            return;
+        }
+        let id = requests[self.entropy.below(requests.len())];
+        let decision = if self.entropy.chance(0.7) {
+            mcx_model::flows::acm::AcmDecision::Accepted
+        } else {
+            mcx_model::flows::acm::AcmDecision::Rejected { reason: None }
+        };
+        match system.acm.respond(&requester, id, decision).await {
+            Ok(_) => self.outcome("acm respond", "answered"),
+            Err(e) => self.outcome("acm respond", e.code()),
+        }
+    }
+
     /// An administrator removes a user from one of its groups, or adds a removed user
     /// back: partner copies follow, and requests decided on an older copy meet a host
     /// that refuses them.
@@ -743,22 +834,34 @@ impl Sim {
         }
     }
 
-    /// Delivers one due outbox message of one system, chosen at random: messages of
-    /// different lanes and systems arrive in any order, late or early.
+    /// One round of one system's outbox, as its dispatcher would run it: every due head
+    /// of its lanes, in an order the generator picks (so lanes and systems interleave
+    /// differently from run to run).
     async fn deliver_one(&mut self) -> bool {
         self.count("deliver");
         let s = self.entropy.below(self.systems.len());
         let Some(system) = self.up(s) else {
             return false;
         };
-        let Ok(heads) = system.gateway.due_heads().await else {
+        let Ok(mut heads) = system.gateway.due_heads().await else {
             return false;
         };
         if heads.is_empty() {
             return false;
         }
-        let head = heads[self.entropy.below(heads.len())].clone();
-        let _ = system.gateway.deliver(system.link.as_ref(), head).await;
+        while !heads.is_empty() {
+            let head = heads.swap_remove(self.entropy.below(heads.len()));
+            let _ = system.gateway.deliver(system.link.as_ref(), head).await;
+            // A fault may have crashed a partner, or this very system's peer.
+            for domain in self.net.take_crash_requests() {
+                if let Some(c) = self.systems.iter().position(|x| x.domain == domain) {
+                    self.crash(c).await;
+                }
+            }
+            if self.systems[s].up.is_none() {
+                break;
+            }
+        }
         true
     }
 
@@ -927,6 +1030,51 @@ impl Sim {
                         group.configuration.regrouped_into, holder
                     ));
                 }
+            }
+        }
+        self.report.violations.extend(violations);
+    }
+
+    /// Every ACM request acknowledged to its sender reached the partner (or was refused
+    /// there), and the sender holds exactly the answer the partner's user gave, if any.
+    async fn check_acm(&mut self) {
+        use mcx_core::ports::{AcmRole, AcmStore as _};
+        use mcx_model::api::AcmState;
+        let mut violations = Vec::new();
+        for (id, s, p) in &self.acm_sent {
+            let (Some(sender), Some(partner)) = (&self.systems[*s].up, &self.systems[*p].up) else {
+                continue;
+            };
+            let outgoing = sender
+                .store
+                .acm_exchange(AcmRole::Outgoing, *id)
+                .await
+                .ok()
+                .flatten();
+            let incoming = partner
+                .store
+                .acm_exchange(AcmRole::Incoming, *id)
+                .await
+                .ok()
+                .flatten();
+            let Some(outgoing) = outgoing else {
+                violations.push(format!("the sender lost ACM request {id}"));
+                continue;
+            };
+            match (&outgoing.state, &incoming) {
+                (AcmState::Refused, None) => {}
+                (AcmState::Stored, Some(i)) if i.state == AcmState::Pending => {}
+                (AcmState::Answered, Some(i))
+                    if i.state == AcmState::Answered && i.response == outgoing.response => {}
+                (state, incoming) => violations.push(format!(
+                    "ACM request {id}: the sender holds {state:?} ({:?}), the partner {:?} ({:?})",
+                    outgoing.response.as_ref().map(|r| &r.decision),
+                    incoming.as_ref().map(|i| &i.state),
+                    incoming
+                        .as_ref()
+                        .and_then(|i| i.response.as_ref())
+                        .map(|r| &r.decision),
+                )),
             }
         }
         self.report.violations.extend(violations);

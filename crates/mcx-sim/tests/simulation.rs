@@ -36,6 +36,12 @@ fn seeded_runs_keep_every_invariant() {
         procedures += report.procedures();
         faults += report.faults();
         deliveries += report.net.delivered;
+        if std::env::var_os("MCX_SIM_REPORT").is_some() {
+            eprintln!(
+                "seed {seed}: {:?}\n  {:?}\n  {:?}",
+                report.operations, report.outcomes, report.net
+            );
+        }
         if !report.violations.is_empty() {
             eprintln!(
                 "seed {seed} broke {} invariant(s):\n  {}\nreplay: MCX_SIM_SEED={seed} MCX_SIM_STEPS={steps} cargo test -p mcx-sim --test simulation seeded_runs -- --nocapture",

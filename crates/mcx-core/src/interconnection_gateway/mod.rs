@@ -329,42 +329,67 @@ impl InterconnectionGateway {
         Ok((answer, recorded))
     }
 
-    /// Delivers the outbox until `shutdown` turns true: each partner's messages in order,
-    /// partners concurrently, failures retried with backoff.
+    /// Delivers the outbox until `shutdown` turns true: each lane's messages in order,
+    /// lanes concurrently (at most `IN_FLIGHT` at once), failures retried with backoff. A
+    /// lane whose head is delivered is refilled the moment its answer is stored, without
+    /// waiting for slower lanes: a request committed now is sent now.
     pub async fn run_outbox(
         self: Arc<Self>,
         link: Arc<dyn PartnerLink>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        const IN_FLIGHT: usize = 64;
+        let mut in_flight = futures_util::stream::FuturesUnordered::new();
+        let mut busy: std::collections::HashSet<(SystemDomain, String)> =
+            std::collections::HashSet::new();
         loop {
             let woken = self.outbox.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            let delivered = match self.deliver_due(link.as_ref()).await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox: delivery round failed; will retry");
-                    0
+            if in_flight.len() < IN_FLIGHT {
+                match self.links.outbox_heads(self.clock.now()).await {
+                    Ok(heads) => {
+                        for head in heads {
+                            if in_flight.len() >= IN_FLIGHT {
+                                break;
+                            }
+                            let lane = (head.partner.clone(), head.request.ordering_lane());
+                            if !busy.insert(lane.clone()) {
+                                continue;
+                            }
+                            let (this, link) = (&self, &link);
+                            in_flight.push(async move {
+                                if let Err(e) = this.deliver(link.as_ref(), head).await {
+                                    tracing::warn!(error = %e, "outbox: handling an answer failed; will resend");
+                                }
+                                lane
+                            });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "outbox: reading it failed; will retry"),
                 }
-            };
-            if delivered > 0 {
-                continue;
             }
+            // Until the next head falls due; heads in flight wake the loop when done.
             let wait = match self.links.outbox_next_due().await {
-                Ok(Some(due)) => {
-                    let until = due - self.clock.now();
-                    Duration::try_from(until)
-                        .unwrap_or(Duration::ZERO)
-                        .min(Duration::from_secs(60))
-                }
+                Ok(Some(due)) => Duration::try_from(due - self.clock.now())
+                    .unwrap_or(Duration::ZERO)
+                    .min(Duration::from_secs(60)),
                 Ok(None) => Duration::from_secs(60),
                 Err(_) => Duration::from_secs(1),
+            };
+            let wait = if wait.is_zero() && !in_flight.is_empty() {
+                Duration::from_secs(1)
+            } else {
+                wait
             };
             if wait.is_zero() {
                 tokio::task::yield_now().await;
                 continue;
             }
             tokio::select! {
+                Some(lane) = in_flight.next(), if !in_flight.is_empty() => {
+                    busy.remove(&lane);
+                }
                 _ = &mut woken => {}
                 _ = self.clock.sleep(wait) => {}
                 _ = shutdown.wait_for(|down| *down) => return,

@@ -345,7 +345,8 @@ impl McServiceServer {
         let _guard = self.user_locks.lock(&user).await;
         for _ in 0..16 {
             let state = self.store.user_affiliations(&user).await?;
-            let sessions = self.sessions.sessions_of(&user).await?;
+            // Read only when some client must be told by an event (no request waits).
+            let mut sessions: Option<Vec<crate::ports::SessionRecord>> = None;
             let mut effects = Effects {
                 complete_outbox: Some(outbox_id),
                 ..Effects::default()
@@ -373,6 +374,9 @@ impl McServiceServer {
                     generation.unwrap_or_default(),
                 );
                 let waiter = self.waiting.take(&key);
+                if waiter.is_none() && sessions.is_none() {
+                    sessions = Some(self.sessions.sessions_of(&user).await?);
+                }
                 for row in &rows {
                     effects
                         .affiliations
@@ -393,6 +397,7 @@ impl McServiceServer {
                         });
                     for session in sessions
                         .iter()
+                        .flatten()
                         .filter(|s| s.client_id == row.client && waiter.is_none())
                     {
                         effects.client_events.push((

@@ -339,7 +339,10 @@ impl InterconnectionGateway {
         mut shutdown: watch::Receiver<bool>,
     ) {
         const IN_FLIGHT: usize = 64;
-        let mut in_flight = futures_util::stream::FuturesUnordered::new();
+        // Tasks, not futures polled by this loop: a delivery holding a store connection
+        // must progress while the loop waits for one.
+        let mut in_flight: tokio::task::JoinSet<(SystemDomain, String)> =
+            tokio::task::JoinSet::new();
         let mut busy: std::collections::HashSet<(SystemDomain, String)> =
             std::collections::HashSet::new();
         loop {
@@ -357,8 +360,8 @@ impl InterconnectionGateway {
                             if !busy.insert(lane.clone()) {
                                 continue;
                             }
-                            let (this, link) = (&self, &link);
-                            in_flight.push(async move {
+                            let (this, link) = (self.clone(), link.clone());
+                            in_flight.spawn(async move {
                                 if let Err(e) = this.deliver(link.as_ref(), head).await {
                                     tracing::warn!(error = %e, "outbox: handling an answer failed; will resend");
                                 }
@@ -387,12 +390,26 @@ impl InterconnectionGateway {
                 continue;
             }
             tokio::select! {
-                Some(lane) = in_flight.next(), if !in_flight.is_empty() => {
-                    busy.remove(&lane);
+                done = in_flight.join_next(), if !in_flight.is_empty() => {
+                    match done {
+                        Some(Ok(lane)) => {
+                            busy.remove(&lane);
+                        }
+                        // A delivery that panicked frees nothing it knew of: start over.
+                        Some(Err(e)) => {
+                            tracing::error!(error = %e, "outbox: a delivery failed");
+                            busy.clear();
+                            in_flight.abort_all();
+                        }
+                        None => {}
+                    }
                 }
                 _ = &mut woken => {}
                 _ = self.clock.sleep(wait) => {}
-                _ = shutdown.wait_for(|down| *down) => return,
+                _ = shutdown.wait_for(|down| *down) => {
+                    in_flight.abort_all();
+                    return;
+                }
             }
         }
     }

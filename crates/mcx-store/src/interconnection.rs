@@ -56,6 +56,55 @@ impl InterconnectionStore for SqlStore {
             .collect()
     }
 
+    async fn outbox_lane_heads(&self) -> StoreResult<Vec<mcx_core::ports::LaneHead>> {
+        let ctx = "reading the outbox";
+        let rows = sqlx::query(
+            "SELECT outbox_id, partner, lane, next_attempt_at FROM outbox \
+             WHERE outbox_id IN (SELECT MIN(outbox_id) FROM outbox GROUP BY partner, lane) \
+             ORDER BY outbox_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed(ctx))?;
+        rows.iter()
+            .map(|row| {
+                let partner: String = row.try_get("partner").map_err(failed(ctx))?;
+                Ok(mcx_core::ports::LaneHead {
+                    id: row.try_get("outbox_id").map_err(failed(ctx))?,
+                    partner: SystemDomain::parse(&partner).map_err(|e| corrupt(ctx, e))?,
+                    lane: row.try_get("lane").map_err(failed(ctx))?,
+                    due: crate::sql_store::from_millis(
+                        row.try_get("next_attempt_at").map_err(failed(ctx))?,
+                    ),
+                })
+            })
+            .collect()
+    }
+
+    async fn outbox_message(&self, id: i64) -> StoreResult<Option<OutboxMessage>> {
+        let ctx = "reading an outbox message";
+        let row = sqlx::query(
+            "SELECT outbox_id, partner, transaction_id, request, attempts FROM outbox WHERE outbox_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed(ctx))?;
+        let Some(row) = row else { return Ok(None) };
+        let partner: String = row.try_get("partner").map_err(failed(ctx))?;
+        let txn: String = row.try_get("transaction_id").map_err(failed(ctx))?;
+        let request: String = row.try_get("request").map_err(failed(ctx))?;
+        let request = self.writing.open(request)?;
+        let attempts: i64 = row.try_get("attempts").map_err(failed(ctx))?;
+        Ok(Some(OutboxMessage {
+            id: row.try_get("outbox_id").map_err(failed(ctx))?,
+            partner: SystemDomain::parse(&partner).map_err(|e| corrupt(ctx, e))?,
+            transaction_id: TransactionId(txn.parse().map_err(|e| corrupt(ctx, e))?),
+            request: serde_json::from_str(&request).map_err(|e| corrupt(ctx, e))?,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        }))
+    }
+
     async fn outbox_next_due(&self) -> StoreResult<Option<OffsetDateTime>> {
         let row = sqlx::query(
             "SELECT MIN(next_attempt_at) AS due FROM outbox \

@@ -349,46 +349,63 @@ impl InterconnectionGateway {
             let woken = self.outbox.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            if in_flight.len() < IN_FLIGHT {
-                match self.links.outbox_heads(self.clock.now()).await {
-                    Ok(heads) => {
-                        for head in heads {
-                            if in_flight.len() >= IN_FLIGHT {
-                                break;
-                            }
-                            let lane = (head.partner.clone(), head.request.ordering_lane());
-                            if !busy.insert(lane.clone()) {
-                                continue;
-                            }
-                            let (this, link) = (self.clone(), link.clone());
-                            in_flight.spawn(async move {
-                                if let Err(e) = this.deliver(link.as_ref(), head).await {
-                                    tracing::warn!(error = %e, "outbox: handling an answer failed; will resend");
-                                }
-                                lane
-                            });
-                        }
+            while let Some(done) = in_flight.try_join_next() {
+                match done {
+                    Ok(lane) => {
+                        busy.remove(&lane);
                     }
-                    Err(e) => tracing::warn!(error = %e, "outbox: reading it failed; will retry"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "outbox: a delivery failed");
+                        busy.clear();
+                        in_flight.abort_all();
+                    }
                 }
             }
-            // Until the next head falls due; heads in flight wake the loop when done.
-            let wait = match self.links.outbox_next_due().await {
-                Ok(Some(due)) => Duration::try_from(due - self.clock.now())
-                    .unwrap_or(Duration::ZERO)
-                    .min(Duration::from_secs(60)),
-                Ok(None) => Duration::from_secs(60),
-                Err(_) => Duration::from_secs(1),
-            };
-            let wait = if wait.is_zero() && !in_flight.is_empty() {
-                Duration::from_secs(1)
-            } else {
-                wait
-            };
-            if wait.is_zero() {
-                tokio::task::yield_now().await;
-                continue;
+            // One cheap read per turn: every lane's head, its request left in the store
+            // until its delivery starts.
+            let now = self.clock.now();
+            let mut next: Option<time::OffsetDateTime> = None;
+            match self.links.outbox_lane_heads().await {
+                Ok(heads) => {
+                    for head in heads {
+                        let lane = (head.partner.clone(), head.lane.clone());
+                        if busy.contains(&lane) {
+                            continue;
+                        }
+                        if head.due > now {
+                            next = Some(next.map_or(head.due, |n| n.min(head.due)));
+                            continue;
+                        }
+                        // Full: a delivery finishing wakes the loop.
+                        if in_flight.len() >= IN_FLIGHT {
+                            continue;
+                        }
+                        busy.insert(lane.clone());
+                        let (this, link) = (self.clone(), link.clone());
+                        in_flight.spawn(async move {
+                            match this.links.outbox_message(head.id).await {
+                                Ok(Some(message)) => {
+                                    if let Err(e) = this.deliver(link.as_ref(), message).await {
+                                        tracing::warn!(error = %e, "outbox: handling an answer failed; will resend");
+                                    }
+                                }
+                                Ok(None) => {}
+                                Err(e) => tracing::warn!(error = %e, "outbox: reading a message failed; will retry"),
+                            }
+                            lane
+                        });
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox: reading it failed; will retry");
+                    next = Some(now + Duration::from_secs(1));
+                }
             }
+            // Until the next idle head falls due; deliveries wake the loop when done.
+            let wait = next
+                .map(|due| Duration::try_from(due - now).unwrap_or(Duration::ZERO))
+                .unwrap_or(Duration::from_secs(60))
+                .clamp(Duration::from_millis(1), Duration::from_secs(60));
             tokio::select! {
                 done = in_flight.join_next(), if !in_flight.is_empty() => {
                     match done {

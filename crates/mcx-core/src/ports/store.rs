@@ -148,6 +148,19 @@ pub trait GroupStore: Send + Sync {
     async fn unsubscribe(&self, session_id: &str, group: &McServiceGroupId) -> StoreResult<bool>;
 }
 
+/// The head of one outbox lane, without its request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneHead {
+    /// The message's ID.
+    pub id: i64,
+    /// The receiving partner.
+    pub partner: SystemDomain,
+    /// Its lane.
+    pub lane: String,
+    /// When it falls due.
+    pub due: OffsetDateTime,
+}
+
 /// An outbox entry as stored: one request to one partner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxMessage {
@@ -188,6 +201,11 @@ pub trait InterconnectionStore: Send + Sync {
     async fn outbox_heads(&self, now: OffsetDateTime) -> StoreResult<Vec<OutboxMessage>>;
     /// When the next unsent message falls due, if any.
     async fn outbox_next_due(&self) -> StoreResult<Option<OffsetDateTime>>;
+    /// The head of every lane, due or not, without its request: what the dispatcher reads
+    /// on every turn, so it stays cheap.
+    async fn outbox_lane_heads(&self) -> StoreResult<Vec<LaneHead>>;
+    /// One message, if it is still unsent.
+    async fn outbox_message(&self, id: i64) -> StoreResult<Option<OutboxMessage>>;
     /// Records a failed attempt and when to try again.
     async fn reschedule_outbox(
         &self,

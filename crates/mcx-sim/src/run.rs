@@ -376,6 +376,14 @@ impl Sim {
         self.acknowledged.retain(|(u, _, _), _| u != user);
     }
 
+    /// System `s`'s administrator (its first user).
+    fn admin_id(&self, s: usize) -> McServiceId {
+        self.users[s * USERS_PER_SYSTEM]
+            .profile
+            .mc_service_id
+            .clone()
+    }
+
     fn pick_user(&self) -> (McServiceId, usize) {
         let user = &self.users[self.entropy.below(self.users.len())];
         (user.profile.mc_service_id.clone(), user.system)
@@ -565,10 +573,7 @@ impl Sim {
     async fn remote_change(&mut self) {
         self.count("remote change");
         let s = self.entropy.below(self.systems.len());
-        let admin = self.users[s * USERS_PER_SYSTEM]
-            .profile
-            .mc_service_id
-            .clone();
+        let admin = self.admin_id(s);
         let target = self.users
             [s * USERS_PER_SYSTEM + 1 + self.entropy.below(USERS_PER_SYSTEM - 1)]
         .profile
@@ -613,10 +618,7 @@ impl Sim {
     async fn rekey(&mut self) {
         self.count("rekey");
         let s = self.entropy.below(self.systems.len());
-        let admin = self.users[s * USERS_PER_SYSTEM]
-            .profile
-            .mc_service_id
-            .clone();
+        let admin = self.admin_id(s);
         let group = gid(&format!(
             "sip:g{}@{}",
             self.entropy.below(GROUPS_PER_SYSTEM),
@@ -636,10 +638,7 @@ impl Sim {
     async fn regroup(&mut self) {
         self.count("regroup");
         let s = self.entropy.below(self.systems.len());
-        let admin = self.users[s * USERS_PER_SYSTEM]
-            .profile
-            .mc_service_id
-            .clone();
+        let admin = self.admin_id(s);
         let groups = self.pick_groups();
         let Some(requester) = self.requester(&admin, &client("admin"), true).await else {
             return;
@@ -664,10 +663,7 @@ impl Sim {
     async fn cancel_regroup(&mut self) {
         self.count("cancel regroup");
         let s = self.entropy.below(self.systems.len());
-        let admin = self.users[s * USERS_PER_SYSTEM]
-            .profile
-            .mc_service_id
-            .clone();
+        let admin = self.admin_id(s);
         let Some(requester) = self.requester(&admin, &client("admin"), true).await else {
             return;
         };
@@ -704,14 +700,8 @@ impl Sim {
         self.count("acm provide");
         let s = self.entropy.below(self.systems.len());
         let p = (s + 1 + self.entropy.below(self.systems.len() - 1)) % self.systems.len();
-        let admin = self.users[s * USERS_PER_SYSTEM]
-            .profile
-            .mc_service_id
-            .clone();
-        let target = self.users[p * USERS_PER_SYSTEM]
-            .profile
-            .mc_service_id
-            .clone();
+        let admin = self.admin_id(s);
+        let target = self.admin_id(p);
         let group = gid(&format!(
             "sip:g{}@{}",
             self.entropy.below(GROUPS_PER_SYSTEM),
@@ -741,10 +731,7 @@ impl Sim {
     async fn acm_respond(&mut self) {
         self.count("acm respond");
         let p = self.entropy.below(self.systems.len());
-        let admin = self.users[p * USERS_PER_SYSTEM]
-            .profile
-            .mc_service_id
-            .clone();
+        let admin = self.admin_id(p);
         let Some(requester) = self.requester(&admin, &client("admin"), true).await else {
             return;
         };
@@ -783,10 +770,7 @@ impl Sim {
     async fn change_membership(&mut self) {
         self.count("membership change");
         let s = self.entropy.below(self.systems.len());
-        let admin = self.users[s * USERS_PER_SYSTEM]
-            .profile
-            .mc_service_id
-            .clone();
+        let admin = self.admin_id(s);
         let group = gid(&format!(
             "sip:g{}@{}",
             self.entropy.below(GROUPS_PER_SYSTEM),

@@ -25,6 +25,24 @@ fn primary_version(group: &GroupRecord) -> Option<u64> {
     }
 }
 
+impl SqlStore {
+    /// An outbox message from its row (its request unsealed and decoded).
+    fn outbox_row(&self, ctx: &str, row: &sqlx::any::AnyRow) -> StoreResult<OutboxMessage> {
+        let partner: String = row.try_get("partner").map_err(failed(ctx))?;
+        let txn: String = row.try_get("transaction_id").map_err(failed(ctx))?;
+        let request: String = row.try_get("request").map_err(failed(ctx))?;
+        let request = self.writing.open(request)?;
+        let attempts: i64 = row.try_get("attempts").map_err(failed(ctx))?;
+        Ok(OutboxMessage {
+            id: row.try_get("outbox_id").map_err(failed(ctx))?,
+            partner: SystemDomain::parse(&partner).map_err(|e| corrupt(ctx, e))?,
+            transaction_id: TransactionId(txn.parse().map_err(|e| corrupt(ctx, e))?),
+            request: serde_json::from_str(&request).map_err(|e| corrupt(ctx, e))?,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        })
+    }
+}
+
 #[async_trait]
 impl InterconnectionStore for SqlStore {
     async fn outbox_heads(&self, now: OffsetDateTime) -> StoreResult<Vec<OutboxMessage>> {
@@ -38,22 +56,7 @@ impl InterconnectionStore for SqlStore {
         .fetch_all(&self.pool)
         .await
         .map_err(failed(ctx))?;
-        rows.iter()
-            .map(|row| {
-                let partner: String = row.try_get("partner").map_err(failed(ctx))?;
-                let txn: String = row.try_get("transaction_id").map_err(failed(ctx))?;
-                let request: String = row.try_get("request").map_err(failed(ctx))?;
-                let request = self.writing.open(request)?;
-                let attempts: i64 = row.try_get("attempts").map_err(failed(ctx))?;
-                Ok(OutboxMessage {
-                    id: row.try_get("outbox_id").map_err(failed(ctx))?,
-                    partner: SystemDomain::parse(&partner).map_err(|e| corrupt(ctx, e))?,
-                    transaction_id: TransactionId(txn.parse().map_err(|e| corrupt(ctx, e))?),
-                    request: serde_json::from_str(&request).map_err(|e| corrupt(ctx, e))?,
-                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-                })
-            })
-            .collect()
+        rows.iter().map(|row| self.outbox_row(ctx, row)).collect()
     }
 
     async fn outbox_lane_heads(&self) -> StoreResult<Vec<mcx_core::ports::LaneHead>> {
@@ -90,19 +93,7 @@ impl InterconnectionStore for SqlStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(failed(ctx))?;
-        let Some(row) = row else { return Ok(None) };
-        let partner: String = row.try_get("partner").map_err(failed(ctx))?;
-        let txn: String = row.try_get("transaction_id").map_err(failed(ctx))?;
-        let request: String = row.try_get("request").map_err(failed(ctx))?;
-        let request = self.writing.open(request)?;
-        let attempts: i64 = row.try_get("attempts").map_err(failed(ctx))?;
-        Ok(Some(OutboxMessage {
-            id: row.try_get("outbox_id").map_err(failed(ctx))?,
-            partner: SystemDomain::parse(&partner).map_err(|e| corrupt(ctx, e))?,
-            transaction_id: TransactionId(txn.parse().map_err(|e| corrupt(ctx, e))?),
-            request: serde_json::from_str(&request).map_err(|e| corrupt(ctx, e))?,
-            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-        }))
+        row.map(|row| self.outbox_row(ctx, &row)).transpose()
     }
 
     async fn outbox_next_due(&self) -> StoreResult<Option<OffsetDateTime>> {

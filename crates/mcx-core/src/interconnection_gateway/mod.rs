@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
 use mcx_model::flows::group_configuration::*;
 use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
 use mcx_model::flows::{FailureCause, FlowResult};
@@ -429,29 +428,6 @@ impl InterconnectionGateway {
                 }
             }
         }
-    }
-
-    /// One round: sends the due head message of every partner. Returns how many
-    /// exchanges completed.
-    pub async fn deliver_due(&self, link: &dyn PartnerLink) -> Result<usize> {
-        let heads = self.links.outbox_heads(self.clock.now()).await?;
-        // Lanes are independent; a bounded number are in flight at once.
-        let results: Vec<_> = futures_util::stream::iter(heads)
-            .map(|m| self.deliver(link, m))
-            .buffer_unordered(64)
-            .collect()
-            .await;
-        let mut done = 0;
-        for result in results {
-            match result {
-                Ok(true) => done += 1,
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox: handling an answer failed; will resend")
-                }
-            }
-        }
-        Ok(done)
     }
 
     /// The outbox messages due now: the head of each partner's lanes.

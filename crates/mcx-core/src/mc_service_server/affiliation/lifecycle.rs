@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use mcx_model::{ClientId, McService, McServiceId};
 
 use super::McServiceServer;
-use crate::error::{Error, ErrorKind, Result, codes};
+use crate::error::Result;
 use crate::ports::{Effects, SessionRecord};
 
 use super::*;
@@ -66,11 +66,7 @@ impl McServiceServer {
                 return Ok(());
             }
         }
-        Err(Error::refused(
-            ErrorKind::Unavailable,
-            codes::STORAGE_FAILURE,
-            format!("the affiliations of {user} kept changing concurrently"),
-        ))
+        Err(kept_changing(user))
     }
 
     /// At start: affiliations of clients whose sessions ended while the server was down,

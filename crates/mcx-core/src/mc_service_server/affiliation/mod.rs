@@ -50,6 +50,16 @@ fn status(
     }
 }
 
+/// A user's affiliations changed under every attempt to decide about them (other nodes
+/// or requests kept moving the generation): nothing was done.
+fn kept_changing(user: &McServiceId) -> crate::error::Error {
+    crate::error::Error::refused(
+        crate::error::ErrorKind::Unavailable,
+        crate::error::codes::STORAGE_FAILURE,
+        format!("the affiliations of {user} kept changing concurrently; retry"),
+    )
+}
+
 fn refused(group: &McServiceGroupId, cause: AffiliationCause) -> GroupAffiliationStatus {
     status(group, AffiliationStatus::NotAffiliated, Some(cause))
 }

@@ -256,11 +256,7 @@ impl McServiceServer {
         }
         drop(guard);
         if decided.len() + pending.len() < groups.len() {
-            return Err(Error::refused(
-                ErrorKind::Unavailable,
-                codes::STORAGE_FAILURE,
-                format!("the affiliations of {user} kept changing concurrently; retry"),
-            ));
+            return Err(kept_changing(user));
         }
 
         // The client waits for the hosts' answers up to a bound; what is still open is
@@ -437,11 +433,7 @@ impl McServiceServer {
             }
             return Ok(());
         }
-        Err(Error::refused(
-            ErrorKind::Unavailable,
-            codes::STORAGE_FAILURE,
-            format!("the affiliations of {user} kept changing concurrently"),
-        ))
+        Err(kept_changing(&user))
     }
 
     pub(in crate::mc_service_server) async fn complete_outbox(&self, outbox_id: i64) -> Result<()> {
@@ -493,11 +485,7 @@ impl McServiceServer {
                 return Ok(statuses);
             }
         }
-        Err(Error::refused(
-            ErrorKind::Unavailable,
-            codes::STORAGE_FAILURE,
-            format!("the affiliations of {user} kept changing concurrently; retry"),
-        ))
+        Err(kept_changing(user))
     }
 
     /// What removing `clients`' affiliations to `groups` does: the effects (served rows

@@ -134,12 +134,7 @@ impl McServiceServer {
                 regroup_group_id: regroup_id.clone(),
             },
         };
-        let partners: Vec<SystemDomain> = self
-            .partners
-            .all()
-            .filter(|p| p.outbound.contains(&Capability::Regroup))
-            .map(|p| p.domain.clone())
-            .collect();
+        let partners = self.regroup_partners();
         let record = RegroupRecord {
             regroup_group_id: regroup_id.clone(),
             primary_system: self.system.clone(),
@@ -745,13 +740,7 @@ impl McServiceServer {
                     .filter(|g| g.home_system() == self.system)
                     .cloned()
                     .collect();
-                let partners: Vec<SystemDomain> = self
-                    .partners
-                    .all()
-                    .filter(|p| p.outbound.contains(&Capability::Regroup))
-                    .map(|p| p.domain.clone())
-                    .collect();
-                self.undo_regroup(&record, &home, &partners, Effects::none())
+                self.undo_regroup(&record, &home, &self.regroup_partners(), Effects::none())
                     .await?;
                 undone += 1;
             }

@@ -565,3 +565,57 @@ async fn simultaneous_copies_of_one_transaction_have_one_effect_and_one_answer()
     let copy = frank.group(&gid("sip:big@police.example")).await.unwrap();
     assert_eq!(copy.version, 1, "stored {} times", copy.version);
 }
+
+#[tokio::test]
+async fn simultaneous_copies_of_one_affiliation_transaction_have_one_effect_and_one_answer() {
+    use mcx_model::group::GroupConfiguration;
+    use mcx_model::{McService, NonEmpty};
+    let (federation, police, base) = fire_endpoint().await;
+    let frank = federation.log_on("sip:frank@fire.example", "console").await;
+    let groups = ["sip:hose@fire.example", "sip:ladder@fire.example"];
+    for group in groups {
+        let config = GroupConfiguration::new(
+            "Shared",
+            [id("sip:alice@police.example")],
+            NonEmpty::one(McService::Mcptt),
+        );
+        frank.create_group(&gid(group), &config).await.unwrap();
+    }
+    let url = format!("{base}/group-affiliation");
+    let transaction = mcx_model::TransactionId::new().to_string();
+    // Twenty copies under one transaction ID, half naming one group, half the other.
+    let copies = (0..20).map(|i| {
+        let body = serde_json::json!({
+            "mc-service-id": "sip:alice@police.example",
+            "mc-service-group-id-list": [groups[i % 2]],
+            "mc-service": "mcptt",
+        });
+        let request = police
+            .post(&url)
+            .header("mcx-origin", crate::federation::POLICE)
+            .header("mcx-transaction-id", &transaction)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    });
+    let answers = futures_util::future::join_all(copies).await;
+    let first = answers[0].clone();
+    assert_eq!(first.0, 200, "{first:?}");
+    assert!(
+        answers.iter().all(|a| a == &first),
+        "answers differ: {answers:?}"
+    );
+    // One effect: fire holds alice in exactly one of the two groups.
+    let mut held = 0;
+    for group in groups {
+        let affiliations = frank.group_affiliations(&gid(group)).await.unwrap();
+        held += affiliations
+            .members
+            .iter()
+            .filter(|m| m.mc_service_id.as_str() == "sip:alice@police.example")
+            .count();
+    }
+    assert_eq!(held, 1, "the transaction took effect {held} times");
+}

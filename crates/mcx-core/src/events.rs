@@ -17,7 +17,7 @@ use crate::ports::{Effects, EventStore};
 pub(crate) async fn commit_and_wake(
     commits: &dyn EventStore,
     wakers: &StreamWakers,
-    outbox: &Notify,
+    outbox: &crate::outbox_signal::OutboxSignal,
     effects: &Effects,
 ) -> Result<bool> {
     let committed = commits.commit(effects).await?;
@@ -25,9 +25,7 @@ pub(crate) async fn commit_and_wake(
         return Ok(false);
     }
     wakers.wake(&committed.woken_sessions);
-    if !effects.outbox.is_empty() {
-        outbox.notify_one();
-    }
+    outbox.committed(&committed);
     Ok(true)
 }
 

@@ -19,6 +19,7 @@ pub mod interconnection_gateway;
 pub mod limits;
 pub mod log_on_throttle;
 pub mod mc_service_server;
+pub mod outbox_signal;
 pub mod partners;
 pub mod ports;
 pub mod system;

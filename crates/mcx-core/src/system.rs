@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use mcx_model::SystemDomain;
-use tokio::sync::Notify;
 
 use crate::acm_server::{AcmParts, AcmServer};
 use crate::error::Result;
@@ -81,7 +80,7 @@ impl McSystem {
         let wakers = Arc::new(StreamWakers::default());
         let trace = Arc::new(TraceLog::new(settings.domain.clone(), 50_000));
         let link: Arc<dyn PartnerLink> = Arc::new(TracedLink::new(link, trace.clone()));
-        let outbox = Arc::new(Notify::new());
+        let outbox = Arc::new(crate::outbox_signal::OutboxSignal::new());
         let partners = Arc::new(settings.partners.clone());
         let identity = Arc::new(IdentityManagement::new(
             settings.domain.clone(),

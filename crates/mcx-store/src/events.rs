@@ -14,10 +14,7 @@ impl EventStore for SqlStore {
             .commit_write(crate::group_commit::Write::Effects(effects.clone()))
             .await?;
         // A guarded change record that moved on: nothing was kept.
-        Ok(committed.unwrap_or(Committed {
-            woken_sessions: Vec::new(),
-            conflict: true,
-        }))
+        Ok(committed.unwrap_or(Committed::conflicted()))
     }
 
     async fn events_of_sessions(

@@ -36,9 +36,11 @@ pub(crate) enum Write {
 
 impl Write {
     /// Whether part of the write may have to be undone after it started (a guarded
-    /// remote change record is written last).
+    /// remote change record is written last; a partner's answer is checked first).
     fn may_undo(&self) -> bool {
         match self {
+            // The generation is bumped before a partner's answer is found already given.
+            Write::User { effects, .. } if effects.inbound_answer.is_some() => true,
             Write::User { effects, .. } | Write::Effects(effects) => {
                 effects.change_record.is_some()
                     || effects

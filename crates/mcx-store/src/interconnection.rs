@@ -96,6 +96,28 @@ impl InterconnectionStore for SqlStore {
         row.map(|row| self.outbox_row(ctx, &row)).transpose()
     }
 
+    async fn outbox_lane_head(
+        &self,
+        partner: &SystemDomain,
+        lane: &str,
+    ) -> StoreResult<Option<(OutboxMessage, OffsetDateTime)>> {
+        let ctx = "reading an outbox lane";
+        let row = sqlx::query(
+            "SELECT outbox_id, partner, transaction_id, request, attempts, next_attempt_at FROM outbox \
+             WHERE partner = $1 AND lane = $2 ORDER BY outbox_id LIMIT 1",
+        )
+        .bind(partner.as_str())
+        .bind(lane)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed(ctx))?;
+        row.map(|row| {
+            let due: i64 = row.try_get("next_attempt_at").map_err(failed(ctx))?;
+            Ok((self.outbox_row(ctx, &row)?, from_millis(due)))
+        })
+        .transpose()
+    }
+
     async fn outbox_next_due(&self) -> StoreResult<Option<OffsetDateTime>> {
         let row = sqlx::query(
             "SELECT MIN(next_attempt_at) AS due FROM outbox \

@@ -3,8 +3,9 @@
 
 use mcx_core::ports::{
     Audience, Committed, Effects, PartnerAudience, PartnerRecordChange, PartnerRecordUpdate,
-    StoreError, StoreResult,
+    QueuedRequest, StoreError, StoreResult,
 };
+use mcx_model::SystemDomain;
 use sqlx::Row as _;
 
 use crate::sql_store::*;
@@ -19,6 +20,29 @@ impl SqlStore {
         writing: &crate::sql_store::Writing,
     ) -> StoreResult<Committed> {
         let now = writing.now();
+        // First, before anything is written: the answer to a partner's transaction, under
+        // its unique key. A copy of the transaction that committed first owns it (on
+        // PostgreSQL this insert waits for that copy's commit), and this one keeps nothing.
+        if let Some(answered) = &effects.inbound_answer {
+            let ctx = "recording an answer given to a partner";
+            let text = writing
+                .seal(serde_json::to_string(&answered.answer).map_err(|e| corrupt(ctx, e))?)?;
+            let recorded = sqlx::query(
+                "INSERT INTO inbound_answers (partner, transaction_id, answer, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (partner, transaction_id) DO UPDATE SET answer = excluded.answer \
+                 WHERE inbound_answers.answer = ''",
+            )
+            .bind(answered.partner.as_str())
+            .bind(answered.transaction.to_string())
+            .bind(text)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(failed(ctx))?;
+            if recorded.rows_affected() == 0 {
+                return Ok(Committed::conflicted());
+            }
+        }
         // Removals come before the audiences they change are resolved.
         for (group, user) in &effects.ended_subscriptions {
             sqlx::query(
@@ -85,32 +109,15 @@ impl SqlStore {
         }
         woken.sort();
         woken.dedup();
+        let mut queued = Vec::new();
         for entry in &effects.outbox {
-            Self::write_outbox_entry(tx, entry, now, writing).await?;
+            Self::write_outbox_entry(tx, entry, now, writing, &mut queued).await?;
         }
         for update in &effects.partner_records {
             Self::write_partner_record(tx, update, now).await?;
         }
         if let Some(update) = &effects.primary_link {
             Self::write_primary_link(tx, update, now).await?;
-        }
-        if let Some(answered) = &effects.inbound_answer {
-            // The claim taken before handling becomes the answer, with the effects.
-            let ctx = "recording an answer given to a partner";
-            let text = writing
-                .seal(serde_json::to_string(&answered.answer).map_err(|e| corrupt(ctx, e))?)?;
-            sqlx::query(
-                "INSERT INTO inbound_answers (partner, transaction_id, answer, created_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (partner, transaction_id) DO UPDATE SET answer = excluded.answer \
-                 WHERE inbound_answers.answer = ''",
-            )
-            .bind(answered.partner.as_str())
-            .bind(answered.transaction.to_string())
-            .bind(text)
-            .bind(now)
-            .execute(&mut **tx)
-            .await
-            .map_err(failed(ctx))?;
         }
         if let Some(id) = effects.complete_outbox {
             sqlx::query("DELETE FROM outbox WHERE outbox_id = $1")
@@ -127,10 +134,7 @@ impl SqlStore {
         }
         for write in &effects.acm {
             if !crate::acm::write_exchange(tx, write, now).await? {
-                return Ok(Committed {
-                    woken_sessions: Vec::new(),
-                    conflict: true,
-                });
+                return Ok(Committed::conflicted());
             }
         }
         for addition in &effects.profile_additions {
@@ -138,23 +142,18 @@ impl SqlStore {
         }
         for write in &effects.regroups {
             if !crate::regroup::write_regroup(tx, write, now).await? {
-                return Ok(Committed {
-                    woken_sessions: Vec::new(),
-                    conflict: true,
-                });
+                return Ok(Committed::conflicted());
             }
         }
         if let Some(write) = &effects.change_record
             && !crate::affiliation::write_change_record(tx, write).await?
         {
-            return Ok(Committed {
-                woken_sessions: Vec::new(),
-                conflict: true,
-            });
+            return Ok(Committed::conflicted());
         }
         Ok(Committed {
             woken_sessions: woken,
             conflict: false,
+            queued,
         })
     }
 
@@ -163,44 +162,74 @@ impl SqlStore {
         entry: &mcx_core::ports::OutboxEntry,
         now: i64,
         writing: &crate::sql_store::Writing,
+        queued: &mut Vec<QueuedRequest>,
     ) -> StoreResult<()> {
         let ctx = "queueing a request to partners";
         let request =
             writing.seal(serde_json::to_string(&entry.request).map_err(|e| corrupt(ctx, e))?)?;
-        let txn = writing
-            .entropy
-            .transaction_id(writing.clock.now())
-            .to_string();
+        let transaction_id = writing.entropy.transaction_id(writing.clock.now());
+        let txn = transaction_id.to_string();
         let now = now.saturating_add(i64::try_from(entry.delay.as_millis()).unwrap_or(i64::MAX));
-        // $1 names the partner or the group whose partners receive a copy.
-        let (sql, key) = match &entry.audience {
-            PartnerAudience::Partner(partner) => (
+        // $1 names the partner or the group whose partners receive a copy. Each row
+        // reports whether an older row of its lane waits before it.
+        macro_rules! with_heads {
+            ($insert:literal) => {
+                concat!(
+                    $insert,
+                    " RETURNING outbox_id, partner, \
+                     (SELECT COUNT(*) FROM outbox older WHERE older.partner = outbox.partner \
+                      AND older.lane = outbox.lane AND older.outbox_id < outbox.outbox_id) AS ahead"
+                )
+            };
+        }
+        let sql = match &entry.audience {
+            PartnerAudience::Partner(_) => with_heads!(
                 "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at, lane) \
-                 VALUES ($1, $2, $3, 0, $4, $4, $5)",
-                partner.as_str(),
+                 VALUES ($1, $2, $3, 0, $4, $4, $5)"
             ),
-            PartnerAudience::SubscribedPartners(group) => (
+            PartnerAudience::SubscribedPartners(_) => with_heads!(
                 "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at, lane) \
                  SELECT partner, $2, $3, 0, $4, $4, $5 FROM partner_records WHERE group_id = $1 AND subscribed = 1 \
-                 ORDER BY partner",
-                group.as_str(),
+                 ORDER BY partner"
             ),
-            PartnerAudience::KnownPartners(group) => (
+            PartnerAudience::KnownPartners(_) => with_heads!(
                 "INSERT INTO outbox (partner, transaction_id, request, attempts, next_attempt_at, created_at, lane) \
                  SELECT partner, $2, $3, 0, $4, $4, $5 FROM partner_records WHERE group_id = $1 \
-                 ORDER BY partner",
-                group.as_str(),
+                 ORDER BY partner"
             ),
         };
-        sqlx::query(sql)
+        let key = match &entry.audience {
+            PartnerAudience::Partner(partner) => partner.as_str(),
+            PartnerAudience::SubscribedPartners(group) | PartnerAudience::KnownPartners(group) => {
+                group.as_str()
+            }
+        };
+        let lane = entry.request.ordering_lane();
+        let rows = sqlx::query(sql)
             .bind(key)
             .bind(&txn)
             .bind(&request)
             .bind(now)
-            .bind(entry.request.ordering_lane())
-            .execute(&mut **tx)
+            .bind(&lane)
+            .fetch_all(&mut **tx)
             .await
             .map_err(failed(ctx))?;
+        for row in rows {
+            let partner: String = row.try_get("partner").map_err(failed(ctx))?;
+            let ahead: i64 = row.try_get("ahead").map_err(failed(ctx))?;
+            queued.push(QueuedRequest {
+                message: mcx_core::ports::OutboxMessage {
+                    id: row.try_get("outbox_id").map_err(failed(ctx))?,
+                    partner: SystemDomain::parse(&partner).map_err(|e| corrupt(ctx, e))?,
+                    transaction_id,
+                    request: entry.request.clone(),
+                    attempts: 0,
+                },
+                lane: lane.clone(),
+                // A delayed entry is not sent at once either.
+                behind: ahead > 0 || !entry.delay.is_zero(),
+            });
+        }
         Ok(())
     }
 

@@ -26,7 +26,6 @@ use mcx_model::group::GroupOrigin;
 use mcx_model::interconnection::Capability;
 use mcx_model::profile::{Permission, UserProfile};
 use mcx_model::{McServiceId, SystemDomain};
-use tokio::sync::Notify;
 
 use crate::error::{Error, ErrorKind, Result, codes};
 use crate::events::StreamWakers;
@@ -45,7 +44,7 @@ pub struct AcmServer {
     gms: Arc<GroupManagementServer>,
     partners: Arc<Partners>,
     wakers: Arc<StreamWakers>,
-    outbox: Arc<Notify>,
+    outbox: Arc<crate::outbox_signal::OutboxSignal>,
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn crate::ports::Entropy>,
 }
@@ -61,7 +60,7 @@ pub struct AcmParts {
     /// Wakes clients' event streams.
     pub wakers: Arc<StreamWakers>,
     /// Wakes the outbox dispatcher.
-    pub outbox: Arc<Notify>,
+    pub outbox: Arc<crate::outbox_signal::OutboxSignal>,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// Randomness: identifiers, secrets, jitter.

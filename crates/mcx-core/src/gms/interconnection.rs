@@ -195,7 +195,7 @@ impl GroupManagementServer {
         let mut effects = Effects::none();
         self.provide(&group, partner, &mut effects);
         let committed = self.links.record_share(id, partner, &effects).await?;
-        self.after_commit(&committed, &effects, None);
+        self.after_commit(&committed, None);
         tracing::info!(group = %id, %partner, version = group.version, "group shared with partner");
         self.status(&group).await
     }
@@ -426,7 +426,7 @@ impl GroupManagementServer {
 
     async fn links_commit(&self, effects: &Effects) -> Result<()> {
         let committed = self.event_store_commit(effects).await?;
-        self.after_commit(&committed, effects, None);
+        self.after_commit(&committed, None);
         Ok(())
     }
 
@@ -595,7 +595,6 @@ impl GroupManagementServer {
                     tracing::info!(group = %id, %from, primary_version = info.version, version = record.version, ?arrival, "stored partner group configuration");
                     self.after_commit(
                         &committed,
-                        &effects,
                         Some(GroupConfigurationNotification::Changed(Arc::new(record))),
                     );
                     return Ok(FlowResult::Success);
@@ -669,7 +668,6 @@ impl GroupManagementServer {
             tracing::info!(group = %id, %from, "partner group withdrawn by its primary");
             self.after_commit(
                 &committed,
-                &effects,
                 Some(GroupConfigurationNotification::Deleted(id.clone())),
             );
         }

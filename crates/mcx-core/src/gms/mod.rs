@@ -20,7 +20,7 @@ use mcx_model::events::ClientEvent;
 use mcx_model::group::{GroupConfiguration, GroupOrigin, GroupRecord};
 use mcx_model::profile::Permission;
 use mcx_model::{McServiceGroupId, SystemDomain};
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::broadcast;
 
 use crate::error::{Error, ErrorKind, Result, codes};
 use crate::events::StreamWakers;
@@ -72,7 +72,7 @@ pub struct GroupManagementServer {
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn crate::ports::Entropy>,
     wakers: Arc<StreamWakers>,
-    outbox: Arc<Notify>,
+    outbox: Arc<crate::outbox_signal::OutboxSignal>,
     servers: broadcast::Sender<GroupConfigurationNotification>,
     trace: Arc<crate::trace::TraceLog>,
     limits: crate::limits::Limits,
@@ -97,7 +97,7 @@ pub struct GmsParts {
     /// Wakes clients' event streams.
     pub wakers: Arc<StreamWakers>,
     /// Wakes the outbox dispatcher when requests to partners are committed.
-    pub outbox: Arc<Notify>,
+    pub outbox: Arc<crate::outbox_signal::OutboxSignal>,
     /// The flow trace.
     pub trace: Arc<crate::trace::TraceLog>,
     /// Bounds on group documents.
@@ -246,13 +246,10 @@ impl GroupManagementServer {
     fn after_commit(
         &self,
         committed: &Committed,
-        effects: &Effects,
         notification: Option<GroupConfigurationNotification>,
     ) {
         self.wakers.wake(&committed.woken_sessions);
-        if !effects.outbox.is_empty() {
-            self.outbox.notify_one();
-        }
+        self.outbox.committed(committed);
         if let Some(notification) = notification {
             let (group, elements) = match &notification {
                 GroupConfigurationNotification::Changed(g) => (
@@ -343,7 +340,6 @@ impl GroupManagementServer {
                 tracing::info!(group = %id, "group created");
                 self.after_commit(
                     &committed,
-                    &effects,
                     Some(GroupConfigurationNotification::Changed(Arc::new(
                         record.clone(),
                     ))),
@@ -464,7 +460,6 @@ impl GroupManagementServer {
             WriteOutcome::Done(committed) => {
                 self.after_commit(
                     &committed,
-                    &effects,
                     Some(GroupConfigurationNotification::Changed(Arc::new(
                         record.clone(),
                     ))),
@@ -533,7 +528,6 @@ impl GroupManagementServer {
                 tracing::info!(group = %id, "group deleted");
                 self.after_commit(
                     &committed,
-                    &effects,
                     Some(GroupConfigurationNotification::Deleted(id.clone())),
                 );
                 Ok(())

@@ -62,7 +62,6 @@ impl GroupManagementServer {
             WriteOutcome::Done(committed) => {
                 self.after_commit(
                     &committed,
-                    &effects,
                     Some(GroupConfigurationNotification::Changed(Arc::new(
                         record.clone(),
                     ))),

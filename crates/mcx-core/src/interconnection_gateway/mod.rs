@@ -4,6 +4,7 @@
 //! for; outbound flows leave through the durable outbox, in order per partner, retried
 //! with backoff while a partner is unreachable, and their answers are routed back.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,9 @@ use mcx_model::flows::group_configuration::*;
 use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
 use mcx_model::flows::{FailureCause, FlowResult};
 use mcx_model::{SystemDomain, TransactionId};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
+
+use crate::outbox_signal::OutboxSignal;
 
 use crate::partners::Partners;
 
@@ -65,7 +68,7 @@ pub struct InterconnectionGateway {
     commits: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn crate::ports::Entropy>,
-    outbox: Arc<Notify>,
+    outbox: Arc<OutboxSignal>,
     retry: RetryPolicy,
     trace: Arc<crate::trace::TraceLog>,
 }
@@ -89,11 +92,30 @@ pub struct GatewayParts {
     /// Randomness: identifiers, secrets, jitter.
     pub entropy: Arc<dyn crate::ports::Entropy>,
     /// Woken when requests to partners are committed.
-    pub outbox: Arc<Notify>,
+    pub outbox: Arc<OutboxSignal>,
     /// Retry timing.
     pub retry: RetryPolicy,
     /// The flow trace.
     pub trace: Arc<crate::trace::TraceLog>,
+}
+
+/// How a lane's delivery ended.
+enum Drained {
+    /// Nothing more is known to be due in it.
+    Empty,
+    /// Its head falls due then (a retry), or the store could not be read.
+    Until(time::OffsetDateTime),
+}
+
+/// Whether the entity handling `request` records its answer in the commit of its effects
+/// (otherwise the gateway claims the transaction and records the answer after).
+fn answered_in_commit(request: &PartnerRequest) -> bool {
+    matches!(
+        request,
+        PartnerRequest::GroupAffiliation(_)
+            | PartnerRequest::GroupDeaffiliation(_)
+            | PartnerRequest::GroupAffiliationChange(_)
+    )
 }
 
 fn invalid_flow(detail: String) -> Error {
@@ -134,52 +156,67 @@ impl InterconnectionGateway {
     ) -> Result<PartnerResponse> {
         self.partners.check_inbound(from, request.capability())?;
         self.check_bounds(&request)?;
-        // Exactly once per transaction: of simultaneous copies one is handled, the others
-        // wait for its answer; a later copy gets the recorded answer.
-        let mut waits = 0;
-        loop {
-            match self.links.claim_inbound(from, transaction).await? {
-                InboundClaim::Claimed => break,
-                InboundClaim::Answered(answer) => {
-                    if answer.name() != request.name() {
-                        return Err(invalid_flow(format!(
-                            "transaction {transaction} was already used for another flow"
-                        )));
-                    }
-                    tracing::debug!(%from, %transaction, flow = request.name(), "retransmission answered from record");
-                    return Ok(answer);
-                }
-                InboundClaim::InProgress if waits < 200 => {
-                    waits += 1;
-                    self.clock.sleep(Duration::from_millis(25)).await;
-                }
-                InboundClaim::InProgress => {
-                    return Err(crate::error::Error::refused(
-                        crate::error::ErrorKind::Unavailable,
-                        crate::error::codes::STORAGE_FAILURE,
-                        format!("transaction {transaction} is still being handled; retry later"),
-                    ));
-                }
+        // Exactly once per transaction. A flow whose answer is recorded with its effects
+        // needs no claim: of simultaneous copies the first to commit wins (unique key)
+        // and the others give its answer. Any other flow is claimed first: of
+        // simultaneous copies one is handled, the others wait for its answer.
+        let claimed = !answered_in_commit(&request);
+        let earlier = if claimed {
+            self.claim(from, transaction).await?
+        } else {
+            self.links.inbound_answer(from, transaction).await?
+        };
+        if let Some(answer) = earlier {
+            if answer.name() != request.name() {
+                return Err(invalid_flow(format!(
+                    "transaction {transaction} was already used for another flow"
+                )));
             }
+            tracing::debug!(%from, %transaction, flow = request.name(), "retransmission answered from record");
+            return Ok(answer);
         }
         crate::trace::record_inbound(&self.trace, from, transaction, &request, None);
-        let (answer, recorded) = match self.route(from, transaction, request.clone()).await {
-            Ok(routed) => routed,
+        let answer = match self.route(from, transaction, request.clone()).await {
+            Ok(answer) => answer,
             Err(e) => {
                 // Nothing was answered: a retransmission is handled afresh.
-                if let Err(release) = self.links.release_inbound(from, transaction).await {
+                if claimed && let Err(release) = self.links.release_inbound(from, transaction).await
+                {
                     tracing::warn!(%from, %transaction, error = %release, "cannot release a transaction claim");
                 }
                 return Err(e);
             }
         };
-        if !recorded {
+        if claimed {
             self.links
                 .record_inbound_answer(from, transaction, &answer)
                 .await?;
         }
         crate::trace::record_inbound(&self.trace, from, transaction, &request, Some(&answer));
         Ok(answer)
+    }
+
+    /// Claims a transaction for handling, waiting while another copy is handled: `None`
+    /// when this caller handles it, else the answer already given.
+    async fn claim(
+        &self,
+        from: &SystemDomain,
+        transaction: TransactionId,
+    ) -> Result<Option<PartnerResponse>> {
+        for _ in 0..200 {
+            match self.links.claim_inbound(from, transaction).await? {
+                InboundClaim::Claimed => return Ok(None),
+                InboundClaim::Answered(answer) => return Ok(Some(answer)),
+                InboundClaim::InProgress => {
+                    self.clock.sleep(Duration::from_millis(25)).await;
+                }
+            }
+        }
+        Err(crate::error::Error::refused(
+            crate::error::ErrorKind::Unavailable,
+            crate::error::codes::STORAGE_FAILURE,
+            format!("transaction {transaction} is still being handled; retry later"),
+        ))
     }
 
     /// A partner's request is held to the same bounds as a client's (refused whole,
@@ -232,21 +269,14 @@ impl InterconnectionGateway {
         }
     }
 
-    /// Hands a flow to its entity. True with the answer when the entity recorded it in
-    /// the commit of the flow's effects; otherwise the gateway records it after.
+    /// Hands a flow to its entity; the answer it gives (see [`answered_in_commit`]).
     async fn route(
         &self,
         from: &SystemDomain,
         transaction: TransactionId,
         request: PartnerRequest,
-    ) -> Result<(PartnerResponse, bool)> {
+    ) -> Result<PartnerResponse> {
         let gms = &self.gms;
-        let recorded = matches!(
-            request,
-            PartnerRequest::GroupAffiliation(_)
-                | PartnerRequest::GroupDeaffiliation(_)
-                | PartnerRequest::GroupAffiliationChange(_)
-        );
         let answer = match request {
             PartnerRequest::GroupInformationProvision(r) => {
                 let result = gms
@@ -291,21 +321,21 @@ impl InterconnectionGateway {
                     result,
                 })
             }
-            PartnerRequest::GroupAffiliation(r) => PartnerResponse::GroupAffiliation(
+            PartnerRequest::GroupAffiliation(r) => {
                 self.mc_service_server
                     .host_affiliation(from, transaction, &r)
-                    .await?,
-            ),
-            PartnerRequest::GroupDeaffiliation(r) => PartnerResponse::GroupDeaffiliation(
+                    .await?
+            }
+            PartnerRequest::GroupDeaffiliation(r) => {
                 self.mc_service_server
                     .host_deaffiliation(from, transaction, &r)
-                    .await?,
-            ),
-            PartnerRequest::GroupAffiliationChange(r) => PartnerResponse::GroupAffiliationChange(
+                    .await?
+            }
+            PartnerRequest::GroupAffiliationChange(r) => {
                 self.mc_service_server
                     .host_affiliation_change(from, transaction, &r)
-                    .await?,
-            ),
+                    .await?
+            }
             PartnerRequest::PreconfiguredRegroup(r) => PartnerResponse::PreconfiguredRegroup(
                 self.mc_service_server.host_regroup(from, &r).await?,
             ),
@@ -325,97 +355,103 @@ impl InterconnectionGateway {
                 )
             }
         };
-        Ok((answer, recorded))
+        Ok(answer)
     }
 
     /// Delivers the outbox until `shutdown` turns true: each lane's messages in order,
-    /// lanes concurrently (at most `IN_FLIGHT` at once), failures retried with backoff. A
-    /// lane whose head is delivered is refilled the moment its answer is stored, without
-    /// waiting for slower lanes: a request committed now is sent now.
+    /// lanes concurrently (at most `IN_FLIGHT` at once), failures retried with backoff.
+    /// A request a commit hands over ([`OutboxSignal`]) is sent at once when it heads its
+    /// lane and the lane is idle, without reading the store; otherwise its lane is
+    /// drained from the store when it frees. The whole outbox is read only at start, when
+    /// a retry falls due, when asked to look, and once a second as a safety net.
     pub async fn run_outbox(
         self: Arc<Self>,
         link: Arc<dyn PartnerLink>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        type Lane = (SystemDomain, String);
         const IN_FLIGHT: usize = 64;
+        const SAFETY_LOOK: Duration = Duration::from_secs(1);
         // Tasks, not futures polled by this loop: a delivery holding a store connection
         // must progress while the loop waits for one.
-        let mut in_flight: tokio::task::JoinSet<(SystemDomain, String)> =
-            tokio::task::JoinSet::new();
-        let mut busy: std::collections::HashSet<(SystemDomain, String)> =
-            std::collections::HashSet::new();
+        let mut in_flight: tokio::task::JoinSet<(Lane, Drained)> = tokio::task::JoinSet::new();
+        // Lanes being drained, and those handed a request meanwhile (drained again after).
+        let mut busy: HashSet<Lane> = HashSet::new();
+        let mut again: HashSet<Lane> = HashSet::new();
+        let mut look_at = self.clock.now();
+        // Work was left for want of a free slot: the store is read when one frees.
+        let mut starved = false;
         loop {
             let woken = self.outbox.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            while let Some(done) = in_flight.try_join_next() {
-                match done {
-                    Ok(lane) => {
-                        busy.remove(&lane);
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "outbox: a delivery failed");
-                        busy.clear();
-                        in_flight.abort_all();
-                    }
-                }
-            }
-            // One cheap read per turn: every lane's head, its request left in the store
-            // until its delivery starts.
+            let (fresh, asked) = self.outbox.take();
             let now = self.clock.now();
-            let mut next: Option<time::OffsetDateTime> = None;
-            match self.links.outbox_lane_heads().await {
-                Ok(heads) => {
-                    for head in heads {
-                        let lane = (head.partner.clone(), head.lane.clone());
-                        if busy.contains(&lane) {
-                            continue;
-                        }
-                        if head.due > now {
-                            next = Some(next.map_or(head.due, |n| n.min(head.due)));
-                            continue;
-                        }
-                        // Full: a delivery finishing wakes the loop.
-                        if in_flight.len() >= IN_FLIGHT {
-                            continue;
-                        }
-                        busy.insert(lane.clone());
-                        let (this, link) = (self.clone(), link.clone());
-                        in_flight.spawn(async move {
-                            match this.links.outbox_message(head.id).await {
-                                Ok(Some(message)) => {
-                                    if let Err(e) = this.deliver(link.as_ref(), message).await {
-                                        tracing::warn!(error = %e, "outbox: handling an answer failed; will resend");
-                                    }
-                                }
-                                Ok(None) => {}
-                                Err(e) => tracing::warn!(error = %e, "outbox: reading a message failed; will retry"),
-                            }
-                            lane
-                        });
-                    }
+            for queued in fresh {
+                let lane = (queued.message.partner.clone(), queued.lane);
+                if busy.contains(&lane) {
+                    again.insert(lane);
+                    continue;
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox: reading it failed; will retry");
-                    next = Some(now + Duration::from_secs(1));
+                if in_flight.len() >= IN_FLIGHT {
+                    starved = true;
+                    continue;
+                }
+                busy.insert(lane.clone());
+                let first = (!queued.behind).then_some(queued.message);
+                in_flight.spawn(self.clone().drain(link.clone(), lane, first));
+            }
+            if asked || now >= look_at {
+                look_at = now + SAFETY_LOOK;
+                match self.links.outbox_lane_heads().await {
+                    Ok(heads) => {
+                        for head in heads {
+                            let lane = (head.partner.clone(), head.lane.clone());
+                            if busy.contains(&lane) {
+                                continue;
+                            }
+                            if head.due > now {
+                                look_at = look_at.min(head.due);
+                                continue;
+                            }
+                            if in_flight.len() >= IN_FLIGHT {
+                                starved = true;
+                                continue;
+                            }
+                            busy.insert(lane.clone());
+                            in_flight.spawn(self.clone().drain(link.clone(), lane, None));
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "outbox: reading it failed; will retry"),
                 }
             }
-            // Until the next idle head falls due; deliveries wake the loop when done.
-            let wait = next
-                .map(|due| Duration::try_from(due - now).unwrap_or(Duration::ZERO))
-                .unwrap_or(Duration::from_secs(60))
-                .clamp(Duration::from_millis(1), Duration::from_secs(60));
+            let wait = Duration::try_from(look_at - now)
+                .unwrap_or(Duration::ZERO)
+                .clamp(Duration::from_millis(1), SAFETY_LOOK);
             tokio::select! {
                 done = in_flight.join_next(), if !in_flight.is_empty() => {
                     match done {
-                        Some(Ok(lane)) => {
+                        Some(Ok((lane, drained))) => {
                             busy.remove(&lane);
+                            if std::mem::take(&mut starved) {
+                                look_at = self.clock.now();
+                            }
+                            if let Drained::Until(due) = drained {
+                                look_at = look_at.min(due);
+                            }
+                            // Handed a request while busy: drained again from the store.
+                            if again.remove(&lane) {
+                                busy.insert(lane.clone());
+                                in_flight.spawn(self.clone().drain(link.clone(), lane, None));
+                            }
                         }
                         // A delivery that panicked frees nothing it knew of: start over.
                         Some(Err(e)) => {
                             tracing::error!(error = %e, "outbox: a delivery failed");
                             busy.clear();
+                            again.clear();
                             in_flight.abort_all();
+                            look_at = self.clock.now();
                         }
                         None => {}
                     }
@@ -425,6 +461,52 @@ impl InterconnectionGateway {
                 _ = shutdown.wait_for(|down| *down) => {
                     in_flight.abort_all();
                     return;
+                }
+            }
+        }
+    }
+
+    /// Delivers one lane's messages in order, starting with `first` (handed over by its
+    /// commit, known to head the lane) or the lane's head in the store, until the lane is
+    /// empty or its head is not due. A lane started from a handed-over message is not
+    /// read again: whatever is committed to it meanwhile is handed over too.
+    async fn drain(
+        self: Arc<Self>,
+        link: Arc<dyn PartnerLink>,
+        lane: (SystemDomain, String),
+        first: Option<OutboxMessage>,
+    ) -> ((SystemDomain, String), Drained) {
+        let handed = first.is_some();
+        let mut next = first;
+        loop {
+            let message = match next.take() {
+                Some(message) => message,
+                None => match self.links.outbox_lane_head(&lane.0, &lane.1).await {
+                    Ok(None) => return (lane, Drained::Empty),
+                    Ok(Some((_, due))) if due > self.clock.now() => {
+                        return (lane, Drained::Until(due));
+                    }
+                    Ok(Some((message, _))) => message,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox: reading a lane failed; will retry");
+                        return (
+                            lane,
+                            Drained::Until(self.clock.now() + Duration::from_secs(1)),
+                        );
+                    }
+                },
+            };
+            match self.deliver(link.as_ref(), message).await {
+                Ok(true) if handed => return (lane, Drained::Empty),
+                Ok(true) => {}
+                // Rescheduled: the lane waits for its head's retry.
+                Ok(false) => return (lane, Drained::Until(self.clock.now())),
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox: handling an answer failed; will resend");
+                    return (
+                        lane,
+                        Drained::Until(self.clock.now() + Duration::from_secs(1)),
+                    );
                 }
             }
         }

@@ -54,7 +54,7 @@ pub struct McServiceServer {
     commits: Arc<dyn EventStore>,
     partners: Arc<Partners>,
     wakers: Arc<StreamWakers>,
-    outbox: Arc<Notify>,
+    outbox: Arc<crate::outbox_signal::OutboxSignal>,
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn crate::ports::Entropy>,
     change_timeout: Duration,
@@ -102,7 +102,7 @@ pub struct McServiceServerParts {
     /// Wakes clients' event streams.
     pub wakers: Arc<StreamWakers>,
     /// Wakes the outbox dispatcher.
-    pub outbox: Arc<Notify>,
+    pub outbox: Arc<crate::outbox_signal::OutboxSignal>,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// Randomness: identifiers, secrets, jitter.

@@ -131,7 +131,9 @@ pub struct Effects {
     /// Groups added to users' profiles (ACM's closed loop).
     pub profile_additions: Vec<ProfileAddition>,
     /// The answer to a partner's transaction whose effects these are: recorded in the
-    /// same commit, so a retransmission, however late, gets it and changes nothing.
+    /// same commit, so a retransmission, however late, gets it and changes nothing. If
+    /// another copy of the transaction recorded its answer first, nothing of this commit
+    /// is kept and it reports a conflict (unique key on partner and transaction).
     pub inbound_answer: Option<InboundAnswer>,
 }
 
@@ -432,6 +434,31 @@ pub struct Committed {
     /// A guarded write (a remote change record at an expected version, a regroup claim)
     /// found the record changed or taken: nothing was committed.
     pub conflict: bool,
+    /// The requests to partners this commit queued, as stored: the outbox dispatcher
+    /// sends them at once instead of finding them in the store.
+    pub queued: Vec<QueuedRequest>,
+}
+
+impl Committed {
+    /// Nothing was kept: a guarded write found its state moved on.
+    pub fn conflicted() -> Self {
+        Self {
+            conflict: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// A request to a partner as a commit stored it in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRequest {
+    /// The stored entry.
+    pub message: crate::ports::OutboxMessage,
+    /// Its ordering lane (see [`mcx_model::flows::partner::PartnerRequest::ordering_lane`]).
+    pub lane: String,
+    /// Whether an older entry to the same partner in the same lane was stored when this
+    /// one was: then this one waits for it.
+    pub behind: bool,
 }
 
 /// The outcome of a conditional write.

@@ -202,10 +202,16 @@ pub trait InterconnectionStore: Send + Sync {
     /// When the next unsent message falls due, if any.
     async fn outbox_next_due(&self) -> StoreResult<Option<OffsetDateTime>>;
     /// The head of every lane, due or not, without its request: what the dispatcher reads
-    /// on every turn, so it stays cheap.
+    /// to find what no commit of this process announced (after a restart, a retry).
     async fn outbox_lane_heads(&self) -> StoreResult<Vec<LaneHead>>;
     /// One message, if it is still unsent.
     async fn outbox_message(&self, id: i64) -> StoreResult<Option<OutboxMessage>>;
+    /// The first unsent message of one partner's lane, and when it falls due.
+    async fn outbox_lane_head(
+        &self,
+        partner: &SystemDomain,
+        lane: &str,
+    ) -> StoreResult<Option<(OutboxMessage, OffsetDateTime)>>;
     /// Records a failed attempt and when to try again.
     async fn reschedule_outbox(
         &self,

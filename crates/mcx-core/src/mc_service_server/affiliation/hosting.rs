@@ -28,7 +28,7 @@ impl McServiceServer {
         from: &SystemDomain,
         transaction: TransactionId,
         request: &ServerGroupAffiliationRequest,
-    ) -> Result<ServerGroupAffiliationResponse> {
+    ) -> Result<PartnerResponse> {
         let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
         let mut effects = Effects::none();
         let statuses = self
@@ -48,10 +48,13 @@ impl McServiceServer {
             status_per_mc_service_group_id: statuses,
             mc_service: request.mc_service,
         };
-        let answer = PartnerResponse::GroupAffiliation(response.clone());
-        self.commit_hosted(from, transaction, effects, answer)
-            .await?;
-        Ok(response)
+        self.commit_hosted(
+            from,
+            transaction,
+            effects,
+            PartnerResponse::GroupAffiliation(response),
+        )
+        .await
     }
 
     /// §10.8.4.3 steps 4–6 at the partner hosting the groups.
@@ -60,7 +63,7 @@ impl McServiceServer {
         from: &SystemDomain,
         transaction: TransactionId,
         request: &ServerGroupDeaffiliationRequest,
-    ) -> Result<ServerGroupDeaffiliationResponse> {
+    ) -> Result<PartnerResponse> {
         let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
         let mut effects = Effects::none();
         let statuses = self
@@ -80,10 +83,13 @@ impl McServiceServer {
             status_per_mc_service_group_id: statuses,
             mc_service: request.mc_service,
         };
-        let answer = PartnerResponse::GroupDeaffiliation(response.clone());
-        self.commit_hosted(from, transaction, effects, answer)
-            .await?;
-        Ok(response)
+        self.commit_hosted(
+            from,
+            transaction,
+            effects,
+            PartnerResponse::GroupDeaffiliation(response),
+        )
+        .await
     }
 
     /// §10.8.5.2.1 steps 4–8 at the partner hosting the groups: a mandatory remote change.
@@ -92,7 +98,7 @@ impl McServiceServer {
         from: &SystemDomain,
         transaction: TransactionId,
         request: &GroupAffiliationChangeRequest,
-    ) -> Result<GroupAffiliationChangeResponse> {
+    ) -> Result<PartnerResponse> {
         let mut results = Vec::new();
         let mut effects = Effects::none();
         for target in request.mc_service_id_list.iter() {
@@ -143,29 +149,46 @@ impl McServiceServer {
             affiliation_status_per_mc_service_group_id: results,
             mc_service: request.mc_service,
         };
-        let answer = PartnerResponse::GroupAffiliationChange(response.clone());
-        self.commit_hosted(from, transaction, effects, answer)
-            .await?;
-        Ok(response)
+        self.commit_hosted(
+            from,
+            transaction,
+            effects,
+            PartnerResponse::GroupAffiliationChange(response),
+        )
+        .await
     }
 
     /// Commits the host's part with its answer to the partner's transaction: one effect
-    /// per transaction, whatever crashes or retransmissions come.
+    /// per transaction, whatever crashes or retransmissions come. Of simultaneous copies
+    /// the first to commit wins; the others keep nothing and give its answer.
     async fn commit_hosted(
         &self,
         from: &SystemDomain,
         transaction: TransactionId,
         mut effects: Effects,
         answer: PartnerResponse,
-    ) -> Result<()> {
+    ) -> Result<PartnerResponse> {
         effects.inbound_answer = Some(crate::ports::InboundAnswer {
             partner: from.clone(),
             transaction,
-            answer,
+            answer: answer.clone(),
         });
-        self.commits.commit(&effects).await?;
+        let committed = self.commits.commit(&effects).await?;
+        if committed.conflict {
+            return self
+                .links
+                .inbound_answer(from, transaction)
+                .await?
+                .ok_or_else(|| {
+                    crate::error::Error::refused(
+                        crate::error::ErrorKind::Unavailable,
+                        crate::error::codes::STORAGE_FAILURE,
+                        format!("transaction {transaction} is being answered; retry later"),
+                    )
+                });
+        }
         self.trace_gms_status(&effects);
-        Ok(())
+        Ok(answer)
     }
 
     /// The host's part: checks the group policy, stores or removes the user's

@@ -56,9 +56,7 @@ impl McServiceServer {
             {
                 self.trace_gms_status(&effects);
                 self.wakers.wake(&committed.woken_sessions);
-                if !effects.outbox.is_empty() {
-                    self.outbox.notify_one();
-                }
+                self.outbox.committed(&committed);
                 tracing::info!(%user, client = %session.client_id, groups = mine.len(), "client logged off: affiliations ended");
                 // Its affiliation to regroup groups ends too (§10.15.3.3.1, last paragraph).
                 self.leave_regroups(user, std::slice::from_ref(&session.client_id), false)

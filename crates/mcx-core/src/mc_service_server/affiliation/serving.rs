@@ -246,9 +246,7 @@ impl McServiceServer {
             if let Some(committed) = committed? {
                 self.trace_gms_status(&effects);
                 self.wakers.wake(&committed.woken_sessions);
-                if !effects.outbox.is_empty() {
-                    self.outbox.notify_one();
-                }
+                self.outbox.committed(&committed);
                 decided.extend(plan.outcome);
                 pending = plan.pending;
                 break;
@@ -477,9 +475,7 @@ impl McServiceServer {
                 self.trace_gms_status(&effects);
                 drop(guard);
                 self.wakers.wake(&committed.woken_sessions);
-                if !effects.outbox.is_empty() {
-                    self.outbox.notify_one();
-                }
+                self.outbox.committed(&committed);
                 // A client no longer affiliated to any regrouped group leaves the regroup.
                 self.leave_regroups(user, clients, true).await?;
                 return Ok(statuses);

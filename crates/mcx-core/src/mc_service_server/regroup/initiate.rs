@@ -653,7 +653,7 @@ impl McServiceServer {
             .push(RegroupWrite::Delete(record.regroup_group_id.clone()));
         let committed = self.commits.commit(&effects).await?;
         self.wakers.wake(&committed.woken_sessions);
-        self.outbox.notify_one();
+        self.outbox.committed(&committed);
         Ok(())
     }
 

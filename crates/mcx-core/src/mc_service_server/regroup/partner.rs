@@ -217,9 +217,7 @@ impl McServiceServer {
         }
         let committed = self.commits.commit(&effects).await?;
         self.wakers.wake(&committed.woken_sessions);
-        if !effects.outbox.is_empty() {
-            self.outbox.notify_one();
-        }
+        self.outbox.committed(&committed);
         Ok(())
     }
 }

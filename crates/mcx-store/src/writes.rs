@@ -226,8 +226,8 @@ impl SqlStore {
                     attempts: 0,
                 },
                 lane: lane.clone(),
-                // A delayed entry is not sent at once either.
-                behind: ahead > 0 || !entry.delay.is_zero(),
+                ahead: u64::try_from(ahead).unwrap_or(u64::MAX),
+                delayed: !entry.delay.is_zero(),
             });
         }
         Ok(())

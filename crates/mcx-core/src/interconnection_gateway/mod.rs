@@ -4,7 +4,7 @@
 //! for; outbound flows leave through the durable outbox, in order per partner, retried
 //! with backoff while a partner is unreachable, and their answers are routed back.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -99,6 +99,42 @@ pub struct GatewayParts {
     pub trace: Arc<crate::trace::TraceLog>,
 }
 
+/// A partner and an ordering lane: its messages are delivered one at a time, in order.
+type Lane = (SystemDomain, String);
+
+/// What the dispatcher knows of a lane being delivered.
+struct Busy {
+    /// The lane holds exactly the message in flight and `held`, in order: it started
+    /// from a handed-over head, and each request handed over since counted exactly the
+    /// rows before it.
+    exact: bool,
+    /// Requests handed over while the lane was busy.
+    held: std::collections::VecDeque<crate::ports::QueuedRequest>,
+    /// Whether any request was handed over while the lane was busy.
+    handed: bool,
+}
+
+impl Busy {
+    fn new(exact: bool) -> Self {
+        Self {
+            exact,
+            held: Default::default(),
+            handed: false,
+        }
+    }
+
+    /// A request for this lane committed while it is busy.
+    fn hand(&mut self, queued: crate::ports::QueuedRequest) {
+        self.handed = true;
+        if self.exact && !queued.delayed && queued.ahead == 1 + self.held.len() as u64 {
+            self.held.push_back(queued);
+        } else {
+            self.exact = false;
+            self.held.clear();
+        }
+    }
+}
+
 /// How a lane's delivery ended.
 enum Drained {
     /// Nothing more is known to be due in it.
@@ -157,20 +193,19 @@ impl InterconnectionGateway {
         self.partners.check_inbound(from, request.capability())?;
         self.check_bounds(&request)?;
         // Exactly once per transaction. A flow whose answer is recorded with its effects
-        // needs no claim: of simultaneous copies the first to commit wins (unique key)
-        // and the others give its answer. Any other flow is claimed first: of
-        // simultaneous copies one is handled, the others wait for its answer.
+        // needs no claim and no look-up first: of any copies, simultaneous or late, the
+        // first to commit wins (unique key) and the others keep nothing and give its
+        // answer. Any other flow is claimed first: of simultaneous copies one is
+        // handled, the others wait for its answer.
         let claimed = !answered_in_commit(&request);
-        let earlier = if claimed {
-            self.claim(from, transaction).await?
-        } else {
-            self.links.inbound_answer(from, transaction).await?
+        let used_for_another = || {
+            invalid_flow(format!(
+                "transaction {transaction} was already used for another flow"
+            ))
         };
-        if let Some(answer) = earlier {
+        if claimed && let Some(answer) = self.claim(from, transaction).await? {
             if answer.name() != request.name() {
-                return Err(invalid_flow(format!(
-                    "transaction {transaction} was already used for another flow"
-                )));
+                return Err(used_for_another());
             }
             tracing::debug!(%from, %transaction, flow = request.name(), "retransmission answered from record");
             return Ok(answer);
@@ -191,6 +226,8 @@ impl InterconnectionGateway {
             self.links
                 .record_inbound_answer(from, transaction, &answer)
                 .await?;
+        } else if answer.name() != request.name() {
+            return Err(used_for_another());
         }
         crate::trace::record_inbound(&self.trace, from, transaction, &request, Some(&answer));
         Ok(answer)
@@ -361,26 +398,30 @@ impl InterconnectionGateway {
     /// Delivers the outbox until `shutdown` turns true: each lane's messages in order,
     /// lanes concurrently (at most `IN_FLIGHT` at once), failures retried with backoff.
     /// A request a commit hands over ([`OutboxSignal`]) is sent at once when it heads its
-    /// lane and the lane is idle, without reading the store; otherwise its lane is
-    /// drained from the store when it frees. The whole outbox is read only at start, when
-    /// a retry falls due, when asked to look, and once a second as a safety net.
+    /// lane and the lane is idle, without reading the store, and one handed over while
+    /// its lane is busy is held until the lane frees if every row before it is known;
+    /// otherwise the lane is drained from the store. The whole outbox is read only at
+    /// start, when a retry falls due, when asked to look, and once a second as a safety
+    /// net.
     pub async fn run_outbox(
         self: Arc<Self>,
         link: Arc<dyn PartnerLink>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        type Lane = (SystemDomain, String);
         const IN_FLIGHT: usize = 64;
         const SAFETY_LOOK: Duration = Duration::from_secs(1);
         // Tasks, not futures polled by this loop: a delivery holding a store connection
         // must progress while the loop waits for one.
         let mut in_flight: tokio::task::JoinSet<(Lane, Drained)> = tokio::task::JoinSet::new();
-        // Lanes being drained, and those handed a request meanwhile (drained again after).
-        let mut busy: HashSet<Lane> = HashSet::new();
-        let mut again: HashSet<Lane> = HashSet::new();
+        let mut busy: HashMap<Lane, Busy> = HashMap::new();
         let mut look_at = self.clock.now();
         // Work was left for want of a free slot: the store is read when one frees.
         let mut starved = false;
+        let spawn = |in_flight: &mut tokio::task::JoinSet<(Lane, Drained)>,
+                     lane: Lane,
+                     first: Option<OutboxMessage>| {
+            in_flight.spawn(self.clone().drain(link.clone(), lane, first));
+        };
         loop {
             let woken = self.outbox.notified();
             tokio::pin!(woken);
@@ -388,18 +429,18 @@ impl InterconnectionGateway {
             let (fresh, asked) = self.outbox.take();
             let now = self.clock.now();
             for queued in fresh {
-                let lane = (queued.message.partner.clone(), queued.lane);
-                if busy.contains(&lane) {
-                    again.insert(lane);
+                let lane = (queued.message.partner.clone(), queued.lane.clone());
+                if let Some(state) = busy.get_mut(&lane) {
+                    state.hand(queued);
                     continue;
                 }
                 if in_flight.len() >= IN_FLIGHT {
                     starved = true;
                     continue;
                 }
-                busy.insert(lane.clone());
-                let first = (!queued.behind).then_some(queued.message);
-                in_flight.spawn(self.clone().drain(link.clone(), lane, first));
+                let heads = queued.ahead == 0 && !queued.delayed;
+                busy.insert(lane.clone(), Busy::new(heads));
+                spawn(&mut in_flight, lane, heads.then_some(queued.message));
             }
             if asked || now >= look_at {
                 look_at = now + SAFETY_LOOK;
@@ -407,7 +448,7 @@ impl InterconnectionGateway {
                     Ok(heads) => {
                         for head in heads {
                             let lane = (head.partner.clone(), head.lane.clone());
-                            if busy.contains(&lane) {
+                            if busy.contains_key(&lane) {
                                 continue;
                             }
                             if head.due > now {
@@ -418,8 +459,8 @@ impl InterconnectionGateway {
                                 starved = true;
                                 continue;
                             }
-                            busy.insert(lane.clone());
-                            in_flight.spawn(self.clone().drain(link.clone(), lane, None));
+                            busy.insert(lane.clone(), Busy::new(false));
+                            spawn(&mut in_flight, lane, None);
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "outbox: reading it failed; will retry"),
@@ -432,24 +473,36 @@ impl InterconnectionGateway {
                 done = in_flight.join_next(), if !in_flight.is_empty() => {
                     match done {
                         Some(Ok((lane, drained))) => {
-                            busy.remove(&lane);
                             if std::mem::take(&mut starved) {
                                 look_at = self.clock.now();
                             }
-                            if let Drained::Until(due) = drained {
-                                look_at = look_at.min(due);
-                            }
-                            // Handed a request while busy: drained again from the store.
-                            if again.remove(&lane) {
-                                busy.insert(lane.clone());
-                                in_flight.spawn(self.clone().drain(link.clone(), lane, None));
+                            let Some(mut state) = busy.remove(&lane) else {
+                                continue;
+                            };
+                            match drained {
+                                // Every row left in the lane is held here: the next is
+                                // its head.
+                                Drained::Empty if state.exact => {
+                                    if let Some(next) = state.held.pop_front() {
+                                        spawn(&mut in_flight, lane.clone(), Some(next.message));
+                                        busy.insert(lane, state);
+                                    }
+                                }
+                                Drained::Empty => {
+                                    if state.handed {
+                                        busy.insert(lane.clone(), Busy::new(false));
+                                        spawn(&mut in_flight, lane, None);
+                                    }
+                                }
+                                Drained::Until(due) => {
+                                    look_at = look_at.min(due);
+                                }
                             }
                         }
                         // A delivery that panicked frees nothing it knew of: start over.
                         Some(Err(e)) => {
                             tracing::error!(error = %e, "outbox: a delivery failed");
                             busy.clear();
-                            again.clear();
                             in_flight.abort_all();
                             look_at = self.clock.now();
                         }
@@ -473,9 +526,9 @@ impl InterconnectionGateway {
     async fn drain(
         self: Arc<Self>,
         link: Arc<dyn PartnerLink>,
-        lane: (SystemDomain, String),
+        lane: Lane,
         first: Option<OutboxMessage>,
-    ) -> ((SystemDomain, String), Drained) {
+    ) -> (Lane, Drained) {
         let handed = first.is_some();
         let mut next = first;
         loop {

@@ -456,9 +456,11 @@ pub struct QueuedRequest {
     pub message: crate::ports::OutboxMessage,
     /// Its ordering lane (see [`mcx_model::flows::partner::PartnerRequest::ordering_lane`]).
     pub lane: String,
-    /// Whether an older entry to the same partner in the same lane was stored when this
-    /// one was: then this one waits for it.
-    pub behind: bool,
+    /// How many older entries to the same partner in the same lane were stored when this
+    /// one was: it waits for them.
+    pub ahead: u64,
+    /// Whether it was queued to be sent only after a delay.
+    pub delayed: bool,
 }
 
 /// The outcome of a conditional write.

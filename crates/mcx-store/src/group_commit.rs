@@ -36,11 +36,16 @@ pub(crate) enum Write {
 
 impl Write {
     /// Whether part of the write may have to be undone after it started (a guarded
-    /// remote change record is written last; a partner's answer is checked first).
+    /// remote change record is written last; a partner's answer and guarded
+    /// confirmations are checked first, but after a user's generation is bumped).
     fn may_undo(&self) -> bool {
         match self {
             // The generation is bumped before a partner's answer is found already given.
-            Write::User { effects, .. } if effects.inbound_answer.is_some() => true,
+            Write::User { effects, .. }
+                if effects.inbound_answer.is_some() || !effects.confirmations.is_empty() =>
+            {
+                true
+            }
             Write::User { effects, .. } | Write::Effects(effects) => {
                 effects.change_record.is_some()
                     || effects

@@ -43,6 +43,23 @@ impl SqlStore {
                 return Ok(Committed::conflicted());
             }
         }
+        // Guarded confirmations next, also before anything is written.
+        for confirmation in &effects.confirmations {
+            let confirmed = sqlx::query(
+                "UPDATE affiliations SET pending = 0 \
+                 WHERE mc_service_id = $1 AND mc_service = $2 AND group_id = $3 AND pending = $4",
+            )
+            .bind(confirmation.user.as_str())
+            .bind(confirmation.mc_service.as_str())
+            .bind(confirmation.group.as_str())
+            .bind(i64::try_from(confirmation.generation).unwrap_or(i64::MAX))
+            .execute(&mut **tx)
+            .await
+            .map_err(failed("confirming a pending affiliation"))?;
+            if confirmed.rows_affected() == 0 {
+                return Ok(Committed::conflicted());
+            }
+        }
         // Removals come before the audiences they change are resolved.
         for (group, user) in &effects.ended_subscriptions {
             sqlx::query(

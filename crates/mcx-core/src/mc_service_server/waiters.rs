@@ -52,6 +52,11 @@ impl<K: Hash + Eq + Clone, V> Waiters<K, V> {
         removed.into_iter().all(|r| r)
     }
 
+    /// Puts back a wait a handler took but will not answer itself after all.
+    pub(super) fn put_back(&self, key: K, waiter: oneshot::Sender<V>) {
+        self.lock().insert(key, waiter);
+    }
+
     /// A handler takes the wait for `key`, if a request still waits.
     pub(super) fn take(&self, key: &K) -> Option<oneshot::Sender<V>> {
         self.lock().remove(key)

@@ -116,6 +116,9 @@ pub struct Effects {
     pub primary_link: Option<PrimaryLinkUpdate>,
     /// Changes to the MC service server's affiliation records.
     pub affiliations: Vec<AffiliationWrite>,
+    /// Reservations a host's answer confirms, each only if still held by the request of
+    /// its generation; otherwise nothing of the commit is kept and it reports a conflict.
+    pub confirmations: Vec<Confirmation>,
     /// Group affiliation status updates to the GMS (tables 10.X.2.3-1 and 10.X.2.6-1),
     /// applied to the GMS's view in the same commit.
     pub gms_status: Vec<GmsStatusUpdate>,
@@ -135,6 +138,20 @@ pub struct Effects {
     /// another copy of the transaction recorded its answer first, nothing of this commit
     /// is kept and it reports a conflict (unique key on partner and transaction).
     pub inbound_answer: Option<InboundAnswer>,
+}
+
+/// A user's pending affiliations to a partner group, made by the request of
+/// `generation`, confirmed by the group's host (§10.8.3.2 step 8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmation {
+    /// The user.
+    pub user: McServiceId,
+    /// The MC service.
+    pub mc_service: McService,
+    /// The group.
+    pub group: McServiceGroupId,
+    /// The generation of the request that reserved them.
+    pub generation: u64,
 }
 
 /// The answer given to a partner's transaction.

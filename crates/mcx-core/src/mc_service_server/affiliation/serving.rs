@@ -283,6 +283,11 @@ impl McServiceServer {
         let freed = answered
             .values()
             .any(|a| a.status != AffiliationStatus::Affiliated);
+        let confirmed: Vec<McServiceGroupId> = answered
+            .values()
+            .filter(|a| a.status == AffiliationStatus::Affiliated)
+            .map(|a| a.mc_service_group_id.clone())
+            .collect();
         for group in &pending {
             let status = answered
                 .remove(group)
@@ -311,11 +316,15 @@ impl McServiceServer {
         let affiliated: Vec<_> = statuses
             .iter()
             .filter(|s| s.status == AffiliationStatus::Affiliated)
-            .filter(|s| !pending.contains(&s.mc_service_group_id))
+            .filter(|s| {
+                !pending.contains(&s.mc_service_group_id)
+                    || confirmed.contains(&s.mc_service_group_id)
+            })
             .map(|s| s.mc_service_group_id.clone())
             .collect();
         // A client affiliating to a regrouped group joins the regroup in effect (a
-        // partner group when its host's answer is stored).
+        // partner group once its host's answer is stored: here if this request heard
+        // it, otherwise where the answer is handled).
         self.join_regroups(user, clients, service, &affiliated)
             .await?;
         Ok(statuses)
@@ -337,6 +346,13 @@ impl McServiceServer {
             return self.complete_outbox(outbox_id).await;
         };
         let _guard = self.user_locks.lock(&user).await;
+        if let Some(generation) = generation
+            && self
+                .confirm_to_waiters(outbox_id, &user, service, &groups, generation, answered)
+                .await?
+        {
+            return Ok(());
+        }
         for _ in 0..16 {
             let state = self.store.user_affiliations(&user).await?;
             // Read only when some client must be told by an event (no request waits).
@@ -403,11 +419,13 @@ impl McServiceServer {
                         ));
                     }
                 }
-                let clients: Vec<ClientId> = rows.iter().map(|r| r.client.clone()).collect();
+                // The request that waits joins the regroups in effect itself.
                 if let Some(waiter) = waiter {
-                    waiters.push((waiter, answer.clone()));
+                    waiters.push((waiter, answer));
+                } else {
+                    let clients: Vec<ClientId> = rows.iter().map(|r| r.client.clone()).collect();
+                    settled.push((answer, clients));
                 }
-                settled.push((answer, clients));
             }
             // A waiter dropped here (the commit failed) reports `affiliating`; the
             // answer is handled again when the outbox resends, then with an event.
@@ -432,6 +450,73 @@ impl McServiceServer {
             return Ok(());
         }
         Err(kept_changing(&user))
+    }
+
+    /// The common case of a host's answer: it affiliated the user to every group asked
+    /// and the request waits for it. One guarded write confirms the reservations the
+    /// request made, without reading the user's state (a confirmation changes no count
+    /// N2 is checked against); the waiting request tells the client and joins the
+    /// regroups in effect. False, with nothing changed, in any other case.
+    async fn confirm_to_waiters(
+        &self,
+        outbox_id: i64,
+        user: &McServiceId,
+        service: McService,
+        groups: &[McServiceGroupId],
+        generation: u64,
+        answered: &std::result::Result<PartnerResponse, LinkError>,
+    ) -> Result<bool> {
+        let answers: Vec<_> = groups
+            .iter()
+            .map(|g| status_from_host(user, g, answered))
+            .collect();
+        if answers
+            .iter()
+            .any(|a| a.status != AffiliationStatus::Affiliated)
+        {
+            return Ok(false);
+        }
+        let mut taken = Vec::new();
+        for group in groups {
+            let key = (user.clone(), service, group.clone(), generation);
+            if let Some(waiter) = self.waiting.take(&key) {
+                taken.push((key, waiter));
+            }
+        }
+        let effects = Effects {
+            complete_outbox: Some(outbox_id),
+            confirmations: groups
+                .iter()
+                .map(|group| crate::ports::Confirmation {
+                    user: user.clone(),
+                    mc_service: service,
+                    group: group.clone(),
+                    generation,
+                })
+                .collect(),
+            ..Effects::default()
+        };
+        let committed = if taken.len() == groups.len() {
+            Some(self.commits.commit(&effects).await)
+        } else {
+            None
+        };
+        match committed {
+            Some(Ok(committed)) if !committed.conflict => {
+                for ((_, waiter), answer) in taken.into_iter().zip(answers) {
+                    let _ = waiter.send(answer);
+                }
+                Ok(true)
+            }
+            other => {
+                // The general path answers them.
+                for (key, waiter) in taken {
+                    self.waiting.put_back(key, waiter);
+                }
+                other.transpose()?;
+                Ok(false)
+            }
+        }
     }
 
     pub(in crate::mc_service_server) async fn complete_outbox(&self, outbox_id: i64) -> Result<()> {

@@ -36,6 +36,36 @@ fn client_affiliation(ctx: &str, row: &AnyRow) -> StoreResult<(McServiceId, Clie
 }
 
 /// Applies one affiliation write inside a transaction.
+/// Records the generation of a request the host applies for a user and group, unless a
+/// newer one was applied already: then false, and the commit must keep nothing.
+pub(crate) async fn write_applied_generation(
+    tx: &mut Tx<'_>,
+    write: &AffiliationWrite,
+) -> StoreResult<bool> {
+    let AffiliationWrite::HostedGeneration {
+        user,
+        mc_service,
+        group,
+        generation,
+    } = write
+    else {
+        return Ok(true);
+    };
+    let applied = sqlx::query(
+        "INSERT INTO hosted_generations (group_id, mc_service, mc_service_id, generation) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (group_id, mc_service, mc_service_id) DO UPDATE SET generation = excluded.generation \
+         WHERE hosted_generations.generation <= excluded.generation",
+    )
+    .bind(group.as_str())
+    .bind(mc_service.as_str())
+    .bind(user.as_str())
+    .bind(i64::try_from(*generation).unwrap_or(i64::MAX))
+    .execute(&mut **tx)
+    .await
+    .map_err(failed("recording the generation applied for a user"))?;
+    Ok(applied.rows_affected() > 0)
+}
+
 pub(crate) async fn write_affiliation(
     tx: &mut Tx<'_>,
     write: &AffiliationWrite,
@@ -86,22 +116,8 @@ pub(crate) async fn write_affiliation(
         .bind(now)
         .execute(&mut **tx)
         .await,
-        AffiliationWrite::HostedGeneration {
-            user,
-            mc_service,
-            group,
-            generation,
-        } => sqlx::query(
-            "INSERT INTO hosted_generations (group_id, mc_service, mc_service_id, generation) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (group_id, mc_service, mc_service_id) DO UPDATE SET generation = excluded.generation \
-             WHERE hosted_generations.generation < excluded.generation",
-        )
-        .bind(group.as_str())
-        .bind(mc_service.as_str())
-        .bind(user.as_str())
-        .bind(i64::try_from(*generation).unwrap_or(i64::MAX))
-        .execute(&mut **tx)
-        .await,
+        // Written first, guarded (see `write_applied_generation`).
+        AffiliationWrite::HostedGeneration { .. } => return Ok(()),
         AffiliationWrite::HostedRemoved { user, mc_service, group } => sqlx::query(
             "DELETE FROM hosted_affiliations WHERE group_id = $1 AND mc_service = $2 AND mc_service_id = $3",
         )

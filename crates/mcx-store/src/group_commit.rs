@@ -42,7 +42,14 @@ impl Write {
         match self {
             // The generation is bumped before a partner's answer is found already given.
             Write::User { effects, .. }
-                if effects.inbound_answer.is_some() || !effects.confirmations.is_empty() =>
+                if effects.inbound_answer.is_some()
+                    || !effects.confirmations.is_empty()
+                    || effects.affiliations.iter().any(|w| {
+                        matches!(
+                            w,
+                            mcx_core::ports::AffiliationWrite::HostedGeneration { .. }
+                        )
+                    }) =>
             {
                 true
             }

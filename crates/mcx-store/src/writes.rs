@@ -60,6 +60,12 @@ impl SqlStore {
                 return Ok(Committed::conflicted());
             }
         }
+        // And a host's guard against overtaken requests, also before anything is written.
+        for write in &effects.affiliations {
+            if !crate::affiliation::write_applied_generation(tx, write).await? {
+                return Ok(Committed::conflicted());
+            }
+        }
         // Removals come before the audiences they change are resolved.
         for (group, user) in &effects.ended_subscriptions {
             sqlx::query(

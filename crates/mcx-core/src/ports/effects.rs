@@ -299,7 +299,8 @@ pub enum AffiliationWrite {
         group: McServiceGroupId,
     },
     /// The host records the serving system's generation of the last request it applied
-    /// for a user and group (only ever raised).
+    /// for a user and group (only ever raised). Guarded: if a newer request was applied
+    /// meanwhile, nothing of the commit is kept and it reports a conflict.
     HostedGeneration {
         /// The user.
         user: McServiceId,

@@ -30,31 +30,34 @@ impl McServiceServer {
         request: &ServerGroupAffiliationRequest,
     ) -> Result<PartnerResponse> {
         let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
-        let mut effects = Effects::none();
-        let statuses = self
-            .host_change(
-                &mut effects,
-                from,
-                &request.mc_service_id,
-                request.mc_service,
-                &groups,
-                AffiliationChangeAction::Affiliate,
-                request.generation,
-            )
-            .await?;
-        let response = ServerGroupAffiliationResponse {
-            mc_service_id: request.mc_service_id.clone(),
-            mc_service_group_id_list: request.mc_service_group_id_list.clone(),
-            status_per_mc_service_group_id: statuses,
-            mc_service: request.mc_service,
-        };
-        self.commit_hosted(
-            from,
-            transaction,
-            effects,
-            PartnerResponse::GroupAffiliation(response),
-        )
-        .await
+        for checked in [false, true, true, true] {
+            let mut effects = Effects::none();
+            let statuses = self
+                .host_change(
+                    &mut effects,
+                    from,
+                    &request.mc_service_id,
+                    request.mc_service,
+                    &groups,
+                    AffiliationChangeAction::Affiliate,
+                    (request.generation, checked),
+                )
+                .await?;
+            let response = ServerGroupAffiliationResponse {
+                mc_service_id: request.mc_service_id.clone(),
+                mc_service_group_id_list: request.mc_service_group_id_list.clone(),
+                status_per_mc_service_group_id: statuses,
+                mc_service: request.mc_service,
+            };
+            let answer = PartnerResponse::GroupAffiliation(response);
+            if let Some(answer) = self
+                .commit_hosted(from, transaction, effects, answer)
+                .await?
+            {
+                return Ok(answer);
+            }
+        }
+        Err(kept_changing(&request.mc_service_id))
     }
 
     /// §10.8.4.3 steps 4–6 at the partner hosting the groups.
@@ -65,31 +68,34 @@ impl McServiceServer {
         request: &ServerGroupDeaffiliationRequest,
     ) -> Result<PartnerResponse> {
         let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
-        let mut effects = Effects::none();
-        let statuses = self
-            .host_change(
-                &mut effects,
-                from,
-                &request.mc_service_id,
-                request.mc_service,
-                &groups,
-                AffiliationChangeAction::Deaffiliate,
-                request.generation,
-            )
-            .await?;
-        let response = ServerGroupDeaffiliationResponse {
-            mc_service_id: request.mc_service_id.clone(),
-            mc_service_group_id_list: request.mc_service_group_id_list.clone(),
-            status_per_mc_service_group_id: statuses,
-            mc_service: request.mc_service,
-        };
-        self.commit_hosted(
-            from,
-            transaction,
-            effects,
-            PartnerResponse::GroupDeaffiliation(response),
-        )
-        .await
+        for checked in [false, true, true, true] {
+            let mut effects = Effects::none();
+            let statuses = self
+                .host_change(
+                    &mut effects,
+                    from,
+                    &request.mc_service_id,
+                    request.mc_service,
+                    &groups,
+                    AffiliationChangeAction::Deaffiliate,
+                    (request.generation, checked),
+                )
+                .await?;
+            let response = ServerGroupDeaffiliationResponse {
+                mc_service_id: request.mc_service_id.clone(),
+                mc_service_group_id_list: request.mc_service_group_id_list.clone(),
+                status_per_mc_service_group_id: statuses,
+                mc_service: request.mc_service,
+            };
+            let answer = PartnerResponse::GroupDeaffiliation(response);
+            if let Some(answer) = self
+                .commit_hosted(from, transaction, effects, answer)
+                .await?
+            {
+                return Ok(answer);
+            }
+        }
+        Err(kept_changing(&request.mc_service_id))
     }
 
     /// §10.8.5.2.1 steps 4–8 at the partner hosting the groups: a mandatory remote change.
@@ -99,8 +105,30 @@ impl McServiceServer {
         transaction: TransactionId,
         request: &GroupAffiliationChangeRequest,
     ) -> Result<PartnerResponse> {
+        for checked in [false, true, true, true] {
+            let mut effects = Effects::none();
+            let answer = self
+                .plan_hosted_change(&mut effects, from, request, checked)
+                .await?;
+            if let Some(answer) = self
+                .commit_hosted(from, transaction, effects, answer)
+                .await?
+            {
+                return Ok(answer);
+            }
+        }
+        Err(kept_changing(request.mc_service_id_list.first()))
+    }
+
+    /// The host's part of a remote change, added to `effects`, and its answer.
+    async fn plan_hosted_change(
+        &self,
+        effects: &mut Effects,
+        from: &SystemDomain,
+        request: &GroupAffiliationChangeRequest,
+        checked: bool,
+    ) -> Result<PartnerResponse> {
         let mut results = Vec::new();
-        let mut effects = Effects::none();
         for target in request.mc_service_id_list.iter() {
             for action in [
                 AffiliationChangeAction::Affiliate,
@@ -117,13 +145,13 @@ impl McServiceServer {
                 }
                 let statuses = if request.change_request_type == ChangeRequestType::Mandatory {
                     self.host_change(
-                        &mut effects,
+                        effects,
                         from,
                         target,
                         request.mc_service,
                         &groups,
                         action,
-                        request.generation,
+                        (request.generation, checked),
                     )
                     .await?
                 } else {
@@ -149,25 +177,21 @@ impl McServiceServer {
             affiliation_status_per_mc_service_group_id: results,
             mc_service: request.mc_service,
         };
-        self.commit_hosted(
-            from,
-            transaction,
-            effects,
-            PartnerResponse::GroupAffiliationChange(response),
-        )
-        .await
+        Ok(PartnerResponse::GroupAffiliationChange(response))
     }
 
     /// Commits the host's part with its answer to the partner's transaction: one effect
-    /// per transaction, whatever crashes or retransmissions come. Of simultaneous copies
-    /// the first to commit wins; the others keep nothing and give its answer.
+    /// per transaction, whatever crashes or retransmissions come. Of copies of one
+    /// transaction the first to commit wins; the others keep nothing and give its
+    /// answer. `None`: nothing was kept because a newer request about the user was
+    /// applied meanwhile; the caller plans again, reading the generations.
     async fn commit_hosted(
         &self,
         from: &SystemDomain,
         transaction: TransactionId,
         mut effects: Effects,
         answer: PartnerResponse,
-    ) -> Result<PartnerResponse> {
+    ) -> Result<Option<PartnerResponse>> {
         effects.inbound_answer = Some(crate::ports::InboundAnswer {
             partner: from.clone(),
             transaction,
@@ -175,27 +199,19 @@ impl McServiceServer {
         });
         let committed = self.commits.commit(&effects).await?;
         if committed.conflict {
-            return self
-                .links
-                .inbound_answer(from, transaction)
-                .await?
-                .ok_or_else(|| {
-                    crate::error::Error::refused(
-                        crate::error::ErrorKind::Unavailable,
-                        crate::error::codes::STORAGE_FAILURE,
-                        format!("transaction {transaction} is being answered; retry later"),
-                    )
-                });
+            return Ok(self.links.inbound_answer(from, transaction).await?);
         }
         self.trace_gms_status(&effects);
-        Ok(answer)
+        Ok(Some(answer))
     }
 
     /// The host's part: checks the group policy, stores or removes the user's
     /// affiliation to each group and updates the GMS, in one commit. A request decided
-    /// at an older `generation` than the last one applied for the user and a group is
+    /// at an older generation than the last one applied for the user and a group is
     /// ignored for that group (it was overtaken), answered with the state held. Adds its
-    /// writes to `effects`; the caller commits them with the answer.
+    /// writes to `effects`; the caller commits them with the answer. Unless `checked`
+    /// (the second of `generation`), the last generation is not read: the commit's
+    /// guard finds an overtaken request, and the caller plans again, checked.
     #[allow(clippy::too_many_arguments)] // the flow's elements, one by one
     async fn host_change(
         &self,
@@ -205,13 +221,17 @@ impl McServiceServer {
         service: McService,
         groups: &[McServiceGroupId],
         action: AffiliationChangeAction,
-        generation: Option<u64>,
+        (generation, checked): (Option<u64>, bool),
     ) -> Result<Vec<GroupAffiliationStatus>> {
         let mut statuses = Vec::new();
         let mut gms = Vec::new();
         for group in distinct(groups) {
             if let Some(generation) = generation {
-                let last = self.store.hosted_generation(user, service, &group).await?;
+                let last = if checked {
+                    self.store.hosted_generation(user, service, &group).await?
+                } else {
+                    None
+                };
                 if last.is_some_and(|last| generation < last) {
                     let held = self
                         .store

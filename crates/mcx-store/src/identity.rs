@@ -203,6 +203,26 @@ impl SessionStore for SqlStore {
             .collect()
     }
 
+    async fn sessions_affiliated_to(
+        &self,
+        group: &mcx_model::McServiceGroupId,
+    ) -> StoreResult<Vec<SessionRecord>> {
+        sqlx::query(
+            "SELECT DISTINCT s.* FROM affiliations a JOIN sessions s \
+             ON s.mc_service_id = a.mc_service_id AND s.client_id = a.client_id \
+             WHERE a.group_id = $1 ORDER BY s.mc_service_id, s.client_id",
+        )
+        .bind(group.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed(format!(
+            "listing the sessions affiliated to '{group}'"
+        )))?
+        .iter()
+        .map(Self::session_from_row)
+        .collect()
+    }
+
     async fn session_exists(&self, session_id: &str) -> StoreResult<bool> {
         let row = sqlx::query("SELECT session_id FROM sessions WHERE session_id = $1")
             .bind(session_id)

@@ -85,6 +85,12 @@ pub trait SessionStore: Send + Sync {
     async fn session_exists(&self, session_id: &str) -> StoreResult<bool>;
     /// The live sessions of a user (one per client).
     async fn sessions_of(&self, user: &McServiceId) -> StoreResult<Vec<SessionRecord>>;
+    /// The live sessions of the clients this system serves that are affiliated to
+    /// `group` (confirmed or pending), in one read.
+    async fn sessions_affiliated_to(
+        &self,
+        group: &McServiceGroupId,
+    ) -> StoreResult<Vec<SessionRecord>>;
 }
 
 /// Each session's stream of client events.

@@ -32,7 +32,15 @@ impl McServiceServer {
     ) -> Result<(Effects, Vec<RegroupMember>)> {
         let mut per_client: BTreeMap<(McServiceId, ClientId), BTreeSet<McServiceGroupId>> =
             BTreeMap::new();
+        // Each affected client's session, read once per group rather than once per user.
+        let mut sessions: BTreeMap<(McServiceId, ClientId), String> = BTreeMap::new();
         for group in groups {
+            for session in self.sessions.sessions_affiliated_to(group).await? {
+                sessions.insert(
+                    (session.mc_service_id.clone(), session.client_id.clone()),
+                    session.session_id,
+                );
+            }
             for (user, row) in self.store.served_affiliations_to(group).await? {
                 if row.mc_service == service && row.pending.is_none() {
                     per_client
@@ -45,13 +53,7 @@ impl McServiceServer {
         let mut effects = Effects::none();
         let mut members = Vec::new();
         for ((user, client), affiliated) in per_client {
-            let Some(session) = self
-                .sessions
-                .sessions_of(&user)
-                .await?
-                .into_iter()
-                .find(|s| s.client_id == client)
-            else {
+            let Some(session_id) = sessions.remove(&(user.clone(), client.clone())) else {
                 continue;
             };
             effects.regroups.push(RegroupWrite::Join {
@@ -61,7 +63,7 @@ impl McServiceServer {
             });
             self.regroup_affiliation(&user, &client, service, regroup, Change::Join, &mut effects);
             effects.client_events.push((
-                Audience::Session(session.session_id),
+                Audience::Session(session_id),
                 ClientEvent::RegroupRequested {
                     request: ClientPreconfiguredRegroupRequest {
                         mc_service_id: user.clone(),

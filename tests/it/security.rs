@@ -532,21 +532,19 @@ async fn the_database_alone_reveals_no_group_key() {
     }
 }
 
-#[tokio::test]
-async fn simultaneous_copies_of_one_transaction_have_one_effect_and_one_answer() {
-    let (federation, police, base) = fire_endpoint().await;
-    let url = format!("{base}/group-information-provision");
-    let transaction = mcx_model::TransactionId::new().to_string();
-    // Twenty copies under one transaction ID, with different bodies.
-    let copies = (0..20).map(|i| {
-        let mut body = provision(2, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
-        body["mc-service-group-configuration-information"]["configuration"]["display-name"] =
-            serde_json::json!(format!("Copy {i}"));
-        body["mc-service-group-configuration-information"]["version"] = serde_json::json!(i + 1);
+/// Sends the bodies at once under one transaction ID and checks they all got the same
+/// successful answer.
+async fn send_copies(
+    police: &reqwest::Client,
+    url: &str,
+    transaction: &str,
+    bodies: impl Iterator<Item = serde_json::Value>,
+) {
+    let copies = bodies.map(|body| {
         let request = police
-            .post(&url)
+            .post(url)
             .header("mcx-origin", crate::federation::POLICE)
-            .header("mcx-transaction-id", &transaction)
+            .header("mcx-transaction-id", transaction)
             .json(&body);
         async move {
             let response = request.send().await.unwrap();
@@ -560,6 +558,22 @@ async fn simultaneous_copies_of_one_transaction_have_one_effect_and_one_answer()
         answers.iter().all(|a| a == &first),
         "answers differ: {answers:?}"
     );
+}
+
+#[tokio::test]
+async fn simultaneous_copies_of_one_transaction_have_one_effect_and_one_answer() {
+    let (federation, police, base) = fire_endpoint().await;
+    let url = format!("{base}/group-information-provision");
+    let transaction = mcx_model::TransactionId::new().to_string();
+    // Twenty copies under one transaction ID, with different bodies.
+    let bodies = (0..20).map(|i| {
+        let mut body = provision(2, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+        body["mc-service-group-configuration-information"]["configuration"]["display-name"] =
+            serde_json::json!(format!("Copy {i}"));
+        body["mc-service-group-configuration-information"]["version"] = serde_json::json!(i + 1);
+        body
+    });
+    send_copies(&police, &url, &transaction, bodies).await;
     // One effect: the copy was stored once, at version 1 of the partner's copy.
     let frank = federation.log_on("sip:frank@fire.example", "console").await;
     let copy = frank.group(&gid("sip:big@police.example")).await.unwrap();
@@ -584,29 +598,15 @@ async fn simultaneous_copies_of_one_affiliation_transaction_have_one_effect_and_
     let url = format!("{base}/group-affiliation");
     let transaction = mcx_model::TransactionId::new().to_string();
     // Twenty copies under one transaction ID, half naming one group, half the other.
-    let copies = (0..20).map(|i| {
+    let bodies = (0..20).map(|i| {
         let body = serde_json::json!({
             "mc-service-id": "sip:alice@police.example",
             "mc-service-group-id-list": [groups[i % 2]],
             "mc-service": "mcptt",
         });
-        let request = police
-            .post(&url)
-            .header("mcx-origin", crate::federation::POLICE)
-            .header("mcx-transaction-id", &transaction)
-            .json(&body);
-        async move {
-            let response = request.send().await.unwrap();
-            (response.status().as_u16(), response.text().await.unwrap())
-        }
+        body
     });
-    let answers = futures_util::future::join_all(copies).await;
-    let first = answers[0].clone();
-    assert_eq!(first.0, 200, "{first:?}");
-    assert!(
-        answers.iter().all(|a| a == &first),
-        "answers differ: {answers:?}"
-    );
+    send_copies(&police, &url, &transaction, bodies).await;
     // One effect: fire holds alice in exactly one of the two groups.
     let mut held = 0;
     for group in groups {

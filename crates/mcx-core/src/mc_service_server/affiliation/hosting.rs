@@ -29,35 +29,28 @@ impl McServiceServer {
         transaction: TransactionId,
         request: &ServerGroupAffiliationRequest,
     ) -> Result<PartnerResponse> {
-        let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
-        for checked in [false, true, true, true] {
-            let mut effects = Effects::none();
-            let statuses = self
-                .host_change(
-                    &mut effects,
-                    from,
-                    &request.mc_service_id,
-                    request.mc_service,
-                    &groups,
-                    AffiliationChangeAction::Affiliate,
-                    (request.generation, checked),
-                )
-                .await?;
-            let response = ServerGroupAffiliationResponse {
-                mc_service_id: request.mc_service_id.clone(),
-                mc_service_group_id_list: request.mc_service_group_id_list.clone(),
-                status_per_mc_service_group_id: statuses,
-                mc_service: request.mc_service,
-            };
-            let answer = PartnerResponse::GroupAffiliation(response);
-            if let Some(answer) = self
-                .commit_hosted(from, transaction, effects, answer)
-                .await?
-            {
-                return Ok(answer);
-            }
-        }
-        Err(kept_changing(&request.mc_service_id))
+        let (user, list, service) = (
+            &request.mc_service_id,
+            &request.mc_service_group_id_list,
+            request.mc_service,
+        );
+        let asked = (list, service, request.generation);
+        self.host_request(
+            from,
+            transaction,
+            user,
+            asked,
+            AffiliationChangeAction::Affiliate,
+            |statuses| {
+                PartnerResponse::GroupAffiliation(ServerGroupAffiliationResponse {
+                    mc_service_id: user.clone(),
+                    mc_service_group_id_list: list.clone(),
+                    status_per_mc_service_group_id: statuses,
+                    mc_service: service,
+                })
+            },
+        )
+        .await
     }
 
     /// §10.8.4.3 steps 4–6 at the partner hosting the groups.
@@ -67,35 +60,64 @@ impl McServiceServer {
         transaction: TransactionId,
         request: &ServerGroupDeaffiliationRequest,
     ) -> Result<PartnerResponse> {
-        let groups: Vec<_> = request.mc_service_group_id_list.iter().cloned().collect();
+        let (user, list, service) = (
+            &request.mc_service_id,
+            &request.mc_service_group_id_list,
+            request.mc_service,
+        );
+        let asked = (list, service, request.generation);
+        self.host_request(
+            from,
+            transaction,
+            user,
+            asked,
+            AffiliationChangeAction::Deaffiliate,
+            |statuses| {
+                PartnerResponse::GroupDeaffiliation(ServerGroupDeaffiliationResponse {
+                    mc_service_id: user.clone(),
+                    mc_service_group_id_list: list.clone(),
+                    status_per_mc_service_group_id: statuses,
+                    mc_service: service,
+                })
+            },
+        )
+        .await
+    }
+
+    /// A user's own (de-)affiliation request at the host: planned first without reading
+    /// the generation the host applied last (the commit's guard finds an overtaken
+    /// request, and it is planned again with the read), committed with its answer.
+    async fn host_request(
+        &self,
+        from: &SystemDomain,
+        transaction: TransactionId,
+        user: &McServiceId,
+        (groups, service, generation): (&NonEmpty<McServiceGroupId>, McService, Option<u64>),
+        action: AffiliationChangeAction,
+        answer: impl Fn(Vec<GroupAffiliationStatus>) -> PartnerResponse,
+    ) -> Result<PartnerResponse> {
+        let groups: Vec<_> = groups.iter().cloned().collect();
         for checked in [false, true, true, true] {
             let mut effects = Effects::none();
             let statuses = self
                 .host_change(
                     &mut effects,
                     from,
-                    &request.mc_service_id,
-                    request.mc_service,
+                    user,
+                    service,
                     &groups,
-                    AffiliationChangeAction::Deaffiliate,
-                    (request.generation, checked),
+                    action,
+                    (generation, checked),
                 )
                 .await?;
-            let response = ServerGroupDeaffiliationResponse {
-                mc_service_id: request.mc_service_id.clone(),
-                mc_service_group_id_list: request.mc_service_group_id_list.clone(),
-                status_per_mc_service_group_id: statuses,
-                mc_service: request.mc_service,
-            };
-            let answer = PartnerResponse::GroupDeaffiliation(response);
             if let Some(answer) = self
-                .commit_hosted(from, transaction, effects, answer)
+                .commit_hosted(from, transaction, effects, answer(statuses))
                 .await?
             {
                 return Ok(answer);
             }
         }
-        Err(kept_changing(&request.mc_service_id))
+        Err(kept_changing(user))
     }
 
     /// §10.8.5.2.1 steps 4–8 at the partner hosting the groups: a mandatory remote change.

@@ -172,6 +172,14 @@ impl McServiceServer {
         undelivered: Vec<(SystemDomain, PartnerRequest)>,
     ) -> Result<()> {
         let mut effects = Effects::none();
+        // The members' sessions, read once (a join), not once per member.
+        let sessions: std::collections::BTreeMap<_, _> = self
+            .sessions
+            .sessions_affiliated_to(&record.regroup_group_id)
+            .await?
+            .into_iter()
+            .map(|s| ((s.mc_service_id, s.client_id), s.session_id))
+            .collect();
         for member in &record.members {
             // The serving rows go here; the primary deletes the regroup group, and with it
             // its hosted affiliations and the GMS's view, in every system.
@@ -183,15 +191,11 @@ impl McServiceServer {
                 Change::Leave,
                 &mut effects,
             );
-            if let Some(session) = self
-                .sessions
-                .sessions_of(&member.mc_service_id)
-                .await?
-                .into_iter()
-                .find(|s| s.client_id == member.client_id)
+            if let Some(session_id) =
+                sessions.get(&(member.mc_service_id.clone(), member.client_id.clone()))
             {
                 effects.client_events.push((
-                    Audience::Session(session.session_id),
+                    Audience::Session(session_id.clone()),
                     ClientEvent::RegroupCancelled {
                         request: PreconfiguredRegroupCancelRequest {
                             mc_service_id: member.mc_service_id.clone(),

@@ -29,6 +29,86 @@ pub(crate) async fn commit_and_wake(
     Ok(true)
 }
 
+/// A partner's transaction being handled: who sent it, and its ID.
+pub(crate) type Inbound<'a> = (&'a mcx_model::SystemDomain, mcx_model::TransactionId);
+
+/// The answer a partner's transaction got.
+#[derive(Debug)]
+pub(crate) enum Given {
+    /// This handling's answer, committed with its effects.
+    Now(mcx_model::flows::partner::PartnerResponse),
+    /// The answer of a copy that committed first; this handling kept nothing.
+    Before(mcx_model::flows::partner::PartnerResponse),
+}
+
+impl Given {
+    pub(crate) fn answer(self) -> mcx_model::flows::partner::PartnerResponse {
+        match self {
+            Given::Now(answer) | Given::Before(answer) => answer,
+        }
+    }
+}
+
+/// Commits `effects` with `answer` to a partner's transaction, recorded under its unique
+/// key (sender, transaction ID) in the same commit and checked first: the flow's effects
+/// and its answer are kept together or not at all. `None`: a guarded write among
+/// `effects` found its state moved on, and nothing was kept.
+pub(crate) async fn commit_answer(
+    commits: &dyn EventStore,
+    answers: &dyn crate::ports::InterconnectionStore,
+    wakers: &StreamWakers,
+    outbox: &crate::outbox_signal::OutboxSignal,
+    mut effects: Effects,
+    (from, transaction): Inbound<'_>,
+    answer: mcx_model::flows::partner::PartnerResponse,
+) -> Result<Option<Given>> {
+    effects.inbound_answer = Some(crate::ports::InboundAnswer {
+        partner: from.clone(),
+        transaction,
+        answer: answer.clone(),
+    });
+    let committed = commits.commit(&effects).await?;
+    if committed.conflict {
+        return Ok(answers
+            .inbound_answer(from, transaction)
+            .await?
+            .map(Given::Before));
+    }
+    wakers.wake(&committed.woken_sessions);
+    outbox.committed(&committed);
+    Ok(Some(Given::Now(answer)))
+}
+
+/// [`commit_answer`] of an answer with no other effect (a refusal, an answer already
+/// known): always given, this one or an earlier copy's.
+pub(crate) async fn commit_answer_alone(
+    commits: &dyn EventStore,
+    answers: &dyn crate::ports::InterconnectionStore,
+    wakers: &StreamWakers,
+    outbox: &crate::outbox_signal::OutboxSignal,
+    inbound: Inbound<'_>,
+    answer: mcx_model::flows::partner::PartnerResponse,
+) -> Result<mcx_model::flows::partner::PartnerResponse> {
+    commit_answer(
+        commits,
+        answers,
+        wakers,
+        outbox,
+        Effects::none(),
+        inbound,
+        answer,
+    )
+    .await?
+    .map(Given::answer)
+    .ok_or_else(|| {
+        Error::refused(
+            ErrorKind::Unavailable,
+            codes::STORAGE_FAILURE,
+            format!("transaction {} is being answered; retry later", inbound.1),
+        )
+    })
+}
+
 /// One [`Notify`] per session with an open event stream.
 #[derive(Debug, Default)]
 pub struct StreamWakers {

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use mcx_model::api::{AcmApplyRequest, AcmExchange, AcmExchangeList, AcmProvisionOrder, AcmState};
 use mcx_model::events::ClientEvent;
 use mcx_model::flows::acm::*;
-use mcx_model::flows::partner::PartnerRequest;
+use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
 use mcx_model::flows::{FailureCause, FlowResult};
 use mcx_model::group::GroupOrigin;
 use mcx_model::interconnection::Capability;
@@ -28,7 +28,7 @@ use mcx_model::profile::{Permission, UserProfile};
 use mcx_model::{McServiceId, SystemDomain};
 
 use crate::error::{Error, ErrorKind, Result, codes};
-use crate::events::StreamWakers;
+use crate::events::{Inbound, StreamWakers};
 use crate::gms::GroupManagementServer;
 use crate::identity::{Requester, SessionObserver};
 use crate::partners::Partners;
@@ -93,6 +93,44 @@ impl AcmServer {
     /// Commits; `false` if a guarded write found its exchange moved on (nothing kept).
     async fn commit(&self, effects: &Effects) -> Result<bool> {
         crate::events::commit_and_wake(&*self.store, &self.wakers, &self.outbox, effects).await
+    }
+
+    /// Commits with the answer to a partner's transaction (see
+    /// [`crate::events::commit_answer`]).
+    async fn commit_answered(
+        &self,
+        effects: Effects,
+        inbound: Inbound<'_>,
+        answer: PartnerResponse,
+    ) -> Result<Option<PartnerResponse>> {
+        Ok(crate::events::commit_answer(
+            &*self.store,
+            &*self.store,
+            &self.wakers,
+            &self.outbox,
+            effects,
+            inbound,
+            answer,
+        )
+        .await?
+        .map(crate::events::Given::answer))
+    }
+
+    /// Records the answer to a partner's transaction with no other effect.
+    async fn answer_alone(
+        &self,
+        inbound: Inbound<'_>,
+        answer: PartnerResponse,
+    ) -> Result<PartnerResponse> {
+        crate::events::commit_answer_alone(
+            &*self.store,
+            &*self.store,
+            &self.wakers,
+            &self.outbox,
+            inbound,
+            answer,
+        )
+        .await
     }
 
     fn pending_notification(user: &McServiceId, count: usize) -> (Audience, ClientEvent) {
@@ -187,9 +225,9 @@ impl AcmServer {
     /// if logged on (step 7a happens otherwise at log-on).
     pub(crate) async fn receive_provision(
         &self,
-        from: &SystemDomain,
+        (from, transaction): Inbound<'_>,
         request: &AcmGroupInformationProvisionRequest,
-    ) -> Result<AcmProvisionStoredIndication> {
+    ) -> Result<PartnerResponse> {
         let Some(request_id) = request.request_id else {
             return Err(Error::refused(
                 ErrorKind::Invalid,
@@ -197,35 +235,49 @@ impl AcmServer {
                 "an ACM request between systems needs its request ID",
             ));
         };
-        let answer = |result| AcmProvisionStoredIndication { request_id, result };
+        let answer = |result| {
+            PartnerResponse::AcmGroupInformationProvision(AcmProvisionStoredIndication {
+                request_id,
+                result,
+            })
+        };
+        let inbound = (from, transaction);
         if self
             .store
             .acm_exchange(AcmRole::Incoming, request_id)
             .await?
             .is_some()
         {
-            return Ok(answer(FlowResult::Success));
+            return self
+                .answer_alone(inbound, answer(FlowResult::Success))
+                .await;
         }
         if request.mc_service_id.domain() != *from {
-            return Ok(answer(FlowResult::failure(
-                FailureCause::NotAuthorized,
-                format!(
-                    "the sender {} is not a user of {from}",
-                    request.mc_service_id
-                ),
-            )));
+            return self
+                .answer_alone(
+                    inbound,
+                    answer(FlowResult::failure(
+                        FailureCause::NotAuthorized,
+                        format!(
+                            "the sender {} is not a user of {from}",
+                            request.mc_service_id
+                        ),
+                    )),
+                )
+                .await;
         }
         if let Some(foreign) = request
             .interconnection_group_id_list
             .iter()
             .find(|g| g.home_system() != *from)
         {
-            return Ok(answer(FlowResult::failure(
+            return self.answer_alone(inbound, answer(FlowResult::failure(
                 FailureCause::GroupNotHomedHere,
                 format!(
                     "'{foreign}' is not a group of {from}: a system provides only its own groups"
                 ),
-            )));
+            )))
+            .await;
         }
         let target = &request.target_mc_service_id;
         let authorised = target.domain() == self.system
@@ -235,13 +287,18 @@ impl AcmServer {
                 .await?
                 .is_some_and(|u| u.profile.may(Permission::AcmAdministration));
         if !authorised {
-            return Ok(answer(FlowResult::failure(
-                FailureCause::UnknownUser,
-                format!(
-                    "{target} is not a user of {} authorised for ACM",
-                    self.system
-                ),
-            )));
+            return self
+                .answer_alone(
+                    inbound,
+                    answer(FlowResult::failure(
+                        FailureCause::UnknownUser,
+                        format!(
+                            "{target} is not a user of {} authorised for ACM",
+                            self.system
+                        ),
+                    )),
+                )
+                .await;
         }
         let exchange = AcmExchange {
             request: request.clone(),
@@ -265,9 +322,18 @@ impl AcmServer {
         effects
             .client_events
             .push(Self::pending_notification(target, pending));
-        self.commit(&effects).await?;
+        let given = self
+            .commit_answered(effects, inbound, answer(FlowResult::Success))
+            .await?
+            .ok_or_else(|| {
+                Error::refused(
+                    ErrorKind::Unavailable,
+                    codes::STORAGE_FAILURE,
+                    format!("ACM request {request_id} is being stored; retry later"),
+                )
+            })?;
         tracing::info!(request = %request_id, %from, %target, "ACM provision request stored for its target");
-        Ok(answer(FlowResult::Success))
+        Ok(given)
     }
 
     /// Step 4b reaching the primary: the sender's request is recorded as stored (or
@@ -423,38 +489,56 @@ impl AcmServer {
     /// sender is told if logged on; an acceptance lets the partner obtain the groups.
     pub(crate) async fn receive_response(
         &self,
-        from: &SystemDomain,
+        (from, transaction): Inbound<'_>,
         response: &AcmGroupInformationProvisionResponse,
-    ) -> Result<AcmProvisionStoredIndication> {
+    ) -> Result<PartnerResponse> {
         let request_id = response.request_id;
-        let answer = |result| AcmProvisionStoredIndication { request_id, result };
+        let answer = |result| {
+            PartnerResponse::AcmGroupInformationProvisionResponse(AcmProvisionStoredIndication {
+                request_id,
+                result,
+            })
+        };
+        let inbound = (from, transaction);
         let Some(mut exchange) = self
             .store
             .acm_exchange(AcmRole::Outgoing, request_id)
             .await?
         else {
-            return Ok(answer(FlowResult::failure(
-                FailureCause::InvalidRequest,
-                format!("there is no ACM request {request_id} in {}", self.system),
-            )));
+            return self
+                .answer_alone(
+                    inbound,
+                    answer(FlowResult::failure(
+                        FailureCause::InvalidRequest,
+                        format!("there is no ACM request {request_id} in {}", self.system),
+                    )),
+                )
+                .await;
         };
         if &exchange.partner_system != from
             || exchange.request.target_mc_service_id != response.mc_service_id
         {
-            return Ok(answer(FlowResult::failure(
-                FailureCause::NotAuthorized,
-                format!(
-                    "ACM request {request_id} was not sent to {} of {from}",
-                    response.mc_service_id
-                ),
-            )));
+            return self
+                .answer_alone(
+                    inbound,
+                    answer(FlowResult::failure(
+                        FailureCause::NotAuthorized,
+                        format!(
+                            "ACM request {request_id} was not sent to {} of {from}",
+                            response.mc_service_id
+                        ),
+                    )),
+                )
+                .await;
         }
         if exchange.state == AcmState::Answered {
             // The first response stands; a later, different one is acknowledged and ignored.
             if exchange.response.as_ref() != Some(response) {
                 tracing::warn!(request = %request_id, %from, "a second, different ACM response was ignored: the first one stands");
             }
-            return Ok(answer(FlowResult::Success));
+            return self
+                .answer_alone(inbound, answer(FlowResult::Success))
+                .await;
         }
         let was = exchange.state;
         exchange.state = AcmState::Answered;
@@ -482,13 +566,18 @@ impl AcmServer {
         effects
             .client_events
             .push(Self::pending_notification(&sender, pending));
-        if !self.commit(&effects).await? {
+        let Some(given) = self
+            .commit_answered(effects, inbound, answer(FlowResult::Success))
+            .await?
+        else {
             // Another response was stored meanwhile: it stands.
             tracing::warn!(request = %request_id, %from, "a simultaneous ACM response was ignored: the first one stands");
-            return Ok(answer(FlowResult::Success));
-        }
+            return self
+                .answer_alone(inbound, answer(FlowResult::Success))
+                .await;
+        };
         tracing::info!(request = %request_id, %from, "ACM provision response stored for the sender");
-        Ok(answer(FlowResult::Success))
+        Ok(given)
     }
 
     /// Closing the loop at the partner: the administrator applies accepted group IDs to

@@ -151,6 +151,10 @@ fn answered_in_commit(request: &PartnerRequest) -> bool {
         PartnerRequest::GroupAffiliation(_)
             | PartnerRequest::GroupDeaffiliation(_)
             | PartnerRequest::GroupAffiliationChange(_)
+            | PartnerRequest::PreconfiguredRegroup(_)
+            | PartnerRequest::PreconfiguredRegroupCancel(_)
+            | PartnerRequest::AcmGroupInformationProvision(_)
+            | PartnerRequest::AcmGroupInformationProvisionResponse(_)
     )
 }
 
@@ -373,23 +377,21 @@ impl InterconnectionGateway {
                     .host_affiliation_change(from, transaction, &r)
                     .await?
             }
-            PartnerRequest::PreconfiguredRegroup(r) => PartnerResponse::PreconfiguredRegroup(
-                self.mc_service_server.host_regroup(from, &r).await?,
-            ),
+            PartnerRequest::PreconfiguredRegroup(r) => {
+                self.mc_service_server
+                    .host_regroup((from, transaction), &r)
+                    .await?
+            }
             PartnerRequest::PreconfiguredRegroupCancel(r) => {
-                PartnerResponse::PreconfiguredRegroupCancel(
-                    self.mc_service_server.host_cancel(from, &r).await?,
-                )
+                self.mc_service_server
+                    .host_cancel((from, transaction), &r)
+                    .await?
             }
             PartnerRequest::AcmGroupInformationProvision(r) => {
-                PartnerResponse::AcmGroupInformationProvision(
-                    self.acm.receive_provision(from, &r).await?,
-                )
+                self.acm.receive_provision((from, transaction), &r).await?
             }
             PartnerRequest::AcmGroupInformationProvisionResponse(r) => {
-                PartnerResponse::AcmGroupInformationProvisionResponse(
-                    self.acm.receive_response(from, &r).await?,
-                )
+                self.acm.receive_response((from, transaction), &r).await?
             }
         };
         Ok(answer)

@@ -211,20 +211,20 @@ impl McServiceServer {
         &self,
         from: &SystemDomain,
         transaction: TransactionId,
-        mut effects: Effects,
+        effects: Effects,
         answer: PartnerResponse,
     ) -> Result<Option<PartnerResponse>> {
-        effects.inbound_answer = Some(crate::ports::InboundAnswer {
-            partner: from.clone(),
-            transaction,
-            answer: answer.clone(),
-        });
-        let committed = self.commits.commit(&effects).await?;
-        if committed.conflict {
-            return Ok(self.links.inbound_answer(from, transaction).await?);
+        let traced = Effects {
+            gms_status: effects.gms_status.clone(),
+            ..Effects::default()
+        };
+        let given = self
+            .commit_answer(effects, (from, transaction), answer)
+            .await?;
+        if let Some(crate::events::Given::Now(_)) = &given {
+            self.trace_gms_status(&traced);
         }
-        self.trace_gms_status(&effects);
-        Ok(Some(answer))
+        Ok(given.map(crate::events::Given::answer))
     }
 
     /// The host's part: checks the group policy, stores or removes the user's

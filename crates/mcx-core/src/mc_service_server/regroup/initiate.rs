@@ -702,7 +702,10 @@ impl McServiceServer {
         } else {
             self.cancel_waits.register_all(&keys)
         };
-        if let Err(e) = self.end_regroup_here(&record, &cancel, undelivered).await {
+        if let Err(e) = self
+            .end_regroup_here(&record, &cancel, undelivered, None)
+            .await
+        {
             self.cancel_waits.forget_all(&keys);
             return Err(e);
         }

@@ -3,12 +3,13 @@
 use mcx_model::SystemDomain;
 use mcx_model::api::{RegroupRecord, RegroupState};
 use mcx_model::events::ClientEvent;
-use mcx_model::flows::partner::PartnerRequest;
+use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
 use mcx_model::flows::regroup::*;
 use mcx_model::flows::{FailureCause, FlowResult};
 
 use super::Change;
 use crate::error::Result;
+use crate::events::{Given, Inbound};
 use crate::mc_service_server::McServiceServer;
 use crate::ports::{Audience, Effects, PartnerAudience, RegroupWrite};
 
@@ -16,30 +17,43 @@ impl McServiceServer {
     /// Steps 6–11 at a partner system.
     pub(crate) async fn host_regroup(
         &self,
-        from: &SystemDomain,
+        (from, transaction): Inbound<'_>,
         request: &ServerPreconfiguredRegroupRequest,
-    ) -> Result<ServerPreconfiguredRegroupResponse> {
+    ) -> Result<PartnerResponse> {
         let regroup = &request.regroup_group_id;
-        let respond = |result, count| ServerPreconfiguredRegroupResponse {
-            mc_service_id: request.mc_service_id.clone(),
-            regroup_group_id: regroup.clone(),
-            result,
-            affiliated_member_count: count,
+        let respond = |result, count| {
+            PartnerResponse::PreconfiguredRegroup(ServerPreconfiguredRegroupResponse {
+                mc_service_id: request.mc_service_id.clone(),
+                regroup_group_id: regroup.clone(),
+                result,
+                affiliated_member_count: count,
+            })
         };
+        let inbound = (from, transaction);
         if &regroup.home_system() != from {
-            return Ok(respond(
-                FlowResult::failure(
-                    FailureCause::NotAuthorized,
-                    format!(
-                        "a regroup group of '{}' cannot be formed by '{from}'",
-                        regroup.home_system()
+            return self
+                .answer_alone(
+                    inbound,
+                    respond(
+                        FlowResult::failure(
+                            FailureCause::NotAuthorized,
+                            format!(
+                                "a regroup group of '{}' cannot be formed by '{from}'",
+                                regroup.home_system()
+                            ),
+                        ),
+                        0,
                     ),
-                ),
-                0,
-            ));
+                )
+                .await;
         }
         if let Some(existing) = self.regroups.regroup(regroup).await? {
-            return Ok(respond(FlowResult::Success, existing.members.len() as u64));
+            return self
+                .answer_alone(
+                    inbound,
+                    respond(FlowResult::Success, existing.members.len() as u64),
+                )
+                .await;
         }
         // Step 6: the groups this system hosts exist and are not regrouped already.
         let hosted: Vec<_> = request
@@ -51,22 +65,32 @@ impl McServiceServer {
         for group in &hosted {
             match self.gms.group_for_server(group).await? {
                 None => {
-                    return Ok(respond(
-                        FlowResult::failure(
-                            FailureCause::UnknownGroup,
-                            format!("there is no group '{group}' in {}", self.system),
-                        ),
-                        0,
-                    ));
+                    return self
+                        .answer_alone(
+                            inbound,
+                            respond(
+                                FlowResult::failure(
+                                    FailureCause::UnknownGroup,
+                                    format!("there is no group '{group}' in {}", self.system),
+                                ),
+                                0,
+                            ),
+                        )
+                        .await;
                 }
                 Some(g) if g.configuration.regrouped_into.is_some() => {
-                    return Ok(respond(
-                        FlowResult::failure(
-                            FailureCause::Other("already-regrouped".into()),
-                            format!("group '{group}' is already regrouped"),
-                        ),
-                        0,
-                    ));
+                    return self
+                        .answer_alone(
+                            inbound,
+                            respond(
+                                FlowResult::failure(
+                                    FailureCause::Other("already-regrouped".into()),
+                                    format!("group '{group}' is already regrouped"),
+                                ),
+                                0,
+                            ),
+                        )
+                        .await;
                 }
                 Some(_) => {}
             }
@@ -106,12 +130,22 @@ impl McServiceServer {
                 },
             ],
         );
-        if !self.commit_regroup_effects(&effects).await? {
+        let ours = respond(FlowResult::Success, members.len() as u64);
+        let Some(given) = self.commit_answer(effects, inbound, ours.clone()).await? else {
             let (code, detail) = self.already_regrouped(&claimed).await;
-            return Ok(respond(
-                FlowResult::failure(FailureCause::Other(code.into()), detail),
-                0,
-            ));
+            return self
+                .answer_alone(
+                    inbound,
+                    respond(
+                        FlowResult::failure(FailureCause::Other(code.into()), detail),
+                        0,
+                    ),
+                )
+                .await;
+        };
+        if let Given::Before(given) = given {
+            // A copy of this transaction committed first and did the rest.
+            return Ok(given);
         }
         for group in &hosted {
             self.gms.set_regrouped(group, regroup, true).await?;
@@ -133,34 +167,90 @@ impl McServiceServer {
                 tracing::warn!(%regroup, error = %e, "cannot request the regroup group's configuration")
             }
         }
-        Ok(respond(FlowResult::Success, members.len() as u64))
+        Ok(ours)
     }
 
     /// Cancellation at a partner.
     pub(crate) async fn host_cancel(
         &self,
-        from: &SystemDomain,
+        (from, transaction): Inbound<'_>,
         request: &PreconfiguredRegroupCancelRequest,
-    ) -> Result<PreconfiguredRegroupCancelResponse> {
-        let respond = |result| PreconfiguredRegroupCancelResponse {
-            mc_service_id: request.mc_service_id.clone(),
-            regroup_group_id: request.regroup_group_id.clone(),
-            result,
+    ) -> Result<PartnerResponse> {
+        let respond = |result| {
+            PartnerResponse::PreconfiguredRegroupCancel(PreconfiguredRegroupCancelResponse {
+                mc_service_id: request.mc_service_id.clone(),
+                regroup_group_id: request.regroup_group_id.clone(),
+                result,
+            })
         };
+        let inbound = (from, transaction);
         match self.regroups.regroup(&request.regroup_group_id).await? {
-            None => Ok(respond(FlowResult::Success)),
-            Some(record) if &record.primary_system != from => Ok(respond(FlowResult::failure(
-                FailureCause::NotAuthorized,
-                format!(
+            None => {
+                self.answer_alone(inbound, respond(FlowResult::Success))
+                    .await
+            }
+            Some(record) if &record.primary_system != from => {
+                let why = format!(
                     "regroup '{}' was not made by '{from}'",
                     request.regroup_group_id
-                ),
-            ))),
+                );
+                self.answer_alone(
+                    inbound,
+                    respond(FlowResult::failure(FailureCause::NotAuthorized, why)),
+                )
+                .await
+            }
             Some(record) => {
-                self.end_regroup_here(&record, request, Vec::new()).await?;
-                Ok(respond(FlowResult::Success))
+                let answer = (inbound, respond(FlowResult::Success));
+                let given = self
+                    .end_regroup_here(&record, request, Vec::new(), Some(answer))
+                    .await?;
+                match given {
+                    Some(given) => Ok(given.answer()),
+                    None => {
+                        self.answer_alone(inbound, respond(FlowResult::Success))
+                            .await
+                    }
+                }
             }
         }
+    }
+
+    /// Records the answer to a partner's transaction with no other effect.
+    pub(in crate::mc_service_server) async fn answer_alone(
+        &self,
+        inbound: Inbound<'_>,
+        answer: PartnerResponse,
+    ) -> Result<PartnerResponse> {
+        crate::events::commit_answer_alone(
+            &*self.commits,
+            &*self.links,
+            &self.wakers,
+            &self.outbox,
+            inbound,
+            answer,
+        )
+        .await
+    }
+
+    /// Commits with the answer to a partner's transaction (see
+    /// [`crate::events::commit_answer`]).
+    pub(in crate::mc_service_server) async fn commit_answer(
+        &self,
+        effects: Effects,
+        inbound: Inbound<'_>,
+        answer: PartnerResponse,
+    ) -> Result<Option<Given>> {
+        crate::events::commit_answer(
+            &*self.commits,
+            &*self.links,
+            &self.wakers,
+            &self.outbox,
+            effects,
+            inbound,
+            answer,
+        )
+        .await
     }
 
     /// Ends a regroup's part in this system: members de-affiliated from the regroup group
@@ -170,7 +260,8 @@ impl McServiceServer {
         record: &RegroupRecord,
         cancel: &PreconfiguredRegroupCancelRequest,
         undelivered: Vec<(SystemDomain, PartnerRequest)>,
-    ) -> Result<()> {
+        answer: Option<(Inbound<'_>, PartnerResponse)>,
+    ) -> Result<Option<Given>> {
         let mut effects = Effects::none();
         // The members' sessions, read once (a join), not once per member.
         let sessions: std::collections::BTreeMap<_, _> = self
@@ -219,9 +310,13 @@ impl McServiceServer {
                     .await?;
             }
         }
+        // At a partner, with the answer to the primary's cancel request.
+        if let Some((inbound, answer)) = answer {
+            return self.commit_answer(effects, inbound, answer).await;
+        }
         let committed = self.commits.commit(&effects).await?;
         self.wakers.wake(&committed.woken_sessions);
         self.outbox.committed(&committed);
-        Ok(())
+        Ok(None)
     }
 }

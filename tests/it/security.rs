@@ -619,3 +619,39 @@ async fn simultaneous_copies_of_one_affiliation_transaction_have_one_effect_and_
     }
     assert_eq!(held, 1, "the transaction took effect {held} times");
 }
+
+#[tokio::test]
+async fn simultaneous_copies_of_one_regroup_transaction_have_one_answer() {
+    use mcx_model::group::GroupConfiguration;
+    use mcx_model::{McService, NonEmpty};
+    let (federation, police, base) = fire_endpoint().await;
+    let frank = federation.log_on("sip:frank@fire.example", "console").await;
+    let hose = GroupConfiguration::new(
+        "Hose",
+        [id("sip:frank@fire.example")],
+        NonEmpty::one(McService::Mcptt),
+    );
+    frank
+        .create_group(&gid("sip:hose@fire.example"), &hose)
+        .await
+        .unwrap();
+    let url = format!("{base}/preconfigured-regroup");
+    let transaction = mcx_model::TransactionId::new().to_string();
+    // Twenty copies under one transaction ID, each naming another regroup group: handled
+    // each on its own, the first would claim fire's group and the others be refused.
+    let bodies = (0..20).map(|i| {
+        serde_json::json!({
+            "mc-service-id": "sip:alice@police.example",
+            "regroup-group-id": format!("sip:regroup-{i}@police.example"),
+            "preconfigured-group-id": "sip:template@police.example",
+            "mc-service-group-id-list": ["sip:hose@fire.example"],
+            "mc-service": "mcptt",
+        })
+    });
+    send_copies(&police, &url, &transaction, bodies).await;
+    let hose = frank.group(&gid("sip:hose@fire.example")).await.unwrap();
+    assert!(
+        hose.configuration.regrouped_into.is_some(),
+        "one copy regrouped fire's group: {hose:?}"
+    );
+}

@@ -282,11 +282,22 @@ impl McServiceServer {
                 Change::Leave,
                 &mut effects,
             );
-            if let Some(session_id) =
-                sessions.get(&(member.mc_service_id.clone(), member.client_id.clone()))
-            {
+            // A member whose row went meanwhile (its host refused the join) is looked up
+            // on its own.
+            let session_id =
+                match sessions.get(&(member.mc_service_id.clone(), member.client_id.clone())) {
+                    Some(id) => Some(id.clone()),
+                    None => self
+                        .sessions
+                        .sessions_of(&member.mc_service_id)
+                        .await?
+                        .into_iter()
+                        .find(|s| s.client_id == member.client_id)
+                        .map(|s| s.session_id),
+                };
+            if let Some(session_id) = session_id {
                 effects.client_events.push((
-                    Audience::Session(session_id.clone()),
+                    Audience::Session(session_id),
                     ClientEvent::RegroupCancelled {
                         request: PreconfiguredRegroupCancelRequest {
                             mc_service_id: member.mc_service_id.clone(),

@@ -32,6 +32,15 @@ pub(crate) async fn commit_and_wake(
 /// A partner's transaction being handled: who sent it, and its ID.
 pub(crate) type Inbound<'a> = (&'a mcx_model::SystemDomain, mcx_model::TransactionId);
 
+/// What an entity answers a partner's flow.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// Recorded with the flow's effects (or an earlier copy's answer).
+    Recorded(mcx_model::flows::partner::PartnerResponse),
+    /// Not recorded yet: the flow changed nothing, and the answer is recorded alone.
+    Unrecorded(mcx_model::flows::partner::PartnerResponse),
+}
+
 /// The answer a partner's transaction got.
 #[derive(Debug)]
 pub(crate) enum Given {

@@ -136,6 +136,7 @@ impl McSystem {
             clock,
             entropy,
             outbox,
+            wakers: wakers.clone(),
             retry: settings.retry,
             trace: trace.clone(),
         }));

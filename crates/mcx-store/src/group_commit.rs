@@ -26,12 +26,6 @@ pub(crate) enum Write {
     },
     /// Effects with no other change.
     Effects(Effects),
-    /// The answer given to a partner's request, kept for its retransmissions.
-    InboundAnswer {
-        partner: String,
-        transaction: String,
-        answer: String,
-    },
 }
 
 impl Write {
@@ -61,7 +55,6 @@ impl Write {
                         .any(|w| matches!(w, mcx_core::ports::RegroupWrite::Claim { .. }))
                     || effects.acm.iter().any(|w| w.only_if.is_some())
             }
-            Write::InboundAnswer { .. } => false,
         }
     }
 }
@@ -180,25 +173,6 @@ async fn write_one(
         Write::Effects(effects) => {
             let committed = SqlStore::write_effects(tx, effects, writing).await?;
             Ok((!committed.conflict).then_some(committed))
-        }
-        Write::InboundAnswer {
-            partner,
-            transaction,
-            answer,
-        } => {
-            sqlx::query(
-                "INSERT INTO inbound_answers (partner, transaction_id, answer, created_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (partner, transaction_id) DO UPDATE SET answer = excluded.answer \
-                 WHERE inbound_answers.answer = ''",
-            )
-            .bind(partner.clone())
-            .bind(transaction.clone())
-            .bind(answer.clone())
-            .bind(writing.now())
-            .execute(&mut **tx)
-            .await
-            .map_err(failed("recording an answer given to a partner"))?;
-            Ok(Some(Committed::default()))
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use mcx_core::ports::{
-    Committed, CopyOutcome, Effects, InboundClaim, InterconnectionStore, OutboxMessage, StoreResult,
+    Committed, CopyOutcome, Effects, InterconnectionStore, OutboxMessage, StoreResult,
 };
 use mcx_model::api::{DeliveryState, PartnerDelivery, PrimaryLink, PrimaryLinkState};
 use mcx_model::flows::partner::PartnerResponse;
@@ -232,7 +232,7 @@ impl InterconnectionStore for SqlStore {
         partner: &SystemDomain,
         version: u64,
         effects: &Effects,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<Committed>> {
         let ctx = format!("subscribing '{partner}' to group '{group}'");
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(failed(ctx.clone()))?;
@@ -246,11 +246,15 @@ impl InterconnectionStore for SqlStore {
                 .await
                 .map_err(failed(ctx.clone()))?;
         if locked.rows_affected() == 0 {
-            return Ok(false);
+            return Ok(None);
         }
-        Self::write_effects(&mut tx, effects, &self.writing).await?;
+        let committed = Self::write_effects(&mut tx, effects, &self.writing).await?;
+        if committed.conflict {
+            // Dropped without committing: nothing is kept.
+            return Ok(Some(committed));
+        }
         tx.commit().await.map_err(failed(ctx))?;
-        Ok(true)
+        Ok(Some(committed))
     }
 
     async fn primary_link(&self, group: &McServiceGroupId) -> StoreResult<Option<PrimaryLink>> {
@@ -331,6 +335,10 @@ impl InterconnectionStore for SqlStore {
             }
         }
         let committed = Self::write_effects(&mut tx, effects, &self.writing).await?;
+        if committed.conflict {
+            // Dropped without committing: nothing is kept.
+            return Ok(CopyOutcome::Stored(committed));
+        }
         tx.commit().await.map_err(failed(ctx))?;
         Ok(CopyOutcome::Stored(committed))
     }
@@ -362,6 +370,10 @@ impl InterconnectionStore for SqlStore {
         }
         // Subscribers are told before their subscriptions go.
         let committed = Self::write_effects(&mut tx, effects, &self.writing).await?;
+        if committed.conflict {
+            // Dropped without committing: nothing is kept.
+            return Ok(Some(committed));
+        }
         crate::affiliation::forget_group(&mut tx, group).await?;
         sqlx::query("DELETE FROM group_subscriptions WHERE group_id = $1")
             .bind(group.as_str())
@@ -405,106 +417,5 @@ impl InterconnectionStore for SqlStore {
             }
             None => Ok(None),
         }
-    }
-
-    async fn claim_inbound(
-        &self,
-        partner: &SystemDomain,
-        transaction: TransactionId,
-    ) -> StoreResult<InboundClaim> {
-        let ctx = "claiming a partner's transaction";
-        // A claim is an answer row with an empty answer; older than this, it was left by
-        // a crash and is taken over.
-        const LEASE_MS: i64 = 10_000;
-        let now = self.writing.now();
-        let _guard = self.write_guard().await;
-        let inserted = sqlx::query(
-            "INSERT INTO inbound_answers (partner, transaction_id, answer, created_at) VALUES ($1, $2, '', $3) \
-             ON CONFLICT (partner, transaction_id) DO NOTHING",
-        )
-        .bind(partner.as_str())
-        .bind(transaction.to_string())
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(failed(ctx))?;
-        if inserted.rows_affected() == 1 {
-            return Ok(InboundClaim::Claimed);
-        }
-        let row = sqlx::query(
-            "SELECT answer, created_at FROM inbound_answers WHERE partner = $1 AND transaction_id = $2",
-        )
-        .bind(partner.as_str())
-        .bind(transaction.to_string())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(failed(ctx))?;
-        let Some(row) = row else {
-            // Released meanwhile: the caller tries again.
-            return Ok(InboundClaim::InProgress);
-        };
-        let text: String = row.try_get("answer").map_err(failed(ctx))?;
-        if !text.is_empty() {
-            let text = self.writing.open(text)?;
-            return Ok(InboundClaim::Answered(
-                serde_json::from_str(&text).map_err(|e| corrupt(ctx, e))?,
-            ));
-        }
-        let claimed_at: i64 = row.try_get("created_at").map_err(failed(ctx))?;
-        if now - claimed_at < LEASE_MS {
-            return Ok(InboundClaim::InProgress);
-        }
-        let taken = sqlx::query(
-            "UPDATE inbound_answers SET created_at = $1 \
-             WHERE partner = $2 AND transaction_id = $3 AND answer = '' AND created_at = $4",
-        )
-        .bind(now)
-        .bind(partner.as_str())
-        .bind(transaction.to_string())
-        .bind(claimed_at)
-        .execute(&self.pool)
-        .await
-        .map_err(failed(ctx))?;
-        Ok(if taken.rows_affected() == 1 {
-            InboundClaim::Claimed
-        } else {
-            InboundClaim::InProgress
-        })
-    }
-
-    async fn release_inbound(
-        &self,
-        partner: &SystemDomain,
-        transaction: TransactionId,
-    ) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        sqlx::query(
-            "DELETE FROM inbound_answers WHERE partner = $1 AND transaction_id = $2 AND answer = ''",
-        )
-        .bind(partner.as_str())
-        .bind(transaction.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(failed("releasing a partner's transaction"))?;
-        Ok(())
-    }
-
-    async fn record_inbound_answer(
-        &self,
-        partner: &SystemDomain,
-        transaction: TransactionId,
-        answer: &PartnerResponse,
-    ) -> StoreResult<()> {
-        let ctx = "recording an answer given to a partner";
-        let text = self
-            .writing
-            .seal(serde_json::to_string(answer).map_err(|e| corrupt(ctx, e))?)?;
-        self.commit_write(crate::group_commit::Write::InboundAnswer {
-            partner: partner.as_str().to_string(),
-            transaction: transaction.to_string(),
-            answer: text,
-        })
-        .await?;
-        Ok(())
     }
 }

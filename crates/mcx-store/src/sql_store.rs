@@ -185,9 +185,9 @@ impl SqlStore {
             }),
         };
         store.seal_stored_groups().await?;
-        // Claims of partner transactions still open belong to a process that is gone (one
-        // node per store): retransmissions are handled afresh instead of waiting out the
-        // lease.
+        // Claims of partner transactions (rows with an empty answer), left by an earlier
+        // release that claimed a transaction before handling it: dropped, so a
+        // retransmission is handled afresh.
         sqlx::query("DELETE FROM inbound_answers WHERE answer = ''")
             .execute(&store.pool)
             .await

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use mcx_model::api::{InterconnectionStatus, PrimaryLinkState};
 use mcx_model::events::ClientEvent;
 use mcx_model::flows::group_configuration::*;
-use mcx_model::flows::partner::PartnerRequest;
+use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
 use mcx_model::flows::{FailureCause, FlowResult};
 use mcx_model::group::{GroupConfiguration, GroupOrigin, GroupRecord};
 use mcx_model::interconnection::Capability;
@@ -26,6 +26,7 @@ use super::{
     GroupConfigurationNotification, GroupManagementServer, generate_key_material, not_found,
 };
 use crate::error::{Error, ErrorKind, Result, codes};
+use crate::events::{Inbound, Reply};
 use crate::identity::Requester;
 use crate::ports::{
     Audience, CopyOutcome, Effects, PartnerAudience, PartnerRecordChange, PartnerRecordUpdate,
@@ -337,9 +338,9 @@ impl GroupManagementServer {
     /// subscription is not lost (a duplicate is acknowledged without effect).
     pub(crate) async fn answer_subscribe(
         &self,
-        from: &SystemDomain,
+        (from, transaction): Inbound<'_>,
         request: &GroupInformationSubscribeRequest,
-    ) -> Result<GroupInformationSubscribeResponse> {
+    ) -> Result<Reply> {
         let id = &request.mc_service_group_id;
         let respond = |result| GroupInformationSubscribeResponse {
             mc_service_group_id: id.clone(),
@@ -349,7 +350,12 @@ impl GroupManagementServer {
             let group = match self.refusal_for_partner(id, from).await? {
                 Ok(group) => group,
                 Err(reason) => {
-                    return Ok(respond(FlowResult::failure(reason.cause, reason.reason)));
+                    return Ok(Reply::Unrecorded(
+                        PartnerResponse::GroupInformationSubscribe(respond(FlowResult::failure(
+                            reason.cause,
+                            reason.reason,
+                        ))),
+                    ));
                 }
             };
             let mut effects = Effects::none();
@@ -375,14 +381,26 @@ impl GroupManagementServer {
                     version: group.version,
                 },
             });
-            if self
+            let answer = PartnerResponse::GroupInformationSubscribe(respond(FlowResult::Success));
+            effects.inbound_answer = Some(crate::ports::InboundAnswer {
+                partner: from.clone(),
+                transaction,
+                answer: answer.clone(),
+            });
+            if let Some(committed) = self
                 .links
                 .subscribe_partner(id, from, group.version, &effects)
                 .await?
             {
-                self.outbox.notify_one();
+                if committed.conflict {
+                    return self
+                        .recorded((from, transaction))
+                        .await
+                        .map(Reply::Recorded);
+                }
+                self.after_commit(&committed, None);
                 tracing::info!(group = %id, partner = %from, "partner subscribed to group configuration");
-                return Ok(respond(FlowResult::Success));
+                return Ok(Reply::Recorded(answer));
             }
         }
         Err(Error::refused(
@@ -442,8 +460,10 @@ impl GroupManagementServer {
         info: &GroupConfigurationInformation,
         arrival: Arrival,
         mut extra: Effects,
-    ) -> Result<FlowResult> {
-        let refuse = |cause, reason: String| Ok(FlowResult::failure(cause, reason));
+        answer_to: Option<AnswerTo<'_>>,
+    ) -> Result<Answered> {
+        let refuse =
+            |cause, reason: String| Ok(Answered::later(FlowResult::failure(cause, reason)));
         if &id.home_system() != from {
             return refuse(
                 FailureCause::NotAuthorized,
@@ -509,7 +529,13 @@ impl GroupManagementServer {
                         )),
                     ));
                     effects.complete_outbox = extra.complete_outbox.take();
-                    self.links_commit(&effects).await?;
+                    let result = FlowResult::failure(
+                        FailureCause::PolicyRejected,
+                        format!("{} cannot use group '{id}': {why}", self.system),
+                    );
+                    let answer = answer_to.map(|to| to.with(&mut effects, id, result.clone()));
+                    let committed = self.event_store_commit(&effects).await?;
+                    return self.answered(committed, result, answer_to, answer).await;
                 }
                 return refuse(
                     FailureCause::PolicyRejected,
@@ -590,18 +616,27 @@ impl GroupManagementServer {
                 ));
             }
             effects.complete_outbox = extra.complete_outbox.take();
+            let answer = answer_to.map(|to| to.with(&mut effects, id, FlowResult::Success));
             match self.links.store_partner_copy(&record, &effects).await? {
+                CopyOutcome::Stored(committed) if committed.conflict => {
+                    return self
+                        .answered(committed, FlowResult::Success, answer_to, answer)
+                        .await;
+                }
                 CopyOutcome::Stored(committed) => {
                     tracing::info!(group = %id, %from, primary_version = info.version, version = record.version, ?arrival, "stored partner group configuration");
                     self.after_commit(
                         &committed,
                         Some(GroupConfigurationNotification::Changed(Arc::new(record))),
                     );
-                    return Ok(FlowResult::Success);
+                    return Ok(Answered {
+                        result: FlowResult::Success,
+                        recorded: answer,
+                    });
                 }
                 CopyOutcome::Duplicate => {
                     self.finish_exchange(&mut extra, &effects).await?;
-                    return Ok(FlowResult::Success);
+                    return Ok(Answered::later(FlowResult::Success));
                 }
                 CopyOutcome::Stale { stored } => {
                     self.finish_exchange(&mut extra, &effects).await?;
@@ -623,6 +658,43 @@ impl GroupManagementServer {
         ))
     }
 
+    /// After a commit that carried `answer` to a partner's transaction: a conflict means
+    /// a copy of the transaction was answered first, and its answer is the one given.
+    async fn answered(
+        &self,
+        committed: crate::ports::Committed,
+        result: FlowResult,
+        answer_to: Option<AnswerTo<'_>>,
+        answer: Option<PartnerResponse>,
+    ) -> Result<Answered> {
+        if committed.conflict {
+            let recorded = match answer_to {
+                Some(to) => Some(self.recorded(to.inbound).await?),
+                None => None,
+            };
+            return Ok(Answered { result, recorded });
+        }
+        self.after_commit(&committed, None);
+        Ok(Answered {
+            result,
+            recorded: answer,
+        })
+    }
+
+    /// The answer a copy of a partner's transaction committed first.
+    async fn recorded(&self, (from, transaction): Inbound<'_>) -> Result<PartnerResponse> {
+        self.links
+            .inbound_answer(from, transaction)
+            .await?
+            .ok_or_else(|| {
+                Error::refused(
+                    ErrorKind::Unavailable,
+                    codes::STORAGE_FAILURE,
+                    format!("transaction {transaction} is being answered; retry later"),
+                )
+            })
+    }
+
     /// Completes an exchange whose answer changed nothing but the outbox (and perhaps the
     /// link state, when a response or notify confirms it).
     async fn finish_exchange(&self, extra: &mut Effects, attempted: &Effects) -> Result<()> {
@@ -640,18 +712,24 @@ impl GroupManagementServer {
     /// clients are told.
     pub(crate) async fn receive_withdraw(
         &self,
-        from: &SystemDomain,
+        (from, transaction): Inbound<'_>,
         request: &GroupInformationWithdrawRequest,
-    ) -> Result<FlowResult> {
+    ) -> Result<Reply> {
         let id = &request.mc_service_group_id;
+        let respond = |result| {
+            PartnerResponse::GroupInformationWithdraw(GroupInformationWithdrawResponse {
+                mc_service_group_id: id.clone(),
+                result,
+            })
+        };
         if &id.home_system() != from {
-            return Ok(FlowResult::failure(
+            return Ok(Reply::Unrecorded(respond(FlowResult::failure(
                 FailureCause::NotAuthorized,
                 format!(
                     "group '{id}' is defined in {}; only its primary system withdraws it",
                     id.home_system()
                 ),
-            ));
+            ))));
         }
         let mut effects = Effects::event(
             Audience::GroupSubscribers(id.clone()),
@@ -660,18 +738,32 @@ impl GroupManagementServer {
             },
         );
         effects.primary_link = Some(PrimaryLinkUpdate::forget(id));
-        if let Some(committed) = self
+        let answer = respond(FlowResult::Success);
+        effects.inbound_answer = Some(crate::ports::InboundAnswer {
+            partner: from.clone(),
+            transaction,
+            answer: answer.clone(),
+        });
+        match self
             .links
             .remove_partner_copy(id, request.version, &effects)
             .await?
         {
-            tracing::info!(group = %id, %from, "partner group withdrawn by its primary");
-            self.after_commit(
-                &committed,
-                Some(GroupConfigurationNotification::Deleted(id.clone())),
-            );
+            Some(committed) if committed.conflict => self
+                .recorded((from, transaction))
+                .await
+                .map(Reply::Recorded),
+            Some(committed) => {
+                tracing::info!(group = %id, %from, "partner group withdrawn by its primary");
+                self.after_commit(
+                    &committed,
+                    Some(GroupConfigurationNotification::Deleted(id.clone())),
+                );
+                Ok(Reply::Recorded(answer))
+            }
+            // Nothing to withdraw: answered alone.
+            None => Ok(Reply::Unrecorded(answer)),
         }
-        Ok(FlowResult::Success)
     }
 
     /// §10.2.7.3 steps 1–2 at a partner: requests a partner-homed group's configuration
@@ -754,8 +846,9 @@ impl GroupManagementServer {
                     ..Effects::default()
                 };
                 match self
-                    .receive_configuration(from, id, info, Arrival::Response, extra)
+                    .receive_configuration(from, id, info, Arrival::Response, extra, None)
                     .await?
+                    .result
                 {
                     FlowResult::Success => return Ok(()),
                     FlowResult::Failure { cause, reason } => format!("{cause}: {reason}"),
@@ -839,4 +932,50 @@ pub(super) fn removed_members(
         .into_iter()
         .map(|u| (group.clone(), u.clone()))
         .collect()
+}
+
+/// Where the answer to a partner's flow goes when a handler records it with its effects:
+/// the transaction, and how the flow's response is made from its result.
+#[derive(Clone, Copy)]
+pub(crate) struct AnswerTo<'a> {
+    /// The partner's transaction.
+    pub(crate) inbound: Inbound<'a>,
+    /// The flow's response for a group and a result.
+    pub(crate) make: fn(&McServiceGroupId, FlowResult) -> PartnerResponse,
+}
+
+impl AnswerTo<'_> {
+    /// Puts the answer for `result` into `effects`, and returns it.
+    fn with(
+        self,
+        effects: &mut Effects,
+        group: &McServiceGroupId,
+        result: FlowResult,
+    ) -> PartnerResponse {
+        let answer = (self.make)(group, result);
+        effects.inbound_answer = Some(crate::ports::InboundAnswer {
+            partner: self.inbound.0.clone(),
+            transaction: self.inbound.1,
+            answer: answer.clone(),
+        });
+        answer
+    }
+}
+
+/// How receiving a configuration went: its result, and the answer recorded with its
+/// effects when it was asked to record one (`None`: not recorded yet).
+pub(crate) struct Answered {
+    /// The outcome.
+    pub(crate) result: FlowResult,
+    /// The answer given, recorded in the commit of the effects.
+    pub(crate) recorded: Option<PartnerResponse>,
+}
+
+impl Answered {
+    fn later(result: FlowResult) -> Self {
+        Self {
+            result,
+            recorded: None,
+        }
+    }
 }

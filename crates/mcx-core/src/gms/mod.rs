@@ -8,7 +8,7 @@
 //! to this system's users as if local, but only their primary system changes them.
 
 mod interconnection;
-pub(crate) use interconnection::Arrival;
+pub(crate) use interconnection::{AnswerTo, Arrival};
 mod keys;
 pub mod policy;
 mod regroup;

@@ -14,6 +14,8 @@ use mcx_model::flows::{FailureCause, FlowResult};
 use mcx_model::{SystemDomain, TransactionId};
 use tokio::sync::watch;
 
+use crate::events::Reply;
+use crate::gms::AnswerTo;
 use crate::outbox_signal::OutboxSignal;
 
 use crate::partners::Partners;
@@ -23,8 +25,7 @@ use crate::error::{Error, ErrorKind, Result, codes};
 use crate::gms::{Arrival, GroupManagementServer};
 use crate::mc_service_server::McServiceServer;
 use crate::ports::{
-    Clock, Effects, EventStore, InboundClaim, InterconnectionStore, LinkError, OutboxMessage,
-    PartnerLink,
+    Clock, Effects, EventStore, InterconnectionStore, LinkError, OutboxMessage, PartnerLink,
 };
 
 /// How often and how soon undelivered requests are retried.
@@ -69,6 +70,7 @@ pub struct InterconnectionGateway {
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn crate::ports::Entropy>,
     outbox: Arc<OutboxSignal>,
+    wakers: Arc<crate::events::StreamWakers>,
     retry: RetryPolicy,
     trace: Arc<crate::trace::TraceLog>,
 }
@@ -93,6 +95,8 @@ pub struct GatewayParts {
     pub entropy: Arc<dyn crate::ports::Entropy>,
     /// Woken when requests to partners are committed.
     pub outbox: Arc<OutboxSignal>,
+    /// Wakes clients' event streams.
+    pub wakers: Arc<crate::events::StreamWakers>,
     /// Retry timing.
     pub retry: RetryPolicy,
     /// The flow trace.
@@ -143,21 +147,6 @@ enum Drained {
     Until(time::OffsetDateTime),
 }
 
-/// Whether the entity handling `request` records its answer in the commit of its effects
-/// (otherwise the gateway claims the transaction and records the answer after).
-fn answered_in_commit(request: &PartnerRequest) -> bool {
-    matches!(
-        request,
-        PartnerRequest::GroupAffiliation(_)
-            | PartnerRequest::GroupDeaffiliation(_)
-            | PartnerRequest::GroupAffiliationChange(_)
-            | PartnerRequest::PreconfiguredRegroup(_)
-            | PartnerRequest::PreconfiguredRegroupCancel(_)
-            | PartnerRequest::AcmGroupInformationProvision(_)
-            | PartnerRequest::AcmGroupInformationProvisionResponse(_)
-    )
-}
-
 fn invalid_flow(detail: String) -> Error {
     Error::refused(ErrorKind::Invalid, codes::INVALID_FLOW, detail)
 }
@@ -175,6 +164,7 @@ impl InterconnectionGateway {
             clock: parts.clock,
             entropy: parts.entropy,
             outbox: parts.outbox,
+            wakers: parts.wakers,
             retry: parts.retry,
             trace: parts.trace,
         }
@@ -196,68 +186,33 @@ impl InterconnectionGateway {
     ) -> Result<PartnerResponse> {
         self.partners.check_inbound(from, request.capability())?;
         self.check_bounds(&request)?;
-        // Exactly once per transaction. A flow whose answer is recorded with its effects
-        // needs no claim and no look-up first: of any copies, simultaneous or late, the
-        // first to commit wins (unique key) and the others keep nothing and give its
-        // answer. Any other flow is claimed first: of simultaneous copies one is
-        // handled, the others wait for its answer.
-        let claimed = !answered_in_commit(&request);
-        let used_for_another = || {
-            invalid_flow(format!(
-                "transaction {transaction} was already used for another flow"
-            ))
-        };
-        if claimed && let Some(answer) = self.claim(from, transaction).await? {
-            if answer.name() != request.name() {
-                return Err(used_for_another());
-            }
-            tracing::debug!(%from, %transaction, flow = request.name(), "retransmission answered from record");
-            return Ok(answer);
-        }
+        // Exactly once per transaction: every answer is recorded under the unique key
+        // (sender, transaction ID), checked first, in the commit of the flow's effects,
+        // or alone when the flow changed nothing. Of any copies, simultaneous or late, the
+        // first to commit wins; the others keep nothing and give its answer. No claim and
+        // no look-up beforehand: a copy is rare, and its handling is thrown away.
         crate::trace::record_inbound(&self.trace, from, transaction, &request, None);
-        let answer = match self.route(from, transaction, request.clone()).await {
-            Ok(answer) => answer,
-            Err(e) => {
-                // Nothing was answered: a retransmission is handled afresh.
-                if claimed && let Err(release) = self.links.release_inbound(from, transaction).await
-                {
-                    tracing::warn!(%from, %transaction, error = %release, "cannot release a transaction claim");
-                }
-                return Err(e);
+        let answer = match self.route(from, transaction, request.clone()).await? {
+            Reply::Recorded(answer) => answer,
+            Reply::Unrecorded(answer) => {
+                crate::events::commit_answer_alone(
+                    &*self.commits,
+                    &*self.links,
+                    &self.wakers,
+                    &self.outbox,
+                    (from, transaction),
+                    answer,
+                )
+                .await?
             }
         };
-        if claimed {
-            self.links
-                .record_inbound_answer(from, transaction, &answer)
-                .await?;
-        } else if answer.name() != request.name() {
-            return Err(used_for_another());
+        if answer.name() != request.name() {
+            return Err(invalid_flow(format!(
+                "transaction {transaction} was already used for another flow"
+            )));
         }
         crate::trace::record_inbound(&self.trace, from, transaction, &request, Some(&answer));
         Ok(answer)
-    }
-
-    /// Claims a transaction for handling, waiting while another copy is handled: `None`
-    /// when this caller handles it, else the answer already given.
-    async fn claim(
-        &self,
-        from: &SystemDomain,
-        transaction: TransactionId,
-    ) -> Result<Option<PartnerResponse>> {
-        for _ in 0..200 {
-            match self.links.claim_inbound(from, transaction).await? {
-                InboundClaim::Claimed => return Ok(None),
-                InboundClaim::Answered(answer) => return Ok(Some(answer)),
-                InboundClaim::InProgress => {
-                    self.clock.sleep(Duration::from_millis(25)).await;
-                }
-            }
-        }
-        Err(crate::error::Error::refused(
-            crate::error::ErrorKind::Unavailable,
-            crate::error::codes::STORAGE_FAILURE,
-            format!("transaction {transaction} is still being handled; retry later"),
-        ))
     }
 
     /// A partner's request is held to the same bounds as a client's (refused whole,
@@ -310,91 +265,98 @@ impl InterconnectionGateway {
         }
     }
 
-    /// Hands a flow to its entity; the answer it gives (see [`answered_in_commit`]).
+    /// Hands a flow to its entity: the answer it recorded with the flow's effects, or,
+    /// for a flow that changed nothing, its answer to record alone.
     async fn route(
         &self,
         from: &SystemDomain,
         transaction: TransactionId,
         request: PartnerRequest,
-    ) -> Result<PartnerResponse> {
+    ) -> Result<Reply> {
         let gms = &self.gms;
-        let answer = match request {
+        let inbound = (from, transaction);
+        let recorded = |answer| Ok(Reply::Recorded(answer));
+        match request {
             PartnerRequest::GroupInformationProvision(r) => {
-                let result = gms
+                let make = |group: &mcx_model::McServiceGroupId, result| {
+                    PartnerResponse::GroupInformationProvision(GroupInformationProvisionResponse {
+                        mc_service_group_id: group.clone(),
+                        result,
+                    })
+                };
+                let answered = gms
                     .receive_configuration(
                         from,
                         &r.mc_service_group_id,
                         &r.mc_service_group_configuration_information,
                         Arrival::Provision,
                         Effects::none(),
+                        Some(AnswerTo { inbound, make }),
                     )
                     .await?;
-                PartnerResponse::GroupInformationProvision(GroupInformationProvisionResponse {
-                    mc_service_group_id: r.mc_service_group_id,
-                    result,
+                Ok(match answered.recorded {
+                    Some(answer) => Reply::Recorded(answer),
+                    None => Reply::Unrecorded(make(&r.mc_service_group_id, answered.result)),
                 })
             }
-            PartnerRequest::GroupInformationRequest(r) => PartnerResponse::GroupInformationRequest(
-                gms.answer_group_information_request(from, &r).await?,
-            ),
-            PartnerRequest::GroupInformationSubscribe(r) => {
-                PartnerResponse::GroupInformationSubscribe(gms.answer_subscribe(from, &r).await?)
-            }
             PartnerRequest::GroupInformationNotify(r) => {
-                let result = gms
+                let make = |group: &mcx_model::McServiceGroupId, result| {
+                    PartnerResponse::GroupInformationNotify(GroupInformationNotifyResponse {
+                        mc_service_group_id: group.clone(),
+                        result,
+                    })
+                };
+                let answered = gms
                     .receive_configuration(
                         from,
                         &r.mc_service_group_id,
                         &r.mc_service_group_configuration_information,
                         Arrival::Notify,
                         Effects::none(),
+                        Some(AnswerTo { inbound, make }),
                     )
                     .await?;
-                PartnerResponse::GroupInformationNotify(GroupInformationNotifyResponse {
-                    mc_service_group_id: r.mc_service_group_id,
-                    result,
+                Ok(match answered.recorded {
+                    Some(answer) => Reply::Recorded(answer),
+                    None => Reply::Unrecorded(make(&r.mc_service_group_id, answered.result)),
                 })
             }
-            PartnerRequest::GroupInformationWithdraw(r) => {
-                let result = gms.receive_withdraw(from, &r).await?;
-                PartnerResponse::GroupInformationWithdraw(GroupInformationWithdrawResponse {
-                    mc_service_group_id: r.mc_service_group_id,
-                    result,
-                })
+            // An answer read from the store: nothing changes.
+            PartnerRequest::GroupInformationRequest(r) => {
+                Ok(Reply::Unrecorded(PartnerResponse::GroupInformationRequest(
+                    gms.answer_group_information_request(from, &r).await?,
+                )))
             }
-            PartnerRequest::GroupAffiliation(r) => {
+            PartnerRequest::GroupInformationSubscribe(r) => gms.answer_subscribe(inbound, &r).await,
+            PartnerRequest::GroupInformationWithdraw(r) => gms.receive_withdraw(inbound, &r).await,
+            PartnerRequest::GroupAffiliation(r) => recorded(
                 self.mc_service_server
                     .host_affiliation(from, transaction, &r)
-                    .await?
-            }
-            PartnerRequest::GroupDeaffiliation(r) => {
+                    .await?,
+            ),
+            PartnerRequest::GroupDeaffiliation(r) => recorded(
                 self.mc_service_server
                     .host_deaffiliation(from, transaction, &r)
-                    .await?
-            }
-            PartnerRequest::GroupAffiliationChange(r) => {
+                    .await?,
+            ),
+            PartnerRequest::GroupAffiliationChange(r) => recorded(
                 self.mc_service_server
                     .host_affiliation_change(from, transaction, &r)
-                    .await?
-            }
+                    .await?,
+            ),
             PartnerRequest::PreconfiguredRegroup(r) => {
-                self.mc_service_server
-                    .host_regroup((from, transaction), &r)
-                    .await?
+                recorded(self.mc_service_server.host_regroup(inbound, &r).await?)
             }
             PartnerRequest::PreconfiguredRegroupCancel(r) => {
-                self.mc_service_server
-                    .host_cancel((from, transaction), &r)
-                    .await?
+                recorded(self.mc_service_server.host_cancel(inbound, &r).await?)
             }
             PartnerRequest::AcmGroupInformationProvision(r) => {
-                self.acm.receive_provision((from, transaction), &r).await?
+                recorded(self.acm.receive_provision(inbound, &r).await?)
             }
             PartnerRequest::AcmGroupInformationProvisionResponse(r) => {
-                self.acm.receive_response((from, transaction), &r).await?
+                recorded(self.acm.receive_response(inbound, &r).await?)
             }
-        };
-        Ok(answer)
+        }
     }
 
     /// Delivers the outbox until `shutdown` turns true: each lane's messages in order,

@@ -185,7 +185,8 @@ pub struct OutboxMessage {
 /// How storing a partner's copy of a group went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CopyOutcome {
-    /// Stored (first copy, or a newer primary version).
+    /// Stored (first copy, or a newer primary version); nothing was kept if the effects
+    /// reported a conflict.
     Stored(Committed),
     /// The stored copy derives from this very primary version: nothing to do.
     Duplicate,
@@ -242,14 +243,15 @@ pub trait InterconnectionStore: Send + Sync {
         effects: &Effects,
     ) -> StoreResult<Committed>;
     /// Subscribes a partner to a group if the group is still at `version`, committing the
-    /// effects with it. False if the group changed (or is gone) meanwhile.
+    /// effects with it (nothing is kept if they report a conflict). `None` if the group
+    /// changed (or is gone) meanwhile.
     async fn subscribe_partner(
         &self,
         group: &McServiceGroupId,
         partner: &SystemDomain,
         version: u64,
         effects: &Effects,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<Option<Committed>>;
     /// The partner's link to the group's primary.
     async fn primary_link(&self, group: &McServiceGroupId) -> StoreResult<Option<PrimaryLink>>;
     /// Stores a partner copy of a group received from its primary (its `version` must be
@@ -261,7 +263,7 @@ pub trait InterconnectionStore: Send + Sync {
         effects: &Effects,
     ) -> StoreResult<CopyOutcome>;
     /// Removes a partner copy whose primary version is at most `version`; the effects
-    /// commit only if it was removed.
+    /// commit only if it was removed (and nothing is kept if they report a conflict).
     async fn remove_partner_copy(
         &self,
         group: &McServiceGroupId,
@@ -274,39 +276,6 @@ pub trait InterconnectionStore: Send + Sync {
         partner: &SystemDomain,
         transaction: TransactionId,
     ) -> StoreResult<Option<PartnerResponse>>;
-    /// Claims a partner's transaction for handling: the first of any number of
-    /// simultaneous copies (on any node) gets `Claimed`; the others see it in progress or,
-    /// once handled, its answer. A claim left by a crash is taken over after a lease.
-    async fn claim_inbound(
-        &self,
-        partner: &SystemDomain,
-        transaction: TransactionId,
-    ) -> StoreResult<InboundClaim>;
-    /// Gives up a claim whose handling failed (nothing was answered): a retransmission is
-    /// handled afresh.
-    async fn release_inbound(
-        &self,
-        partner: &SystemDomain,
-        transaction: TransactionId,
-    ) -> StoreResult<()>;
-    /// Remembers the answer given to a partner's transaction (completing its claim).
-    async fn record_inbound_answer(
-        &self,
-        partner: &SystemDomain,
-        transaction: TransactionId,
-        answer: &PartnerResponse,
-    ) -> StoreResult<()>;
-}
-
-/// Where a partner's transaction stands at the receiver.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InboundClaim {
-    /// This caller handles it.
-    Claimed,
-    /// Another copy is being handled now.
-    InProgress,
-    /// It was handled: the answer given.
-    Answered(PartnerResponse),
 }
 
 /// Affiliation records of the MC service server (serving and hosting sides), the GMS's

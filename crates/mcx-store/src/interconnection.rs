@@ -236,6 +236,10 @@ impl InterconnectionStore for SqlStore {
         let ctx = format!("subscribing '{partner}' to group '{group}'");
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(failed(ctx.clone()))?;
+        // A partner's answer first: a copy of its transaction answered already wins.
+        if !Self::write_inbound_answer(&mut tx, effects, &self.writing).await? {
+            return Ok(Some(Committed::conflicted()));
+        }
         // Locks the group's row (on PostgreSQL) and checks it is still at `version`, so a
         // concurrent change either precedes this subscription or notifies it.
         let locked =
@@ -248,7 +252,7 @@ impl InterconnectionStore for SqlStore {
         if locked.rows_affected() == 0 {
             return Ok(None);
         }
-        let committed = Self::write_effects(&mut tx, effects, &self.writing).await?;
+        let committed = Self::write_effects_after_answer(&mut tx, effects, &self.writing).await?;
         if committed.conflict {
             // Dropped without committing: nothing is kept.
             return Ok(Some(committed));
@@ -287,6 +291,10 @@ impl InterconnectionStore for SqlStore {
         let record = self.group_text(group, &ctx)?;
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(failed(ctx.clone()))?;
+        // A partner's answer first: a copy of its transaction answered already wins.
+        if !Self::write_inbound_answer(&mut tx, effects, &self.writing).await? {
+            return Ok(CopyOutcome::Stored(Committed::conflicted()));
+        }
         let existing = sqlx::query("SELECT record FROM groups WHERE group_id = $1")
             .bind(id.as_str())
             .fetch_optional(&mut *tx)
@@ -334,7 +342,7 @@ impl InterconnectionStore for SqlStore {
                     .map_err(failed(ctx.clone()))?;
             }
         }
-        let committed = Self::write_effects(&mut tx, effects, &self.writing).await?;
+        let committed = Self::write_effects_after_answer(&mut tx, effects, &self.writing).await?;
         if committed.conflict {
             // Dropped without committing: nothing is kept.
             return Ok(CopyOutcome::Stored(committed));
@@ -352,6 +360,10 @@ impl InterconnectionStore for SqlStore {
         let ctx = format!("removing the partner copy of group '{group}'");
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(failed(ctx.clone()))?;
+        // A partner's answer first: a copy of its transaction answered already wins.
+        if !Self::write_inbound_answer(&mut tx, effects, &self.writing).await? {
+            return Ok(Some(Committed::conflicted()));
+        }
         let existing = sqlx::query("SELECT record FROM groups WHERE group_id = $1")
             .bind(group.as_str())
             .fetch_optional(&mut *tx)
@@ -369,7 +381,7 @@ impl InterconnectionStore for SqlStore {
             _ => return Ok(None),
         }
         // Subscribers are told before their subscriptions go.
-        let committed = Self::write_effects(&mut tx, effects, &self.writing).await?;
+        let committed = Self::write_effects_after_answer(&mut tx, effects, &self.writing).await?;
         if committed.conflict {
             // Dropped without committing: nothing is kept.
             return Ok(Some(committed));

@@ -19,10 +19,22 @@ impl SqlStore {
         effects: &Effects,
         writing: &crate::sql_store::Writing,
     ) -> StoreResult<Committed> {
+        if !Self::write_inbound_answer(tx, effects, writing).await? {
+            return Ok(Committed::conflicted());
+        }
+        Self::write_effects_after_answer(tx, effects, writing).await
+    }
+
+    /// The answer to a partner's transaction whose effects these are, under its unique
+    /// key, written before anything else: false if a copy of the transaction that
+    /// committed first owns it (on PostgreSQL this insert waits for that copy's commit),
+    /// and then the caller keeps nothing.
+    pub(crate) async fn write_inbound_answer(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        effects: &Effects,
+        writing: &crate::sql_store::Writing,
+    ) -> StoreResult<bool> {
         let now = writing.now();
-        // First, before anything is written: the answer to a partner's transaction, under
-        // its unique key. A copy of the transaction that committed first owns it (on
-        // PostgreSQL this insert waits for that copy's commit), and this one keeps nothing.
         if let Some(answered) = &effects.inbound_answer {
             let ctx = "recording an answer given to a partner";
             let text = writing
@@ -39,10 +51,18 @@ impl SqlStore {
             .execute(&mut **tx)
             .await
             .map_err(failed(ctx))?;
-            if recorded.rows_affected() == 0 {
-                return Ok(Committed::conflicted());
-            }
+            return Ok(recorded.rows_affected() > 0);
         }
+        Ok(true)
+    }
+
+    /// [`Self::write_effects`] once [`Self::write_inbound_answer`] has been written.
+    pub(crate) async fn write_effects_after_answer(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        effects: &Effects,
+        writing: &crate::sql_store::Writing,
+    ) -> StoreResult<Committed> {
+        let now = writing.now();
         // Guarded confirmations next, also before anything is written.
         for confirmation in &effects.confirmations {
             let confirmed = sqlx::query(

@@ -109,13 +109,27 @@ pub(crate) async fn commit_answer_alone(
     )
     .await?
     .map(Given::answer)
-    .ok_or_else(|| {
-        Error::refused(
-            ErrorKind::Unavailable,
-            codes::STORAGE_FAILURE,
-            format!("transaction {} is being answered; retry later", inbound.1),
-        )
-    })
+    .ok_or_else(|| being_answered(inbound.1))
+}
+
+/// The answer a copy of a partner's transaction recorded first.
+pub(crate) async fn recorded_answer(
+    answers: &dyn crate::ports::InterconnectionStore,
+    (from, transaction): Inbound<'_>,
+) -> Result<mcx_model::flows::partner::PartnerResponse> {
+    answers
+        .inbound_answer(from, transaction)
+        .await?
+        .ok_or_else(|| being_answered(transaction))
+}
+
+/// A copy of the transaction conflicts, but its answer is not readable yet.
+fn being_answered(transaction: mcx_model::TransactionId) -> Error {
+    Error::refused(
+        ErrorKind::Unavailable,
+        codes::STORAGE_FAILURE,
+        format!("transaction {transaction} is being answered; retry later"),
+    )
 }
 
 /// One [`Notify`] per session with an open event stream.

@@ -682,17 +682,8 @@ impl GroupManagementServer {
     }
 
     /// The answer a copy of a partner's transaction committed first.
-    async fn recorded(&self, (from, transaction): Inbound<'_>) -> Result<PartnerResponse> {
-        self.links
-            .inbound_answer(from, transaction)
-            .await?
-            .ok_or_else(|| {
-                Error::refused(
-                    ErrorKind::Unavailable,
-                    codes::STORAGE_FAILURE,
-                    format!("transaction {transaction} is being answered; retry later"),
-                )
-            })
+    async fn recorded(&self, inbound: Inbound<'_>) -> Result<PartnerResponse> {
+        crate::events::recorded_answer(&*self.links, inbound).await
     }
 
     /// Completes an exchange whose answer changed nothing but the outbox (and perhaps the

@@ -162,6 +162,43 @@ impl McServiceServer {
     }
 
     /// Traces the group affiliation status updates a committed change gave the GMS.
+    /// Records the answer to a partner's transaction with no other effect.
+    pub(in crate::mc_service_server) async fn answer_alone(
+        &self,
+        inbound: crate::events::Inbound<'_>,
+        answer: mcx_model::flows::partner::PartnerResponse,
+    ) -> Result<mcx_model::flows::partner::PartnerResponse> {
+        crate::events::commit_answer_alone(
+            &*self.commits,
+            &*self.links,
+            &self.wakers,
+            &self.outbox,
+            inbound,
+            answer,
+        )
+        .await
+    }
+
+    /// Commits with the answer to a partner's transaction (see
+    /// [`crate::events::commit_answer`]).
+    pub(in crate::mc_service_server) async fn commit_answer(
+        &self,
+        effects: crate::ports::Effects,
+        inbound: crate::events::Inbound<'_>,
+        answer: mcx_model::flows::partner::PartnerResponse,
+    ) -> Result<Option<crate::events::Given>> {
+        crate::events::commit_answer(
+            &*self.commits,
+            &*self.links,
+            &self.wakers,
+            &self.outbox,
+            effects,
+            inbound,
+            answer,
+        )
+        .await
+    }
+
     fn trace_gms_status(&self, effects: &crate::ports::Effects) {
         use mcx_model::flows::affiliation::AffiliationStatus;
         for update in &effects.gms_status {

@@ -216,43 +216,6 @@ impl McServiceServer {
         }
     }
 
-    /// Records the answer to a partner's transaction with no other effect.
-    pub(in crate::mc_service_server) async fn answer_alone(
-        &self,
-        inbound: Inbound<'_>,
-        answer: PartnerResponse,
-    ) -> Result<PartnerResponse> {
-        crate::events::commit_answer_alone(
-            &*self.commits,
-            &*self.links,
-            &self.wakers,
-            &self.outbox,
-            inbound,
-            answer,
-        )
-        .await
-    }
-
-    /// Commits with the answer to a partner's transaction (see
-    /// [`crate::events::commit_answer`]).
-    pub(in crate::mc_service_server) async fn commit_answer(
-        &self,
-        effects: Effects,
-        inbound: Inbound<'_>,
-        answer: PartnerResponse,
-    ) -> Result<Option<Given>> {
-        crate::events::commit_answer(
-            &*self.commits,
-            &*self.links,
-            &self.wakers,
-            &self.outbox,
-            effects,
-            inbound,
-            answer,
-        )
-        .await
-    }
-
     /// Ends a regroup's part in this system: members de-affiliated from the regroup group
     /// and told, groups hosted here no longer regrouped, the record gone.
     pub(super) async fn end_regroup_here(

@@ -37,8 +37,8 @@ impl Write {
             // The generation is bumped before a partner's answer is found already given.
             Write::User { effects, .. }
                 if effects.inbound_answer.is_some()
-                    || !effects.confirmations.is_empty()
-                    || effects.affiliations.iter().any(|w| {
+                    || !effects.service.confirmations.is_empty()
+                    || effects.service.affiliations.iter().any(|w| {
                         matches!(
                             w,
                             mcx_core::ports::AffiliationWrite::HostedGeneration { .. }
@@ -48,12 +48,13 @@ impl Write {
                 true
             }
             Write::User { effects, .. } | Write::Effects(effects) => {
-                effects.change_record.is_some()
+                effects.service.change_record.is_some()
                     || effects
+                        .service
                         .regroups
                         .iter()
                         .any(|w| matches!(w, mcx_core::ports::RegroupWrite::Claim { .. }))
-                    || effects.acm.iter().any(|w| w.only_if.is_some())
+                    || effects.acm.exchanges.iter().any(|w| w.only_if.is_some())
             }
         }
     }

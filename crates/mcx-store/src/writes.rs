@@ -64,7 +64,7 @@ impl SqlStore {
     ) -> StoreResult<Committed> {
         let now = writing.now();
         // Guarded confirmations next, also before anything is written.
-        for confirmation in &effects.confirmations {
+        for confirmation in &effects.service.confirmations {
             let confirmed = sqlx::query(
                 "UPDATE affiliations SET pending = 0 \
                  WHERE mc_service_id = $1 AND mc_service = $2 AND group_id = $3 AND pending = $4",
@@ -81,13 +81,13 @@ impl SqlStore {
             }
         }
         // And a host's guard against overtaken requests, also before anything is written.
-        for write in &effects.affiliations {
+        for write in &effects.service.affiliations {
             if !crate::affiliation::write_applied_generation(tx, write).await? {
                 return Ok(Committed::conflicted());
             }
         }
         // Removals come before the audiences they change are resolved.
-        for (group, user) in &effects.ended_subscriptions {
+        for (group, user) in &effects.gms.ended_subscriptions {
             sqlx::query(
                 "DELETE FROM group_subscriptions WHERE group_id = $1 \
                  AND session_id IN (SELECT session_id FROM sessions WHERE mc_service_id = $2)",
@@ -98,7 +98,7 @@ impl SqlStore {
             .await
             .map_err(failed("ending subscriptions of a former member"))?;
         }
-        for update in &effects.partner_records {
+        for update in &effects.gms.partner_records {
             if let PartnerRecordUpdate::Dropped { partner, group } = update {
                 sqlx::query("DELETE FROM partner_records WHERE group_id = $1 AND partner = $2")
                     .bind(group.as_str())
@@ -156,10 +156,10 @@ impl SqlStore {
         for entry in &effects.outbox {
             Self::write_outbox_entry(tx, entry, now, writing, &mut queued).await?;
         }
-        for update in &effects.partner_records {
+        for update in &effects.gms.partner_records {
             Self::write_partner_record(tx, update, now).await?;
         }
-        if let Some(update) = &effects.primary_link {
+        if let Some(update) = &effects.gms.primary_link {
             Self::write_primary_link(tx, update, now).await?;
         }
         if let Some(id) = effects.complete_outbox {
@@ -169,26 +169,26 @@ impl SqlStore {
                 .await
                 .map_err(failed("completing an outbox entry"))?;
         }
-        for write in &effects.affiliations {
+        for write in &effects.service.affiliations {
             crate::affiliation::write_affiliation(tx, write, now).await?;
         }
-        for update in &effects.gms_status {
+        for update in &effects.gms.affiliation_status {
             crate::affiliation::write_gms_status(tx, update, now).await?;
         }
-        for write in &effects.acm {
+        for write in &effects.acm.exchanges {
             if !crate::acm::write_exchange(tx, write, now).await? {
                 return Ok(Committed::conflicted());
             }
         }
-        for addition in &effects.profile_additions {
+        for addition in &effects.identity.profile_additions {
             crate::acm::write_profile_addition(tx, addition).await?;
         }
-        for write in &effects.regroups {
+        for write in &effects.service.regroups {
             if !crate::regroup::write_regroup(tx, write, now).await? {
                 return Ok(Committed::conflicted());
             }
         }
-        if let Some(write) = &effects.change_record
+        if let Some(write) = &effects.service.change_record
             && !crate::affiliation::write_change_record(tx, write).await?
         {
             return Ok(Committed::conflicted());

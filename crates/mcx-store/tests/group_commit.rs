@@ -44,7 +44,7 @@ fn user(i: usize) -> McServiceId {
 
 fn affiliate(i: usize) -> Effects {
     let mut effects = Effects::none();
-    effects.affiliations.push(AffiliationWrite::Served {
+    effects.service.affiliations.push(AffiliationWrite::Served {
         user: user(i),
         row: ClientAffiliation {
             mc_service: McService::Mcptt,

@@ -33,14 +33,17 @@ use crate::gms::GroupManagementServer;
 use crate::identity::{Requester, SessionObserver};
 use crate::partners::Partners;
 use crate::ports::{
-    AcmRole, AcmWrite, Audience, Clock, Effects, PartnerAudience, PartnerRecordChange,
-    PartnerRecordUpdate, ProfileAddition, SessionRecord, Store,
+    AcmRole, AcmWrite, Audience, Clock, Effects, PartnerAudience, ProfileAddition, SessionRecord,
+    Store,
 };
 
 /// The ACM server of one system.
 pub struct AcmServer {
     system: SystemDomain,
-    store: Arc<dyn Store>,
+    store: Arc<dyn crate::ports::AcmStore>,
+    users: Arc<dyn crate::ports::UserStore>,
+    commits: Arc<dyn crate::ports::EventStore>,
+    answers: Arc<dyn crate::ports::InterconnectionStore>,
     gms: Arc<GroupManagementServer>,
     partners: Arc<Partners>,
     wakers: Arc<StreamWakers>,
@@ -80,7 +83,10 @@ impl AcmServer {
     pub fn new(parts: AcmParts) -> Self {
         Self {
             system: parts.gms.system().clone(),
-            store: parts.store,
+            store: parts.store.clone(),
+            users: parts.store.clone(),
+            commits: parts.store.clone(),
+            answers: parts.store,
             gms: parts.gms,
             partners: parts.partners,
             wakers: parts.wakers,
@@ -92,7 +98,7 @@ impl AcmServer {
 
     /// Commits; `false` if a guarded write found its exchange moved on (nothing kept).
     async fn commit(&self, effects: &Effects) -> Result<bool> {
-        crate::events::commit_and_wake(&*self.store, &self.wakers, &self.outbox, effects).await
+        crate::events::commit_and_wake(&*self.commits, &self.wakers, &self.outbox, effects).await
     }
 
     /// Commits with the answer to a partner's transaction (see
@@ -104,8 +110,8 @@ impl AcmServer {
         answer: PartnerResponse,
     ) -> Result<Option<PartnerResponse>> {
         Ok(crate::events::commit_answer(
-            &*self.store,
-            &*self.store,
+            &*self.commits,
+            &*self.answers,
             &self.wakers,
             &self.outbox,
             effects,
@@ -123,8 +129,8 @@ impl AcmServer {
         answer: PartnerResponse,
     ) -> Result<PartnerResponse> {
         crate::events::commit_answer_alone(
-            &*self.store,
-            &*self.store,
+            &*self.commits,
+            &*self.answers,
             &self.wakers,
             &self.outbox,
             inbound,
@@ -205,7 +211,7 @@ impl AcmServer {
         };
         // Step 3, durably: the request and its forwarding commit together.
         let mut effects = Effects::none();
-        effects.acm.push(AcmWrite {
+        effects.acm.exchanges.push(AcmWrite {
             exchange: exchange.clone(),
             role: AcmRole::Outgoing,
             owner: requester.mc_service_id.clone(),
@@ -282,7 +288,7 @@ impl AcmServer {
         let target = &request.target_mc_service_id;
         let authorised = target.domain() == self.system
             && self
-                .store
+                .users
                 .user(target)
                 .await?
                 .is_some_and(|u| u.profile.may(Permission::AcmAdministration));
@@ -312,7 +318,7 @@ impl AcmServer {
         };
         let pending = self.store.acm_pending(target).await?.len() + 1;
         let mut effects = Effects::none();
-        effects.acm.push(AcmWrite {
+        effects.acm.exchanges.push(AcmWrite {
             exchange,
             role: AcmRole::Incoming,
             owner: target.clone(),
@@ -366,7 +372,7 @@ impl AcmServer {
                 Audience::User(sender.clone()),
                 ClientEvent::AcmProvisionStored(indication.clone()),
             ));
-            effects.acm.push(AcmWrite {
+            effects.acm.exchanges.push(AcmWrite {
                 exchange,
                 role: AcmRole::Outgoing,
                 owner: sender,
@@ -404,7 +410,7 @@ impl AcmServer {
                             received_at: exchange.updated_at,
                         });
                     }
-                    effects.acm.push(AcmWrite {
+                    effects.acm.exchanges.push(AcmWrite {
                         exchange,
                         role,
                         owner: me.clone(),
@@ -414,7 +420,7 @@ impl AcmServer {
                 }
             }
         }
-        if !effects.acm.is_empty() {
+        if !effects.acm.exchanges.is_empty() {
             self.commit(&effects).await?;
         }
         Ok(DownloadPendingAcmDataResponse {
@@ -461,7 +467,7 @@ impl AcmServer {
         exchange.response = Some(response.clone());
         exchange.updated_at = self.clock.now();
         let mut effects = Effects::none();
-        effects.acm.push(AcmWrite {
+        effects.acm.exchanges.push(AcmWrite {
             exchange: exchange.clone(),
             role: AcmRole::Incoming,
             owner: requester.mc_service_id.clone(),
@@ -548,15 +554,16 @@ impl AcmServer {
         let pending = self.store.acm_pending(&sender).await?.len() + 1;
         let mut effects = Effects::none();
         if response.decision == AcmDecision::Accepted {
-            for group in exchange.request.interconnection_group_id_list.iter() {
-                effects.partner_records.push(PartnerRecordUpdate::One {
-                    partner: from.clone(),
-                    group: group.clone(),
-                    change: PartnerRecordChange::Shared,
-                });
-            }
+            effects.gms.share(
+                from,
+                exchange
+                    .request
+                    .interconnection_group_id_list
+                    .iter()
+                    .cloned(),
+            );
         }
-        effects.acm.push(AcmWrite {
+        effects.acm.exchanges.push(AcmWrite {
             exchange,
             role: AcmRole::Outgoing,
             owner: sender.clone(),
@@ -614,7 +621,7 @@ impl AcmServer {
         let mut effects = Effects::none();
         let mut applied: BTreeSet<McServiceId> = exchange.applied_to.iter().cloned().collect();
         for user in apply.users.iter() {
-            if user.domain() != self.system || self.store.user(user).await?.is_none() {
+            if user.domain() != self.system || self.users.user(user).await?.is_none() {
                 return Err(Error::refused(
                     ErrorKind::NotFound,
                     codes::USER_NOT_FOUND,
@@ -622,7 +629,7 @@ impl AcmServer {
                 ));
             }
             for group in exchange.request.interconnection_group_id_list.iter() {
-                effects.profile_additions.push(ProfileAddition {
+                effects.identity.profile_additions.push(ProfileAddition {
                     user: user.clone(),
                     mc_service: apply.mc_service,
                     group: group.clone(),
@@ -632,7 +639,7 @@ impl AcmServer {
         }
         exchange.applied_to = applied.into_iter().collect();
         exchange.updated_at = self.clock.now();
-        effects.acm.push(AcmWrite {
+        effects.acm.exchanges.push(AcmWrite {
             exchange: exchange.clone(),
             role: AcmRole::Incoming,
             owner: exchange.request.target_mc_service_id.clone(),

@@ -29,8 +29,8 @@ use crate::error::{Error, ErrorKind, Result, codes};
 use crate::events::{Inbound, Reply};
 use crate::identity::Requester;
 use crate::ports::{
-    Audience, CopyOutcome, Effects, PartnerAudience, PartnerRecordChange, PartnerRecordUpdate,
-    PrimaryLinkUpdate,
+    Audience, CopyOutcome, Effects, GmsEffects, PartnerAudience, PartnerRecordChange,
+    PartnerRecordUpdate, PrimaryLinkUpdate,
 };
 
 /// How a partner copy arrived.
@@ -93,6 +93,7 @@ impl GroupManagementServer {
                 }),
             );
             effects
+                .gms
                 .partner_records
                 .push(PartnerRecordUpdate::SubscribedPending {
                     group: id.clone(),
@@ -120,7 +121,7 @@ impl GroupManagementServer {
         effects: &mut Effects,
     ) -> Result<()> {
         let id = &record.mc_service_group_id;
-        effects.ended_subscriptions.extend(removed_members(
+        effects.gms.ended_subscriptions.extend(removed_members(
             id,
             previous,
             &record.configuration,
@@ -131,10 +132,13 @@ impl GroupManagementServer {
             if self.links.shared_with(id, partner).await? {
                 continue;
             }
-            effects.partner_records.push(PartnerRecordUpdate::Dropped {
-                partner: partner.clone(),
-                group: id.clone(),
-            });
+            effects
+                .gms
+                .partner_records
+                .push(PartnerRecordUpdate::Dropped {
+                    partner: partner.clone(),
+                    group: id.clone(),
+                });
             effects.send(
                 PartnerAudience::Partner(partner.clone()),
                 PartnerRequest::GroupInformationWithdraw(GroupInformationWithdrawRequest {
@@ -161,7 +165,7 @@ impl GroupManagementServer {
                 mc_service_group_configuration_information: information(record, true),
             }),
         );
-        effects.partner_records.push(PartnerRecordUpdate::One {
+        effects.gms.partner_records.push(PartnerRecordUpdate::One {
             partner: partner.clone(),
             group: id.clone(),
             change: PartnerRecordChange::Pending {
@@ -369,12 +373,12 @@ impl GroupManagementServer {
                 }),
                 std::time::Duration::from_millis(100),
             );
-            effects.partner_records.push(PartnerRecordUpdate::One {
+            effects.gms.partner_records.push(PartnerRecordUpdate::One {
                 partner: from.clone(),
                 group: id.clone(),
                 change: PartnerRecordChange::Subscribed(true),
             });
-            effects.partner_records.push(PartnerRecordUpdate::One {
+            effects.gms.partner_records.push(PartnerRecordUpdate::One {
                 partner: from.clone(),
                 group: id.clone(),
                 change: PartnerRecordChange::Pending {
@@ -432,11 +436,14 @@ impl GroupManagementServer {
         };
         let effects = Effects {
             complete_outbox: Some(outbox_id),
-            partner_records: vec![PartnerRecordUpdate::One {
-                partner: partner.clone(),
-                group: group.clone(),
-                change,
-            }],
+            gms: GmsEffects {
+                partner_records: vec![PartnerRecordUpdate::One {
+                    partner: partner.clone(),
+                    group: group.clone(),
+                    change,
+                }],
+                ..GmsEffects::default()
+            },
             ..Effects::default()
         };
         self.links_commit(&effects).await
@@ -520,7 +527,7 @@ impl GroupManagementServer {
                             },
                         ));
                     }
-                    effects.primary_link = Some(PrimaryLinkUpdate::to(
+                    effects.gms.primary_link = Some(PrimaryLinkUpdate::to(
                         id,
                         PrimaryLinkState::Behind,
                         Some(format!(
@@ -571,7 +578,7 @@ impl GroupManagementServer {
             let mut effects = Effects::none();
             if let Some(existing) = &existing {
                 // Former members here are no longer notified (nor given the new key).
-                effects.ended_subscriptions = removed_members(
+                effects.gms.ended_subscriptions = removed_members(
                     id,
                     &existing.configuration,
                     &record.configuration,
@@ -590,7 +597,7 @@ impl GroupManagementServer {
                     .is_none_or(|l| l.state != PrimaryLinkState::Subscribed)
                     && arrival == Arrival::Notify
                 {
-                    effects.primary_link = Some(PrimaryLinkUpdate::to(
+                    effects.gms.primary_link = Some(PrimaryLinkUpdate::to(
                         id,
                         PrimaryLinkState::Subscribed,
                         None,
@@ -609,7 +616,7 @@ impl GroupManagementServer {
                     // After the provision response has gone (§10.2.7.2 step 5 precedes §10.2.7.4).
                     std::time::Duration::from_millis(100),
                 );
-                effects.primary_link = Some(PrimaryLinkUpdate::to(
+                effects.gms.primary_link = Some(PrimaryLinkUpdate::to(
                     id,
                     PrimaryLinkState::Subscribing,
                     None,
@@ -728,7 +735,7 @@ impl GroupManagementServer {
                 mc_service_group_id: id.clone(),
             },
         );
-        effects.primary_link = Some(PrimaryLinkUpdate::forget(id));
+        effects.gms.primary_link = Some(PrimaryLinkUpdate::forget(id));
         let answer = respond(FlowResult::Success);
         effects.inbound_answer = Some(crate::ports::InboundAnswer {
             partner: from.clone(),
@@ -782,7 +789,8 @@ impl GroupManagementServer {
                 mc_service_group_id: id.clone(),
             }),
         );
-        effects.primary_link = Some(PrimaryLinkUpdate::to(id, PrimaryLinkState::Requested, None));
+        effects.gms.primary_link =
+            Some(PrimaryLinkUpdate::to(id, PrimaryLinkState::Requested, None));
         self.links_commit(&effects).await?;
         tracing::info!(group = %id, primary = %home, "requested group configuration from its primary");
         Ok(true)
@@ -871,8 +879,11 @@ impl GroupManagementServer {
                     .is_some_and(|l| l.state == PrimaryLinkState::Behind);
                 let effects = Effects {
                     complete_outbox: Some(outbox_id),
-                    primary_link: (!behind)
-                        .then(|| PrimaryLinkUpdate::to(id, PrimaryLinkState::Subscribed, None)),
+                    gms: GmsEffects {
+                        primary_link: (!behind)
+                            .then(|| PrimaryLinkUpdate::to(id, PrimaryLinkState::Subscribed, None)),
+                        ..GmsEffects::default()
+                    },
                     ..Effects::default()
                 };
                 tracing::info!(group = %id, primary = %from, "subscribed to group configuration at its primary");
@@ -894,11 +905,14 @@ impl GroupManagementServer {
     ) -> Result<()> {
         let effects = Effects {
             complete_outbox: Some(outbox_id),
-            primary_link: Some(PrimaryLinkUpdate::to(
-                id,
-                PrimaryLinkState::Failed,
-                Some(detail),
-            )),
+            gms: GmsEffects {
+                primary_link: Some(PrimaryLinkUpdate::to(
+                    id,
+                    PrimaryLinkState::Failed,
+                    Some(detail),
+                )),
+                ..GmsEffects::default()
+            },
             ..Effects::default()
         };
         self.links_commit(&effects).await

@@ -521,6 +521,7 @@ impl GroupManagementServer {
             ),
         );
         effects
+            .gms
             .partner_records
             .push(PartnerRecordUpdate::Forget(id.clone()));
         match self.store.delete_group(id, Some(version), &effects).await? {

@@ -46,7 +46,7 @@ impl GroupManagementServer {
         for partner in partners {
             // Every partner taking part may obtain it; those this system may push to get
             // it at once (§10.2.7.2), the others ask for it (§10.2.7.3).
-            effects.partner_records.push(PartnerRecordUpdate::One {
+            effects.gms.partner_records.push(PartnerRecordUpdate::One {
                 partner: partner.clone(),
                 group: regroup.clone(),
                 change: PartnerRecordChange::Shared,

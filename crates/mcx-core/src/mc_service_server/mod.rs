@@ -201,7 +201,7 @@ impl McServiceServer {
 
     fn trace_gms_status(&self, effects: &crate::ports::Effects) {
         use mcx_model::flows::affiliation::AffiliationStatus;
-        for update in &effects.gms_status {
+        for update in &effects.gms.affiliation_status {
             let affiliated = update
                 .statuses
                 .iter()

@@ -203,7 +203,7 @@ impl McServiceServer {
             // Results of refused targets are kept until the record completes.
             record.response = Some(self.response(&request, results));
         }
-        effects.change_record = Some(ChangeRecordWrite {
+        effects.service.change_record = Some(ChangeRecordWrite {
             record: record.clone(),
             expected_version: None,
             requester_session: Some(requester.session_id.clone()),
@@ -480,7 +480,7 @@ impl McServiceServer {
                     .extend(new_statuses);
             }
             self.complete_if_done(&mut record, &stored.requester_session, &mut effects);
-            effects.change_record = Some(ChangeRecordWrite {
+            effects.service.change_record = Some(ChangeRecordWrite {
                 record: record.clone(),
                 expected_version: Some(stored.version),
                 requester_session: None,
@@ -589,7 +589,7 @@ impl McServiceServer {
             }
             let mut effects = Effects::none();
             self.complete_if_done(&mut record, &stored.requester_session, &mut effects);
-            effects.change_record = Some(ChangeRecordWrite {
+            effects.service.change_record = Some(ChangeRecordWrite {
                 record,
                 expected_version: Some(stored.version),
                 requester_session: None,

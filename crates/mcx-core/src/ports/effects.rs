@@ -101,7 +101,11 @@ pub enum PartnerRecordUpdate {
     },
 }
 
-/// Notifications and records committed together with a change.
+/// What one commit writes: consequences any entity may commit (client events, partner
+/// requests, the answers they complete), then each entity's own tables in its own
+/// section. An entity fills only its own section; another contributes to it only
+/// through the flow named for it (the MC service server's group affiliation status
+/// update to the GMS, the ACM server's sharing of groups and additions to profiles).
 #[derive(Debug, Clone, Default)]
 pub struct Effects {
     /// Events for clients' event streams.
@@ -110,34 +114,87 @@ pub struct Effects {
     pub outbox: Vec<OutboxEntry>,
     /// An outbox entry whose exchange this change completes (removed in the same commit).
     pub complete_outbox: Option<i64>,
-    /// Changes to the primary's records of partners.
-    pub partner_records: Vec<PartnerRecordUpdate>,
-    /// A change to the partner's link to the primary of a group.
-    pub primary_link: Option<PrimaryLinkUpdate>,
-    /// Changes to the MC service server's affiliation records.
-    pub affiliations: Vec<AffiliationWrite>,
-    /// Reservations a host's answer confirms, each only if still held by the request of
-    /// its generation; otherwise nothing of the commit is kept and it reports a conflict.
-    pub confirmations: Vec<Confirmation>,
-    /// Group affiliation status updates to the GMS (tables 10.X.2.3-1 and 10.X.2.6-1),
-    /// applied to the GMS's view in the same commit.
-    pub gms_status: Vec<GmsStatusUpdate>,
-    /// A remote change record replacing the stored one, if still at `expected_version`.
-    pub change_record: Option<ChangeRecordWrite>,
-    /// Changes to regroups and their members.
-    pub regroups: Vec<RegroupWrite>,
-    /// Users whose clients' subscriptions to a group end (they are no longer members);
-    /// applied before the commit's client events are addressed.
-    pub ended_subscriptions: Vec<(McServiceGroupId, McServiceId)>,
-    /// ACM exchanges stored or replaced.
-    pub acm: Vec<AcmWrite>,
-    /// Groups added to users' profiles (ACM's closed loop).
-    pub profile_additions: Vec<ProfileAddition>,
     /// The answer to a partner's transaction whose effects these are: recorded in the
     /// same commit, so a retransmission, however late, gets it and changes nothing. If
     /// another copy of the transaction recorded its answer first, nothing of this commit
     /// is kept and it reports a conflict (unique key on partner and transaction).
     pub inbound_answer: Option<InboundAnswer>,
+    /// The group management server's tables.
+    pub gms: GmsEffects,
+    /// The MC service server's tables.
+    pub service: ServiceEffects,
+    /// The ACM server's tables.
+    pub acm: AcmEffects,
+    /// Identity management's tables.
+    pub identity: IdentityEffects,
+}
+
+/// The GMS's part of a commit: its records of partners and primaries, its view of
+/// affiliations, its clients' subscriptions.
+#[derive(Debug, Clone, Default)]
+pub struct GmsEffects {
+    /// Changes to the primary's records of partners.
+    pub partner_records: Vec<PartnerRecordUpdate>,
+    /// A change to the partner's link to the primary of a group.
+    pub primary_link: Option<PrimaryLinkUpdate>,
+    /// Group affiliation status updates (tables 10.X.2.3-1 and 10.X.2.6-1) the MC service
+    /// server sent, applied to the GMS's view in the same commit.
+    pub affiliation_status: Vec<GmsStatusUpdate>,
+    /// Users whose clients' subscriptions to a group end (they are no longer members);
+    /// applied before the commit's client events are addressed.
+    pub ended_subscriptions: Vec<(McServiceGroupId, McServiceId)>,
+}
+
+impl GmsEffects {
+    /// The group affiliation status update flow from the MC service server (§10.8.3.1
+    /// step 6, §10.8.3.2 step 7b and their de-affiliation counterparts).
+    pub fn status_update(&mut self, update: GmsStatusUpdate) {
+        self.affiliation_status.push(update);
+    }
+
+    /// Groups shared with a partner by another entity (an accepted ACM provision, a
+    /// regroup group): the partner may then request and subscribe to them.
+    pub fn share(
+        &mut self,
+        partner: &SystemDomain,
+        groups: impl IntoIterator<Item = McServiceGroupId>,
+    ) {
+        for group in groups {
+            self.partner_records.push(PartnerRecordUpdate::One {
+                partner: partner.clone(),
+                group,
+                change: PartnerRecordChange::Shared,
+            });
+        }
+    }
+}
+
+/// The MC service server's part of a commit.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceEffects {
+    /// Changes to the affiliation records (serving and hosting sides).
+    pub affiliations: Vec<AffiliationWrite>,
+    /// Reservations a host's answer confirms, each only if still held by the request of
+    /// its generation; otherwise nothing of the commit is kept and it reports a conflict.
+    pub confirmations: Vec<Confirmation>,
+    /// A remote change record replacing the stored one, if still at `expected_version`.
+    pub change_record: Option<ChangeRecordWrite>,
+    /// Changes to regroups and their members.
+    pub regroups: Vec<RegroupWrite>,
+}
+
+/// The ACM server's part of a commit.
+#[derive(Debug, Clone, Default)]
+pub struct AcmEffects {
+    /// ACM exchanges stored or replaced.
+    pub exchanges: Vec<AcmWrite>,
+}
+
+/// Identity management's part of a commit.
+#[derive(Debug, Clone, Default)]
+pub struct IdentityEffects {
+    /// Groups added to users' profiles (the ACM server's closed loop).
+    pub profile_additions: Vec<ProfileAddition>,
 }
 
 /// A user's pending affiliations to a partner group, made by the request of
@@ -419,6 +476,14 @@ impl Effects {
     pub fn event(audience: Audience, event: ClientEvent) -> Self {
         Self {
             client_events: vec![(audience, event)],
+            ..Self::default()
+        }
+    }
+
+    /// Client events.
+    pub fn event_list(events: Vec<(Audience, ClientEvent)>) -> Self {
+        Self {
+            client_events: events,
             ..Self::default()
         }
     }

@@ -214,10 +214,8 @@ impl McServiceServer {
         effects: Effects,
         answer: PartnerResponse,
     ) -> Result<Option<PartnerResponse>> {
-        let traced = Effects {
-            gms_status: effects.gms_status.clone(),
-            ..Effects::default()
-        };
+        let mut traced = Effects::none();
+        traced.gms.affiliation_status = effects.gms.affiliation_status.clone();
         let given = self
             .commit_answer(effects, (from, transaction), answer)
             .await?;
@@ -275,6 +273,7 @@ impl McServiceServer {
                 }
                 if self.check_sender(from, user).is_none() && group.home_system() == self.system {
                     effects
+                        .service
                         .affiliations
                         .push(AffiliationWrite::HostedGeneration {
                             user: user.clone(),
@@ -299,7 +298,7 @@ impl McServiceServer {
             }
             match action {
                 AffiliationChangeAction::Affiliate => {
-                    effects.affiliations.push(AffiliationWrite::Hosted {
+                    effects.service.affiliations.push(AffiliationWrite::Hosted {
                         user: user.clone(),
                         mc_service: service,
                         group: group.clone(),
@@ -308,11 +307,14 @@ impl McServiceServer {
                     statuses.push(status(&group, AffiliationStatus::Affiliated, None));
                 }
                 AffiliationChangeAction::Deaffiliate => {
-                    effects.affiliations.push(AffiliationWrite::HostedRemoved {
-                        user: user.clone(),
-                        mc_service: service,
-                        group: group.clone(),
-                    });
+                    effects
+                        .service
+                        .affiliations
+                        .push(AffiliationWrite::HostedRemoved {
+                            user: user.clone(),
+                            mc_service: service,
+                            group: group.clone(),
+                        });
                     gms.push((group.clone(), AffiliationStatus::NotAffiliated));
                     statuses.push(status(&group, AffiliationStatus::NotAffiliated, None));
                 }
@@ -320,7 +322,7 @@ impl McServiceServer {
         }
         if !gms.is_empty() {
             // Step 7b (and 6b of de-affiliation): the host's GMS learns the status.
-            effects.gms_status.push(GmsStatusUpdate {
+            effects.gms.status_update(GmsStatusUpdate {
                 user: user.clone(),
                 mc_service: service,
                 statuses: gms,

@@ -212,7 +212,9 @@ fn build_response(
 fn merge(into: &mut Effects, part: Effects) {
     into.client_events.extend(part.client_events);
     into.outbox.extend(part.outbox);
-    into.affiliations.extend(part.affiliations);
-    into.gms_status.extend(part.gms_status);
-    into.partner_records.extend(part.partner_records);
+    into.service.affiliations.extend(part.service.affiliations);
+    into.gms
+        .affiliation_status
+        .extend(part.gms.affiliation_status);
+    into.gms.partner_records.extend(part.gms.partner_records);
 }

@@ -207,10 +207,10 @@ impl McServiceServer {
                 n2,
             );
             let mut effects = Effects::none();
-            effects.affiliations = plan.writes;
+            effects.service.affiliations = plan.writes;
             if !plan.newly_local.is_empty() {
                 // Step 5b: the GMS learns the affiliation, in the same commit.
-                effects.gms_status.push(GmsStatusUpdate {
+                effects.gms.status_update(GmsStatusUpdate {
                     user: user.clone(),
                     mc_service: service,
                     statuses: plan
@@ -388,9 +388,8 @@ impl McServiceServer {
                     sessions = Some(self.sessions.sessions_of(&user).await?);
                 }
                 for row in &rows {
-                    effects
-                        .affiliations
-                        .push(if answer.status == AffiliationStatus::Affiliated {
+                    effects.service.affiliations.push(
+                        if answer.status == AffiliationStatus::Affiliated {
                             AffiliationWrite::ServedConfirmed {
                                 user: user.clone(),
                                 mc_service: service,
@@ -404,7 +403,8 @@ impl McServiceServer {
                                 group: group.clone(),
                                 client: row.client.clone(),
                             }
-                        });
+                        },
+                    );
                     for session in sessions
                         .iter()
                         .flatten()
@@ -485,15 +485,18 @@ impl McServiceServer {
         }
         let effects = Effects {
             complete_outbox: Some(outbox_id),
-            confirmations: groups
-                .iter()
-                .map(|group| crate::ports::Confirmation {
-                    user: user.clone(),
-                    mc_service: service,
-                    group: group.clone(),
-                    generation,
-                })
-                .collect(),
+            service: crate::ports::ServiceEffects {
+                confirmations: groups
+                    .iter()
+                    .map(|group| crate::ports::Confirmation {
+                        user: user.clone(),
+                        mc_service: service,
+                        group: group.clone(),
+                        generation,
+                    })
+                    .collect(),
+                ..Default::default()
+            },
             ..Effects::default()
         };
         let committed = if taken.len() == groups.len() {
@@ -599,23 +602,29 @@ impl McServiceServer {
                 continue;
             }
             for row in &mine {
-                effects.affiliations.push(AffiliationWrite::ServedRemoved {
-                    user: user.clone(),
-                    mc_service: service,
-                    group: group.clone(),
-                    client: row.client.clone(),
-                });
+                effects
+                    .service
+                    .affiliations
+                    .push(AffiliationWrite::ServedRemoved {
+                        user: user.clone(),
+                        mc_service: service,
+                        group: group.clone(),
+                        client: row.client.clone(),
+                    });
             }
             statuses.push(status(group, AffiliationStatus::NotAffiliated, None));
             if !others.is_empty() {
                 continue;
             }
             if group.home_system() == self.system {
-                effects.affiliations.push(AffiliationWrite::HostedRemoved {
-                    user: user.clone(),
-                    mc_service: service,
-                    group: group.clone(),
-                });
+                effects
+                    .service
+                    .affiliations
+                    .push(AffiliationWrite::HostedRemoved {
+                        user: user.clone(),
+                        mc_service: service,
+                        group: group.clone(),
+                    });
                 left_local.push(group.clone());
             } else {
                 released.push(group.clone());
@@ -623,7 +632,7 @@ impl McServiceServer {
         }
         if !left_local.is_empty() {
             // Step 4b: the GMS learns the de-affiliation, in the same commit.
-            effects.gms_status.push(GmsStatusUpdate {
+            effects.gms.status_update(GmsStatusUpdate {
                 user: user.clone(),
                 mc_service: service,
                 statuses: left_local

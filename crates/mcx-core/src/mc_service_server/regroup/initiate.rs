@@ -304,7 +304,10 @@ impl McServiceServer {
             let _ = self.settle_regroup(record, effects, true).await?;
             return Ok(());
         }
-        effects.regroups.push(RegroupWrite::Put(Box::new(record)));
+        effects
+            .service
+            .regroups
+            .push(RegroupWrite::Put(Box::new(record)));
         self.commit_regroup_effects(&effects).await?;
         Ok(())
     }
@@ -509,7 +512,8 @@ impl McServiceServer {
         };
         record.response = Some(response.clone());
         tell(&mut own, &response);
-        own.regroups
+        own.service
+            .regroups
             .insert(0, RegroupWrite::Put(Box::new(record.clone())));
         own.complete_outbox = effects.complete_outbox.take();
         own.client_events.append(&mut effects.client_events);
@@ -649,6 +653,7 @@ impl McServiceServer {
             .delete_regroup_group(&record.regroup_group_id)
             .await?;
         effects
+            .service
             .regroups
             .push(RegroupWrite::Delete(record.regroup_group_id.clone()));
         let committed = self.commits.commit(&effects).await?;

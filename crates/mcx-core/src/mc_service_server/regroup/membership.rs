@@ -56,7 +56,7 @@ impl McServiceServer {
             let Some(session_id) = sessions.remove(&(user.clone(), client.clone())) else {
                 continue;
             };
-            effects.regroups.push(RegroupWrite::Join {
+            effects.service.regroups.push(RegroupWrite::Join {
                 regroup: regroup.clone(),
                 user: user.clone(),
                 client: client.clone(),
@@ -99,7 +99,7 @@ impl McServiceServer {
         effects: &mut Effects,
     ) {
         let joining = change == Change::Join;
-        effects.affiliations.push(if joining {
+        effects.service.affiliations.push(if joining {
             AffiliationWrite::Served {
                 user: user.clone(),
                 row: ClientAffiliation {
@@ -122,7 +122,7 @@ impl McServiceServer {
         }
         let list = NonEmpty::one(regroup.clone());
         if regroup.home_system() == self.system {
-            effects.affiliations.push(if joining {
+            effects.service.affiliations.push(if joining {
                 AffiliationWrite::Hosted {
                     user: user.clone(),
                     mc_service: service,
@@ -135,7 +135,7 @@ impl McServiceServer {
                     group: regroup.clone(),
                 }
             });
-            effects.gms_status.push(GmsStatusUpdate {
+            effects.gms.status_update(GmsStatusUpdate {
                 user: user.clone(),
                 mc_service: service,
                 statuses: vec![(
@@ -211,7 +211,7 @@ impl McServiceServer {
                 let Some(session) = sessions.iter().find(|s| &s.client_id == client) else {
                     continue;
                 };
-                effects.regroups.push(RegroupWrite::Join {
+                effects.service.regroups.push(RegroupWrite::Join {
                     regroup: regroup.regroup_group_id.clone(),
                     user: user.clone(),
                     client: client.clone(),
@@ -238,7 +238,7 @@ impl McServiceServer {
                 ));
             }
         }
-        if !effects.regroups.is_empty() {
+        if !effects.service.regroups.is_empty() {
             self.commit_regroup_effects(&effects).await?;
         }
         Ok(())
@@ -283,7 +283,7 @@ impl McServiceServer {
                 if still && tell {
                     continue;
                 }
-                effects.regroups.push(RegroupWrite::Leave {
+                effects.service.regroups.push(RegroupWrite::Leave {
                     regroup: regroup.regroup_group_id.clone(),
                     user: user.clone(),
                     client: client.clone(),
@@ -323,7 +323,7 @@ impl McServiceServer {
                 }
             }
         }
-        if !effects.regroups.is_empty() {
+        if !effects.service.regroups.is_empty() {
             self.commit_regroup_effects(&effects).await?;
         }
         Ok(())

@@ -59,11 +59,8 @@ impl McServiceServer {
         writes: Vec<RegroupWrite>,
         events: Vec<(Audience, ClientEvent)>,
     ) -> Result<bool> {
-        let effects = Effects {
-            regroups: writes,
-            client_events: events,
-            ..Effects::default()
-        };
+        let mut effects = Effects::event_list(events);
+        effects.service.regroups = writes;
         self.commit_regroup_effects(&effects).await
     }
 

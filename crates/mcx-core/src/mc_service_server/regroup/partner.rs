@@ -120,7 +120,7 @@ impl McServiceServer {
         };
         let mut claimed = hosted.clone();
         claimed.push(regroup.clone());
-        effects.regroups.splice(
+        effects.service.regroups.splice(
             0..0,
             [
                 RegroupWrite::Put(Box::new(record)),
@@ -275,6 +275,7 @@ impl McServiceServer {
             effects.send(PartnerAudience::Partner(partner), request);
         }
         effects
+            .service
             .regroups
             .push(RegroupWrite::Delete(record.regroup_group_id.clone()));
         for group in &record.mc_service_group_id_list {

@@ -6,21 +6,14 @@ use mcx_model::flows::partner::PartnerResponse;
 use mcx_model::{McService, McServiceGroupId, McServiceId, SystemDomain, TransactionId};
 
 use super::McServiceServer;
+use super::host_plan::{HostedGroupFacts, HostedRequest, plan_hosted_change};
 use crate::error::Result;
-use crate::ports::{AffiliationWrite, Effects, GmsStatusUpdate};
+use crate::ports::Effects;
 
 use super::*;
 
 impl McServiceServer {
     // ---- the server hosting the groups (a partner of the user's serving server) ----
-
-    pub(super) fn check_sender(
-        &self,
-        from: &SystemDomain,
-        user: &McServiceId,
-    ) -> Option<AffiliationCause> {
-        (user.domain() != *from).then_some(AffiliationCause::NotAuthorized)
-    }
 
     /// §10.8.3.2 steps 4–7 at the partner hosting the groups.
     pub(crate) async fn host_affiliation(
@@ -225,13 +218,11 @@ impl McServiceServer {
         Ok(given.map(crate::events::Given::answer))
     }
 
-    /// The host's part: checks the group policy, stores or removes the user's
-    /// affiliation to each group and updates the GMS, in one commit. A request decided
-    /// at an older generation than the last one applied for the user and a group is
-    /// ignored for that group (it was overtaken), answered with the state held. Adds its
-    /// writes to `effects`; the caller commits them with the answer. Unless `checked`
-    /// (the second of `generation`), the last generation is not read: the commit's
-    /// guard finds an overtaken request, and the caller plans again, checked.
+    /// The host's part: reads what the decision needs for each group, decides
+    /// ([`plan_hosted_change`]) and adds the plan's writes to `effects`; the caller
+    /// commits them with the answer. Unless `checked` (the second of `generation`), the
+    /// last generation applied is not read: the commit's guard finds an overtaken
+    /// request, and the caller plans again, checked.
     #[allow(clippy::too_many_arguments)] // the flow's elements, one by one
     async fn host_change(
         &self,
@@ -243,92 +234,62 @@ impl McServiceServer {
         action: AffiliationChangeAction,
         (generation, checked): (Option<u64>, bool),
     ) -> Result<Vec<GroupAffiliationStatus>> {
-        let mut statuses = Vec::new();
-        let mut gms = Vec::new();
+        let request = HostedRequest {
+            system: &self.system,
+            from,
+            user,
+            service,
+            action,
+            generation,
+        };
+        let mut facts = Vec::new();
         for group in distinct(groups) {
-            if let Some(generation) = generation {
-                let last = if checked {
-                    self.store.hosted_generation(user, service, &group).await?
-                } else {
-                    None
-                };
-                if last.is_some_and(|last| generation < last) {
-                    let held = self
-                        .store
-                        .hosted_affiliations(&group)
-                        .await?
-                        .iter()
-                        .any(|(u, s)| u == user && *s == service);
-                    tracing::info!(%user, %group, generation, ?last, "ignored an overtaken request from a partner");
-                    statuses.push(status(
-                        &group,
-                        if held {
-                            AffiliationStatus::Affiliated
-                        } else {
-                            AffiliationStatus::NotAffiliated
-                        },
-                        None,
-                    ));
-                    continue;
-                }
-                if self.check_sender(from, user).is_none() && group.home_system() == self.system {
-                    effects
-                        .service
-                        .affiliations
-                        .push(AffiliationWrite::HostedGeneration {
-                            user: user.clone(),
-                            mc_service: service,
-                            group: group.clone(),
-                            generation,
-                        });
-                }
-            }
-            let cause = if let Some(cause) = self.check_sender(from, user) {
-                Some(cause)
-            } else if group.home_system() != self.system {
-                Some(AffiliationCause::UnknownGroup)
-            } else if action == AffiliationChangeAction::Affiliate {
-                self.check_hosted_group(user, service, &group).await?
-            } else {
-                None
-            };
-            if let Some(cause) = cause {
-                statuses.push(refused(&group, cause));
-                continue;
-            }
-            match action {
-                AffiliationChangeAction::Affiliate => {
-                    effects.service.affiliations.push(AffiliationWrite::Hosted {
-                        user: user.clone(),
-                        mc_service: service,
-                        group: group.clone(),
-                    });
-                    gms.push((group.clone(), AffiliationStatus::Affiliated));
-                    statuses.push(status(&group, AffiliationStatus::Affiliated, None));
-                }
-                AffiliationChangeAction::Deaffiliate => {
-                    effects
-                        .service
-                        .affiliations
-                        .push(AffiliationWrite::HostedRemoved {
-                            user: user.clone(),
-                            mc_service: service,
-                            group: group.clone(),
-                        });
-                    gms.push((group.clone(), AffiliationStatus::NotAffiliated));
-                    statuses.push(status(&group, AffiliationStatus::NotAffiliated, None));
-                }
-            }
+            facts.push(self.hosted_facts(&request, group, checked).await?);
         }
-        if !gms.is_empty() {
-            // Step 7b (and 6b of de-affiliation): the host's GMS learns the status.
-            effects.gms.status_update(GmsStatusUpdate {
-                user: user.clone(),
-                mc_service: service,
-                statuses: gms,
-            });
-            tracing::info!(%user, %from, ?action, groups = statuses.len(), "partner user's affiliation recorded at the host");
+        let plan = plan_hosted_change(&request, &facts);
+        for group in &plan.overtaken {
+            tracing::info!(%user, %group, ?generation, "ignored an overtaken request from a partner");
         }
-        Ok(statuses)
+        effects.service.affiliations.extend(plan.writes);
+        if let Some(update) = plan.gms {
+            effects.gms.status_update(update);
+            tracing::info!(%user, %from, ?action, groups = plan.statuses.len(), "partner user's affiliation recorded at the host");
+        }
+        Ok(plan.statuses)
+    }
+
+    /// What the host's decision needs to know about one group of a request.
+    async fn hosted_facts(
+        &self,
+        request: &HostedRequest<'_>,
+        group: McServiceGroupId,
+        checked: bool,
+    ) -> Result<HostedGroupFacts> {
+        let (user, service) = (request.user, request.service);
+        let last_generation = match request.generation {
+            Some(_) if checked => self.store.hosted_generation(user, service, &group).await?,
+            _ => None,
+        };
+        let held = last_generation.is_some()
+            && self
+                .store
+                .hosted_affiliations(&group)
+                .await?
+                .iter()
+                .any(|(u, s)| u == user && *s == service);
+        let refusal = if request.action == AffiliationChangeAction::Affiliate
+            && request.sender_refusal().is_none()
+            && group.home_system() == self.system
+        {
+            self.check_hosted_group(user, service, &group).await?
+        } else {
+            None
+        };
+        Ok(HostedGroupFacts {
+            group,
+            last_generation,
+            held,
+            refusal,
+        })
     }
 }

@@ -21,6 +21,7 @@ use mcx_model::{McService, McServiceGroupId, McServiceId, NonEmpty, SystemDomain
 use super::McServiceServer;
 use crate::ports::{Effects, LinkError};
 
+mod host_plan;
 mod hosting;
 mod lifecycle;
 mod plan;

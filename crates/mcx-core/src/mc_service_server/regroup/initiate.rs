@@ -14,6 +14,7 @@ use mcx_model::profile::Permission;
 use mcx_model::{McServiceGroupId, NonEmpty, SystemDomain};
 
 use super::reject;
+use super::verdict::{Verdict, abandoned_error, regroup_verdict};
 use crate::error::{Error, ErrorKind, Result, codes};
 use crate::identity::Requester;
 use crate::mc_service_server::McServiceServer;
@@ -296,10 +297,7 @@ impl McServiceServer {
             affiliated_member_count: count,
         });
         let asked_of = self.regroup_partners();
-        let all_answered = asked_of
-            .iter()
-            .all(|p| record.answers.iter().any(|a| &a.system == p));
-        if all_answered || self.regroup_failure(&record).is_some() {
+        if regroup_verdict(&self.system, &record, &asked_of, false) != Verdict::Waiting {
             // The outcome is the initiator's answer; nothing more to wait for.
             let _ = self.settle_regroup(record, effects, true).await?;
             return Ok(());
@@ -383,37 +381,6 @@ impl McServiceServer {
             .collect()
     }
 
-    /// Why a regroup cannot be made: a partner homing one of its groups did not take part.
-    fn regroup_failure(&self, record: &RegroupRecord) -> Option<(RegroupCause, String)> {
-        let required: BTreeSet<SystemDomain> = record
-            .mc_service_group_id_list
-            .iter()
-            .map(|g| g.home_system())
-            .filter(|h| h != &self.system)
-            .collect();
-        record.answers.iter().find_map(|answer| {
-            let FlowResult::Failure { cause, reason } = &answer.result else {
-                return None;
-            };
-            if !required.contains(&answer.system) {
-                return None;
-            }
-            let regroup_cause = match cause.as_str() {
-                "partner-unreachable" => RegroupCause::PartnerUnreachable,
-                "unknown-group" => RegroupCause::UnknownGroup,
-                "already-regrouped" => RegroupCause::AlreadyRegrouped,
-                _ => RegroupCause::PartnerRefused,
-            };
-            Some((
-                regroup_cause,
-                format!(
-                    "partner '{}' did not take part ({cause}): {reason}",
-                    answer.system
-                ),
-            ))
-        })
-    }
-
     /// Settles a forming regroup whose answers are in (or given up on), committing with
     /// `effects` (the completed outbox entry): steps 6–10 here and step 12 if every
     /// partner homing a group took part, else everything undone. The initiator learns
@@ -440,7 +407,9 @@ impl McServiceServer {
                 ));
             }
         };
-        if let Some((cause, why)) = self.regroup_failure(&record) {
+        if let Verdict::Abandon { cause, why } =
+            regroup_verdict(&self.system, &record, &self.regroup_partners(), true)
+        {
             // Nothing half-done: every partner asked is told to cancel (one that did not
             // answer may have taken part; a cancel of a regroup it never made is a no-op),
             // the groups are restored.
@@ -463,17 +432,7 @@ impl McServiceServer {
             self.undo_regroup(&record, &home_groups, &self.regroup_partners(), effects)
                 .await?;
             tracing::warn!(regroup = %regroup_id, %cause, why, "preconfigured regroup abandoned");
-            let code = match cause {
-                RegroupCause::PartnerUnreachable => codes::PARTNER_UNREACHABLE,
-                RegroupCause::UnknownGroup => codes::UNKNOWN_GROUP,
-                RegroupCause::AlreadyRegrouped => codes::ALREADY_REGROUPED,
-                _ => codes::PARTNER_REFUSED,
-            };
-            let kind = match code {
-                codes::PARTNER_UNREACHABLE => ErrorKind::Unavailable,
-                codes::UNKNOWN_GROUP => ErrorKind::NotFound,
-                _ => ErrorKind::Conflict,
-            };
+            let (kind, code) = abandoned_error(&cause);
             let outcome = Err(reject(
                 kind,
                 code,

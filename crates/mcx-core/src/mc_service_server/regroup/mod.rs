@@ -44,6 +44,7 @@ pub(super) fn reject(kind: ErrorKind, code: &'static str, detail: String) -> Err
 mod initiate;
 mod membership;
 mod partner;
+mod verdict;
 
 impl McServiceServer {
     /// Commits regroup effects; `false` if a claim among them found a group held by

@@ -19,9 +19,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use mcx_model::api::{AcmApplyRequest, AcmExchange, AcmExchangeList, AcmProvisionOrder, AcmState};
 use mcx_model::events::ClientEvent;
+use mcx_model::flows::FlowResult;
 use mcx_model::flows::acm::*;
 use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
-use mcx_model::flows::{FailureCause, FlowResult};
 use mcx_model::group::GroupOrigin;
 use mcx_model::interconnection::Capability;
 use mcx_model::profile::{Permission, UserProfile};
@@ -32,6 +32,8 @@ use crate::events::{Inbound, StreamWakers};
 use crate::gms::GroupManagementServer;
 use crate::identity::{Requester, SessionObserver};
 use crate::partners::Partners;
+
+mod decide;
 use crate::ports::{
     AcmRole, AcmWrite, Audience, Clock, Effects, PartnerAudience, ProfileAddition, SessionRecord,
     Store,
@@ -248,63 +250,35 @@ impl AcmServer {
             })
         };
         let inbound = (from, transaction);
-        if self
+        let already_stored = self
             .store
             .acm_exchange(AcmRole::Incoming, request_id)
             .await?
-            .is_some()
-        {
-            return self
-                .answer_alone(inbound, answer(FlowResult::Success))
-                .await;
-        }
-        if request.mc_service_id.domain() != *from {
-            return self
-                .answer_alone(
-                    inbound,
-                    answer(FlowResult::failure(
-                        FailureCause::NotAuthorized,
-                        format!(
-                            "the sender {} is not a user of {from}",
-                            request.mc_service_id
-                        ),
-                    )),
-                )
-                .await;
-        }
-        if let Some(foreign) = request
-            .interconnection_group_id_list
-            .iter()
-            .find(|g| g.home_system() != *from)
-        {
-            return self.answer_alone(inbound, answer(FlowResult::failure(
-                FailureCause::GroupNotHomedHere,
-                format!(
-                    "'{foreign}' is not a group of {from}: a system provides only its own groups"
-                ),
-            )))
-            .await;
-        }
+            .is_some();
         let target = &request.target_mc_service_id;
-        let authorised = target.domain() == self.system
+        let target_authorised = !already_stored
+            && target.domain() == self.system
             && self
                 .users
                 .user(target)
                 .await?
                 .is_some_and(|u| u.profile.may(Permission::AcmAdministration));
-        if !authorised {
-            return self
-                .answer_alone(
-                    inbound,
-                    answer(FlowResult::failure(
-                        FailureCause::UnknownUser,
-                        format!(
-                            "{target} is not a user of {} authorised for ACM",
-                            self.system
-                        ),
-                    )),
-                )
-                .await;
+        match decide::provision_verdict(
+            &self.system,
+            from,
+            request,
+            already_stored,
+            target_authorised,
+        ) {
+            decide::ProvisionVerdict::AlreadyStored => {
+                return self
+                    .answer_alone(inbound, answer(FlowResult::Success))
+                    .await;
+            }
+            decide::ProvisionVerdict::Refuse(refusal) => {
+                return self.answer_alone(inbound, answer(refusal)).await;
+            }
+            decide::ProvisionVerdict::Store => {}
         }
         let exchange = AcmExchange {
             request: request.clone(),
@@ -506,46 +480,27 @@ impl AcmServer {
             })
         };
         let inbound = (from, transaction);
-        let Some(mut exchange) = self
+        let exchange = self
             .store
             .acm_exchange(AcmRole::Outgoing, request_id)
-            .await?
-        else {
-            return self
-                .answer_alone(
-                    inbound,
-                    answer(FlowResult::failure(
-                        FailureCause::InvalidRequest,
-                        format!("there is no ACM request {request_id} in {}", self.system),
-                    )),
-                )
-                .await;
-        };
-        if &exchange.partner_system != from
-            || exchange.request.target_mc_service_id != response.mc_service_id
-        {
-            return self
-                .answer_alone(
-                    inbound,
-                    answer(FlowResult::failure(
-                        FailureCause::NotAuthorized,
-                        format!(
-                            "ACM request {request_id} was not sent to {} of {from}",
-                            response.mc_service_id
-                        ),
-                    )),
-                )
-                .await;
-        }
-        if exchange.state == AcmState::Answered {
-            // The first response stands; a later, different one is acknowledged and ignored.
-            if exchange.response.as_ref() != Some(response) {
-                tracing::warn!(request = %request_id, %from, "a second, different ACM response was ignored: the first one stands");
+            .await?;
+        match decide::response_verdict(&self.system, from, response, exchange.as_ref()) {
+            decide::ResponseVerdict::Refuse(refusal) => {
+                return self.answer_alone(inbound, answer(refusal)).await;
             }
-            return self
-                .answer_alone(inbound, answer(FlowResult::Success))
-                .await;
+            decide::ResponseVerdict::Answered { different } => {
+                if different {
+                    tracing::warn!(request = %request_id, %from, "a second, different ACM response was ignored: the first one stands");
+                }
+                return self
+                    .answer_alone(inbound, answer(FlowResult::Success))
+                    .await;
+            }
+            decide::ResponseVerdict::Record => {}
         }
+        let Some(mut exchange) = exchange else {
+            return Err(not_found(&request_id));
+        };
         let was = exchange.state;
         exchange.state = AcmState::Answered;
         exchange.response = Some(response.clone());

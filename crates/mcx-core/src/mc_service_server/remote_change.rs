@@ -407,71 +407,49 @@ impl McServiceServer {
             let state = record.targets[index].state;
             let mut effects = Effects::none();
             let mut new_statuses = Vec::new();
-            let next = match (mode, answer.decision, state) {
-                (
-                    ChangeRequestType::Mandatory,
-                    ChangeDecision::Acknowledge,
-                    TargetState::Applied,
-                ) => {
-                    effects.client_events.push((
-                        Audience::Session(stored.requester_session.clone()),
-                        ClientEvent::AffiliationChangeAcknowledged {
-                            change_id: change_id.to_string(),
-                            mc_service_id: me.clone(),
-                        },
-                    ));
-                    TargetState::Acknowledged
-                }
-                (ChangeRequestType::Negotiated, ChangeDecision::Accept, TargetState::Asked) => {
-                    // Step 5: acceptance runs the ordinary procedures, partner systems
-                    // included, for the client that accepted (NOTE 2).
-                    match asked_of(&record, me) {
-                        Some(asked) => {
-                            new_statuses = self
-                                .apply_change(
-                                    me,
-                                    std::slice::from_ref(&requester.client_id),
-                                    &asked,
-                                    Via::Own,
-                                )
-                                .await?;
-                        }
-                        None => new_statuses = Vec::new(),
-                    }
-                    TargetState::Accepted
-                }
-                (ChangeRequestType::Negotiated, ChangeDecision::Reject, TargetState::Asked) => {
-                    new_statuses = match asked_of(&record, me) {
-                        Some(asked) => {
-                            self.unchanged(me, &asked, AffiliationCause::TargetRejected)
-                                .await?
-                        }
-                        None => Vec::new(),
-                    };
-                    TargetState::Rejected
-                }
-                (_, decision, state) => {
-                    return Err(Error::refused(
-                        ErrorKind::Conflict,
-                        codes::CHANGE_ALREADY_ANSWERED,
-                        format!(
-                            "change {change_id} cannot take '{}' from {me} now: its mode is {} and {me} is {}",
-                            serde_json::to_value(decision)
-                                .ok()
-                                .and_then(|v| v.as_str().map(str::to_string))
-                                .unwrap_or_default(),
-                            serde_json::to_value(mode)
-                                .ok()
-                                .and_then(|v| v.as_str().map(str::to_string))
-                                .unwrap_or_default(),
-                            serde_json::to_value(state)
-                                .ok()
-                                .and_then(|v| v.as_str().map(str::to_string))
-                                .unwrap_or_default(),
-                        ),
-                    ));
-                }
+            let Some(next) = target_transition(mode, answer.decision, state) else {
+                return Err(Error::refused(
+                    ErrorKind::Conflict,
+                    codes::CHANGE_ALREADY_ANSWERED,
+                    format!(
+                        "change {change_id} cannot take '{}' from {me} now: its mode is {} and {me} is {}",
+                        code_of(answer.decision),
+                        code_of(mode),
+                        code_of(state),
+                    ),
+                ));
             };
+            match next {
+                TargetState::Acknowledged => effects.client_events.push((
+                    Audience::Session(stored.requester_session.clone()),
+                    ClientEvent::AffiliationChangeAcknowledged {
+                        change_id: change_id.to_string(),
+                        mc_service_id: me.clone(),
+                    },
+                )),
+                // Step 5: acceptance runs the ordinary procedures, partner systems
+                // included, for the client that accepted (NOTE 2).
+                TargetState::Accepted => {
+                    if let Some(asked) = asked_of(&record, me) {
+                        new_statuses = self
+                            .apply_change(
+                                me,
+                                std::slice::from_ref(&requester.client_id),
+                                &asked,
+                                Via::Own,
+                            )
+                            .await?;
+                    }
+                }
+                TargetState::Rejected => {
+                    if let Some(asked) = asked_of(&record, me) {
+                        let held = self.store.user_affiliations(me).await?;
+                        new_statuses =
+                            unchanged(&held, me, &asked, AffiliationCause::TargetRejected);
+                    }
+                }
+                _ => {}
+            }
             record.targets[index].state = next;
             record.targets[index].reason = answer.reason.clone();
             if let Some(response) = record.response.as_mut() {
@@ -479,7 +457,7 @@ impl McServiceServer {
                     .affiliation_status_per_mc_service_group_id
                     .extend(new_statuses);
             }
-            self.complete_if_done(&mut record, &stored.requester_session, &mut effects);
+            complete_if_done(&mut record, &stored.requester_session, &mut effects);
             effects.service.change_record = Some(ChangeRecordWrite {
                 record: record.clone(),
                 expected_version: Some(stored.version),
@@ -499,62 +477,6 @@ impl McServiceServer {
         ))
     }
 
-    /// The statuses of a target whose change was not made: its current state per group.
-    async fn unchanged(
-        &self,
-        target: &McServiceId,
-        request: &GroupAffiliationChangeRequest,
-        cause: AffiliationCause,
-    ) -> Result<Vec<TargetAffiliationStatus>> {
-        let state = self.store.user_affiliations(target).await?;
-        Ok(request
-            .mc_service_group_id_list
-            .iter()
-            .map(|c| {
-                let held = state.rows.iter().any(|r| {
-                    r.mc_service == request.mc_service
-                        && r.group == c.mc_service_group_id
-                        && r.pending.is_none()
-                });
-                TargetAffiliationStatus {
-                    mc_service_id: target.clone(),
-                    mc_service_group_id: c.mc_service_group_id.clone(),
-                    status: if held {
-                        AffiliationStatus::Affiliated
-                    } else {
-                        AffiliationStatus::NotAffiliated
-                    },
-                    cause: Some(cause.clone()),
-                }
-            })
-            .collect())
-    }
-
-    /// Completes the record once no target is still asked: step 6, the response to the
-    /// requester.
-    fn complete_if_done(
-        &self,
-        record: &mut AffiliationChangeRecord,
-        requester_session: &str,
-        effects: &mut Effects,
-    ) {
-        if record.state == AffiliationChangeState::Completed
-            || record.targets.iter().any(|t| t.state == TargetState::Asked)
-        {
-            return;
-        }
-        record.state = AffiliationChangeState::Completed;
-        if let Some(response) = &record.response {
-            effects.client_events.push((
-                Audience::Session(requester_session.to_string()),
-                ClientEvent::AffiliationChangeCompleted {
-                    change_id: record.change_id.clone(),
-                    response: response.clone(),
-                },
-            ));
-        }
-    }
-
     /// NOTE 1: targets that did not answer in time are given up; their changes are not
     /// made. Returns when the next pending change falls due, if any.
     pub async fn expire_changes(&self) -> Result<Option<time::OffsetDateTime>> {
@@ -572,14 +494,13 @@ impl McServiceServer {
             {
                 target.state = TargetState::NoAnswer;
                 if let Some(asked) = asked_of(&stored.record, &target.mc_service_id) {
-                    statuses.extend(
-                        self.unchanged(
-                            &target.mc_service_id,
-                            &asked,
-                            AffiliationCause::TargetNoAnswer,
-                        )
-                        .await?,
-                    );
+                    let held = self.store.user_affiliations(&target.mc_service_id).await?;
+                    statuses.extend(unchanged(
+                        &held,
+                        &target.mc_service_id,
+                        &asked,
+                        AffiliationCause::TargetNoAnswer,
+                    ));
                 }
             }
             if let Some(response) = record.response.as_mut() {
@@ -588,7 +509,7 @@ impl McServiceServer {
                     .extend(statuses);
             }
             let mut effects = Effects::none();
-            self.complete_if_done(&mut record, &stored.requester_session, &mut effects);
+            complete_if_done(&mut record, &stored.requester_session, &mut effects);
             effects.service.change_record = Some(ChangeRecordWrite {
                 record,
                 expected_version: Some(stored.version),
@@ -653,4 +574,117 @@ fn public(mut record: AffiliationChangeRecord) -> AffiliationChangeRecord {
         record.response = None;
     }
     record
+}
+
+/// Completes the record once no target is still asked: step 6, the response to the
+/// requester.
+fn complete_if_done(
+    record: &mut AffiliationChangeRecord,
+    requester_session: &str,
+    effects: &mut Effects,
+) {
+    if record.state == AffiliationChangeState::Completed
+        || record.targets.iter().any(|t| t.state == TargetState::Asked)
+    {
+        return;
+    }
+    record.state = AffiliationChangeState::Completed;
+    if let Some(response) = &record.response {
+        effects.client_events.push((
+            Audience::Session(requester_session.to_string()),
+            ClientEvent::AffiliationChangeCompleted {
+                change_id: record.change_id.clone(),
+                response: response.clone(),
+            },
+        ));
+    }
+}
+
+/// How a target's answer moves its part of a change: a mandatory change is
+/// acknowledged once applied (step 7b); a negotiated one is accepted or rejected while
+/// asked (steps 4–5). `None`: the answer does not fit the change's mode or the target's
+/// state (answered already, or given up on).
+fn target_transition(
+    mode: ChangeRequestType,
+    decision: ChangeDecision,
+    state: TargetState,
+) -> Option<TargetState> {
+    match (mode, decision, state) {
+        (ChangeRequestType::Mandatory, ChangeDecision::Acknowledge, TargetState::Applied) => {
+            Some(TargetState::Acknowledged)
+        }
+        (ChangeRequestType::Negotiated, ChangeDecision::Accept, TargetState::Asked) => {
+            Some(TargetState::Accepted)
+        }
+        (ChangeRequestType::Negotiated, ChangeDecision::Reject, TargetState::Asked) => {
+            Some(TargetState::Rejected)
+        }
+        _ => None,
+    }
+}
+
+/// The statuses of a target whose change was not made: its current state per group,
+/// from the target's affiliations as read.
+fn unchanged(
+    state: &crate::ports::UserAffiliationState,
+    target: &McServiceId,
+    request: &GroupAffiliationChangeRequest,
+    cause: AffiliationCause,
+) -> Vec<TargetAffiliationStatus> {
+    request
+        .mc_service_group_id_list
+        .iter()
+        .map(|c| {
+            let held = state.rows.iter().any(|r| {
+                r.mc_service == request.mc_service
+                    && r.group == c.mc_service_group_id
+                    && r.pending.is_none()
+            });
+            TargetAffiliationStatus {
+                mc_service_id: target.clone(),
+                mc_service_group_id: c.mc_service_group_id.clone(),
+                status: if held {
+                    AffiliationStatus::Affiliated
+                } else {
+                    AffiliationStatus::NotAffiliated
+                },
+                cause: Some(cause.clone()),
+            }
+        })
+        .collect()
+}
+
+/// A code enum's wire spelling, for a sentence.
+fn code_of(value: impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_answers_once_and_only_as_its_mode_allows() {
+        use ChangeDecision::*;
+        use ChangeRequestType::*;
+        use TargetState::*;
+        assert_eq!(target_transition(Negotiated, Accept, Asked), Some(Accepted));
+        assert_eq!(target_transition(Negotiated, Reject, Asked), Some(Rejected));
+        assert_eq!(
+            target_transition(Mandatory, Acknowledge, Applied),
+            Some(Acknowledged)
+        );
+        // A second answer, an answer after the deadline, or one of the other mode.
+        assert_eq!(target_transition(Negotiated, Reject, Accepted), None);
+        assert_eq!(target_transition(Negotiated, Accept, NoAnswer), None);
+        assert_eq!(target_transition(Mandatory, Accept, Applied), None);
+        assert_eq!(target_transition(Negotiated, Acknowledge, Asked), None);
+        assert_eq!(
+            target_transition(Mandatory, Acknowledge, Acknowledged),
+            None
+        );
+    }
 }

@@ -6,7 +6,7 @@ use mcx_core::ports::{
     Committed, CopyOutcome, Effects, InterconnectionStore, OutboxMessage, StoreResult,
 };
 use mcx_model::api::{DeliveryState, PartnerDelivery, PrimaryLink, PrimaryLinkState};
-use mcx_model::flows::partner::PartnerResponse;
+use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
 use mcx_model::group::{GroupOrigin, GroupRecord};
 use mcx_model::{McServiceGroupId, SystemDomain, TransactionId};
 use sqlx::Row as _;
@@ -37,7 +37,7 @@ impl SqlStore {
             id: row.try_get("outbox_id").map_err(failed(ctx))?,
             partner: SystemDomain::parse(&partner).map_err(|e| corrupt(ctx, e))?,
             transaction_id: TransactionId(txn.parse().map_err(|e| corrupt(ctx, e))?),
-            request: serde_json::from_str(&request).map_err(|e| corrupt(ctx, e))?,
+            request: PartnerRequest::from_stored(&request).map_err(|e| corrupt(ctx, e))?,
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
         })
     }
@@ -424,7 +424,7 @@ impl InterconnectionStore for SqlStore {
                 }
                 let text = self.writing.open(text)?;
                 Ok(Some(
-                    serde_json::from_str(&text).map_err(|e| corrupt(ctx, e))?,
+                    PartnerResponse::from_stored(&text).map_err(|e| corrupt(ctx, e))?,
                 ))
             }
             None => Ok(None),

@@ -37,8 +37,7 @@ impl SqlStore {
         let now = writing.now();
         if let Some(answered) = &effects.inbound_answer {
             let ctx = "recording an answer given to a partner";
-            let text = writing
-                .seal(serde_json::to_string(&answered.answer).map_err(|e| corrupt(ctx, e))?)?;
+            let text = writing.seal(answered.answer.to_stored().map_err(|e| corrupt(ctx, e))?)?;
             let recorded = sqlx::query(
                 "INSERT INTO inbound_answers (partner, transaction_id, answer, created_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (partner, transaction_id) DO UPDATE SET answer = excluded.answer \
@@ -208,8 +207,7 @@ impl SqlStore {
         queued: &mut Vec<QueuedRequest>,
     ) -> StoreResult<()> {
         let ctx = "queueing a request to partners";
-        let request =
-            writing.seal(serde_json::to_string(&entry.request).map_err(|e| corrupt(ctx, e))?)?;
+        let request = writing.seal(entry.request.to_stored().map_err(|e| corrupt(ctx, e))?)?;
         let transaction_id = writing.entropy.transaction_id(writing.clock.now());
         let txn = transaction_id.to_string();
         let now = now.saturating_add(i64::try_from(entry.delay.as_millis()).unwrap_or(i64::MAX));

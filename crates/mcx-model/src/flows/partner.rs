@@ -222,43 +222,89 @@ impl PartnerResponse {
 
     /// Decodes the answer to `request` from its JSON body.
     pub fn decode_for(request: &PartnerRequest, body: &[u8]) -> Result<Self, DecodeError> {
-        Ok(match request {
-            PartnerRequest::GroupInformationProvision(_) => {
+        Self::decode(request.name(), body)
+    }
+}
+
+/// A flow as it is sent and as it is kept (the outbox, the answers given to partners):
+/// its name and its own JSON body, decoded through the same tolerant decoder as the
+/// wire. A row written by one release is read by the next however its types grew, and
+/// what is stored never depends on how the in-memory enums are laid out.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredFlow {
+    flow: String,
+    body: serde_json::Value,
+}
+
+impl PartnerRequest {
+    /// The stored form: `{"flow": <name>, "body": <the flow's own JSON>}`.
+    pub fn to_stored(&self) -> serde_json::Result<String> {
+        let body = serde_json::from_slice(&self.body()?)?;
+        serde_json::to_string(&StoredFlow {
+            flow: self.name().to_string(),
+            body,
+        })
+    }
+
+    /// Reads the stored form back, tolerating fields this release does not know.
+    pub fn from_stored(text: &str) -> Result<Self, DecodeError> {
+        let stored: StoredFlow =
+            serde_json::from_str(text).map_err(|e| DecodeError::Invalid(e.to_string()))?;
+        let body =
+            serde_json::to_vec(&stored.body).map_err(|e| DecodeError::Invalid(e.to_string()))?;
+        Self::decode(&stored.flow, &body)
+    }
+}
+
+impl PartnerResponse {
+    /// The stored form: `{"flow": <name>, "body": <the flow's own JSON>}`.
+    pub fn to_stored(&self) -> serde_json::Result<String> {
+        let body = serde_json::from_slice(&self.body()?)?;
+        serde_json::to_string(&StoredFlow {
+            flow: self.name().to_string(),
+            body,
+        })
+    }
+
+    /// Reads the stored form back, tolerating fields this release does not know.
+    pub fn from_stored(text: &str) -> Result<Self, DecodeError> {
+        let stored: StoredFlow =
+            serde_json::from_str(text).map_err(|e| DecodeError::Invalid(e.to_string()))?;
+        let body =
+            serde_json::to_vec(&stored.body).map_err(|e| DecodeError::Invalid(e.to_string()))?;
+        Self::decode(&stored.flow, &body)
+    }
+
+    /// Decodes the answer to the request named `name` from its JSON body.
+    pub fn decode(name: &str, body: &[u8]) -> Result<Self, DecodeError> {
+        Ok(match name {
+            "group-information-provision" => {
                 PartnerResponse::GroupInformationProvision(tolerant(body)?)
             }
-            PartnerRequest::GroupInformationRequest(_) => {
+            "group-information-request" => {
                 PartnerResponse::GroupInformationRequest(tolerant(body)?)
             }
-            PartnerRequest::GroupInformationSubscribe(_) => {
+            "group-information-subscribe" => {
                 PartnerResponse::GroupInformationSubscribe(tolerant(body)?)
             }
-            PartnerRequest::GroupInformationNotify(_) => {
-                PartnerResponse::GroupInformationNotify(tolerant(body)?)
-            }
-            PartnerRequest::GroupInformationWithdraw(_) => {
+            "group-information-notify" => PartnerResponse::GroupInformationNotify(tolerant(body)?),
+            "group-information-withdraw" => {
                 PartnerResponse::GroupInformationWithdraw(tolerant(body)?)
             }
-            PartnerRequest::GroupAffiliation(_) => {
-                PartnerResponse::GroupAffiliation(tolerant(body)?)
-            }
-            PartnerRequest::GroupDeaffiliation(_) => {
-                PartnerResponse::GroupDeaffiliation(tolerant(body)?)
-            }
-            PartnerRequest::GroupAffiliationChange(_) => {
-                PartnerResponse::GroupAffiliationChange(tolerant(body)?)
-            }
-            PartnerRequest::PreconfiguredRegroup(_) => {
-                PartnerResponse::PreconfiguredRegroup(tolerant(body)?)
-            }
-            PartnerRequest::PreconfiguredRegroupCancel(_) => {
+            "group-affiliation" => PartnerResponse::GroupAffiliation(tolerant(body)?),
+            "group-deaffiliation" => PartnerResponse::GroupDeaffiliation(tolerant(body)?),
+            "group-affiliation-change" => PartnerResponse::GroupAffiliationChange(tolerant(body)?),
+            "preconfigured-regroup" => PartnerResponse::PreconfiguredRegroup(tolerant(body)?),
+            "preconfigured-regroup-cancel" => {
                 PartnerResponse::PreconfiguredRegroupCancel(tolerant(body)?)
             }
-            PartnerRequest::AcmGroupInformationProvision(_) => {
+            "acm-group-information-provision" => {
                 PartnerResponse::AcmGroupInformationProvision(tolerant(body)?)
             }
-            PartnerRequest::AcmGroupInformationProvisionResponse(_) => {
+            "acm-group-information-provision-response" => {
                 PartnerResponse::AcmGroupInformationProvisionResponse(tolerant(body)?)
             }
+            other => return Err(DecodeError::UnknownFlow(other.to_string())),
         })
     }
 }

@@ -78,7 +78,11 @@ impl McSystem {
         link: Arc<dyn PartnerLink>,
     ) -> (Arc<Self>, BoxFuture<'static, ()>) {
         let wakers = Arc::new(StreamWakers::default());
-        let trace = Arc::new(TraceLog::new(settings.domain.clone(), 50_000));
+        let trace = Arc::new(TraceLog::new(
+            settings.domain.clone(),
+            50_000,
+            clock.clone(),
+        ));
         let link: Arc<dyn PartnerLink> = Arc::new(TracedLink::new(link, trace.clone()));
         let outbox = Arc::new(crate::outbox_signal::OutboxSignal::new());
         let partners = Arc::new(settings.partners.clone());

@@ -16,9 +16,9 @@ use crate::ports::{LinkError, PartnerLink};
 pub use mcx_model::api::{TraceDirection as Direction, TraceEntry};
 
 /// The trace of one server.
-#[derive(Debug)]
 pub struct TraceLog {
     system: SystemDomain,
+    clock: std::sync::Arc<dyn crate::ports::Clock>,
     capacity: usize,
     inner: Mutex<(u64, VecDeque<Stored>)>,
     names: Mutex<Vec<Arc<str>>>,
@@ -65,20 +65,34 @@ pub struct Flow<'a> {
     pub elements: serde_json::Value,
 }
 
+impl std::fmt::Debug for TraceLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceLog")
+            .field("system", &self.system)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
 impl TraceLog {
     /// A trace keeping the newest `capacity` entries.
-    pub fn new(system: SystemDomain, capacity: usize) -> Self {
+    pub fn new(
+        system: SystemDomain,
+        capacity: usize,
+        clock: std::sync::Arc<dyn crate::ports::Clock>,
+    ) -> Self {
         Self {
             system,
+            clock,
             capacity: capacity.max(1),
             inner: Mutex::new((0, VecDeque::new())),
             names: Mutex::new(Vec::new()),
         }
     }
 
-    /// Records a flow.
+    /// Records a flow, at the time the clock gives (simulated time in the simulation).
     pub fn record(&self, flow: Flow<'_>) {
-        self.record_at(OffsetDateTime::now_utc(), flow);
+        self.record_at(self.clock.now(), flow);
     }
 
     /// Records a flow that happened at `at`.

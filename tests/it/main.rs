@@ -22,3 +22,4 @@ mod security;
 mod session;
 mod step_two;
 mod support;
+mod xcap;

@@ -154,3 +154,72 @@ pub async fn test_storage_url() -> Option<String> {
 fn uuid_simple() -> String {
     mcx_model::TransactionId::new().0.simple().to_string()
 }
+
+/// `xmllint` (Debian's libxml2-utils), the validator every served XML document is
+/// checked with. Installed when missing, as the PostgreSQL tests install their server;
+/// if it cannot be had the test fails (a missing validator never skips).
+pub fn xmllint() -> &'static std::path::Path {
+    static FOUND: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    FOUND.get_or_init(|| {
+        let which = || {
+            std::process::Command::new("sh")
+                .args(["-c", "command -v xmllint"])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        };
+        if let Some(found) = which() {
+            return found;
+        }
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false);
+        let sudo = if root { "" } else { "sudo " };
+        let installed = std::process::Command::new("sh")
+            .args([
+                "-c",
+                &format!(
+                    "{sudo}apt-get update -qq && DEBIAN_FRONTEND=noninteractive {sudo}apt-get install -y -qq libxml2-utils >/dev/null"
+                ),
+            ])
+            .status();
+        assert!(
+            matches!(installed, Ok(s) if s.success()),
+            "xmllint is missing and could not be installed (apt-get install libxml2-utils)"
+        );
+        which().expect("xmllint is on the PATH after installing libxml2-utils")
+    })
+}
+
+/// Checks `xml` well-formed and namespace-correct with xmllint, and returns the value of
+/// each XPath expression (namespace-independent expressions, with `local-name()`).
+pub fn xmllint_check(xml: &str, xpaths: &[&str]) -> Vec<String> {
+    use std::io::Write as _;
+    let mut file = tempfile::NamedTempFile::new().expect("a temporary file");
+    file.write_all(xml.as_bytes()).expect("writes");
+    let path = file.path().to_owned();
+    let checked = std::process::Command::new(xmllint())
+        .arg("--noout")
+        .arg(&path)
+        .output()
+        .expect("xmllint runs");
+    assert!(
+        checked.status.success() && checked.stderr.is_empty(),
+        "xmllint refuses the document: {}\n{xml}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    xpaths
+        .iter()
+        .map(|xpath| {
+            let out = std::process::Command::new(xmllint())
+                .args(["--xpath", &format!("string({xpath})")])
+                .arg(&path)
+                .output()
+                .expect("xmllint runs");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        })
+        .collect()
+}

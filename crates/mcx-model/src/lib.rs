@@ -12,6 +12,7 @@ pub mod api;
 pub mod events;
 pub mod flows;
 pub mod group;
+pub mod group_document;
 pub mod ids;
 pub mod interconnection;
 pub mod non_empty;

@@ -13,6 +13,7 @@ mod regroup;
 mod session;
 mod system;
 mod trace;
+mod xcap;
 
 use std::sync::Arc;
 
@@ -118,6 +119,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> axum::Router {
                 move || async move { axum::Json(openapi.as_ref().clone()) }
             }),
         )
+        .merge(xcap::routes())
         .fallback(problem::no_route)
         .method_not_allowed_fallback(problem::wrong_method)
         .layer(DefaultBodyLimit::max(max_body_bytes))

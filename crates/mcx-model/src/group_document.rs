@@ -1,0 +1,183 @@
+//! The group document of TS 24.481 §7.2 (OMA XDM list-service usage with the 3GPP group
+//! information extensions), as XCAP serves it: the XML encoding of a
+//! [`GroupConfiguration`]. Element names and namespaces are checked against the public
+//! text summarised in `docs/stage3.md`, which also names what is not yet encoded.
+
+use quick_xml::Writer;
+use quick_xml::events::{BytesDecl, BytesText, Event};
+
+use crate::McServiceGroupId;
+use crate::group::GroupConfiguration;
+use crate::ids::McService;
+
+/// The XCAP application usage of group documents.
+pub const AUID: &str = "org.openmobilealliance.groups";
+/// The media type of a group document (IANA).
+pub const MEDIA_TYPE: &str = "application/vnd.oma.poc.groups+xml";
+
+/// The namespaces of a group document, with the prefixes TS 24.481 uses for them.
+pub mod ns {
+    /// The default namespace: OMA PoC list service.
+    pub const LIST_SERVICE: &str = "urn:oma:xml:poc:list-service";
+    /// `rl`: resource lists (RFC 4826).
+    pub const RESOURCE_LISTS: &str = "urn:ietf:params:xml:ns:resource-lists";
+    /// `cp`: common policy (RFC 4745).
+    pub const COMMON_POLICY: &str = "urn:ietf:params:xml:ns:common-policy";
+    /// `ocp`: OMA common policy.
+    pub const OMA_COMMON_POLICY: &str = "urn:oma:xml:xdm:common-policy";
+    /// `oxe`: OMA XDM extensions.
+    pub const XDM_EXTENSIONS: &str = "urn:oma:xml:xdm:extensions";
+    /// `mcpttgi`: the 3GPP group information extensions (MCPTT, MCVideo and MCData).
+    pub const MCPTT_GROUP_INFO: &str = "urn:3gpp:ns:mcpttGroupInfo:1.0";
+}
+
+/// The IMS communication service identifier naming an MC service in
+/// `<oxe:supported-services>`.
+pub fn service_enabler(service: McService) -> &'static str {
+    match service {
+        McService::Mcptt => "urn:urn-7:3gpp-service.ims.icsi.mcptt",
+        McService::Mcvideo => "urn:urn-7:3gpp-service.ims.icsi.mcvideo",
+        McService::Mcdata => "urn:urn-7:3gpp-service.ims.icsi.mcdata",
+    }
+}
+
+/// Encodes the group document of `group` (UTF-8, indented).
+pub fn encode(group: &McServiceGroupId, configuration: &GroupConfiguration) -> String {
+    let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+    // Writing into a Vec cannot fail.
+    let _ = write_document(&mut writer, group, configuration);
+    String::from_utf8(writer.into_inner()).unwrap_or_default()
+}
+
+fn write_document(
+    writer: &mut Writer<Vec<u8>>,
+    group: &McServiceGroupId,
+    c: &GroupConfiguration,
+) -> std::io::Result<()> {
+    writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    writer
+        .create_element("group")
+        .with_attributes([
+            ("xmlns", ns::LIST_SERVICE),
+            ("xmlns:rl", ns::RESOURCE_LISTS),
+            ("xmlns:cp", ns::COMMON_POLICY),
+            ("xmlns:ocp", ns::OMA_COMMON_POLICY),
+            ("xmlns:oxe", ns::XDM_EXTENSIONS),
+            ("xmlns:mcpttgi", ns::MCPTT_GROUP_INFO),
+        ])
+        .write_inner_content(|w| {
+            w.create_element("list-service")
+                .with_attribute(("uri", group.as_str()))
+                .write_inner_content(|w| write_list_service(w, c))?;
+            Ok(())
+        })?;
+    Ok(())
+}
+
+fn text(w: &mut Writer<Vec<u8>>, name: &str, value: &str) -> std::io::Result<()> {
+    w.create_element(name)
+        .write_text_content(BytesText::new(value))?;
+    Ok(())
+}
+
+fn write_list_service(w: &mut Writer<Vec<u8>>, c: &GroupConfiguration) -> std::io::Result<()> {
+    text(w, "display-name", &c.display_name)?;
+    w.create_element("list").write_inner_content(|w| {
+        for entry in &c.list {
+            w.create_element("entry")
+                .with_attribute(("uri", entry.uri.as_str()))
+                .write_inner_content(|w| {
+                    if let Some(name) = &entry.display_name {
+                        text(w, "rl:display-name", name)?;
+                    }
+                    if let Some(kind) = &entry.participant_type {
+                        text(w, "mcpttgi:participant-type", kind)?;
+                    }
+                    if let Some(priority) = entry.user_priority {
+                        text(w, "mcpttgi:user-priority", &priority.to_string())?;
+                    }
+                    Ok(())
+                })?;
+        }
+        Ok(())
+    })?;
+    w.create_element("oxe:supported-services")
+        .write_inner_content(|w| {
+            for service in c.supported_services.iter() {
+                w.create_element("oxe:service")
+                    .with_attribute(("enabler", service_enabler(*service)))
+                    .write_empty()?;
+            }
+            Ok(())
+        })?;
+    if c.on_network_disabled {
+        w.create_element("mcpttgi:on-network-disabled")
+            .write_empty()?;
+    }
+    if let Some(priority) = c.on_network_group_priority {
+        text(
+            w,
+            "mcpttgi:on-network-group-priority",
+            &priority.to_string(),
+        )?;
+    }
+    if c.preconfigured_group_use_only {
+        text(w, "mcpttgi:preconfigured-group-use-only", "true")?;
+    }
+    if let Some(regrouped) = &c.on_network_regrouped {
+        w.create_element("mcpttgi:on-network-regrouped")
+            .write_inner_content(|w| {
+                w.create_element("mcpttgi:constituent-MCPTT-group-IDs")
+                    .write_inner_content(|w| {
+                        for id in &regrouped.constituent_group_ids {
+                            text(w, "mcpttgi:constituent-MCPTT-group-ID", id.as_str())?;
+                        }
+                        Ok(())
+                    })?;
+                Ok(())
+            })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::GroupMemberEntry;
+    use crate::{McServiceId, NonEmpty};
+
+    #[test]
+    fn escapes_what_a_name_may_hold() {
+        let group = McServiceGroupId::parse("sip:ops@police.example").expect("a group ID");
+        let configuration = GroupConfiguration {
+            display_name: "Ops & <Patrol> \"A\"".into(),
+            list: vec![GroupMemberEntry {
+                uri: McServiceId::parse("sip:alice@police.example").expect("a user ID"),
+                display_name: Some("Alice <dispatch>".into()),
+                user_priority: Some(3),
+                participant_type: None,
+            }],
+            on_network_disabled: true,
+            on_network_group_priority: Some(7),
+            supported_services: NonEmpty::try_from(vec![McService::Mcptt]).expect("one"),
+            preconfigured_group_use_only: false,
+            permitted_locations: Vec::new(),
+            on_network_regrouped: None,
+            regrouped_into: None,
+        };
+        let xml = encode(&group, &configuration);
+        assert!(
+            xml.contains("<display-name>Ops &amp; &lt;Patrol&gt; &quot;A&quot;</display-name>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<rl:display-name>Alice &lt;dispatch&gt;</rl:display-name>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<mcpttgi:user-priority>3</mcpttgi:user-priority>"),
+            "{xml}"
+        );
+        assert!(xml.contains("<mcpttgi:on-network-disabled/>"), "{xml}");
+    }
+}

@@ -236,43 +236,47 @@ struct StoredFlow {
     body: serde_json::Value,
 }
 
+impl StoredFlow {
+    fn write(name: &str, body: &[u8]) -> serde_json::Result<String> {
+        serde_json::to_string(&StoredFlow {
+            flow: name.to_string(),
+            body: serde_json::from_slice(body)?,
+        })
+    }
+
+    fn read(text: &str) -> Result<(String, Vec<u8>), DecodeError> {
+        let invalid = |e: serde_json::Error| DecodeError::Invalid(e.to_string());
+        let stored: StoredFlow = serde_json::from_str(text).map_err(invalid)?;
+        Ok((
+            stored.flow,
+            serde_json::to_vec(&stored.body).map_err(invalid)?,
+        ))
+    }
+}
+
 impl PartnerRequest {
     /// The stored form: `{"flow": <name>, "body": <the flow's own JSON>}`.
     pub fn to_stored(&self) -> serde_json::Result<String> {
-        let body = serde_json::from_slice(&self.body()?)?;
-        serde_json::to_string(&StoredFlow {
-            flow: self.name().to_string(),
-            body,
-        })
+        StoredFlow::write(self.name(), &self.body()?)
     }
 
     /// Reads the stored form back, tolerating fields this release does not know.
     pub fn from_stored(text: &str) -> Result<Self, DecodeError> {
-        let stored: StoredFlow =
-            serde_json::from_str(text).map_err(|e| DecodeError::Invalid(e.to_string()))?;
-        let body =
-            serde_json::to_vec(&stored.body).map_err(|e| DecodeError::Invalid(e.to_string()))?;
-        Self::decode(&stored.flow, &body)
+        let (name, body) = StoredFlow::read(text)?;
+        Self::decode(&name, &body)
     }
 }
 
 impl PartnerResponse {
     /// The stored form: `{"flow": <name>, "body": <the flow's own JSON>}`.
     pub fn to_stored(&self) -> serde_json::Result<String> {
-        let body = serde_json::from_slice(&self.body()?)?;
-        serde_json::to_string(&StoredFlow {
-            flow: self.name().to_string(),
-            body,
-        })
+        StoredFlow::write(self.name(), &self.body()?)
     }
 
     /// Reads the stored form back, tolerating fields this release does not know.
     pub fn from_stored(text: &str) -> Result<Self, DecodeError> {
-        let stored: StoredFlow =
-            serde_json::from_str(text).map_err(|e| DecodeError::Invalid(e.to_string()))?;
-        let body =
-            serde_json::to_vec(&stored.body).map_err(|e| DecodeError::Invalid(e.to_string()))?;
-        Self::decode(&stored.flow, &body)
+        let (name, body) = StoredFlow::read(text)?;
+        Self::decode(&name, &body)
     }
 
     /// Decodes the answer to the request named `name` from its JSON body.

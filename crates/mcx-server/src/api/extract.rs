@@ -180,6 +180,12 @@ pub(crate) fn if_none_match(headers: &HeaderMap) -> Result<Option<Vec<Option<u64
     Ok(Some(tags))
 }
 
+/// Whether a GET with these `If-None-Match` tags gets 304 for a resource at `version`.
+pub(crate) fn not_modified(tags: &Option<Vec<Option<u64>>>, version: u64) -> bool {
+    tags.as_ref()
+        .is_some_and(|tags| tags.iter().any(|t| t.is_none_or(|v| v == version)))
+}
+
 fn parse_tag(text: &str) -> Option<u64> {
     text.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
 }

@@ -13,7 +13,7 @@ use mcx_model::api::{
 use mcx_model::group::{GroupConfiguration, GroupRecord};
 
 use super::AppState;
-use super::extract::{AppJson, Caller, GroupIdPath, if_match, if_none_match};
+use super::extract::{AppJson, Caller, GroupIdPath, if_match, if_none_match, not_modified};
 use super::problem::ApiError;
 
 /// The path of a group's resource, its ID percent-encoded.
@@ -96,9 +96,7 @@ pub(super) async fn read(
 ) -> Result<Response, ApiError> {
     let tags = if_none_match(&headers)?;
     let group = state.system.gms.group(&caller.requester, &id).await?;
-    if let Some(tags) = tags
-        && tags.iter().any(|t| t.is_none_or(|v| v == group.version))
-    {
+    if not_modified(&tags, group.version) {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
         if let Ok(etag) = HeaderValue::from_str(&group.etag()) {
             response.headers_mut().insert(header::ETAG, etag);

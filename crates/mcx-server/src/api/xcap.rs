@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use mcx_model::group_document;
 
 use super::AppState;
-use super::extract::{Caller, GroupIdPath, if_none_match};
+use super::extract::{Caller, GroupIdPath, if_none_match, not_modified};
 use super::problem::ApiError;
 
 /// The XCAP root of this server.
@@ -41,9 +41,7 @@ async fn document(
     let tags = if_none_match(&headers)?;
     let group = state.system.gms.group(&caller.requester, &id).await?;
     let etag = HeaderValue::from_str(&group.etag()).ok();
-    let unchanged =
-        tags.is_some_and(|tags| tags.iter().any(|t| t.is_none_or(|v| v == group.version)));
-    let mut response = if unchanged {
+    let mut response = if not_modified(&tags, group.version) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         (

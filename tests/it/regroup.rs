@@ -427,6 +427,10 @@ async fn a_partner_homing_a_group_that_is_down_stops_the_regroup_and_nothing_is_
     let andy = federation.log_on(ANDY, "handset").await;
     andy.affiliate(MCPTT, &[gid(OPS)]).await.unwrap();
     let mut andy_events = andy.events(None).await.unwrap();
+    // A member served by the initiator's own system, too.
+    let bob = federation.log_on(BOB, "handset").await;
+    bob.affiliate(MCPTT, &[gid(OPS)]).await.unwrap();
+    let mut bob_events = bob.events(None).await.unwrap();
     let mut alice_events = alice.events(None).await.unwrap();
     federation.stop(FIRE).await;
 
@@ -467,6 +471,19 @@ async fn a_partner_homing_a_group_that_is_down_stops_the_regroup_and_nothing_is_
     let _told = regroup_event(&mut andy_events).await;
     assert_eq!(cancel_event(&mut andy_events).await.mc_service_id, id(ANDY));
     assert!(regroups_at(&federation, AMY).await.is_empty());
+    // The initiator's own member was told and is told it ended; nothing of the regroup
+    // group is left in his affiliations (it would count toward his N2).
+    let _told = regroup_event(&mut bob_events).await;
+    assert_eq!(cancel_event(&mut bob_events).await.mc_service_id, id(BOB));
+    let held: Vec<_> = bob
+        .affiliations()
+        .await
+        .unwrap()
+        .affiliations
+        .into_iter()
+        .map(|a| a.mc_service_group_id.to_string())
+        .collect();
+    assert_eq!(held, [OPS]);
 }
 
 #[tokio::test]

@@ -226,7 +226,25 @@ impl McServiceServer {
             return self.settle_regroup(record, Effects::none(), false).await?;
         }
         let wait = (!self.answer_wait.is_zero()).then(|| self.regroup_waits.register(&regroup_id));
-        let mut effects = Effects::none();
+        // Steps 6–10 for this system's own clients go in the commit that asks the
+        // partners, as each partner does its part when asked: the initiator's answer then
+        // waits only for the partners. Abandoned, the regroup is undone, members included.
+        let (mut effects, _members) = match self
+            .affected_clients(
+                &regroup_id,
+                &groups,
+                service,
+                &request.preconfigured_group_id,
+                &[],
+            )
+            .await
+        {
+            Ok(own) => own,
+            Err(e) => {
+                self.regroup_waits.forget(&regroup_id);
+                return Err(e);
+            }
+        };
         for partner in &partners {
             effects.send(
                 PartnerAudience::Partner(partner.clone()),
@@ -446,15 +464,20 @@ impl McServiceServer {
                 None => outcome,
             });
         }
-        // Steps 6–10 for this system's own clients.
-        let (mut own, members) = self
+        // Steps 6–10 for this system's own clients: done when the partners were asked;
+        // here for those that affiliated to a regrouped group since (and all of them
+        // when there was no partner to ask).
+        let (mut own, joined) = self
             .affected_clients(
                 &regroup_id,
                 &record.mc_service_group_id_list,
                 record.mc_service,
                 &record.preconfigured_group_id,
+                &record.members,
             )
             .await?;
+        let mut members = std::mem::take(&mut record.members);
+        members.extend(joined);
         let mut systems = vec![SystemRegroupResult {
             system: self.system.clone(),
             result: FlowResult::Success,
@@ -584,8 +607,9 @@ impl McServiceServer {
         )
     }
 
-    /// Undoes a regroup being formed: partners that took part cancel (durably), the
-    /// groups defined here are no longer regrouped, the regroup group and record go.
+    /// Undoes a regroup being formed: partners that took part cancel (durably), this
+    /// system's members leave and are told, the groups defined here are no longer
+    /// regrouped, the regroup group and record go.
     pub(super) async fn undo_regroup(
         &self,
         record: &RegroupRecord,
@@ -593,6 +617,8 @@ impl McServiceServer {
         partners: &[SystemDomain],
         mut effects: Effects,
     ) -> Result<()> {
+        self.members_leave(record, record.mc_service, &mut effects)
+            .await?;
         for partner in partners {
             effects.send(
                 PartnerAudience::Partner(partner.clone()),

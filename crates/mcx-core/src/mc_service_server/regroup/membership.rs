@@ -22,13 +22,15 @@ use crate::ports::{
 
 impl McServiceServer {
     /// Steps 6, 7 and 10 for this system: the clients it serves that are affiliated to
-    /// any listed group are told and affiliated to the regroup group.
+    /// any listed group, other than those `already` members, are told and affiliated to
+    /// the regroup group.
     pub(super) async fn affected_clients(
         &self,
         regroup: &McServiceGroupId,
         groups: &[McServiceGroupId],
         service: McService,
         preconfigured: &McServiceGroupId,
+        already: &[RegroupMember],
     ) -> Result<(Effects, Vec<RegroupMember>)> {
         let mut per_client: BTreeMap<(McServiceId, ClientId), BTreeSet<McServiceGroupId>> =
             BTreeMap::new();
@@ -53,6 +55,12 @@ impl McServiceServer {
         let mut effects = Effects::none();
         let mut members = Vec::new();
         for ((user, client), affiliated) in per_client {
+            if already
+                .iter()
+                .any(|m| m.mc_service_id == user && m.client_id == client)
+            {
+                continue;
+            }
             let Some(session_id) = sessions.remove(&(user.clone(), client.clone())) else {
                 continue;
             };

@@ -1,11 +1,11 @@
 //! At a partner system: steps 6–11, and cancellation there.
 
-use mcx_model::SystemDomain;
 use mcx_model::api::{RegroupRecord, RegroupState};
 use mcx_model::events::ClientEvent;
 use mcx_model::flows::partner::{PartnerRequest, PartnerResponse};
 use mcx_model::flows::regroup::*;
 use mcx_model::flows::{FailureCause, FlowResult};
+use mcx_model::{McService, SystemDomain};
 
 use super::Change;
 use crate::error::Result;
@@ -102,6 +102,7 @@ impl McServiceServer {
                 &groups,
                 request.mc_service,
                 &request.preconfigured_group_id,
+                &[],
             )
             .await?;
         let record = RegroupRecord {
@@ -226,51 +227,8 @@ impl McServiceServer {
         answer: Option<(Inbound<'_>, PartnerResponse)>,
     ) -> Result<Option<Given>> {
         let mut effects = Effects::none();
-        // The members' sessions, read once (a join), not once per member.
-        let sessions: std::collections::BTreeMap<_, _> = self
-            .sessions
-            .sessions_affiliated_to(&record.regroup_group_id)
-            .await?
-            .into_iter()
-            .map(|s| ((s.mc_service_id, s.client_id), s.session_id))
-            .collect();
-        for member in &record.members {
-            // The serving rows go here; the primary deletes the regroup group, and with it
-            // its hosted affiliations and the GMS's view, in every system.
-            self.regroup_affiliation(
-                &member.mc_service_id,
-                &member.client_id,
-                record.mc_service,
-                &record.regroup_group_id,
-                Change::Leave,
-                &mut effects,
-            );
-            // A member whose row went meanwhile (its host refused the join) is looked up
-            // on its own.
-            let session_id =
-                match sessions.get(&(member.mc_service_id.clone(), member.client_id.clone())) {
-                    Some(id) => Some(id.clone()),
-                    None => self
-                        .sessions
-                        .sessions_of(&member.mc_service_id)
-                        .await?
-                        .into_iter()
-                        .find(|s| s.client_id == member.client_id)
-                        .map(|s| s.session_id),
-                };
-            if let Some(session_id) = session_id {
-                effects.client_events.push((
-                    Audience::Session(session_id),
-                    ClientEvent::RegroupCancelled {
-                        request: PreconfiguredRegroupCancelRequest {
-                            mc_service_id: member.mc_service_id.clone(),
-                            regroup_group_id: record.regroup_group_id.clone(),
-                            mc_service: cancel.mc_service,
-                        },
-                    },
-                ));
-            }
-        }
+        self.members_leave(record, cancel.mc_service, &mut effects)
+            .await?;
         for (partner, request) in undelivered {
             effects.send(PartnerAudience::Partner(partner), request);
         }
@@ -293,5 +251,62 @@ impl McServiceServer {
         self.wakers.wake(&committed.woken_sessions);
         self.outbox.committed(&committed);
         Ok(None)
+    }
+
+    /// The members of a regroup in this system leave it: their serving rows for the
+    /// regroup group go, and each is told. (At the regroup group's primary, deleting the
+    /// regroup group removes its hosted affiliations and the GMS's view, in every system.)
+    pub(super) async fn members_leave(
+        &self,
+        record: &RegroupRecord,
+        service: McService,
+        effects: &mut Effects,
+    ) -> Result<()> {
+        // The members' sessions, read once (a join), not once per member.
+        let sessions: std::collections::BTreeMap<_, _> = self
+            .sessions
+            .sessions_affiliated_to(&record.regroup_group_id)
+            .await?
+            .into_iter()
+            .map(|s| ((s.mc_service_id, s.client_id), s.session_id))
+            .collect();
+        for member in &record.members {
+            // The serving rows go here; the primary deletes the regroup group, and with it
+            // its hosted affiliations and the GMS's view, in every system.
+            self.regroup_affiliation(
+                &member.mc_service_id,
+                &member.client_id,
+                record.mc_service,
+                &record.regroup_group_id,
+                Change::Leave,
+                effects,
+            );
+            // A member whose row went meanwhile (its host refused the join) is looked up
+            // on its own.
+            let session_id =
+                match sessions.get(&(member.mc_service_id.clone(), member.client_id.clone())) {
+                    Some(id) => Some(id.clone()),
+                    None => self
+                        .sessions
+                        .sessions_of(&member.mc_service_id)
+                        .await?
+                        .into_iter()
+                        .find(|s| s.client_id == member.client_id)
+                        .map(|s| s.session_id),
+                };
+            if let Some(session_id) = session_id {
+                effects.client_events.push((
+                    Audience::Session(session_id),
+                    ClientEvent::RegroupCancelled {
+                        request: PreconfiguredRegroupCancelRequest {
+                            mc_service_id: member.mc_service_id.clone(),
+                            regroup_group_id: record.regroup_group_id.clone(),
+                            mc_service: service,
+                        },
+                    },
+                ));
+            }
+        }
+        Ok(())
     }
 }

@@ -226,25 +226,10 @@ impl McServiceServer {
             return self.settle_regroup(record, Effects::none(), false).await?;
         }
         let wait = (!self.answer_wait.is_zero()).then(|| self.regroup_waits.register(&regroup_id));
-        // Steps 6–10 for this system's own clients go in the commit that asks the
-        // partners, as each partner does its part when asked: the initiator's answer then
-        // waits only for the partners. Abandoned, the regroup is undone, members included.
-        let (mut effects, _members) = match self
-            .affected_clients(
-                &regroup_id,
-                &groups,
-                service,
-                &request.preconfigured_group_id,
-                &[],
-            )
-            .await
-        {
-            Ok(own) => own,
-            Err(e) => {
-                self.regroup_waits.forget(&regroup_id);
-                return Err(e);
-            }
-        };
+        // The partners' answers are combined under the regroup's lock: it is held until
+        // this system's own part is committed, so settling sees its members.
+        let guard = self.regroup_locks.lock(&regroup_id).await;
+        let mut effects = Effects::none();
         for partner in &partners {
             effects.send(
                 PartnerAudience::Partner(partner.clone()),
@@ -255,6 +240,28 @@ impl McServiceServer {
             self.regroup_waits.forget(&regroup_id);
             return Err(e);
         }
+        // Steps 6–10 for this system's own clients, while the partners do theirs (off the
+        // path of the answer). If this fails or the process stops here, settling does it.
+        match self
+            .affected_clients(
+                &regroup_id,
+                &groups,
+                service,
+                &request.preconfigured_group_id,
+                &[],
+            )
+            .await
+        {
+            Ok((own, _)) => {
+                if let Err(e) = self.commit_regroup_effects(&own).await {
+                    tracing::warn!(regroup = %regroup_id, error = %e, "regroup: own part left to settling");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(regroup = %regroup_id, error = %e, "regroup: own part left to settling");
+            }
+        }
+        drop(guard);
         // Its deadline is watched from now.
         self.changes.notify_one();
         let Some(mut outcome) = wait else {

@@ -20,6 +20,7 @@ fn liaison() -> GroupConfiguration {
         permitted_locations: vec!["harbour".into()],
         on_network_regrouped: None,
         regrouped_into: None,
+        xml_extensions: Default::default(),
     }
 }
 

@@ -102,6 +102,7 @@ fn joint_config() -> GroupConfiguration {
         permitted_locations: vec!["harbour".into(), "airport".into()],
         on_network_regrouped: None,
         regrouped_into: None,
+        xml_extensions: Default::default(),
     }
 }
 

@@ -45,6 +45,7 @@ fn configuration(members: usize) -> GroupConfiguration {
                 display_name: Some(format!("Officer {i}")),
                 user_priority: Some(3),
                 participant_type: Some("officer".into()),
+                xml_extensions: Vec::new(),
             })
             .collect(),
         on_network_disabled: false,
@@ -59,6 +60,7 @@ fn configuration(members: usize) -> GroupConfiguration {
         permitted_locations: vec!["harbour".into(), "city".into(), "airport".into()],
         on_network_regrouped: None,
         regrouped_into: None,
+        xml_extensions: Default::default(),
     }
 }
 

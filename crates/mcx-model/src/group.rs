@@ -22,7 +22,7 @@ pub struct ConfigurationError {
 }
 
 impl ConfigurationError {
-    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             reason: reason.into(),
@@ -42,6 +42,8 @@ pub mod limits {
     pub const LOCATIONS: usize = 256;
     /// One permitted location's length in characters.
     pub const LOCATION: usize = 128;
+    /// Bytes of unmodelled XML kept with a group, all elements together.
+    pub const XML_EXTENSIONS: usize = 64 * 1024;
 }
 
 /// MC service group configuration information (TS 23.280 §10.1.5; document structure of
@@ -85,6 +87,31 @@ pub struct GroupConfiguration {
     /// §10.15.3.3.1). Managed by the MC service server; ignored in administrators' updates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regrouped_into: Option<McServiceGroupId>,
+    /// Elements of the XML group document (TS 24.481) mcx does not model, kept verbatim
+    /// so that an operator's document survives a round trip through mcx.
+    #[serde(default, skip_serializing_if = "XmlExtensions::is_empty")]
+    pub xml_extensions: XmlExtensions,
+}
+
+/// Elements of an XML group document that mcx does not model, as the XCAP client wrote
+/// them, and the namespace declarations they rely on. Served back in the document after
+/// the elements mcx models.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct XmlExtensions {
+    /// Prefix → namespace URI, for prefixes the kept elements use but do not declare.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub namespaces: std::collections::BTreeMap<String, String>,
+    /// Unmodelled children of `<list-service>`, each a well-formed element as XML text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub elements: Vec<String>,
+}
+
+impl XmlExtensions {
+    /// Nothing kept.
+    pub fn is_empty(&self) -> bool {
+        self.namespaces.is_empty() && self.elements.is_empty()
+    }
 }
 
 /// `<on-network-regrouped>` of a regroup group.
@@ -115,6 +142,7 @@ impl GroupConfiguration {
             permitted_locations: Vec::new(),
             on_network_regrouped: None,
             regrouped_into: None,
+            xml_extensions: XmlExtensions::default(),
         }
     }
 
@@ -156,7 +184,33 @@ impl GroupConfiguration {
                     false,
                 )?;
             }
+            crate::group_document::check_kept(
+                &format!("list.entry[{i}].xml-extensions"),
+                &entry.xml_extensions,
+                &self.xml_extensions.namespaces,
+            )?;
         }
+        let kept: usize = self
+            .xml_extensions
+            .elements
+            .iter()
+            .chain(self.list.iter().flat_map(|e| e.xml_extensions.iter()))
+            .map(String::len)
+            .sum();
+        if kept > limits::XML_EXTENSIONS {
+            return Err(ConfigurationError::new(
+                "xml-extensions",
+                format!(
+                    "the unmodelled XML kept with a group may be at most {} bytes",
+                    limits::XML_EXTENSIONS
+                ),
+            ));
+        }
+        crate::group_document::check_kept(
+            "xml-extensions.elements",
+            &self.xml_extensions.elements,
+            &self.xml_extensions.namespaces,
+        )?;
         let mut services = BTreeSet::new();
         for service in self.supported_services.iter() {
             if !services.insert(service) {
@@ -240,6 +294,10 @@ pub struct GroupMemberEntry {
     /// `<mcpttgi:participant-type>`: the member's role, e.g. "dispatcher".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub participant_type: Option<String>,
+    /// Unmodelled children of the XML `<entry>`, each a well-formed element as XML text
+    /// (their prefixes are declared in the group's `xml-extensions.namespaces`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub xml_extensions: Vec<String>,
 }
 
 impl GroupMemberEntry {
@@ -250,6 +308,7 @@ impl GroupMemberEntry {
             display_name: None,
             user_priority: None,
             participant_type: None,
+            xml_extensions: Vec::new(),
         }
     }
 }

@@ -6,6 +6,10 @@
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 
+mod decode;
+pub(crate) use decode::check_kept;
+pub use decode::{DocumentError, DocumentErrorKind, decode};
+
 use crate::McServiceGroupId;
 use crate::group::GroupConfiguration;
 use crate::ids::McService;
@@ -55,22 +59,40 @@ fn write_document(
     c: &GroupConfiguration,
 ) -> std::io::Result<()> {
     writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    let kept: Vec<(String, &str)> = c
+        .xml_extensions
+        .namespaces
+        .iter()
+        .map(|(prefix, uri)| (format!("xmlns:{prefix}"), uri.as_str()))
+        .collect();
     writer
         .create_element("group")
-        .with_attributes([
-            ("xmlns", ns::LIST_SERVICE),
-            ("xmlns:rl", ns::RESOURCE_LISTS),
-            ("xmlns:cp", ns::COMMON_POLICY),
-            ("xmlns:ocp", ns::OMA_COMMON_POLICY),
-            ("xmlns:oxe", ns::XDM_EXTENSIONS),
-            ("xmlns:mcpttgi", ns::MCPTT_GROUP_INFO),
-        ])
+        .with_attributes(STANDARD_PREFIXES.iter().map(|(name, uri)| (*name, *uri)))
+        .with_attributes(kept.iter().map(|(name, uri)| (name.as_str(), *uri)))
         .write_inner_content(|w| {
             w.create_element("list-service")
                 .with_attribute(("uri", group.as_str()))
                 .write_inner_content(|w| write_list_service(w, c))?;
             Ok(())
         })?;
+    Ok(())
+}
+
+/// The namespace declarations of every document mcx writes, as TS 24.481 names them.
+pub(crate) const STANDARD_PREFIXES: [(&str, &str); 6] = [
+    ("xmlns", ns::LIST_SERVICE),
+    ("xmlns:rl", ns::RESOURCE_LISTS),
+    ("xmlns:cp", ns::COMMON_POLICY),
+    ("xmlns:ocp", ns::OMA_COMMON_POLICY),
+    ("xmlns:oxe", ns::XDM_EXTENSIONS),
+    ("xmlns:mcpttgi", ns::MCPTT_GROUP_INFO),
+];
+
+/// Writes kept elements as they came (each was checked well-formed when stored).
+fn kept(w: &mut Writer<Vec<u8>>, elements: &[String]) -> std::io::Result<()> {
+    for element in elements {
+        w.write_event(Event::Text(BytesText::from_escaped(element.as_str())))?;
+    }
     Ok(())
 }
 
@@ -96,7 +118,7 @@ fn write_list_service(w: &mut Writer<Vec<u8>>, c: &GroupConfiguration) -> std::i
                     if let Some(priority) = entry.user_priority {
                         text(w, "mcpttgi:user-priority", &priority.to_string())?;
                     }
-                    Ok(())
+                    kept(w, &entry.xml_extensions)
                 })?;
         }
         Ok(())
@@ -137,7 +159,7 @@ fn write_list_service(w: &mut Writer<Vec<u8>>, c: &GroupConfiguration) -> std::i
                 Ok(())
             })?;
     }
-    Ok(())
+    kept(w, &c.xml_extensions.elements)
 }
 
 #[cfg(test)]
@@ -156,6 +178,7 @@ mod tests {
                 display_name: Some("Alice <dispatch>".into()),
                 user_priority: Some(3),
                 participant_type: None,
+                xml_extensions: Vec::new(),
             }],
             on_network_disabled: true,
             on_network_group_priority: Some(7),
@@ -164,6 +187,7 @@ mod tests {
             permitted_locations: Vec::new(),
             on_network_regrouped: None,
             regrouped_into: None,
+            xml_extensions: Default::default(),
         };
         let xml = encode(&group, &configuration);
         assert!(
@@ -181,3 +205,6 @@ mod tests {
         assert!(xml.contains("<mcpttgi:on-network-disabled/>"), "{xml}");
     }
 }
+
+#[cfg(test)]
+mod round_trip;

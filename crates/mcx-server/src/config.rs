@@ -152,6 +152,13 @@ pub struct ServerSection {
     /// partner.
     #[serde(default = "default_max_list_entries")]
     pub max_list_entries: usize,
+    /// The XCAP root of the group documents (TS 24.481) on the client listener: a path.
+    #[serde(default = "default_xcap_root")]
+    pub xcap_root: String,
+}
+
+fn default_xcap_root() -> String {
+    crate::api::XCAP_ROOT.to_string()
 }
 
 fn default_max_group_members() -> usize {
@@ -231,6 +238,7 @@ impl Default for ServerSection {
             max_connections: default_max_connections(),
             max_group_members: default_max_group_members(),
             max_list_entries: default_max_list_entries(),
+            xcap_root: default_xcap_root(),
         }
     }
 }
@@ -364,6 +372,16 @@ impl Config {
 
     /// Checks what the types alone cannot.
     pub fn check(&self) -> Result<(), ConfigError> {
+        let root = &self.server.xcap_root;
+        if !root.starts_with('/')
+            || root.len() < 2
+            || root.contains(['?', '#', '{', '}', ' '])
+            || root.starts_with("/v1")
+        {
+            return Err(ConfigError::Invalid(format!(
+                "[server] xcap-root = '{root}' must be a path such as '/xcap-root' (starting with '/', not under /v1, no '?', '#', braces or spaces)"
+            )));
+        }
         let domain = &self.system.domain;
         let mut users = HashSet::new();
         for user in &self.users {

@@ -205,7 +205,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         shutdown: shutdown_rx.clone(),
         listeners: counters.clone(),
     };
-    let app = api::router(state, server.max_body_bytes).layer(TraceLayer::new_for_http());
+    let app = api::router(state, server.max_body_bytes, &server.xcap_root)
+        .layer(TraceLayer::new_for_http());
     let server_task = crate::listener::accept_loop(
         listener,
         "client API",

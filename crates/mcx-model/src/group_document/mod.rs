@@ -88,10 +88,15 @@ pub(crate) const STANDARD_PREFIXES: [(&str, &str); 6] = [
     ("xmlns:mcpttgi", ns::MCPTT_GROUP_INFO),
 ];
 
-/// Writes kept elements as they came (each was checked well-formed when stored).
-fn kept(w: &mut Writer<Vec<u8>>, elements: &[String]) -> std::io::Result<()> {
+/// Writes kept elements as they came (each was checked well-formed when stored), each
+/// on its own line at `depth` (written beside the writer, so that it indents the tags
+/// around them as it would any element's).
+fn kept(w: &mut Writer<Vec<u8>>, elements: &[String], depth: usize) -> std::io::Result<()> {
     for element in elements {
-        w.write_event(Event::Text(BytesText::from_escaped(element.as_str())))?;
+        let out = w.get_mut();
+        out.push(b'\n');
+        out.extend(std::iter::repeat_n(b' ', depth * 2));
+        out.extend_from_slice(element.as_bytes());
     }
     Ok(())
 }
@@ -106,20 +111,29 @@ fn write_list_service(w: &mut Writer<Vec<u8>>, c: &GroupConfiguration) -> std::i
     text(w, "display-name", &c.display_name)?;
     w.create_element("list").write_inner_content(|w| {
         for entry in &c.list {
-            w.create_element("entry")
-                .with_attribute(("uri", entry.uri.as_str()))
-                .write_inner_content(|w| {
-                    if let Some(name) = &entry.display_name {
-                        text(w, "rl:display-name", name)?;
-                    }
-                    if let Some(kind) = &entry.participant_type {
-                        text(w, "mcpttgi:participant-type", kind)?;
-                    }
-                    if let Some(priority) = entry.user_priority {
-                        text(w, "mcpttgi:user-priority", &priority.to_string())?;
-                    }
-                    kept(w, &entry.xml_extensions)
-                })?;
+            let element = w
+                .create_element("entry")
+                .with_attribute(("uri", entry.uri.as_str()));
+            let bare = entry.display_name.is_none()
+                && entry.participant_type.is_none()
+                && entry.user_priority.is_none()
+                && entry.xml_extensions.is_empty();
+            if bare {
+                element.write_empty()?;
+                continue;
+            }
+            element.write_inner_content(|w| {
+                if let Some(name) = &entry.display_name {
+                    text(w, "rl:display-name", name)?;
+                }
+                if let Some(kind) = &entry.participant_type {
+                    text(w, "mcpttgi:participant-type", kind)?;
+                }
+                if let Some(priority) = entry.user_priority {
+                    text(w, "mcpttgi:user-priority", &priority.to_string())?;
+                }
+                kept(w, &entry.xml_extensions, 4)
+            })?;
         }
         Ok(())
     })?;
@@ -159,7 +173,7 @@ fn write_list_service(w: &mut Writer<Vec<u8>>, c: &GroupConfiguration) -> std::i
                 Ok(())
             })?;
     }
-    kept(w, &c.xml_extensions.elements)
+    kept(w, &c.xml_extensions.elements, 2)
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ mod system;
 mod trace;
 mod xcap;
 
+pub use xcap::DEFAULT_ROOT as XCAP_ROOT;
+
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -77,7 +79,7 @@ impl Modify for BearerAuth {
 }
 
 /// The router of the client API, and its OpenAPI description.
-pub fn router(state: AppState, max_body_bytes: usize) -> axum::Router {
+pub fn router(state: AppState, max_body_bytes: usize, xcap_root: &str) -> axum::Router {
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(session::log_on, session::current, session::log_off))
         .routes(routes!(events::stream))
@@ -119,7 +121,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> axum::Router {
                 move || async move { axum::Json(openapi.as_ref().clone()) }
             }),
         )
-        .merge(xcap::routes())
+        .merge(xcap::routes(xcap_root))
         .fallback(problem::no_route)
         .method_not_allowed_fallback(problem::wrong_method)
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -54,6 +54,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The sentence.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
 }
 
 fn status_of(kind: ErrorKind) -> StatusCode {

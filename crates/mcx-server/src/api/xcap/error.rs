@@ -32,10 +32,11 @@ impl From<DocumentError> for XcapError {
 
 impl From<ApiError> for XcapError {
     fn from(error: ApiError) -> Self {
-        // A configuration the GMS refuses is, in XCAP's terms, a constraint failure.
+        // A configuration the GMS refuses, or a change it cannot make (a partner's copy,
+        // a group that exists), is a 409 with an xcap-error body in XCAP's terms.
         if matches!(
             error.status(),
-            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY
+            StatusCode::BAD_REQUEST | StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY
         ) {
             return XcapError::Document(DocumentError {
                 kind: DocumentErrorKind::ConstraintFailure,

@@ -119,7 +119,7 @@ pub(crate) fn event(delivered: &DeliveredEvent, as_json: bool) -> anyhow::Result
         return Ok(());
     }
     match &delivered.event {
-        ClientEvent::GroupConfigurationChanged { group } => println!(
+        ClientEvent::GroupConfigurationChanged { group, .. } => println!(
             "[{}] group-configuration-changed {} now version {}",
             delivered.id, group.mc_service_group_id, group.version
         ),

@@ -440,7 +440,7 @@ pub(crate) async fn notify_fanout(manifest: &Manifest, knobs: &Knobs) -> anyhow:
         &subscribers,
         knobs,
         |event| match event {
-            ClientEvent::GroupConfigurationChanged { group } => {
+            ClientEvent::GroupConfigurationChanged { group, .. } => {
                 Some(group.configuration.display_name.clone())
             }
             _ => None,

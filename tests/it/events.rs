@@ -26,7 +26,7 @@ async fn a_subscribed_client_is_notified_of_every_change_and_of_deletion() {
         .unwrap();
     let first = next_event(&mut events).await;
     match &first.event {
-        ClientEvent::GroupConfigurationChanged { group } => {
+        ClientEvent::GroupConfigurationChanged { group, .. } => {
             assert_eq!(group.mc_service_group_id, ops);
             assert_eq!(group.version, 2);
             assert_eq!(group.configuration.on_network_group_priority, Some(8));
@@ -75,7 +75,7 @@ async fn a_client_that_reconnects_gets_what_it_missed_in_order_and_only_once() {
         let mut names = Vec::new();
         for _ in 0..2 {
             match next_event(&mut events).await.event {
-                ClientEvent::GroupConfigurationChanged { group } => {
+                ClientEvent::GroupConfigurationChanged { group, .. } => {
                     names.push(group.configuration.display_name)
                 }
                 other => panic!("unexpected {other:?}"),

@@ -251,7 +251,7 @@ async fn three_systems_provide_request_subscribe_notify_and_rekey() {
         .await
         .unwrap();
     match next_event(&mut fiona_events).await.event {
-        ClientEvent::GroupConfigurationChanged { group } => {
+        ClientEvent::GroupConfigurationChanged { group, .. } => {
             assert_eq!(group.configuration.display_name, "Joint operations (storm)");
             assert_eq!(group.configuration.on_network_group_priority, Some(3));
             assert_eq!(group.origin, GroupOrigin::Partner { primary_version: 2 });
@@ -277,7 +277,7 @@ async fn three_systems_provide_request_subscribe_notify_and_rekey() {
         );
     }
     match next_event(&mut fiona_events).await.event {
-        ClientEvent::GroupConfigurationChanged { group } => {
+        ClientEvent::GroupConfigurationChanged { group, .. } => {
             assert_eq!(group.key_material.unwrap().generation, 2)
         }
         other => panic!("unexpected {other:?}"),
@@ -472,7 +472,7 @@ async fn a_partner_down_during_two_changes_receives_both_in_order() {
     let mut names = Vec::new();
     for _ in 0..2 {
         match next_event(&mut events).await.event {
-            ClientEvent::GroupConfigurationChanged { group } => {
+            ClientEvent::GroupConfigurationChanged { group, .. } => {
                 names.push(group.configuration.display_name)
             }
             other => panic!("unexpected {other:?}"),

@@ -75,7 +75,8 @@ async fn without(admin: &Client, group: &str, member: &str) -> GroupRecord {
 /// The key generation a client's next group change event carries, skipping others.
 async fn next_key(events: &mut mcx_client::EventStream, group: &str) -> Option<u32> {
     loop {
-        if let ClientEvent::GroupConfigurationChanged { group: g } = next_event(events).await.event
+        if let ClientEvent::GroupConfigurationChanged { group: g, .. } =
+            next_event(events).await.event
             && g.mc_service_group_id == gid(group)
         {
             return g.key_material.map(|k| k.generation);
@@ -130,7 +131,7 @@ async fn a_removed_member_reads_no_key_and_hears_nothing_newer_here_and_at_a_par
         )
         .await
         {
-            if let ClientEvent::GroupConfigurationChanged { group } = &event.event {
+            if let ClientEvent::GroupConfigurationChanged { group, .. } = &event.event {
                 assert!(
                     group.version < removed.version || group.configuration.is_member(&id(who)),
                     "{who} was notified of version {} after leaving",

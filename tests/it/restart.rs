@@ -48,7 +48,7 @@ async fn groups_sessions_and_subscriptions_survive_a_restart() {
         .await
         .unwrap();
     match next_event(&mut events).await.event {
-        ClientEvent::GroupConfigurationChanged { group } => assert_eq!(group.version, 3),
+        ClientEvent::GroupConfigurationChanged { group, .. } => assert_eq!(group.version, 3),
         other => panic!("unexpected {other:?}"),
     }
 }

@@ -496,3 +496,61 @@ mod partner_copy {
         assert!(why[0].contains("defined in police.example"), "{error}");
     }
 }
+
+#[tokio::test]
+async fn a_change_over_xcap_reaches_subscribers_with_its_etag_and_the_xcap_diff_names_it() {
+    use mcx_model::events::ClientEvent;
+    let system = TestSystem::example().await;
+    let alice = system.log_on_as(ALICE, "console").await;
+    let bob = system.log_on_as(BOB, "phone").await;
+    bob.subscribe(&gid(OPS)).await.unwrap();
+    let mut events = bob.events(None).await.unwrap();
+    let ops = document_path(OPS);
+    let document = get(&system, alice.token(), &ops)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let changed = put(
+        &system,
+        alice.token(),
+        &ops,
+        &document.replace(">Operations<", ">Operations centre<"),
+    )
+    .header("if-match", "\"1\"")
+    .send()
+    .await
+    .unwrap();
+    let etag = changed.headers()["etag"].to_str().unwrap().to_string();
+    match next_event(&mut events).await.event {
+        ClientEvent::GroupConfigurationChanged { group, etag: told } => {
+            assert_eq!(told, etag);
+            assert_eq!(group.configuration.display_name, "Operations centre");
+        }
+        other => panic!("expected the change, got {other:?}"),
+    }
+    let diff = mcx_model::group_document::xcap_diff(
+        &format!("{}/xcap-root", system.url()),
+        &gid(OPS),
+        Some("\"1\""),
+        Some(&etag),
+    );
+    let values = xmllint_check(
+        &diff,
+        &[
+            "namespace-uri(/*)",
+            "/*/*[local-name()='document']/@sel",
+            "/*/*[local-name()='document']/@new-etag",
+        ],
+    );
+    assert_eq!(
+        values,
+        [
+            "urn:ietf:params:xml:ns:xcap-diff",
+            "org.openmobilealliance.groups/global/byGroupID/sip%3Aops%40police.example",
+            "\"2\"",
+        ]
+    );
+}

@@ -25,6 +25,11 @@ pub enum ClientEvent {
     GroupConfigurationChanged {
         /// The group as now stored.
         group: Box<GroupRecord>,
+        /// The group document's new entity tag, the same for the JSON API and XCAP
+        /// (RFC 4825; the xcap-diff of the change names it as `new-etag`). Empty in
+        /// events stored by an earlier release.
+        #[serde(default)]
+        etag: String,
     },
     /// A group the client subscribed to was deleted (or withdrawn by its primary system).
     #[serde(rename_all = "kebab-case")]

@@ -142,7 +142,7 @@ pub(super) async fn notify(
     })
     .await;
     let names = [first, second].map(|e| match e {
-        Some(ClientEvent::GroupConfigurationChanged { group }) => {
+        Some(ClientEvent::GroupConfigurationChanged { group, .. }) => {
             Some((group.configuration.display_name, group.key_material))
         }
         _ => None,

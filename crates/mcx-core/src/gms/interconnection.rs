@@ -589,6 +589,7 @@ impl GroupManagementServer {
                 Audience::GroupSubscribers(id.clone()),
                 ClientEvent::GroupConfigurationChanged {
                     group: Box::new(record.clone()),
+                    etag: record.etag(),
                 },
             ));
             if arrival == Arrival::Notify || subscribed {

@@ -442,6 +442,7 @@ impl GroupManagementServer {
             Audience::GroupSubscribers(id.clone()),
             ClientEvent::GroupConfigurationChanged {
                 group: Box::new(record.clone()),
+                etag: record.etag(),
             },
         );
         self.effects_of_local_change(

@@ -45,6 +45,58 @@ pub fn service_enabler(service: McService) -> &'static str {
     }
 }
 
+/// Characters percent-encoded in a document selector's group ID (RFC 3986 path segment).
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The document selector of a group's document, relative to the XCAP root:
+/// `org.openmobilealliance.groups/global/byGroupID/<percent-encoded group ID>`.
+pub fn document_selector(group: &McServiceGroupId) -> String {
+    format!(
+        "{AUID}/global/byGroupID/{}",
+        percent_encoding::utf8_percent_encode(group.as_str(), SEGMENT)
+    )
+}
+
+/// The xcap-diff document (RFC 5874) telling a subscriber that a group's document
+/// changed from `previous` to `new` entity tag (`new` absent: it was deleted), as a SIP
+/// NOTIFY with `Event: xcap-diff` carries it (TS 24.481 §6.3.13). `xcap_root` is the
+/// absolute URI of the XCAP root.
+pub fn xcap_diff(
+    xcap_root: &str,
+    group: &McServiceGroupId,
+    previous: Option<&str>,
+    new: Option<&str>,
+) -> String {
+    let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+    let selector = document_selector(group);
+    let mut attributes = vec![("sel", selector.as_str())];
+    if let Some(previous) = previous {
+        attributes.push(("previous-etag", previous));
+    }
+    if let Some(new) = new {
+        attributes.push(("new-etag", new));
+    }
+    // Writing into a Vec cannot fail.
+    let _ = writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
+    let _ = writer
+        .create_element("xcap-diff")
+        .with_attributes([
+            ("xmlns", "urn:ietf:params:xml:ns:xcap-diff"),
+            ("xcap-root", xcap_root),
+        ])
+        .write_inner_content(|w| {
+            w.create_element("document")
+                .with_attributes(attributes)
+                .write_empty()?;
+            Ok::<(), std::io::Error>(())
+        });
+    String::from_utf8(writer.into_inner()).unwrap_or_default()
+}
+
 /// Encodes the group document of `group` (UTF-8, indented).
 pub fn encode(group: &McServiceGroupId, configuration: &GroupConfiguration) -> String {
     let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);

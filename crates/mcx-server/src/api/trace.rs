@@ -173,13 +173,15 @@ pub(crate) async fn record_client_flows(
 /// trace); other events are small and kept whole.
 pub(crate) fn event_elements(event: &mcx_model::events::ClientEvent) -> serde_json::Value {
     match event {
-        mcx_model::events::ClientEvent::GroupConfigurationChanged { group } => serde_json::json!({
-            "event": event.name(),
-            "mc-service-group-id": group.mc_service_group_id,
-            "version": group.version,
-            "display-name": group.configuration.display_name,
-            "key-material-generation": group.key_material.as_ref().map(|k| k.generation),
-        }),
+        mcx_model::events::ClientEvent::GroupConfigurationChanged { group, .. } => {
+            serde_json::json!({
+                "event": event.name(),
+                "mc-service-group-id": group.mc_service_group_id,
+                "version": group.version,
+                "display-name": group.configuration.display_name,
+                "key-material-generation": group.key_material.as_ref().map(|k| k.generation),
+            })
+        }
         other => serde_json::to_value(other).unwrap_or_default(),
     }
 }

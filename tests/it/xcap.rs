@@ -554,3 +554,68 @@ async fn a_change_over_xcap_reaches_subscribers_with_its_etag_and_the_xcap_diff_
         ]
     );
 }
+
+#[tokio::test]
+async fn node_selectors_read_one_element_or_attribute() {
+    let system = TestSystem::example().await;
+    let bob = system.log_on_as(BOB, "phone").await;
+    let carol = system.log_on_as(CAROL, "phone").await;
+    let node = |selector: &str| format!("{OPS_DOCUMENT}/~~/{selector}");
+
+    let name = get(
+        &system,
+        bob.token(),
+        &node("group/list-service/display-name"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(name.status(), 200);
+    assert_eq!(name.headers()["content-type"], "application/xcap-el+xml");
+    assert_eq!(name.headers()["etag"], "\"1\"");
+    assert_eq!(
+        name.text().await.unwrap(),
+        "<display-name>Operations</display-name>"
+    );
+
+    let priority = get(
+        &system,
+        bob.token(),
+        &node("group/list-service/list/entry%5B@uri=%22sip:bob@police.example%22%5D/g:user-priority?xmlns(g=urn:3gpp:ns:mcpttGroupInfo:1.0)"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(priority.status(), 200);
+    assert_eq!(
+        priority.text().await.unwrap(),
+        "<mcpttgi:user-priority>3</mcpttgi:user-priority>"
+    );
+
+    let uri = get(&system, bob.token(), &node("group/list-service/@uri"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uri.headers()["content-type"], "application/xcap-att+xml");
+    assert_eq!(uri.text().await.unwrap(), "sip:ops@police.example");
+
+    let none = get(&system, bob.token(), &node("group/list-service/owner"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 404);
+    let malformed = get(&system, bob.token(), &node("group/list-service/x:y"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    let not_member = get(
+        &system,
+        carol.token(),
+        &node("group/list-service/display-name"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(not_member.status(), 403);
+}

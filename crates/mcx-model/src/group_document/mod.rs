@@ -7,8 +7,10 @@ use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 
 mod decode;
+mod selector;
 pub(crate) use decode::check_kept;
 pub use decode::{DocumentError, DocumentErrorKind, decode};
+pub use selector::{Selected, SelectorError, select};
 
 use crate::McServiceGroupId;
 use crate::group::GroupConfiguration;

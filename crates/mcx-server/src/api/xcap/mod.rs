@@ -36,6 +36,14 @@ pub(super) fn routes(root: &str) -> axum::Router<AppState> {
     axum::Router::new()
         .route(&format!("{tree}/byGroupID/{{id}}"), document())
         .route(&format!("{tree}/byGroup/{{id}}"), document())
+        .route(
+            &format!("{tree}/byGroupID/{{id}}/~~/{{*selector}}"),
+            axum::routing::get(read_node),
+        )
+        .route(
+            &format!("{tree}/byGroup/{{id}}/~~/{{*selector}}"),
+            axum::routing::get(read_node),
+        )
 }
 
 /// The document with its ETag.
@@ -74,6 +82,45 @@ async fn read(
         return Ok(response);
     }
     Ok(served(StatusCode::OK, &group))
+}
+
+/// GET of one element or attribute of a group document (RFC 4825 §6.3 node selector),
+/// for whoever may read the document.
+async fn read_node(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path((raw_id, selector)): axum::extract::Path<(String, String)>,
+    uri: axum::http::Uri,
+) -> Result<Response, ApiError> {
+    let id = mcx_model::McServiceGroupId::parse(&raw_id)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_PATH, e.to_string()))?;
+    let group = state.system.gms.group(&caller.requester, &id).await?;
+    let document = group_document::encode(&id, &group.configuration);
+    let query = uri.query().map(|q| {
+        percent_encoding::percent_decode_str(q)
+            .decode_utf8_lossy()
+            .into_owned()
+    });
+    let selected =
+        group_document::select(&document, &selector, query.as_deref()).map_err(|e| match e {
+            group_document::SelectorError::Malformed(why) => {
+                ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_PATH, why)
+            }
+            group_document::SelectorError::NoNode(why) => {
+                ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, why)
+            }
+        })?;
+    let (media, body) = match selected {
+        group_document::Selected::Element(xml) => ("application/xcap-el+xml", xml),
+        group_document::Selected::Attribute(value) => ("application/xcap-att+xml", value),
+    };
+    let mut response = (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(media))],
+        body,
+    )
+        .into_response();
+    with_etag(&mut response, &group);
+    Ok(response)
 }
 
 /// PUT of a group document (group administrators): creates the group (201) or replaces

@@ -619,3 +619,44 @@ async fn node_selectors_read_one_element_or_attribute() {
     .unwrap();
     assert_eq!(not_member.status(), 403);
 }
+
+#[tokio::test]
+async fn the_gmop_retrieval_leaves_out_the_member_list() {
+    let system = TestSystem::example().await;
+    let bob = system.log_on_as(BOB, "phone").await;
+    let carol = system.log_on_as(CAROL, "phone").await;
+    let post = |token: Option<&str>, media: &str, body: &str| {
+        let request = reqwest::Client::new()
+            .post(format!("{}{OPS_DOCUMENT}", system.url()))
+            .header("content-type", media)
+            .body(body.to_string());
+        match token {
+            Some(token) => request.bearer_auth(token.to_string()),
+            None => request,
+        }
+    };
+    let gmop = "application/vnd.3gpp.GMOP+xml";
+    let ask = r#"<?xml version="1.0" encoding="UTF-8"?><document xmlns="urn:3gpp:ns:mcpttGMOP:1.0"><request><get-excluding-memberlist/></request></document>"#;
+    let answered = post(bob.token(), gmop, ask).send().await.unwrap();
+    assert_eq!(answered.status(), 200);
+    assert_eq!(
+        answered.headers()["content-type"],
+        "application/vnd.oma.poc.groups+xml"
+    );
+    let values = xmllint_check(
+        &answered.text().await.unwrap(),
+        &[
+            "count(//*[local-name()='list'])",
+            "count(//*[local-name()='entry'])",
+            "/*/*/*[local-name()='display-name']",
+        ],
+    );
+    assert_eq!(values, ["0", "0", "Operations"]);
+
+    let other = ask.replace("get-excluding-memberlist", "create-temporary-group");
+    let refused = post(bob.token(), gmop, &other).send().await.unwrap();
+    assert_eq!(refused.status(), 409);
+    assert_eq!(refused.headers()["content-type"], "application/xcap-error+xml");
+    assert_eq!(post(bob.token(), "text/plain", ask).send().await.unwrap().status(), 415);
+    assert_eq!(post(carol.token(), gmop, ask).send().await.unwrap().status(), 403);
+}

@@ -464,3 +464,59 @@ pub(crate) fn check_kept(
     }
     Ok(())
 }
+
+/// The media type of a group management operation (GMOP) request (IANA).
+pub const GMOP_MEDIA_TYPE: &str = "application/vnd.3gpp.GMOP+xml";
+/// The GMOP namespace.
+pub const GMOP_NS: &str = "urn:3gpp:ns:mcpttGMOP:1.0";
+
+/// A GMOP request this server carries out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GmopRequest {
+    /// `<get-excluding-memberlist/>`: the group document without its member list.
+    GetExcludingMemberList,
+}
+
+/// Reads a GMOP request: `<document xmlns="urn:3gpp:ns:mcpttGMOP:1.0"><request>
+/// <get-excluding-memberlist/></request></document>`, as safely as a group document.
+pub fn gmop_request(body: &[u8]) -> Result<GmopRequest, DocumentError> {
+    let text = std::str::from_utf8(body).map_err(|e| {
+        refuse(
+            DocumentErrorKind::NotUtf8,
+            format!("the request is not UTF-8 ({e})"),
+        )
+    })?;
+    let document = Document::parse_with_options(text, options()).map_err(|e| {
+        refuse(
+            DocumentErrorKind::NotWellFormed,
+            format!("the request is not well-formed XML (no DTD accepted): {e}"),
+        )
+    })?;
+    let root = document.root_element();
+    if !is(root, GMOP_NS, "document") {
+        return Err(refuse(
+            DocumentErrorKind::SchemaValidation,
+            format!("a GMOP request is a <document> in {GMOP_NS}"),
+        ));
+    }
+    let asked: Vec<Node> = elements(root)
+        .filter(|n| is(*n, GMOP_NS, "request"))
+        .flat_map(elements)
+        .collect();
+    match asked.as_slice() {
+        [only] if is(*only, GMOP_NS, "get-excluding-memberlist") => {
+            Ok(GmopRequest::GetExcludingMemberList)
+        }
+        [only] => Err(refuse(
+            DocumentErrorKind::ConstraintFailure,
+            format!(
+                "the GMOP operation <{}> is not supported here; only <get-excluding-memberlist/> is",
+                only.tag_name().name()
+            ),
+        )),
+        _ => Err(refuse(
+            DocumentErrorKind::SchemaValidation,
+            "a GMOP request holds one <request> with one operation",
+        )),
+    }
+}

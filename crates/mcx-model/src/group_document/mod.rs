@@ -9,7 +9,9 @@ use quick_xml::events::{BytesDecl, BytesText, Event};
 mod decode;
 mod selector;
 pub(crate) use decode::check_kept;
-pub use decode::{DocumentError, DocumentErrorKind, decode};
+pub use decode::{
+    DocumentError, DocumentErrorKind, GMOP_MEDIA_TYPE, GMOP_NS, GmopRequest, decode, gmop_request,
+};
 pub use selector::{Selected, SelectorError, select};
 
 use crate::McServiceGroupId;
@@ -101,9 +103,26 @@ pub fn xcap_diff(
 
 /// Encodes the group document of `group` (UTF-8, indented).
 pub fn encode(group: &McServiceGroupId, configuration: &GroupConfiguration) -> String {
+    encode_with(group, configuration, true)
+}
+
+/// The document without `<list>`: the retrieval excluding the member list (GMOP
+/// `get-excluding-memberlist`, TS 24.481 §6.3.16).
+pub fn encode_without_members(
+    group: &McServiceGroupId,
+    configuration: &GroupConfiguration,
+) -> String {
+    encode_with(group, configuration, false)
+}
+
+fn encode_with(
+    group: &McServiceGroupId,
+    configuration: &GroupConfiguration,
+    members: bool,
+) -> String {
     let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
     // Writing into a Vec cannot fail.
-    let _ = write_document(&mut writer, group, configuration);
+    let _ = write_document(&mut writer, group, configuration, members);
     String::from_utf8(writer.into_inner()).unwrap_or_default()
 }
 
@@ -111,6 +130,7 @@ fn write_document(
     writer: &mut Writer<Vec<u8>>,
     group: &McServiceGroupId,
     c: &GroupConfiguration,
+    members: bool,
 ) -> std::io::Result<()> {
     writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
     let kept: Vec<(String, &str)> = c
@@ -126,7 +146,7 @@ fn write_document(
         .write_inner_content(|w| {
             w.create_element("list-service")
                 .with_attribute(("uri", group.as_str()))
-                .write_inner_content(|w| write_list_service(w, c))?;
+                .write_inner_content(|w| write_list_service(w, c, members))?;
             Ok(())
         })?;
     Ok(())
@@ -161,8 +181,19 @@ fn text(w: &mut Writer<Vec<u8>>, name: &str, value: &str) -> std::io::Result<()>
     Ok(())
 }
 
-fn write_list_service(w: &mut Writer<Vec<u8>>, c: &GroupConfiguration) -> std::io::Result<()> {
+fn write_list_service(
+    w: &mut Writer<Vec<u8>>,
+    c: &GroupConfiguration,
+    members: bool,
+) -> std::io::Result<()> {
     text(w, "display-name", &c.display_name)?;
+    if members {
+        write_list(w, c)?;
+    }
+    write_group_elements(w, c)
+}
+
+fn write_list(w: &mut Writer<Vec<u8>>, c: &GroupConfiguration) -> std::io::Result<()> {
     w.create_element("list").write_inner_content(|w| {
         for entry in &c.list {
             let element = w
@@ -191,6 +222,10 @@ fn write_list_service(w: &mut Writer<Vec<u8>>, c: &GroupConfiguration) -> std::i
         }
         Ok(())
     })?;
+    Ok(())
+}
+
+fn write_group_elements(w: &mut Writer<Vec<u8>>, c: &GroupConfiguration) -> std::io::Result<()> {
     w.create_element("oxe:supported-services")
         .write_inner_content(|w| {
             for service in c.supported_services.iter() {

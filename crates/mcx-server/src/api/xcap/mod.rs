@@ -32,7 +32,12 @@ pub(super) fn routes(root: &str) -> axum::Router<AppState> {
         root.trim_end_matches('/'),
         group_document::AUID
     );
-    let document = || axum::routing::get(read).put(write).delete(remove);
+    let document = || {
+        axum::routing::get(read)
+            .put(write)
+            .delete(remove)
+            .post(operation)
+    };
     axum::Router::new()
         .route(&format!("{tree}/byGroupID/{{id}}"), document())
         .route(&format!("{tree}/byGroup/{{id}}"), document())
@@ -123,6 +128,56 @@ async fn read_node(
     Ok(response)
 }
 
+/// POST of a group management operation (TS 24.481 §6.3.16): the document without its
+/// member list, for whoever may read the document.
+async fn operation(
+    State(state): State<AppState>,
+    caller: Caller,
+    GroupIdPath(id): GroupIdPath,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, XcapError> {
+    require_media(
+        &headers,
+        group_document::GMOP_MEDIA_TYPE,
+        "a group management operation",
+    )?;
+    match group_document::gmop_request(&body)? {
+        group_document::GmopRequest::GetExcludingMemberList => {
+            let group = state.system.gms.group(&caller.requester, &id).await?;
+            let mut response = (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(group_document::MEDIA_TYPE),
+                )],
+                group_document::encode_without_members(&id, &group.configuration),
+            )
+                .into_response();
+            with_etag(&mut response, &group);
+            Ok(response)
+        }
+    }
+}
+
+/// 415 unless the body is of `media`.
+fn require_media(headers: &HeaderMap, media: &str, what: &str) -> Result<(), XcapError> {
+    let sent = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+        .unwrap_or_default();
+    if sent.eq_ignore_ascii_case(media) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        codes::UNSUPPORTED_MEDIA_TYPE,
+        format!("{what} is sent as {media}"),
+    )
+    .into())
+}
+
 /// PUT of a group document (group administrators): creates the group (201) or replaces
 /// its configuration (200). `If-None-Match: *` creates only, `If-Match` replaces only
 /// the version named; otherwise 412 and nothing changes.
@@ -133,20 +188,7 @@ async fn write(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, XcapError> {
-    let media = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::trim)
-        .unwrap_or_default();
-    if !media.eq_ignore_ascii_case(group_document::MEDIA_TYPE) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            codes::UNSUPPORTED_MEDIA_TYPE,
-            format!("a group document is sent as {}", group_document::MEDIA_TYPE),
-        )
-        .into());
-    }
+    require_media(&headers, group_document::MEDIA_TYPE, "a group document")?;
     let only_new = if_none_match(&headers)?.is_some_and(|tags| tags.contains(&None));
     let precondition = if_match(&headers)?;
     let (named, mut configuration) = group_document::decode(&body)?;

@@ -656,7 +656,24 @@ async fn the_gmop_retrieval_leaves_out_the_member_list() {
     let other = ask.replace("get-excluding-memberlist", "create-temporary-group");
     let refused = post(bob.token(), gmop, &other).send().await.unwrap();
     assert_eq!(refused.status(), 409);
-    assert_eq!(refused.headers()["content-type"], "application/xcap-error+xml");
-    assert_eq!(post(bob.token(), "text/plain", ask).send().await.unwrap().status(), 415);
-    assert_eq!(post(carol.token(), gmop, ask).send().await.unwrap().status(), 403);
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/xcap-error+xml"
+    );
+    assert_eq!(
+        post(bob.token(), "text/plain", ask)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        415
+    );
+    assert_eq!(
+        post(carol.token(), gmop, ask)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
 }

@@ -140,9 +140,10 @@ fn step<'s>(text: &'s str, bindings: &[(String, String)]) -> Result<Step<'s>, Se
         attribute: None,
     };
     while !predicates.is_empty() {
-        let end = predicates.find(']').ok_or_else(malformed)?;
-        let inner = &predicates[1..end];
-        predicates = &predicates[end + 1..];
+        let body = predicates.strip_prefix('[').ok_or_else(malformed)?;
+        let end = body.find(']').ok_or_else(malformed)?;
+        let inner = &body[..end];
+        predicates = &body[end + 1..];
         if let Ok(position) = inner.parse::<usize>() {
             if position == 0 || step.position.is_some() {
                 return Err(malformed());
@@ -296,6 +297,9 @@ mod tests {
             "group/list-service[0]",
             "group/list-service[@uri=unquoted]",
             "group/list-service[position()=1]",
+            // Found by the property test: text between predicates.
+            "group/list-service[1]]\"6==@\"\"v]",
+            "group/a[1]x",
         ] {
             assert!(
                 matches!(select(DOC, bad, None), Err(SelectorError::Malformed(_))),

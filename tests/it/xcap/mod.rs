@@ -10,6 +10,17 @@ use crate::support::*;
 pub(super) const OPS_DOCUMENT: &str =
     "/xcap-root/org.openmobilealliance.groups/global/byGroupID/sip%3Aops%40police.example";
 
+/// The body of a GET that must succeed.
+pub(super) async fn document_text(system: &TestSystem, token: Option<&str>, path: &str) -> String {
+    let response = get(system, token, path).send().await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "GET {path}: {}",
+        response.status()
+    );
+    response.text().await.unwrap()
+}
+
 pub(super) fn get(system: &TestSystem, token: Option<&str>, path: &str) -> reqwest::RequestBuilder {
     let request = reqwest::Client::new().get(format!("{}{path}", system.url()));
     match token {

@@ -111,13 +111,7 @@ async fn conditional_writes_and_every_refusal_change_nothing() {
     let bob = system.log_on_as(BOB, "phone").await;
     let ops = document_path(OPS);
     let before = alice.group(&gid(OPS)).await.unwrap();
-    let document = get(&system, alice.token(), &ops)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let document = document_text(&system, alice.token(), &ops).await;
 
     // Preconditions: 412, with the ETag of what is there.
     let exists = put(&system, alice.token(), &ops, &document)
@@ -286,13 +280,7 @@ async fn a_change_over_xcap_reaches_subscribers_with_its_etag_and_the_xcap_diff_
     bob.subscribe(&gid(OPS)).await.unwrap();
     let mut events = bob.events(None).await.unwrap();
     let ops = document_path(OPS);
-    let document = get(&system, alice.token(), &ops)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let document = document_text(&system, alice.token(), &ops).await;
     let changed = put(
         &system,
         alice.token(),

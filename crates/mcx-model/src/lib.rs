@@ -17,6 +17,7 @@ pub mod ids;
 pub mod interconnection;
 pub mod non_empty;
 pub mod profile;
+pub mod sip_bodies;
 
 pub use ids::{
     ClientId, IdError, McService, McServiceGroupId, McServiceId, SystemDomain, TransactionId,

@@ -94,3 +94,21 @@ fn the_seed_document_is_accepted_with_what_mcx_does_not_model() {
     );
     accepted_documents_reencode(DOCUMENT.as_bytes());
 }
+
+proptest! {
+    #[test]
+    fn sip_bodies_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = mcx_model::sip_bodies::read_mcptt_info(&bytes);
+        let _ = mcx_model::sip_bodies::read_affiliation_publication(&bytes);
+    }
+
+    #[test]
+    fn mutated_publications_never_panic(
+        edits in prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..8),
+    ) {
+        let publish = r#"<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:p="urn:3gpp:ns:mcpttPresInfo:1.0" entity="sip:bob@police.example"><tuple id="phone"><status><p:affiliation group="sip:ops@police.example"/></status></tuple><p:p-id>1</p:p-id></presence>"#;
+        let info = r#"<mcpttinfo xmlns="urn:3gpp:ns:mcpttInfo:1.0"><mcptt-Params><mcptt-access-token type="Normal"><mcpttString>t</mcpttString></mcptt-access-token><mcptt-request-uri type="Normal"><mcpttURI>sip:bob@police.example</mcpttURI></mcptt-request-uri></mcptt-Params></mcpttinfo>"#;
+        let _ = mcx_model::sip_bodies::read_affiliation_publication(&mutate(publish, &edits));
+        let _ = mcx_model::sip_bodies::read_mcptt_info(&mutate(info, &edits));
+    }
+}

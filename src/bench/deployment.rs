@@ -376,6 +376,7 @@ pub(crate) fn prepare(
                 request_timeout_ms: 10_000,
             }),
             partners: partner_configs,
+            sip: None,
         };
         config.check()?;
         let path = dir.join(format!("{domain}.toml"));

@@ -225,6 +225,7 @@ pub(crate) fn prepare(
                 request_timeout_ms: 5_000,
             }),
             partners: partners[domain].clone(),
+            sip: None,
         };
         config.check()?;
         let path = dir.join(format!("{domain}.toml"));

@@ -180,6 +180,7 @@ impl Federation {
                     request_timeout_ms: 5_000,
                 }),
                 partners,
+                sip: None,
             };
             config.check().expect("a valid test configuration");
             members.insert(domain.to_string(), Member { config, node: None });

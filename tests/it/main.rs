@@ -20,6 +20,7 @@ mod regroup;
 mod restart;
 mod security;
 mod session;
+mod sip;
 mod step_two;
 mod support;
 mod xcap;

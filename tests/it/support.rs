@@ -223,3 +223,41 @@ pub fn xmllint_check(xml: &str, xpaths: &[&str]) -> Vec<String> {
         })
         .collect()
 }
+
+/// `sipp` (Debian's sip-tester), the real SIP peer of the SIP tests. Installed when
+/// missing, like xmllint; if it cannot be had the test fails (never skips).
+pub fn sipp() -> &'static std::path::Path {
+    static FOUND: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    FOUND.get_or_init(|| {
+        let which = || {
+            std::process::Command::new("sh")
+                .args(["-c", "command -v sipp"])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        };
+        if let Some(found) = which() {
+            return found;
+        }
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false);
+        let sudo = if root { "" } else { "sudo " };
+        let installed = std::process::Command::new("sh")
+            .args([
+                "-c",
+                &format!(
+                    "{sudo}apt-get update -qq && DEBIAN_FRONTEND=noninteractive {sudo}apt-get install -y -qq sip-tester >/dev/null"
+                ),
+            ])
+            .status();
+        assert!(
+            matches!(installed, Ok(s) if s.success()),
+            "sipp is missing and could not be installed (apt-get install sip-tester)"
+        );
+        which().expect("sipp is on the PATH after installing sip-tester")
+    })
+}

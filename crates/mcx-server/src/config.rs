@@ -33,6 +33,17 @@ pub struct Config {
     /// The partner systems.
     #[serde(default)]
     pub partners: Vec<PartnerConfig>,
+    /// The SIP listener for MC clients (TS 24.379); none without this section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sip: Option<SipSection>,
+}
+
+/// `[sip]`: the SIP door to the MC service server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SipSection {
+    /// UDP and TCP, the same port (`127.0.0.1:5060`; port 0 picks one).
+    pub listen: SocketAddr,
 }
 
 /// `[interconnection]`: this system's one endpoint for partners.

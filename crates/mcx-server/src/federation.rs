@@ -165,6 +165,7 @@ pub fn generate(
                 request_timeout_ms: 10_000,
             }),
             partners,
+            sip: None,
         };
         config.check()?;
         let config_file = dir.join(format!("{domain}.toml"));

@@ -13,6 +13,7 @@ pub mod interconnect;
 pub mod listener;
 pub mod node;
 pub mod pki;
+pub mod sip;
 pub mod world;
 
 pub use config::Config;

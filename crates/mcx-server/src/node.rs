@@ -29,6 +29,7 @@ use crate::interconnect::{EndpointState, HttpsPartnerLink};
 pub struct RunningNode {
     addr: SocketAddr,
     interconnection_addr: Option<SocketAddr>,
+    sip: Option<crate::sip::SipEdge>,
     system: Arc<McSystem>,
     store: Arc<SqlStore>,
     shutdown: watch::Sender<bool>,
@@ -226,10 +227,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         Duration::from_secs(server.session_ttl_seconds),
         shutdown_rx,
     )));
+    let sip = match &config.sip {
+        Some(section) => Some(crate::sip::start(section.listen, system.clone()).await?),
+        None => None,
+    };
     tracing::info!(system = %config.system.domain, %addr, "MC system serving");
     Ok(RunningNode {
         addr,
         interconnection_addr,
+        sip,
         system,
         store,
         shutdown,
@@ -373,6 +379,11 @@ impl RunningNode {
     /// The client API's address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The SIP listener's address (UDP and TCP), if it has one.
+    pub fn sip_addr(&self) -> Option<SocketAddr> {
+        self.sip.as_ref().map(crate::sip::SipEdge::addr)
     }
 
     /// The client API's base URL, e.g. `http://127.0.0.1:7400`.

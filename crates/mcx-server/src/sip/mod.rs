@@ -1,0 +1,163 @@
+//! The SIP door to the MC service server (TS 24.379): a listener on UDP and TCP (the same
+//! port) on rsipstack's RFC 3261 transaction layer (retransmissions answered from the
+//! transaction, timers), and the requests mcx understands. This slice handles explicit
+//! affiliation by PUBLISH (`publish.rs`); any other method is answered 405. The crate is
+//! kept behind this module so that another stack could replace it.
+
+mod multipart;
+mod publish;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use mcx_core::system::McSystem;
+use rsipstack::sip::prelude::HeadersExt as _;
+use rsipstack::sip::{Header, Method, StatusCode};
+use rsipstack::transaction::Transaction;
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::{TcpListenerConnection, TransportLayer};
+use tokio_util::sync::CancellationToken;
+
+pub(crate) use publish::Publications;
+
+/// A SIP answer: status, reason phrase (a sentence that says why, for refusals) and
+/// extra headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Answer {
+    pub(crate) code: u16,
+    pub(crate) reason: String,
+    pub(crate) headers: Vec<(String, String)>,
+}
+
+impl Answer {
+    pub(crate) fn new(code: u16, reason: &str) -> Self {
+        // A reason phrase is one line.
+        let reason = reason.replace(['\r', '\n'], " ");
+        Self {
+            code,
+            reason,
+            headers: Vec::new(),
+        }
+    }
+
+    pub(crate) fn header(mut self, name: &str, value: String) -> Self {
+        self.headers.push((name.to_string(), value));
+        self
+    }
+}
+
+/// The running SIP listener.
+pub struct SipEdge {
+    addr: SocketAddr,
+    cancel: CancellationToken,
+}
+
+impl SipEdge {
+    /// Where it listens (UDP and TCP).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops listening.
+    pub fn stop(&self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Drop for SipEdge {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Starts the SIP listener on `listen` (UDP, and TCP on the same port).
+pub async fn start(listen: SocketAddr, system: Arc<McSystem>) -> anyhow::Result<SipEdge> {
+    let cancel = CancellationToken::new();
+    let layer = TransportLayer::new(cancel.child_token());
+    let udp = UdpConnection::create_connection(listen, None, Some(cancel.child_token()))
+        .await
+        .with_context(|| format!("cannot listen for SIP on udp {listen}"))?;
+    let addr = udp
+        .get_addr()
+        .get_socketaddr()
+        .context("reading the SIP listen address")?;
+    layer.add_transport(udp.into());
+    // rsipstack binds TCP when it serves and reports no port: TCP takes UDP's port.
+    let tcp = TcpListenerConnection::new(addr, None)
+        .await
+        .with_context(|| format!("cannot listen for SIP on tcp {addr}"))?;
+    layer.add_transport(tcp.into());
+    let endpoint = rsipstack::EndpointBuilder::new()
+        .with_user_agent("mcx")
+        .with_transport_layer(layer)
+        .with_cancel_token(cancel.child_token())
+        .build();
+    let mut incoming = endpoint
+        .incoming_transactions()
+        .context("taking the SIP endpoint's requests")?;
+    let inner = endpoint.inner.clone();
+    tokio::spawn(async move {
+        if let Err(e) = inner.serve().await {
+            tracing::warn!(error = ?e, "SIP endpoint stopped");
+        }
+    });
+    let publications = Arc::new(Publications::default());
+    let stop = cancel.child_token();
+    tokio::spawn(async move {
+        let _endpoint = endpoint;
+        loop {
+            let next = tokio::select! {
+                _ = stop.cancelled() => break,
+                next = incoming.recv() => next,
+            };
+            let Some(transaction) = next else { break };
+            tokio::spawn(serve(transaction, system.clone(), publications.clone()));
+        }
+    });
+    tracing::info!(%addr, "SIP listening (udp, tcp)");
+    Ok(SipEdge { addr, cancel })
+}
+
+/// Answers one request; every request gets a final answer, whatever fails.
+async fn serve(
+    mut transaction: Transaction,
+    system: Arc<McSystem>,
+    publications: Arc<Publications>,
+) {
+    let request = &transaction.original;
+    let value = |long: &str, compact: &str| {
+        request
+            .header_value(long)
+            .or_else(|| request.header_value(compact))
+    };
+    let answer = match request.method {
+        Method::Publish => {
+            let publish = publish::Publish {
+                event: value("Event", "o"),
+                expires: request.header_value("Expires"),
+                if_match: request.header_value("SIP-If-Match"),
+                content_type: value("Content-Type", "c"),
+                body: &request.body,
+            };
+            publish::handle(&system, &publications, publish).await
+        }
+        // The transaction layer absorbs ACKs; nothing to answer.
+        Method::Ack => return,
+        _ => Answer::new(405, "Method Not Allowed: this server handles PUBLISH")
+            .header("Allow", "PUBLISH".to_string()),
+    };
+    let method = request.method.to_string();
+    let headers = answer
+        .headers
+        .into_iter()
+        .map(|(name, value)| Header::Other(name, value))
+        .collect();
+    let code = answer.code;
+    if let Err(e) = transaction
+        .reply_with(StatusCode::Other(code, answer.reason), headers, None)
+        .await
+    {
+        tracing::debug!(error = ?e, %method, code, "SIP answer not sent");
+    }
+}

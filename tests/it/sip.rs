@@ -1,0 +1,245 @@
+//! The SIP door (TS 24.379 §9): sipp, a real SIP peer, affiliates a client by PUBLISH
+//! over UDP and TCP against a real server; the JSON API shows the same state after each
+//! scenario.
+
+use mcx_model::McService;
+use mcx_model::flows::affiliation::AffiliationStatus;
+use mcx_server::config::{Config, SipSection};
+
+use crate::support::*;
+
+async fn with_sip() -> TestSystem {
+    let mut config = Config::example();
+    config.sip = Some(SipSection {
+        listen: "127.0.0.1:0".parse().unwrap(),
+    });
+    TestSystem::start(config).await
+}
+
+/// Runs one sipp scenario of `tests/sipp/` to completion; panics with sipp's errors if
+/// any step failed.
+fn scenario(system: &TestSystem, transport: &str, file: &str, keys: &[(&str, &str)]) {
+    let sip = system
+        .node()
+        .sip_addr()
+        .expect("the system listens for SIP");
+    let dir = tempfile::tempdir().expect("a directory for sipp's files");
+    let local_port = crate::federation::free_ports(1).to_string();
+    let mut command = std::process::Command::new(sipp());
+    command
+        .current_dir(dir.path())
+        .arg("-sf")
+        .arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/sipp")
+                .join(file),
+        )
+        .arg(sip.to_string())
+        .args(["-i", "127.0.0.1", "-p", &local_port, "-t", transport])
+        .args([
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "20s",
+            "-timeout_error",
+            "-trace_err",
+        ]);
+    for (key, value) in keys {
+        command.args(["-key", key, value]);
+    }
+    let out = command.output().expect("sipp runs");
+    let errors = std::fs::read_dir(dir.path())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with("_errors.log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(
+        out.status.success(),
+        "sipp {file} over {transport} failed ({:?}):\n{}\n{}\n{errors}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .rev()
+            .take(15)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn held(bob: &mcx_client::Client) -> Vec<(String, Vec<String>, AffiliationStatus)> {
+    bob.affiliations()
+        .await
+        .unwrap()
+        .affiliations
+        .into_iter()
+        .filter(|a| a.mc_service == McService::Mcptt)
+        .map(|a| {
+            (
+                a.mc_service_group_id.to_string(),
+                a.clients.iter().map(|c| c.to_string()).collect(),
+                a.status,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_affiliates_by_publish_and_de_affiliates_by_omission_over_udp_and_tcp() {
+    let system = with_sip().await;
+    for (transport, client) in [("u1", "phone"), ("t1", "radio")] {
+        let bob = system.log_on_as(BOB, client).await;
+        let token = bob.token().unwrap().to_string();
+        let keys = [
+            ("token", token.as_str()),
+            ("user", BOB),
+            ("client", client),
+            ("group", OPS),
+        ];
+        tokio::task::block_in_place(|| {
+            scenario(&system, transport, "publish_affiliate.xml", &keys)
+        });
+        assert_eq!(
+            held(&bob).await,
+            [(
+                OPS.to_string(),
+                vec![client.to_string()],
+                AffiliationStatus::Affiliated
+            )],
+            "{transport}: the JSON API shows the PUBLISH's affiliation"
+        );
+        tokio::task::block_in_place(|| scenario(&system, transport, "publish_none.xml", &keys));
+        assert!(
+            held(&bob).await.is_empty(),
+            "{transport}: a group left out of the complete set is de-affiliated"
+        );
+    }
+}
+
+/// A PUBLISH as raw text, with `event`, `expires` and a two-part body.
+fn raw_publish(
+    sip: std::net::SocketAddr,
+    local: std::net::SocketAddr,
+    call: &str,
+    event: &str,
+    expires: &str,
+    token: &str,
+    boundary_ok: bool,
+) -> String {
+    let info = format!(
+        r#"<mcpttinfo xmlns="urn:3gpp:ns:mcpttInfo:1.0"><mcptt-Params><mcptt-access-token type="Normal"><mcpttString>{token}</mcpttString></mcptt-access-token></mcptt-Params></mcpttinfo>"#
+    );
+    let pidf = format!(
+        r#"<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:p="urn:3gpp:ns:mcpttPresInfo:1.0" entity="{BOB}"><tuple id="phone"><status><p:affiliation group="{OPS}"/></status></tuple></presence>"#
+    );
+    let closing = if boundary_ok { "--b1--" } else { "--b2--" };
+    let body = format!(
+        "--b1\r\nContent-Type: application/vnd.3gpp.mcptt-info+xml\r\n\r\n{info}\r\n--b1\r\nContent-Type: application/pidf+xml\r\n\r\n{pidf}\r\n{closing}\r\n"
+    );
+    format!(
+        "PUBLISH sip:mcptt-psi@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-{call}\r\nMax-Forwards: 70\r\nFrom: <{BOB}>;tag={call}\r\nTo: <{BOB}>\r\nCall-ID: {call}\r\nCSeq: 1 PUBLISH\r\nEvent: {event}\r\nExpires: {expires}\r\nContent-Type: multipart/mixed;boundary=b1\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[tokio::test]
+async fn bad_publications_get_a_4xx_that_says_why_and_change_nothing() {
+    let system = with_sip().await;
+    let bob = system.log_on_as(BOB, "phone").await;
+    let token = bob.token().unwrap().to_string();
+    let sip = system.node().sip_addr().unwrap();
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local = socket.local_addr().unwrap();
+    let ask = |text: String| {
+        let socket = &socket;
+        async move {
+            socket.send_to(text.as_bytes(), sip).await.unwrap();
+            let mut buffer = vec![0u8; 8192];
+            let (n, _) = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                socket.recv_from(&mut buffer),
+            )
+            .await
+            .expect("an answer within 5 s")
+            .unwrap();
+            String::from_utf8_lossy(&buffer[..n])
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        }
+    };
+    let cases = [
+        (
+            "c1",
+            "presence",
+            "4294967295",
+            "not-a-token",
+            true,
+            "SIP/2.0 403 Forbidden: the access token is not a valid session",
+        ),
+        (
+            "c2",
+            "presence",
+            "4294967295",
+            token.as_str(),
+            false,
+            "SIP/2.0 400 Bad Request",
+        ),
+        (
+            "c3",
+            "dialog",
+            "4294967295",
+            token.as_str(),
+            true,
+            "SIP/2.0 489 Bad Event",
+        ),
+        (
+            "c4",
+            "presence",
+            "3600",
+            token.as_str(),
+            true,
+            "SIP/2.0 423 Interval Too Brief",
+        ),
+    ];
+    for (call, event, expires, token, boundary_ok, expected) in cases {
+        let status = ask(raw_publish(
+            sip,
+            local,
+            call,
+            event,
+            expires,
+            token,
+            boundary_ok,
+        ))
+        .await;
+        assert!(status.starts_with(expected), "{call}: {status}");
+    }
+    // Garbage and an unknown method: dropped (RFC 3261 §18.3 for what does not parse),
+    // and the server still answers the next request.
+    socket
+        .send_to(b"\x00\x01 not SIP at all", sip)
+        .await
+        .unwrap();
+    socket
+        .send_to(
+            format!("FOO sip:x@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-x\r\n\r\n")
+                .as_bytes(),
+            sip,
+        )
+        .await
+        .unwrap();
+    let status = ask(raw_publish(
+        sip, local, "c5", "presence", "3600", &token, true,
+    ))
+    .await;
+    assert!(status.starts_with("SIP/2.0 423"), "after garbage: {status}");
+    assert!(
+        bob.affiliations().await.unwrap().affiliations.is_empty(),
+        "nothing changed"
+    );
+}

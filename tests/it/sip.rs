@@ -19,6 +19,17 @@ async fn with_sip() -> TestSystem {
 /// Runs one sipp scenario of `tests/sipp/` to completion; panics with sipp's errors if
 /// any step failed.
 fn scenario(system: &TestSystem, transport: &str, file: &str, keys: &[(&str, &str)]) {
+    let (child, dir) = start_scenario(system, transport, file, keys);
+    finish_scenario(child, dir, transport, file);
+}
+
+/// Starts a sipp scenario in the background (one call, a 20 s limit).
+fn start_scenario(
+    system: &TestSystem,
+    transport: &str,
+    file: &str,
+    keys: &[(&str, &str)],
+) -> (std::process::Child, tempfile::TempDir) {
     let sip = system
         .node()
         .sip_addr()
@@ -44,11 +55,23 @@ fn scenario(system: &TestSystem, transport: &str, file: &str, keys: &[(&str, &st
             "20s",
             "-timeout_error",
             "-trace_err",
-        ]);
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     for (key, value) in keys {
         command.args(["-key", key, value]);
     }
-    let out = command.output().expect("sipp runs");
+    (command.spawn().expect("sipp runs"), dir)
+}
+
+/// Waits for a sipp scenario; panics with sipp's errors if any step failed.
+fn finish_scenario(
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    transport: &str,
+    file: &str,
+) {
+    let out = child.wait_with_output().expect("sipp ends");
     let errors = std::fs::read_dir(dir.path())
         .into_iter()
         .flatten()
@@ -60,12 +83,11 @@ fn scenario(system: &TestSystem, transport: &str, file: &str, keys: &[(&str, &st
         out.status.success(),
         "sipp {file} over {transport} failed ({:?}):\n{}\n{}\n{errors}",
         out.status.code(),
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .rev()
-            .take(15)
-            .collect::<Vec<_>>()
-            .join("\n"),
+        {
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let lines: Vec<&str> = stdout.lines().collect();
+            lines[lines.len().saturating_sub(12)..].join("\n")
+        },
         String::from_utf8_lossy(&out.stderr)
     );
 }
@@ -242,4 +264,17 @@ async fn bad_publications_get_a_4xx_that_says_why_and_change_nothing() {
         bob.affiliations().await.unwrap().affiliations.is_empty(),
         "nothing changed"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_status_subscription_hears_the_state_at_once_and_after_a_change_made_elsewhere() {
+    let system = with_sip().await;
+    let bob = system.log_on_as(BOB, "phone").await;
+    let token = bob.token().unwrap().to_string();
+    let keys = [("token", token.as_str()), ("user", BOB), ("group", OPS)];
+    let (child, dir) = start_scenario(&system, "u1", "subscribe_status.xml", &keys);
+    // The change is made through the JSON API, while sipp waits for its NOTIFY.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    bob.affiliate(McService::Mcptt, &[gid(OPS)]).await.unwrap();
+    tokio::task::block_in_place(|| finish_scenario(child, dir, "u1", "subscribe_status.xml"));
 }

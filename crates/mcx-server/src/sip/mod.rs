@@ -1,11 +1,13 @@
 //! The SIP door to the MC service server (TS 24.379): a listener on UDP and TCP (the same
 //! port) on rsipstack's RFC 3261 transaction layer (retransmissions answered from the
-//! transaction, timers), and the requests mcx understands. This slice handles explicit
-//! affiliation by PUBLISH (`publish.rs`); any other method is answered 405. The crate is
-//! kept behind this module so that another stack could replace it.
+//! transaction, timers), and the requests mcx understands: explicit affiliation by
+//! PUBLISH (`publish.rs`) and affiliation status by SUBSCRIBE / NOTIFY (`subscribe.rs`);
+//! any other method is answered 405. The crate is kept behind this module so that
+//! another stack could replace it.
 
 mod multipart;
 mod publish;
+mod subscribe;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -103,6 +105,15 @@ pub async fn start(listen: SocketAddr, system: Arc<McSystem>) -> anyhow::Result<
         }
     });
     let publications = Arc::new(Publications::default());
+    let layer = rsipstack::dialog::dialog_layer::DialogLayer::new(endpoint.inner.clone());
+    let (states, mut dialog_states) = layer.new_dialog_state_channel();
+    // Dialog state changes are not used; the channel is unbounded, so it is drained.
+    tokio::spawn(async move { while dialog_states.recv().await.is_some() {} });
+    let dialogs = Arc::new(subscribe::Dialogs {
+        layer,
+        states,
+        subscriptions: Default::default(),
+    });
     let stop = cancel.child_token();
     tokio::spawn(async move {
         let _endpoint = endpoint;
@@ -112,7 +123,12 @@ pub async fn start(listen: SocketAddr, system: Arc<McSystem>) -> anyhow::Result<
                 next = incoming.recv() => next,
             };
             let Some(transaction) = next else { break };
-            tokio::spawn(serve(transaction, system.clone(), publications.clone()));
+            tokio::spawn(serve(
+                transaction,
+                system.clone(),
+                publications.clone(),
+                dialogs.clone(),
+            ));
         }
     });
     tracing::info!(%addr, "SIP listening (udp, tcp)");
@@ -124,7 +140,14 @@ async fn serve(
     mut transaction: Transaction,
     system: Arc<McSystem>,
     publications: Arc<Publications>,
+    dialogs: Arc<subscribe::Dialogs>,
 ) {
+    if transaction.original.method == Method::Subscribe {
+        let Some(answer) = subscribe::handle(&mut transaction, &system, &dialogs).await else {
+            return;
+        };
+        return reply(transaction, answer).await;
+    }
     let request = &transaction.original;
     let value = |long: &str, compact: &str| {
         request
@@ -144,10 +167,17 @@ async fn serve(
         }
         // The transaction layer absorbs ACKs; nothing to answer.
         Method::Ack => return,
-        _ => Answer::new(405, "Method Not Allowed: this server handles PUBLISH")
-            .header("Allow", "PUBLISH".to_string()),
+        _ => Answer::new(
+            405,
+            "Method Not Allowed: this server handles PUBLISH and SUBSCRIBE",
+        )
+        .header("Allow", "PUBLISH, SUBSCRIBE".to_string()),
     };
-    let method = request.method.to_string();
+    reply(transaction, answer).await;
+}
+
+async fn reply(mut transaction: Transaction, answer: Answer) {
+    let method = transaction.original.method.to_string();
     let headers = answer
         .headers
         .into_iter()

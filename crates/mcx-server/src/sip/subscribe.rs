@@ -1,0 +1,300 @@
+//! Affiliation status by SUBSCRIBE / NOTIFY, `Event: presence` (TS 24.379 §9.2.1.3,
+//! §9.2.2.2.4; RFC 6665): a client subscribes to its user's affiliation status (or, with
+//! the permission the JSON API asks for, another user's) and gets a NOTIFY at once and
+//! after every change, whichever door or system made it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mcx_core::identity::Requester;
+use mcx_core::system::McSystem;
+use mcx_model::flows::affiliation::AffiliationStatus;
+use mcx_model::sip_bodies::{self, ClientGroupStatus, MCPTT_INFO_MEDIA_TYPE};
+use mcx_model::{ClientId, McService, McServiceId};
+use rsipstack::dialog::dialog::{Dialog, DialogStateSender};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::subscription::ServerSubscriptionDialog;
+use rsipstack::sip::Header;
+use rsipstack::sip::prelude::HeadersExt as _;
+use rsipstack::transaction::Transaction;
+use tokio::sync::watch;
+
+use super::{Answer, multipart};
+
+/// The longest subscription granted, in seconds; a client refreshes before it ends.
+const MAX_EXPIRES: u64 = 3600;
+/// How often a subscription looks at the state when nothing woke it (a change made in
+/// another process, or through a path that wrote no client event).
+const LOOK_AGAIN: Duration = Duration::from_secs(2);
+
+/// The subscriptions in effect, by dialog: their expiry can be moved or ended.
+#[derive(Default)]
+pub(crate) struct Subscriptions(Mutex<HashMap<String, watch::Sender<u64>>>);
+
+/// What the SIP listener shares with the subscription handlers.
+pub(crate) struct Dialogs {
+    pub(crate) layer: DialogLayer,
+    pub(crate) states: DialogStateSender,
+    pub(crate) subscriptions: Subscriptions,
+}
+
+/// Handles a SUBSCRIBE; `None` when the answer was already sent through the dialog.
+pub(crate) async fn handle(
+    transaction: &mut Transaction,
+    system: &Arc<McSystem>,
+    dialogs: &Arc<Dialogs>,
+) -> Option<Answer> {
+    let request = &transaction.original;
+    let event = request
+        .header_value("Event")
+        .or_else(|| request.header_value("o"))
+        .unwrap_or_default();
+    if !event
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .eq_ignore_ascii_case("presence")
+    {
+        return Some(Answer::new(
+            489,
+            "Bad Event: affiliation status is subscribed to with Event: presence",
+        ));
+    }
+    let expires = request
+        .header_value("Expires")
+        .and_then(|e| e.trim().parse::<u64>().ok())
+        .unwrap_or(MAX_EXPIRES)
+        .min(MAX_EXPIRES);
+    // In a dialog: a refresh, or (Expires 0) the end.
+    if let Some(Dialog::ServerSubscription(dialog)) = dialogs.layer.match_dialog(transaction) {
+        let key = dialog.id().to_string();
+        let held = dialogs
+            .subscriptions
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        return Some(match held {
+            Some(expiry) => {
+                let _ = expiry.send(expires);
+                Answer::new(200, "OK").header("Expires", expires.to_string())
+            }
+            None => Answer::new(481, "Subscription Does Not Exist"),
+        });
+    }
+    let content_type = request
+        .header_value("Content-Type")
+        .or_else(|| request.header_value("c"))
+        .unwrap_or_default();
+    let info = if multipart::media_type(&content_type) == MCPTT_INFO_MEDIA_TYPE {
+        Some(request.body.as_slice())
+    } else {
+        multipart::split(&content_type, &request.body)
+            .ok()
+            .and_then(|parts| {
+                parts
+                    .into_iter()
+                    .find(|p| p.media_type == MCPTT_INFO_MEDIA_TYPE)
+                    .map(|p| p.body)
+            })
+    };
+    let Some(info) = info else {
+        return Some(Answer::new(
+            415,
+            "Unsupported Media Type: a SUBSCRIBE carries application/vnd.3gpp.mcptt-info+xml with the access token",
+        ));
+    };
+    let info = match sip_bodies::read_mcptt_info(info) {
+        Ok(info) => info,
+        Err(e) => return Some(Answer::new(400, &format!("Bad Request: {e}"))),
+    };
+    let Some(token) = info.access_token else {
+        return Some(Answer::new(
+            403,
+            "Forbidden: no mcptt-access-token in the mcptt-info body",
+        ));
+    };
+    let Ok((requester, _)) = system.identity.authenticate(&token).await else {
+        return Some(Answer::new(
+            403,
+            "Forbidden: the access token is not a valid session",
+        ));
+    };
+    let watched = info
+        .request_uri
+        .unwrap_or_else(|| requester.mc_service_id.clone());
+    // The JSON API's check: another user's status needs the permission.
+    let first = match status_body(system, &requester, &watched).await {
+        Ok(body) => body,
+        Err(answer) => return Some(answer),
+    };
+    let contact = match dialogs.layer.build_local_contact(None, None) {
+        Ok(contact) => contact,
+        Err(_) => return Some(Answer::new(500, "Server Internal Error: no local contact")),
+    };
+    let dialog = match dialogs.layer.get_or_create_server_subscription(
+        transaction,
+        dialogs.states.clone(),
+        None,
+        Some(contact),
+    ) {
+        Ok(dialog) => dialog,
+        Err(e) => {
+            return Some(Answer::new(
+                400,
+                &format!("Bad Request: not a subscription this server can hold ({e})"),
+            ));
+        }
+    };
+    if dialog
+        .accept(
+            Some(vec![Header::Other("Expires".into(), expires.to_string())]),
+            None,
+        )
+        .is_err()
+    {
+        return Some(Answer::new(
+            500,
+            "Server Internal Error: the subscription could not be accepted",
+        ));
+    }
+    // The 200 goes out before the first NOTIFY.
+    while transaction.receive().await.is_some() {}
+    let (expiry, watch_expiry) = watch::channel(expires);
+    let key = dialog.id().to_string();
+    dialogs
+        .subscriptions
+        .0
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key.clone(), expiry);
+    tokio::spawn(notify_until_ended(
+        system.clone(),
+        dialogs.clone(),
+        dialog,
+        key,
+        requester,
+        watched,
+        first,
+        watch_expiry,
+    ));
+    None
+}
+
+/// Sends NOTIFYs for one subscription: the state now, then after each change, until it
+/// expires, is ended by the subscriber, or the subscriber stops answering.
+#[allow(clippy::too_many_arguments)] // one subscription's parts, moved into its task
+async fn notify_until_ended(
+    system: Arc<McSystem>,
+    dialogs: Arc<Dialogs>,
+    dialog: ServerSubscriptionDialog,
+    key: String,
+    requester: Requester,
+    watched: McServiceId,
+    first: String,
+    mut expiry: watch::Receiver<u64>,
+) {
+    let waker = system.wakers.waker(&requester.session_id);
+    let mut sent: Option<String> = None;
+    let mut body = first;
+    let mut deadline = tokio::time::Instant::now() + Duration::from_secs(*expiry.borrow());
+    loop {
+        let remaining = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .as_secs();
+        if remaining == 0 {
+            break;
+        }
+        if sent.as_ref() != Some(&body) {
+            if !notify(&dialog, &format!("active;expires={remaining}"), &body).await {
+                forget(&dialogs, &dialog, &key);
+                return;
+            }
+            sent = Some(body.clone());
+        }
+        let notified = waker.notified();
+        tokio::select! {
+            _ = notified => {}
+            _ = tokio::time::sleep(LOOK_AGAIN) => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            changed = expiry.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                deadline = tokio::time::Instant::now() + Duration::from_secs(*expiry.borrow());
+            }
+        }
+        match status_body(&system, &requester, &watched).await {
+            Ok(now) => body = now,
+            // The session ended or the permission went: the subscription ends.
+            Err(_) => break,
+        }
+    }
+    let _ = notify(&dialog, "terminated;reason=timeout", &body).await;
+    forget(&dialogs, &dialog, &key);
+}
+
+fn forget(dialogs: &Dialogs, dialog: &ServerSubscriptionDialog, key: &str) {
+    dialogs
+        .subscriptions
+        .0
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(key);
+    dialogs.layer.remove_dialog(&dialog.id());
+}
+
+/// One NOTIFY; false when the subscriber did not take it.
+async fn notify(dialog: &ServerSubscriptionDialog, state: &str, body: &str) -> bool {
+    let headers = vec![
+        Header::Other("Event".into(), "presence".into()),
+        Header::Other("Subscription-State".into(), state.to_string()),
+        Header::Other("Content-Type".into(), sip_bodies::PIDF_MEDIA_TYPE.into()),
+    ];
+    match dialog
+        .notify(Some(headers), Some(body.as_bytes().to_vec()))
+        .await
+    {
+        Ok(Some(response)) => response.status_code.code() < 300,
+        Ok(None) | Err(_) => false,
+    }
+}
+
+/// The watched user's per-user affiliation information (MCPTT), as the requester may see it.
+async fn status_body(
+    system: &McSystem,
+    requester: &Requester,
+    watched: &McServiceId,
+) -> Result<String, Answer> {
+    let affiliations = system
+        .mc_service_server
+        .user_affiliations(requester, watched)
+        .await
+        .map_err(|e| match e {
+            mcx_core::error::Error::Refused { detail, .. } => {
+                Answer::new(403, &format!("Forbidden: {detail}"))
+            }
+            mcx_core::error::Error::Store(_) => Answer::new(503, "Service Unavailable: storage"),
+        })?;
+    let mut clients: Vec<(ClientId, Vec<ClientGroupStatus>)> = Vec::new();
+    for affiliation in affiliations.affiliations.iter().filter(|a| {
+        a.mc_service == McService::Mcptt && a.status != AffiliationStatus::NotAffiliated
+    }) {
+        for client in &affiliation.clients {
+            let status = ClientGroupStatus {
+                group: affiliation.mc_service_group_id.clone(),
+                status: affiliation.status,
+            };
+            match clients.iter_mut().find(|(c, _)| c == client) {
+                Some((_, groups)) => groups.push(status),
+                None => clients.push((client.clone(), vec![status])),
+            }
+        }
+    }
+    Ok(sip_bodies::write_affiliation_status(
+        watched, &clients, None,
+    ))
+}

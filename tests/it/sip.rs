@@ -278,3 +278,50 @@ async fn a_status_subscription_hears_the_state_at_once_and_after_a_change_made_e
     bob.affiliate(McService::Mcptt, &[gid(OPS)]).await.unwrap();
     tokio::task::block_in_place(|| finish_scenario(child, dir, "u1", "subscribe_status.xml"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_document_subscription_hears_each_new_etag_whichever_door_changed_the_group() {
+    let system = with_sip().await;
+    let alice = system.log_on_as(ALICE, "console").await;
+    let bob = system.log_on_as(BOB, "phone").await;
+    let token = bob.token().unwrap().to_string();
+    let document = "org.openmobilealliance.groups/global/byGroupID/sip%3Aops%40police.example";
+    let keys = [
+        ("token", token.as_str()),
+        ("user", BOB),
+        ("document", document),
+    ];
+    let (child, dir) = start_scenario(&system, "u1", "subscribe_documents.xml", &keys);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Changed over XCAP ...
+    let url = format!("{}/xcap-root/{document}", system.url());
+    let http = reqwest::Client::new();
+    let xml = http
+        .get(&url)
+        .bearer_auth(alice.token().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let put = http
+        .put(&url)
+        .bearer_auth(alice.token().unwrap())
+        .header("content-type", "application/vnd.oma.poc.groups+xml")
+        .header("if-match", "\"1\"")
+        .body(xml.replace(">Operations<", ">Operations centre<"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    // ... then, once that NOTIFY had time to go, through the JSON API.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let mut changed = alice.group(&gid(OPS)).await.unwrap().configuration;
+    changed.on_network_group_priority = Some(9);
+    alice
+        .update_group(&gid(OPS), &changed, mcx_client::IfMatch::Version(2))
+        .await
+        .unwrap();
+    tokio::task::block_in_place(|| finish_scenario(child, dir, "u1", "subscribe_documents.xml"));
+}

@@ -21,6 +21,11 @@ pub const PIDF_MEDIA_TYPE: &str = "application/pidf+xml";
 /// The MCPTT presence extensions for affiliation (TS 24.379 §9.3.1).
 pub const PRES_INFO_NS: &str = "urn:3gpp:ns:mcpttPresInfo:1.0";
 
+/// Resource lists (RFC 4826), naming the documents of an xcap-diff subscription.
+pub const RESOURCE_LISTS_NS: &str = "urn:ietf:params:xml:ns:resource-lists";
+/// Its media type.
+pub const RESOURCE_LISTS_MEDIA_TYPE: &str = "application/resource-lists+xml";
+
 /// A body that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -101,6 +106,38 @@ fn value(node: Node, child: &str) -> Result<String, BodyError> {
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| BodyError(format!("<{}> has no <{child}>", node.tag_name().name())))
+}
+
+/// Entries a resource list may name.
+pub const MAX_ENTRIES: usize = 1_000;
+
+/// The `entry/@uri` values of a resource list (`<resource-lists><list><entry uri=…/>`),
+/// as an xcap-diff SUBSCRIBE names its documents (TS 24.481 §6.3.13.2).
+pub fn read_resource_list(body: &[u8]) -> Result<Vec<String>, BodyError> {
+    let document = document(utf8(body, "resource-lists")?, "resource-lists")?;
+    let root = document.root_element();
+    if root.tag_name().namespace() != Some(RESOURCE_LISTS_NS)
+        || root.tag_name().name() != "resource-lists"
+    {
+        return Err(BodyError(format!(
+            "the resource list's root must be <resource-lists> in {RESOURCE_LISTS_NS}"
+        )));
+    }
+    let mut uris = Vec::new();
+    for list in children(root, RESOURCE_LISTS_NS, "list") {
+        for entry in children(list, RESOURCE_LISTS_NS, "entry") {
+            let uri = entry
+                .attribute("uri")
+                .ok_or_else(|| BodyError("an <entry> needs its uri".into()))?;
+            uris.push(uri.to_string());
+        }
+    }
+    if uris.len() > MAX_ENTRIES {
+        return Err(BodyError(format!(
+            "a resource list may name at most {MAX_ENTRIES} documents"
+        )));
+    }
+    Ok(uris)
 }
 
 /// A client's desired affiliations, as its PUBLISH carries them (§9.2.1.2): the complete

@@ -100,6 +100,8 @@ proptest! {
     fn sip_bodies_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let _ = mcx_model::sip_bodies::read_mcptt_info(&bytes);
         let _ = mcx_model::sip_bodies::read_affiliation_publication(&bytes);
+        let _ = mcx_model::sip_bodies::read_resource_list(&bytes);
+        let _ = group_document::group_of_selector(&String::from_utf8_lossy(&bytes));
     }
 
     #[test]

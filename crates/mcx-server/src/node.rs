@@ -228,7 +228,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         shutdown_rx,
     )));
     let sip = match &config.sip {
-        Some(section) => Some(crate::sip::start(section.listen, system.clone()).await?),
+        Some(section) => Some(
+            crate::sip::start(
+                section.listen,
+                system.clone(),
+                format!("http://{addr}{}", server.xcap_root),
+            )
+            .await?,
+        ),
         None => None,
     };
     tracing::info!(system = %config.system.domain, %addr, "MC system serving");

@@ -65,6 +65,55 @@ pub fn document_selector(group: &McServiceGroupId) -> String {
     )
 }
 
+/// The group a document selector (relative to the XCAP root, or with the root in front)
+/// names: `…org.openmobilealliance.groups/global/byGroupID/<percent-encoded ID>`, or the
+/// older `byGroup/`.
+pub fn group_of_selector(selector: &str) -> Option<McServiceGroupId> {
+    let at = selector.find(AUID)?;
+    let rest = selector[at + AUID.len()..].strip_prefix("/global/")?;
+    let encoded = rest
+        .strip_prefix("byGroupID/")
+        .or_else(|| rest.strip_prefix("byGroup/"))?;
+    let id = percent_encoding::percent_decode_str(encoded)
+        .decode_utf8()
+        .ok()?;
+    McServiceGroupId::parse(&id).ok()
+}
+
+/// An xcap-diff document for several documents at once: each with the entity tag it had
+/// and has (`None` before: new to the subscriber; `None` now: gone or no longer readable).
+pub fn xcap_diff_documents(
+    xcap_root: &str,
+    documents: &[(McServiceGroupId, Option<String>, Option<String>)],
+) -> String {
+    let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
+    // Writing into a Vec cannot fail.
+    let _ = writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
+    let _ = writer
+        .create_element("xcap-diff")
+        .with_attributes([
+            ("xmlns", "urn:ietf:params:xml:ns:xcap-diff"),
+            ("xcap-root", xcap_root),
+        ])
+        .write_inner_content(|w| {
+            for (group, previous, new) in documents {
+                let selector = document_selector(group);
+                let mut attributes = vec![("sel", selector.as_str())];
+                if let Some(previous) = previous {
+                    attributes.push(("previous-etag", previous.as_str()));
+                }
+                if let Some(new) = new {
+                    attributes.push(("new-etag", new.as_str()));
+                }
+                w.create_element("document")
+                    .with_attributes(attributes)
+                    .write_empty()?;
+            }
+            Ok::<(), std::io::Error>(())
+        });
+    String::from_utf8(writer.into_inner()).unwrap_or_default()
+}
+
 /// The xcap-diff document (RFC 5874) telling a subscriber that a group's document
 /// changed from `previous` to `new` entity tag (`new` absent: it was deleted), as a SIP
 /// NOTIFY with `Event: xcap-diff` carries it (TS 24.481 §6.3.13). `xcap_root` is the
@@ -75,30 +124,14 @@ pub fn xcap_diff(
     previous: Option<&str>,
     new: Option<&str>,
 ) -> String {
-    let mut writer = Writer::new_with_indent(Vec::new(), b' ', 2);
-    let selector = document_selector(group);
-    let mut attributes = vec![("sel", selector.as_str())];
-    if let Some(previous) = previous {
-        attributes.push(("previous-etag", previous));
-    }
-    if let Some(new) = new {
-        attributes.push(("new-etag", new));
-    }
-    // Writing into a Vec cannot fail.
-    let _ = writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
-    let _ = writer
-        .create_element("xcap-diff")
-        .with_attributes([
-            ("xmlns", "urn:ietf:params:xml:ns:xcap-diff"),
-            ("xcap-root", xcap_root),
-        ])
-        .write_inner_content(|w| {
-            w.create_element("document")
-                .with_attributes(attributes)
-                .write_empty()?;
-            Ok::<(), std::io::Error>(())
-        });
-    String::from_utf8(writer.into_inner()).unwrap_or_default()
+    xcap_diff_documents(
+        xcap_root,
+        &[(
+            group.clone(),
+            previous.map(str::to_string),
+            new.map(str::to_string),
+        )],
+    )
 }
 
 /// Encodes the group document of `group` (UTF-8, indented).

@@ -178,3 +178,27 @@ fn kept_elements_from_a_json_client_cannot_break_the_document() {
         .insert("op".into(), "urn:example:operator".into());
     configuration.validate().expect("a bound prefix is fine");
 }
+
+#[test]
+fn a_document_selector_names_its_group_and_back() {
+    let id = McServiceGroupId::parse("sip:ops@police.example").expect("ID");
+    let selector = document_selector(&id);
+    assert_eq!(
+        selector,
+        "org.openmobilealliance.groups/global/byGroupID/sip%3Aops%40police.example"
+    );
+    assert_eq!(group_of_selector(&selector), Some(id.clone()));
+    assert_eq!(
+        group_of_selector(
+            "https://gms.example/xcap-root/org.openmobilealliance.groups/global/byGroup/sip%3Aops%40police.example"
+        ),
+        Some(id)
+    );
+    for other in [
+        "org.openmobilealliance.groups/users/sip%3Aops%40police.example",
+        "org.openmobilealliance.groups/global/byGroupID/%FF",
+        "elsewhere/global/byGroupID/sip%3Aops%40police.example",
+    ] {
+        assert_eq!(group_of_selector(other), None, "{other}");
+    }
+}

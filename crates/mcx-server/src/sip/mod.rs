@@ -73,8 +73,13 @@ impl Drop for SipEdge {
     }
 }
 
-/// Starts the SIP listener on `listen` (UDP, and TCP on the same port).
-pub async fn start(listen: SocketAddr, system: Arc<McSystem>) -> anyhow::Result<SipEdge> {
+/// Starts the SIP listener on `listen` (UDP, and TCP on the same port). `xcap_root` is
+/// the absolute URI of the XCAP root the xcap-diff NOTIFYs name.
+pub async fn start(
+    listen: SocketAddr,
+    system: Arc<McSystem>,
+    xcap_root: String,
+) -> anyhow::Result<SipEdge> {
     let cancel = CancellationToken::new();
     let layer = TransportLayer::new(cancel.child_token());
     let udp = UdpConnection::create_connection(listen, None, Some(cancel.child_token()))
@@ -110,6 +115,7 @@ pub async fn start(listen: SocketAddr, system: Arc<McSystem>) -> anyhow::Result<
     // Dialog state changes are not used; the channel is unbounded, so it is drained.
     tokio::spawn(async move { while dialog_states.recv().await.is_some() {} });
     let dialogs = Arc::new(subscribe::Dialogs {
+        xcap_root,
         layer,
         states,
         subscriptions: Default::default(),

@@ -1,7 +1,7 @@
-//! Affiliation status by SUBSCRIBE / NOTIFY, `Event: presence` (TS 24.379 §9.2.1.3,
-//! §9.2.2.2.4; RFC 6665): a client subscribes to its user's affiliation status (or, with
-//! the permission the JSON API asks for, another user's) and gets a NOTIFY at once and
-//! after every change, whichever door or system made it.
+//! Subscriptions (RFC 6665): affiliation status, `Event: presence` (TS 24.379 §9.2.1.3,
+//! §9.2.2.2.4), and group document changes, `Event: xcap-diff` (TS 24.481 §6.3.13,
+//! RFC 5875). A client gets a NOTIFY at once and after every change, whichever door or
+//! system made it; what is watched and how it is written is a [`Watched`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,6 +34,8 @@ pub(crate) struct Subscriptions(Mutex<HashMap<String, watch::Sender<u64>>>);
 
 /// What the SIP listener shares with the subscription handlers.
 pub(crate) struct Dialogs {
+    /// The absolute URI of the XCAP root, for xcap-diff documents.
+    pub(crate) xcap_root: String,
     pub(crate) layer: DialogLayer,
     pub(crate) states: DialogStateSender,
     pub(crate) subscriptions: Subscriptions,
@@ -50,16 +52,16 @@ pub(crate) async fn handle(
         .header_value("Event")
         .or_else(|| request.header_value("o"))
         .unwrap_or_default();
-    if !event
+    let package = event
         .split(';')
         .next()
         .unwrap_or_default()
         .trim()
-        .eq_ignore_ascii_case("presence")
-    {
+        .to_ascii_lowercase();
+    if package != "presence" && package != "xcap-diff" {
         return Some(Answer::new(
             489,
-            "Bad Event: affiliation status is subscribed to with Event: presence",
+            "Bad Event: this server takes subscriptions to presence (affiliation status) and xcap-diff (group documents)",
         ));
     }
     let expires = request
@@ -123,12 +125,55 @@ pub(crate) async fn handle(
             "Forbidden: the access token is not a valid session",
         ));
     };
-    let watched = info
-        .request_uri
-        .unwrap_or_else(|| requester.mc_service_id.clone());
-    // The JSON API's check: another user's status needs the permission.
-    let first = match status_body(system, &requester, &watched).await {
-        Ok(body) => body,
+    let mut watched: Box<dyn Watched> = if package == "presence" {
+        let user = info
+            .request_uri
+            .unwrap_or_else(|| requester.mc_service_id.clone());
+        Box::new(AffiliationStatusOf { user, sent: None })
+    } else {
+        let documents = multipart::split(&content_type, &request.body)
+            .ok()
+            .and_then(|parts| {
+                parts
+                    .into_iter()
+                    .find(|p| p.media_type == sip_bodies::RESOURCE_LISTS_MEDIA_TYPE)
+                    .map(|p| p.body)
+            });
+        let Some(documents) = documents else {
+            return Some(Answer::new(
+                415,
+                "Unsupported Media Type: an xcap-diff SUBSCRIBE carries application/resource-lists+xml naming the documents, with the mcptt-info, in multipart/mixed",
+            ));
+        };
+        let groups = match sip_bodies::read_resource_list(documents) {
+            Ok(uris) => uris
+                .iter()
+                .filter_map(|uri| mcx_model::group_document::group_of_selector(uri))
+                .collect::<Vec<_>>(),
+            Err(e) => return Some(Answer::new(400, &format!("Bad Request: {e}"))),
+        };
+        if groups.is_empty() {
+            return Some(Answer::new(
+                400,
+                "Bad Request: the resource list names no group document (org.openmobilealliance.groups/global/byGroupID/<group ID>)",
+            ));
+        }
+        Box::new(GroupDocuments {
+            xcap_root: dialogs.xcap_root.clone(),
+            groups,
+            sent: std::collections::BTreeMap::new(),
+        })
+    };
+    // The JSON API's checks: another user's status needs the permission; a document,
+    // membership (or administration).
+    let first = match watched.next(system, &requester).await {
+        Ok(Some(body)) => body,
+        Ok(None) => {
+            return Some(Answer::new(
+                403,
+                "Forbidden: none of these documents may be read by this user",
+            ));
+        }
         Err(answer) => return Some(answer),
     };
     let contact = match dialogs.layer.build_local_contact(None, None) {
@@ -174,8 +219,7 @@ pub(crate) async fn handle(
     tokio::spawn(notify_until_ended(
         system.clone(),
         dialogs.clone(),
-        dialog,
-        key,
+        (dialog, key),
         requester,
         watched,
         first,
@@ -186,20 +230,18 @@ pub(crate) async fn handle(
 
 /// Sends NOTIFYs for one subscription: the state now, then after each change, until it
 /// expires, is ended by the subscriber, or the subscriber stops answering.
-#[allow(clippy::too_many_arguments)] // one subscription's parts, moved into its task
 async fn notify_until_ended(
     system: Arc<McSystem>,
     dialogs: Arc<Dialogs>,
-    dialog: ServerSubscriptionDialog,
-    key: String,
+    (dialog, key): (ServerSubscriptionDialog, String),
     requester: Requester,
-    watched: McServiceId,
+    mut watched: Box<dyn Watched>,
     first: String,
     mut expiry: watch::Receiver<u64>,
 ) {
     let waker = system.wakers.waker(&requester.session_id);
-    let mut sent: Option<String> = None;
-    let mut body = first;
+    let mut pending = Some(first);
+    let mut last = String::new();
     let mut deadline = tokio::time::Instant::now() + Duration::from_secs(*expiry.borrow());
     loop {
         let remaining = deadline
@@ -208,12 +250,13 @@ async fn notify_until_ended(
         if remaining == 0 {
             break;
         }
-        if sent.as_ref() != Some(&body) {
-            if !notify(&dialog, &format!("active;expires={remaining}"), &body).await {
+        if let Some(body) = pending.take() {
+            let state = format!("active;expires={remaining}");
+            if !notify(&dialog, watched.as_ref(), &state, &body).await {
                 forget(&dialogs, &dialog, &key);
                 return;
             }
-            sent = Some(body.clone());
+            last = body;
         }
         let notified = waker.notified();
         tokio::select! {
@@ -227,14 +270,123 @@ async fn notify_until_ended(
                 deadline = tokio::time::Instant::now() + Duration::from_secs(*expiry.borrow());
             }
         }
-        match status_body(&system, &requester, &watched).await {
-            Ok(now) => body = now,
-            // The session ended or the permission went: the subscription ends.
+        match watched.next(&system, &requester).await {
+            Ok(next) => pending = next,
+            // The session ended, the permission went, or nothing may be read any more.
             Err(_) => break,
         }
     }
-    let _ = notify(&dialog, "terminated;reason=timeout", &body).await;
+    let _ = notify(
+        &dialog,
+        watched.as_ref(),
+        "terminated;reason=timeout",
+        &last,
+    )
+    .await;
     forget(&dialogs, &dialog, &key);
+}
+
+/// What a subscription watches: the body of its next NOTIFY, if something changed.
+#[async_trait::async_trait]
+trait Watched: Send + Sync {
+    /// The event package.
+    fn event(&self) -> &'static str;
+    /// The NOTIFY body's media type.
+    fn content_type(&self) -> &'static str;
+    /// The next NOTIFY's body (`None`: nothing changed); `Err`: the subscription ends.
+    async fn next(
+        &mut self,
+        system: &McSystem,
+        requester: &Requester,
+    ) -> Result<Option<String>, Answer>;
+}
+
+/// A user's affiliation status (MCPTT).
+struct AffiliationStatusOf {
+    user: McServiceId,
+    sent: Option<String>,
+}
+
+#[async_trait::async_trait]
+impl Watched for AffiliationStatusOf {
+    fn event(&self) -> &'static str {
+        "presence"
+    }
+
+    fn content_type(&self) -> &'static str {
+        sip_bodies::PIDF_MEDIA_TYPE
+    }
+
+    async fn next(
+        &mut self,
+        system: &McSystem,
+        requester: &Requester,
+    ) -> Result<Option<String>, Answer> {
+        let body = status_body(system, requester, &self.user).await?;
+        if self.sent.as_ref() == Some(&body) {
+            return Ok(None);
+        }
+        self.sent = Some(body.clone());
+        Ok(Some(body))
+    }
+}
+
+/// Group documents, by the entity tag each had when last told.
+struct GroupDocuments {
+    xcap_root: String,
+    groups: Vec<mcx_model::McServiceGroupId>,
+    sent: std::collections::BTreeMap<mcx_model::McServiceGroupId, String>,
+}
+
+#[async_trait::async_trait]
+impl Watched for GroupDocuments {
+    fn event(&self) -> &'static str {
+        "xcap-diff"
+    }
+
+    fn content_type(&self) -> &'static str {
+        "application/xcap-diff+xml"
+    }
+
+    async fn next(
+        &mut self,
+        system: &McSystem,
+        requester: &Requester,
+    ) -> Result<Option<String>, Answer> {
+        let mut changes = Vec::new();
+        let mut readable = 0;
+        for group in &self.groups {
+            // Only documents the subscriber may read (a member, or an administrator).
+            let now = system
+                .gms
+                .group(requester, group)
+                .await
+                .ok()
+                .map(|g| g.etag());
+            readable += usize::from(now.is_some());
+            let before = self.sent.get(group).cloned();
+            if before != now {
+                changes.push((group.clone(), before, now.clone()));
+                match now {
+                    Some(etag) => self.sent.insert(group.clone(), etag),
+                    None => self.sent.remove(group),
+                };
+            }
+        }
+        if readable == 0 && changes.is_empty() {
+            return Err(Answer::new(
+                403,
+                "Forbidden: the user may read none of these documents any more",
+            ));
+        }
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(mcx_model::group_document::xcap_diff_documents(
+            &self.xcap_root,
+            &changes,
+        )))
+    }
 }
 
 fn forget(dialogs: &Dialogs, dialog: &ServerSubscriptionDialog, key: &str) {
@@ -248,11 +400,16 @@ fn forget(dialogs: &Dialogs, dialog: &ServerSubscriptionDialog, key: &str) {
 }
 
 /// One NOTIFY; false when the subscriber did not take it.
-async fn notify(dialog: &ServerSubscriptionDialog, state: &str, body: &str) -> bool {
+async fn notify(
+    dialog: &ServerSubscriptionDialog,
+    watched: &dyn Watched,
+    state: &str,
+    body: &str,
+) -> bool {
     let headers = vec![
-        Header::Other("Event".into(), "presence".into()),
+        Header::Other("Event".into(), watched.event().into()),
         Header::Other("Subscription-State".into(), state.to_string()),
-        Header::Other("Content-Type".into(), sip_bodies::PIDF_MEDIA_TYPE.into()),
+        Header::Other("Content-Type".into(), watched.content_type().into()),
     ];
     match dialog
         .notify(Some(headers), Some(body.as_bytes().to_vec()))

@@ -156,14 +156,30 @@ fn uuid_simple() -> String {
 }
 
 /// `xmllint` (Debian's libxml2-utils), the validator every served XML document is
-/// checked with. Installed when missing, as the PostgreSQL tests install their server;
-/// if it cannot be had the test fails (a missing validator never skips).
+/// checked with.
 pub fn xmllint() -> &'static std::path::Path {
     static FOUND: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    FOUND.get_or_init(|| {
+    debian_tool(&FOUND, "xmllint", "libxml2-utils")
+}
+
+/// `sipp` (Debian's sip-tester), the real SIP peer of the SIP tests.
+pub fn sipp() -> &'static std::path::Path {
+    static FOUND: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    debian_tool(&FOUND, "sipp", "sip-tester")
+}
+
+/// A tool the tests need, from Debian: found on the PATH, else installed (as the
+/// PostgreSQL tests install their server). If it cannot be had the test fails: a missing
+/// validator or peer never makes a test skip.
+fn debian_tool(
+    found: &'static std::sync::OnceLock<std::path::PathBuf>,
+    command: &str,
+    package: &str,
+) -> &'static std::path::Path {
+    found.get_or_init(|| {
         let which = || {
             std::process::Command::new("sh")
-                .args(["-c", "command -v xmllint"])
+                .args(["-c", &format!("command -v {command}")])
                 .output()
                 .ok()
                 .filter(|o| o.status.success())
@@ -182,15 +198,15 @@ pub fn xmllint() -> &'static std::path::Path {
             .args([
                 "-c",
                 &format!(
-                    "{sudo}apt-get update -qq && DEBIAN_FRONTEND=noninteractive {sudo}apt-get install -y -qq libxml2-utils >/dev/null"
+                    "{sudo}apt-get update -qq && DEBIAN_FRONTEND=noninteractive {sudo}apt-get install -y -qq {package} >/dev/null"
                 ),
             ])
             .status();
         assert!(
             matches!(installed, Ok(s) if s.success()),
-            "xmllint is missing and could not be installed (apt-get install libxml2-utils)"
+            "{command} is missing and could not be installed (apt-get install {package})"
         );
-        which().expect("xmllint is on the PATH after installing libxml2-utils")
+        which().unwrap_or_else(|| panic!("{command} is on the PATH after installing {package}"))
     })
 }
 
@@ -222,42 +238,4 @@ pub fn xmllint_check(xml: &str, xpaths: &[&str]) -> Vec<String> {
             String::from_utf8_lossy(&out.stdout).trim().to_string()
         })
         .collect()
-}
-
-/// `sipp` (Debian's sip-tester), the real SIP peer of the SIP tests. Installed when
-/// missing, like xmllint; if it cannot be had the test fails (never skips).
-pub fn sipp() -> &'static std::path::Path {
-    static FOUND: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    FOUND.get_or_init(|| {
-        let which = || {
-            std::process::Command::new("sh")
-                .args(["-c", "command -v sipp"])
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-        };
-        if let Some(found) = which() {
-            return found;
-        }
-        let root = std::process::Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-            .unwrap_or(false);
-        let sudo = if root { "" } else { "sudo " };
-        let installed = std::process::Command::new("sh")
-            .args([
-                "-c",
-                &format!(
-                    "{sudo}apt-get update -qq && DEBIAN_FRONTEND=noninteractive {sudo}apt-get install -y -qq sip-tester >/dev/null"
-                ),
-            ])
-            .status();
-        assert!(
-            matches!(installed, Ok(s) if s.success()),
-            "sipp is missing and could not be installed (apt-get install sip-tester)"
-        );
-        which().expect("sipp is on the PATH after installing sip-tester")
-    })
 }

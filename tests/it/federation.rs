@@ -180,7 +180,10 @@ impl Federation {
                     request_timeout_ms: 5_000,
                 }),
                 partners,
-                sip: None,
+                // Every system also opens its SIP door (ephemeral port).
+                sip: Some(mcx_server::config::SipSection {
+                    listen: "127.0.0.1:0".parse().expect("address"),
+                }),
             };
             config.check().expect("a valid test configuration");
             members.insert(domain.to_string(), Member { config, node: None });

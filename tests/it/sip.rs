@@ -16,6 +16,12 @@ async fn with_sip() -> TestSystem {
     TestSystem::start(config).await
 }
 
+/// Runs one sipp scenario against `sip`.
+fn scenario_at(sip: std::net::SocketAddr, transport: &str, file: &str, keys: &[(&str, &str)]) {
+    let (child, dir) = start_scenario_at(sip, transport, file, keys);
+    finish_scenario(child, dir, transport, file);
+}
+
 /// Runs one sipp scenario of `tests/sipp/` to completion; panics with sipp's errors if
 /// any step failed.
 fn scenario(system: &TestSystem, transport: &str, file: &str, keys: &[(&str, &str)]) {
@@ -34,6 +40,16 @@ fn start_scenario(
         .node()
         .sip_addr()
         .expect("the system listens for SIP");
+    start_scenario_at(sip, transport, file, keys)
+}
+
+/// Starts a sipp scenario against `sip` in the background.
+fn start_scenario_at(
+    sip: std::net::SocketAddr,
+    transport: &str,
+    file: &str,
+    keys: &[(&str, &str)],
+) -> (std::process::Child, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a directory for sipp's files");
     let local_port = crate::federation::free_ports(1).to_string();
     let mut command = std::process::Command::new(sipp());
@@ -324,4 +340,81 @@ async fn a_document_subscription_hears_each_new_etag_whichever_door_changed_the_
         .await
         .unwrap();
     tokio::task::block_in_place(|| finish_scenario(child, dir, "u1", "subscribe_documents.xml"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publish_naming_a_partner_group_affiliates_through_the_group_s_host() {
+    use crate::federation::*;
+    const POLICE: &str = "police.example";
+    const FIRE: &str = "fire.example";
+    const FRANK: &str = "sip:frank@fire.example";
+    const HARBOUR: &str = "sip:harbour@fire.example";
+    let mut federation = Federation::new(vec![
+        (
+            POLICE,
+            vec![user(BOB, false, &[HARBOUR])],
+            vec![Relation::full(FIRE)],
+        ),
+        (
+            FIRE,
+            vec![user(FRANK, true, &[])],
+            vec![Relation::full(POLICE)],
+        ),
+    ]);
+    federation.start_all().await;
+    let frank = federation.log_on(FRANK, "console").await;
+    frank
+        .create_group(
+            &gid(HARBOUR),
+            &mcx_model::group::GroupConfiguration::new(
+                "Harbour",
+                [id(FRANK), id(BOB)],
+                mcx_model::NonEmpty::new(vec![McService::Mcptt]).unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    let bob = federation.log_on(BOB, "phone").await;
+    eventually("police holds fire's harbour group", || async {
+        bob.group(&gid(HARBOUR)).await.ok().map(|_| ())
+    })
+    .await;
+    let token = bob.token().unwrap().to_string();
+    let keys = [
+        ("token", token.as_str()),
+        ("user", BOB),
+        ("client", "phone"),
+        ("group", HARBOUR),
+    ];
+    let sip = federation
+        .node(POLICE)
+        .sip_addr()
+        .expect("police listens for SIP");
+    tokio::task::block_in_place(|| scenario_at(sip, "u1", "publish_affiliate.xml", &keys));
+    // The serving system asked the host: the affiliation is confirmed there, and both
+    // sides agree.
+    eventually(
+        "bob is affiliated to harbour, confirmed by fire",
+        || async {
+            (held(&bob).await
+                == [(
+                    HARBOUR.to_string(),
+                    vec!["phone".to_string()],
+                    AffiliationStatus::Affiliated,
+                )])
+            .then_some(())
+        },
+    )
+    .await;
+    eventually("fire's GMS lists bob", || async {
+        frank
+            .group_affiliations(&gid(HARBOUR))
+            .await
+            .ok()?
+            .members
+            .iter()
+            .any(|m| m.mc_service_id == id(BOB))
+            .then_some(())
+    })
+    .await;
 }

@@ -17,6 +17,7 @@ pub mod ids;
 pub mod interconnection;
 pub mod non_empty;
 pub mod profile;
+mod safe_xml;
 pub mod sip_bodies;
 
 pub use ids::{

@@ -5,7 +5,7 @@
 //! §9.3.1). Read as safely as group documents (no DTD, bounded); element names and how
 //! sure each is are in `docs/stage3.md`.
 
-use roxmltree::{Document, Node, ParsingOptions};
+use roxmltree::{Document, Node};
 
 use crate::flows::affiliation::AffiliationStatus;
 use crate::{ClientId, McServiceGroupId, McServiceId};
@@ -36,12 +36,7 @@ fn utf8<'b>(body: &'b [u8], what: &str) -> Result<&'b str, BodyError> {
 }
 
 fn document<'t>(text: &'t str, what: &str) -> Result<Document<'t>, BodyError> {
-    let options = ParsingOptions {
-        allow_dtd: false,
-        nodes_limit: 10_000,
-        ..ParsingOptions::default()
-    };
-    Document::parse_with_options(text, options).map_err(|e| {
+    crate::safe_xml::parse(text, 10_000).map_err(|e| {
         BodyError(format!(
             "the {what} body is not well-formed XML (no DTD accepted): {e}"
         ))

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use roxmltree::{Document, Node, ParsingOptions};
+use roxmltree::Node;
 
 use super::{STANDARD_PREFIXES, ns, service_enabler};
 use crate::group::{ConfigurationError, GroupConfiguration, GroupMemberEntry, XmlExtensions};
@@ -55,15 +55,6 @@ pub struct DocumentError {
     pub phrase: String,
 }
 
-/// No DTD (so no entity declarations to expand) and a bounded number of nodes.
-fn options<'input>() -> ParsingOptions<'input> {
-    ParsingOptions {
-        allow_dtd: false,
-        nodes_limit: NODES,
-        ..ParsingOptions::default()
-    }
-}
-
 fn refuse(kind: DocumentErrorKind, phrase: impl Into<String>) -> DocumentError {
     DocumentError {
         kind,
@@ -80,7 +71,7 @@ pub fn decode(body: &[u8]) -> Result<(McServiceGroupId, GroupConfiguration), Doc
             format!("the document is not UTF-8 ({e})"),
         )
     })?;
-    let document = Document::parse_with_options(text, options()).map_err(|e| {
+    let document = crate::safe_xml::parse(text, NODES).map_err(|e| {
         let phrase = match e {
             roxmltree::Error::DtdDetected => {
                 "a document type declaration (DTD) is not accepted, so neither are entity declarations".to_string()
@@ -444,7 +435,7 @@ pub(crate) fn check_kept(
     }
     for (i, element) in elements.iter().enumerate() {
         let wrapped = format!("<mcx-kept{declarations}>{element}</mcx-kept>");
-        let parsed = Document::parse_with_options(&wrapped, options()).map_err(|e| {
+        let parsed = crate::safe_xml::parse(&wrapped, NODES).map_err(|e| {
             ConfigurationError::new(
                 format!("{field}[{i}]"),
                 format!("it is not a well-formed XML element: {e}"),
@@ -486,7 +477,7 @@ pub fn gmop_request(body: &[u8]) -> Result<GmopRequest, DocumentError> {
             format!("the request is not UTF-8 ({e})"),
         )
     })?;
-    let document = Document::parse_with_options(text, options()).map_err(|e| {
+    let document = crate::safe_xml::parse(text, NODES).map_err(|e| {
         refuse(
             DocumentErrorKind::NotWellFormed,
             format!("the request is not well-formed XML (no DTD accepted): {e}"),

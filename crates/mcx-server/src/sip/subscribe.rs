@@ -79,13 +79,20 @@ pub(crate) async fn handle(
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
             .cloned();
-        return Some(match held {
-            Some(expiry) => {
-                let _ = expiry.send(expires);
-                Answer::new(200, "OK").header("Expires", expires.to_string())
-            }
-            None => Answer::new(481, "Subscription Does Not Exist"),
-        });
+        let Some(expiry) = held else {
+            return Some(Answer::new(481, "Subscription Does Not Exist"));
+        };
+        // The 200 goes out before the notifier acts on it (an ending subscription's
+        // last NOTIFY must not overtake the answer to the SUBSCRIBE that ended it).
+        let granted = vec![Header::Other("Expires".into(), expires.to_string())];
+        if let Err(e) = transaction
+            .reply_with(rsipstack::sip::StatusCode::OK, granted, None)
+            .await
+        {
+            tracing::debug!(error = ?e, "SIP answer to a SUBSCRIBE refresh not sent");
+        }
+        let _ = expiry.send(expires);
+        return None;
     }
     let content_type = request
         .header_value("Content-Type")

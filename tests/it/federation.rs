@@ -181,9 +181,9 @@ impl Federation {
                 }),
                 partners,
                 // Every system also opens its SIP door (ephemeral port).
-                sip: Some(mcx_server::config::SipSection {
-                    listen: "127.0.0.1:0".parse().expect("address"),
-                }),
+                sip: Some(mcx_server::config::SipSection::listening(
+                    "127.0.0.1:0".parse().expect("address"),
+                )),
             };
             config.check().expect("a valid test configuration");
             members.insert(domain.to_string(), Member { config, node: None });

@@ -248,6 +248,44 @@ impl IdentityManagement {
         ))
     }
 
+    /// The caller a trusted SIP proxy asserts (`P-Asserted-Identity`): `user`'s live
+    /// session from `client` (or, with no client named, the user's most recent one).
+    /// The proxy vouches for the user; the session is still needed, because affiliation
+    /// and events belong to a logged-on client.
+    pub async fn asserted(
+        &self,
+        user: &McServiceId,
+        client: Option<&ClientId>,
+    ) -> Result<Requester> {
+        let not_logged_on = || {
+            Error::refused(
+                ErrorKind::Unauthenticated,
+                codes::INVALID_TOKEN,
+                match client {
+                    Some(client) => format!("{user} is not logged on from client '{client}'"),
+                    None => format!("{user} is not logged on"),
+                },
+            )
+        };
+        let now = self.clock.now();
+        let session = self
+            .sessions
+            .sessions_of(user)
+            .await?
+            .into_iter()
+            .filter(|s| s.expires_at > now)
+            .filter(|s| client.is_none_or(|c| &s.client_id == c))
+            .max_by_key(|s| s.logged_on_at)
+            .ok_or_else(not_logged_on)?;
+        let user = self.users.user(user).await?.ok_or_else(not_logged_on)?;
+        Ok(Requester {
+            session_id: session.session_id,
+            mc_service_id: session.mc_service_id,
+            client_id: session.client_id,
+            profile: user.profile,
+        })
+    }
+
     /// Logs the caller's client off: its session, subscriptions and events end.
     pub async fn log_off(&self, requester: &Requester) -> Result<()> {
         let session = SessionRecord {

@@ -7,7 +7,7 @@
 
 use roxmltree::{Document, Node};
 
-use crate::flows::affiliation::AffiliationStatus;
+use crate::flows::affiliation::{AffiliationCause, AffiliationStatus};
 use crate::{ClientId, McServiceGroupId, McServiceId};
 
 /// The MCPTT information namespace (TS 24.379 Annex F.1).
@@ -220,12 +220,28 @@ pub struct ClientGroupStatus {
     pub status: AffiliationStatus,
 }
 
+/// mcx's namespace for what a NOTIFY adds beyond TS 24.379: the groups a client's last
+/// PUBLISH asked for and was refused, with the cause (`<mcx:refused group= cause=/>`).
+pub const MCX_AFFILIATION_NS: &str = "urn:mcx:params:xml:ns:affiliation";
+
+/// One client's groups, as a NOTIFY reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAffiliations {
+    /// The MC service client (the tuple's id).
+    pub client: ClientId,
+    /// Its groups and their state.
+    pub groups: Vec<ClientGroupStatus>,
+    /// Groups its last PUBLISH asked for that were refused, and why.
+    pub refused: Vec<(McServiceGroupId, AffiliationCause)>,
+}
+
 /// The per-user affiliation information of a NOTIFY (§9.2.2.2.4): one tuple per client,
 /// each listing its groups with their status; `p_id` echoes the PUBLISH that caused it.
-/// Groups not affiliated are left out, as the clause says.
+/// Groups not affiliated are left out, as the clause says; refused ones are named in
+/// mcx's namespace.
 pub fn write_affiliation_status(
     user: &McServiceId,
-    clients: &[(ClientId, Vec<ClientGroupStatus>)],
+    clients: &[ClientAffiliations],
     p_id: Option<&str>,
 ) -> String {
     use quick_xml::Writer;
@@ -238,15 +254,16 @@ pub fn write_affiliation_status(
         .with_attributes([
             ("xmlns", PIDF_NS),
             ("xmlns:mcpttPI10", PRES_INFO_NS),
+            ("xmlns:mcx", MCX_AFFILIATION_NS),
             ("entity", user.as_str()),
         ])
         .write_inner_content(|w| {
-            for (client, groups) in clients {
+            for client in clients {
                 w.create_element("tuple")
-                    .with_attribute(("id", client.as_str()))
+                    .with_attribute(("id", client.client.as_str()))
                     .write_inner_content(|w| {
                         w.create_element("status").write_inner_content(|w| {
-                            for group in groups {
+                            for group in &client.groups {
                                 let status = match group.status {
                                     AffiliationStatus::Affiliated => "affiliated",
                                     AffiliationStatus::Affiliating => "affiliating",
@@ -256,6 +273,14 @@ pub fn write_affiliation_status(
                                     .with_attributes([
                                         ("group", group.group.as_str()),
                                         ("status", status),
+                                    ])
+                                    .write_empty()?;
+                            }
+                            for (group, cause) in &client.refused {
+                                w.create_element("mcx:refused")
+                                    .with_attributes([
+                                        ("group", group.as_str()),
+                                        ("cause", cause.as_str()),
                                     ])
                                     .write_empty()?;
                             }
@@ -347,9 +372,9 @@ mod tests {
         let group = |g: &str| McServiceGroupId::parse(g).expect("ID");
         let xml = write_affiliation_status(
             &user,
-            &[(
-                ClientId::parse("phone").expect("ID"),
-                vec![
+            &[ClientAffiliations {
+                client: ClientId::parse("phone").expect("ID"),
+                groups: vec![
                     ClientGroupStatus {
                         group: group("sip:ops@police.example"),
                         status: AffiliationStatus::Affiliated,
@@ -363,7 +388,11 @@ mod tests {
                         status: AffiliationStatus::NotAffiliated,
                     },
                 ],
-            )],
+                refused: vec![(
+                    group("sip:k9@police.example"),
+                    AffiliationCause::N2LimitReached,
+                )],
+            }],
             Some("42"),
         );
         assert!(
@@ -375,5 +404,11 @@ mod tests {
         assert!(xml.contains(r#"status="affiliating""#), "{xml}");
         assert!(!xml.contains("patrol"), "{xml}");
         assert!(xml.contains("<mcpttPI10:p-id>42</mcpttPI10:p-id>"), "{xml}");
+        assert!(
+            xml.contains(
+                r#"<mcx:refused group="sip:k9@police.example" cause="n2-limit-reached"/>"#
+            ),
+            "{xml}"
+        );
     }
 }

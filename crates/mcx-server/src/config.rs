@@ -44,6 +44,31 @@ pub struct Config {
 pub struct SipSection {
     /// UDP and TCP, the same port (`127.0.0.1:5060`; port 0 picks one).
     pub listen: SocketAddr,
+    /// The MC service server's PSI: the Request-URI of PUBLISH, SUBSCRIBE (presence)
+    /// and MESSAGE. Default `sip:mcptt-psi@<system domain>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psi: Option<String>,
+    /// The GMS's PSI: the Request-URI of xcap-diff SUBSCRIBEs. Default
+    /// `sip:mcptt-gms-psi@<system domain>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gms_psi: Option<String>,
+    /// Addresses of SIP proxies whose `P-Asserted-Identity` is believed (the IMS core
+    /// that authenticated the user). Requests from anywhere else name their user by
+    /// access token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl SipSection {
+    /// A listener on `listen` with the default PSIs and no trusted proxy.
+    pub fn listening(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            psi: None,
+            gms_psi: None,
+            trusted_proxies: Vec::new(),
+        }
+    }
 }
 
 /// `[interconnection]`: this system's one endpoint for partners.

@@ -230,9 +230,20 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     let sip = match &config.sip {
         Some(section) => Some(
             crate::sip::start(
-                section.listen,
+                crate::sip::SipOptions {
+                    listen: section.listen,
+                    psi: section
+                        .psi
+                        .clone()
+                        .unwrap_or_else(|| format!("sip:mcptt-psi@{}", config.system.domain)),
+                    gms_psi: section
+                        .gms_psi
+                        .clone()
+                        .unwrap_or_else(|| format!("sip:mcptt-gms-psi@{}", config.system.domain)),
+                    trusted_proxies: section.trusted_proxies.clone(),
+                    xcap_root: format!("http://{addr}{}", server.xcap_root),
+                },
                 system.clone(),
-                format!("http://{addr}{}", server.xcap_root),
             )
             .await?,
         ),

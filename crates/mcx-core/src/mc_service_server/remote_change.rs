@@ -56,6 +56,70 @@ fn target_statuses(
 }
 
 impl McServiceServer {
+    /// A mandatory change that makes `target`'s affiliations for `service` exactly
+    /// `groups` (the complete-set form a SIP PUBLISH carries, TS 24.379 §9.2.1.4):
+    /// groups listed and not held are affiliated, groups held and not listed are
+    /// de-affiliated. `None` when the target already holds exactly those groups.
+    pub async fn request_change_to_set(
+        &self,
+        requester: &Requester,
+        target: &McServiceId,
+        groups: &[McServiceGroupId],
+        service: mcx_model::McService,
+    ) -> Result<Option<AffiliationChangeRecord>> {
+        // The permission first: nothing about the target is read for a requester who
+        // may not change it.
+        requester.require(
+            Permission::AffiliationChangeMandatory,
+            "change other users' affiliations in this mode",
+        )?;
+        let held: Vec<McServiceGroupId> = if target.domain() == self.system {
+            let mut held: Vec<_> = self
+                .store
+                .user_affiliations(target)
+                .await?
+                .rows
+                .into_iter()
+                .filter(|row| row.mc_service == service)
+                .map(|row| row.group)
+                .collect();
+            held.sort();
+            held.dedup();
+            held
+        } else {
+            // Another system's user: only additions can be named (step 2 refuses them
+            // as not served here, with the cause).
+            Vec::new()
+        };
+        let changes: Vec<GroupAffiliationChange> =
+            groups
+                .iter()
+                .filter(|g| !held.contains(g))
+                .map(|g| GroupAffiliationChange {
+                    mc_service_group_id: g.clone(),
+                    action: AffiliationChangeAction::Affiliate,
+                })
+                .chain(held.iter().filter(|g| !groups.contains(g)).map(|g| {
+                    GroupAffiliationChange {
+                        mc_service_group_id: g.clone(),
+                        action: AffiliationChangeAction::Deaffiliate,
+                    }
+                }))
+                .collect();
+        let Ok(changes) = mcx_model::NonEmpty::new(changes) else {
+            return Ok(None);
+        };
+        let request = GroupAffiliationChangeRequest {
+            mc_service_id: requester.mc_service_id.clone(),
+            mc_service_id_list: mcx_model::NonEmpty::one(target.clone()),
+            mc_service_group_id_list: changes,
+            change_request_type: ChangeRequestType::Mandatory,
+            mc_service: service,
+            generation: None,
+        };
+        self.request_change(requester, request).await.map(Some)
+    }
+
     /// Step 1–2 (and the rest, in mandatory mode): an authorised user's change request.
     pub async fn request_change(
         &self,

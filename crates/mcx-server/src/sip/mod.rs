@@ -5,6 +5,7 @@
 //! any other method is answered 405. The crate is kept behind this module so that
 //! another stack could replace it.
 
+mod caller;
 mod multipart;
 mod publish;
 mod subscribe;
@@ -47,6 +48,45 @@ impl Answer {
         self.headers.push((name.to_string(), value));
         self
     }
+
+    /// A refusal of the core, its sentence in the reason phrase.
+    pub(crate) fn from_core(error: &mcx_core::error::Error) -> Self {
+        use mcx_core::error::{Error, ErrorKind};
+        let (code, why) = match error {
+            Error::Refused { kind, detail, .. } => {
+                let code = match kind {
+                    ErrorKind::Invalid | ErrorKind::Unprocessable => 400,
+                    ErrorKind::Unauthenticated | ErrorKind::Forbidden => 403,
+                    ErrorKind::NotFound => 404,
+                    ErrorKind::Conflict
+                    | ErrorKind::PreconditionFailed
+                    | ErrorKind::PreconditionRequired => 409,
+                    ErrorKind::Unavailable | ErrorKind::Throttled { .. } => 503,
+                };
+                (code, detail.clone())
+            }
+            Error::Store(_) => (
+                503,
+                "the server could not reach its storage; nothing was changed".to_string(),
+            ),
+        };
+        Self::new(code, &why)
+    }
+}
+
+/// How the SIP door is set up.
+#[derive(Debug, Clone)]
+pub struct SipOptions {
+    /// UDP and TCP, the same port.
+    pub listen: SocketAddr,
+    /// The MC service server's PSI (`sip:user@domain`).
+    pub psi: String,
+    /// The GMS's PSI.
+    pub gms_psi: String,
+    /// Proxies whose `P-Asserted-Identity` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The absolute URI of the XCAP root the xcap-diff NOTIFYs name.
+    pub xcap_root: String,
 }
 
 /// The running SIP listener.
@@ -73,13 +113,15 @@ impl Drop for SipEdge {
     }
 }
 
-/// Starts the SIP listener on `listen` (UDP, and TCP on the same port). `xcap_root` is
-/// the absolute URI of the XCAP root the xcap-diff NOTIFYs name.
-pub async fn start(
-    listen: SocketAddr,
-    system: Arc<McSystem>,
-    xcap_root: String,
-) -> anyhow::Result<SipEdge> {
+/// Starts the SIP listener (UDP, and TCP on the same port).
+pub async fn start(options: SipOptions, system: Arc<McSystem>) -> anyhow::Result<SipEdge> {
+    let policy = Arc::new(caller::Policy {
+        psi: caller::Psi::parse(&options.psi).context("[sip] psi")?,
+        gms_psi: caller::Psi::parse(&options.gms_psi).context("[sip] gms-psi")?,
+        trusted_proxies: options.trusted_proxies.clone(),
+    });
+    let listen = options.listen;
+    let xcap_root = options.xcap_root;
     let cancel = CancellationToken::new();
     let layer = TransportLayer::new(cancel.child_token());
     let udp = UdpConnection::create_connection(listen, None, Some(cancel.child_token()))
@@ -116,6 +158,8 @@ pub async fn start(
     tokio::spawn(async move { while dialog_states.recv().await.is_some() {} });
     let dialogs = Arc::new(subscribe::Dialogs {
         xcap_root,
+        policy,
+        publications: publications.clone(),
         layer,
         states,
         subscriptions: Default::default(),
@@ -129,12 +173,7 @@ pub async fn start(
                 next = incoming.recv() => next,
             };
             let Some(transaction) = next else { break };
-            tokio::spawn(serve(
-                transaction,
-                system.clone(),
-                publications.clone(),
-                dialogs.clone(),
-            ));
+            tokio::spawn(serve(transaction, system.clone(), dialogs.clone()));
         }
     });
     tracing::info!(%addr, "SIP listening (udp, tcp)");
@@ -145,7 +184,6 @@ pub async fn start(
 async fn serve(
     mut transaction: Transaction,
     system: Arc<McSystem>,
-    publications: Arc<Publications>,
     dialogs: Arc<subscribe::Dialogs>,
 ) {
     if transaction.original.method == Method::Subscribe {
@@ -161,15 +199,19 @@ async fn serve(
             .or_else(|| request.header_value(compact))
     };
     let answer = match request.method {
-        Method::Publish => {
+        Method::Publish => 'publish: {
+            if let Err(answer) = caller::Policy::check_addressed(&dialogs.policy.psi, request) {
+                break 'publish answer;
+            }
             let publish = publish::Publish {
                 event: value("Event", "o"),
                 expires: request.header_value("Expires"),
                 if_match: request.header_value("SIP-If-Match"),
                 content_type: value("Content-Type", "c"),
+                asserted: dialogs.policy.asserted(request),
                 body: &request.body,
             };
-            publish::handle(&system, &publications, publish).await
+            publish::handle(&system, &dialogs.publications, publish).await
         }
         // The transaction layer absorbs ACKs; nothing to answer.
         Method::Ack => return,

@@ -7,13 +7,17 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use mcx_core::error::{Error, ErrorKind};
+use mcx_core::error::Error;
 use mcx_core::identity::Requester;
 use mcx_core::system::McSystem;
-use mcx_model::flows::affiliation::{GroupAffiliationRequest, GroupDeaffiliationRequest};
+use mcx_model::flows::affiliation::{
+    AffiliationCause, GroupAffiliationRequest, GroupAffiliationStatus, GroupDeaffiliationRequest,
+};
 use mcx_model::sip_bodies::{self, MCPTT_INFO_MEDIA_TYPE, PIDF_MEDIA_TYPE};
 use mcx_model::{ClientId, McService, McServiceGroupId, McServiceId, NonEmpty};
+use tokio::sync::watch;
 
+use super::caller::{self, Asserted};
 use super::{Answer, multipart};
 
 /// The only Expires an affiliation PUBLISH may carry (besides 0).
@@ -22,19 +26,46 @@ pub(crate) const AFFILIATION_EXPIRES: u64 = 4_294_967_295;
 /// A publication this server holds, by its entity tag (RFC 3903 §4.1).
 #[derive(Debug, Clone)]
 struct Publication {
-    token: String,
+    /// The token it was made with; `None` when a trusted proxy asserted the user.
+    token: Option<String>,
     user: McServiceId,
     client: ClientId,
 }
 
-/// The publications in effect. (Kept in memory: a restart forgets them and a client's
-/// next refresh gets 412, after which it publishes again; issue 15 item 8 stores them.)
-#[derive(Debug, Default)]
-pub(crate) struct Publications(Mutex<HashMap<String, Publication>>);
+/// What a user's last PUBLISH asked for and did not get, for the status NOTIFYs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    /// The `<p-id>` of the last PUBLISH, echoed in the NOTIFYs after it.
+    pub(crate) p_id: Option<String>,
+    /// Per client, the groups its last PUBLISH asked for that were refused, and why.
+    pub(crate) refused: HashMap<ClientId, Vec<(McServiceGroupId, AffiliationCause)>>,
+}
+
+/// The publications in effect, and the outcome of each user's last one. (Kept in
+/// memory: a restart forgets them and a client's next refresh gets 412, after which it
+/// publishes again; issue 15 item 8 stores them.)
+#[derive(Debug)]
+pub(crate) struct Publications {
+    held: Mutex<HashMap<String, Publication>>,
+    outcomes: Mutex<HashMap<McServiceId, Outcome>>,
+    /// Bumped after every PUBLISH, so status subscriptions look again even when the
+    /// PUBLISH changed no affiliation (every group refused, or a new `p-id`).
+    published: watch::Sender<u64>,
+}
+
+impl Default for Publications {
+    fn default() -> Self {
+        Self {
+            held: Mutex::default(),
+            outcomes: Mutex::default(),
+            published: watch::channel(0).0,
+        }
+    }
+}
 
 impl Publications {
     fn get(&self, etag: &str) -> Option<Publication> {
-        self.0
+        self.held
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(etag)
@@ -42,15 +73,55 @@ impl Publications {
     }
 
     fn replace(&self, old: Option<&str>, publication: Option<Publication>) -> Option<String> {
-        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = old {
             held.remove(old);
         }
         let publication = publication?;
-        let etag = format!("{:016x}", rand::random::<u64>());
+        let etag = new_etag();
         held.insert(etag.clone(), publication);
         Some(etag)
     }
+
+    /// What `user`'s last PUBLISH did not get.
+    pub(crate) fn outcome(&self, user: &McServiceId) -> Option<Outcome> {
+        self.outcomes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(user)
+            .cloned()
+    }
+
+    /// Woken after every PUBLISH.
+    pub(crate) fn published(&self) -> watch::Receiver<u64> {
+        self.published.subscribe()
+    }
+
+    fn record(
+        &self,
+        user: &McServiceId,
+        client: &ClientId,
+        p_id: Option<String>,
+        refused: Vec<(McServiceGroupId, AffiliationCause)>,
+    ) {
+        {
+            let mut outcomes = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());
+            let outcome = outcomes.entry(user.clone()).or_default();
+            if p_id.is_some() {
+                outcome.p_id = p_id;
+            }
+            if refused.is_empty() {
+                outcome.refused.remove(client);
+            } else {
+                outcome.refused.insert(client.clone(), refused);
+            }
+        }
+        self.published.send_modify(|n| *n += 1);
+    }
+}
+
+fn new_etag() -> String {
+    format!("{:016x}", rand::random::<u64>())
 }
 
 /// What a PUBLISH brings: its headers as read, and its body.
@@ -59,6 +130,7 @@ pub(crate) struct Publish<'r> {
     pub(crate) expires: Option<String>,
     pub(crate) if_match: Option<String>,
     pub(crate) content_type: Option<String>,
+    pub(crate) asserted: Asserted,
     pub(crate) body: &'r [u8],
 }
 
@@ -111,13 +183,29 @@ pub(crate) async fn handle(
                 "Bad Request: a PUBLISH without a body refreshes a publication and needs SIP-If-Match",
             );
         };
-        match authenticate(system, &earlier.token, &earlier.user, &earlier.client).await {
-            Ok(requester) => Desired {
-                requester,
-                token: earlier.token.clone(),
-                groups: None,
-            },
+        let requester = match caller::requester(
+            system,
+            earlier.token.as_deref(),
+            &request.asserted,
+            Some(&earlier.client),
+        )
+        .await
+        {
+            Ok(requester) => requester,
             Err(answer) => return answer,
+        };
+        if requester.mc_service_id != earlier.user || requester.client_id != earlier.client {
+            return Answer::new(
+                403,
+                "Forbidden: the publication belongs to another user's client",
+            );
+        }
+        Desired {
+            requester,
+            token: earlier.token.clone(),
+            whose: earlier.user.clone(),
+            groups: None,
+            p_id: None,
         }
     } else {
         match read_body(system, &request, earlier.as_ref()).await {
@@ -125,18 +213,29 @@ pub(crate) async fn handle(
             Err(answer) => return answer,
         }
     };
+    if desired.whose != desired.requester.mc_service_id {
+        return remote_change(system, &desired, remove).await;
+    }
     let groups = if remove {
         Some(Vec::new())
     } else {
         desired.groups.clone()
     };
-    if let Some(groups) = groups
-        && let Err(error) = apply(system, &desired.requester, &groups).await
-    {
-        return from_core(&error);
+    let mut refused = Vec::new();
+    if let Some(groups) = groups {
+        match apply(system, &desired.requester, &groups).await {
+            Ok(statuses) => {
+                refused = statuses
+                    .into_iter()
+                    .filter_map(|s| s.cause.map(|c| (s.mc_service_group_id, c)))
+                    .collect();
+            }
+            Err(error) => return Answer::from_core(&error),
+        }
     }
     let user = desired.requester.mc_service_id.clone();
     let client = desired.requester.client_id.clone();
+    publications.record(&user, &client, desired.p_id.clone(), refused.clone());
     let kept = (!remove).then_some(Publication {
         token: desired.token,
         user,
@@ -154,14 +253,18 @@ pub(crate) async fn handle(
     if let Some(etag) = etag {
         answer = answer.header("SIP-ETag", etag);
     }
-    answer
+    with_warnings(answer, system, &refused)
 }
 
-/// Who publishes, with which token, and (when the body names them) which groups.
+/// Who publishes, for whom, with which token, and (when the body names them) which
+/// groups.
 struct Desired {
     requester: Requester,
-    token: String,
+    token: Option<String>,
+    /// Whose affiliations change: the requester's own, or (remote change) a target's.
+    whose: McServiceId,
     groups: Option<Vec<McServiceGroupId>>,
+    p_id: Option<String>,
 }
 
 async fn read_body(
@@ -183,15 +286,6 @@ async fn read_body(
         .map_err(|e| Answer::new(400, &format!("Bad Request: {e}")))?;
     let publication = sip_bodies::read_affiliation_publication(pidf)
         .map_err(|e| Answer::new(400, &format!("Bad Request: {e}")))?;
-    let token = info
-        .access_token
-        .or_else(|| earlier.map(|e| e.token.clone()))
-        .ok_or_else(|| {
-            Answer::new(
-                403,
-                "Forbidden: no mcptt-access-token in the mcptt-info body",
-            )
-        })?;
     let whose = info
         .request_uri
         .unwrap_or_else(|| publication.entity.clone());
@@ -201,39 +295,90 @@ async fn read_body(
             "Bad Request: mcptt-request-uri and the pidf entity name different users",
         ));
     }
-    let requester = authenticate(system, &token, &whose, &publication.client).await?;
-    Ok(Desired {
-        requester,
-        token,
-        groups: Some(publication.groups),
-    })
-}
-
-/// The requester behind `token`, who must be `user` publishing for its own `client`.
-async fn authenticate(
-    system: &McSystem,
-    token: &str,
-    user: &McServiceId,
-    client: &ClientId,
-) -> Result<Requester, Answer> {
-    let (requester, _) = system
-        .identity
-        .authenticate(token)
-        .await
-        .map_err(|_| Answer::new(403, "Forbidden: the access token is not a valid session"))?;
-    if &requester.mc_service_id != user {
-        return Err(Answer::new(
-            403,
-            "Forbidden: a PUBLISH changes the publisher's own affiliation (remote change by PUBLISH is not supported yet)",
-        ));
-    }
-    if &requester.client_id != client {
+    let token = info
+        .access_token
+        .or_else(|| earlier.and_then(|e| e.token.clone()));
+    // An asserted user publishing its own affiliations names its client in the tuple.
+    let client = (request.asserted.user() == Some(&whose)).then_some(&publication.client);
+    let requester = caller::requester(system, token.as_deref(), &request.asserted, client).await?;
+    if requester.mc_service_id == whose && requester.client_id != publication.client {
         return Err(Answer::new(
             403,
             "Forbidden: the pidf tuple names another client than the session's",
         ));
     }
-    Ok(requester)
+    if let Some(earlier) = earlier
+        && (earlier.user != requester.mc_service_id || earlier.client != requester.client_id)
+    {
+        return Err(Answer::new(
+            403,
+            "Forbidden: the SIP-If-Match publication belongs to another user's client",
+        ));
+    }
+    Ok(Desired {
+        requester,
+        token,
+        whose,
+        groups: Some(publication.groups),
+        p_id: publication.p_id,
+    })
+}
+
+/// A PUBLISH naming another user (TS 24.379 §9.2.1.4): a remote change in mandatory
+/// mode, making the target's groups exactly the listed ones (none, with Expires 0). The
+/// publication is not held (the target's own client keeps its affiliations up), so the
+/// 200 says Expires 0.
+async fn remote_change(system: &McSystem, desired: &Desired, remove: bool) -> Answer {
+    let groups = if remove {
+        Vec::new()
+    } else {
+        desired.groups.clone().unwrap_or_default()
+    };
+    let record = match system
+        .mc_service_server
+        .request_change_to_set(
+            &desired.requester,
+            &desired.whose,
+            &groups,
+            McService::Mcptt,
+        )
+        .await
+    {
+        Ok(record) => record,
+        Err(error) => return Answer::from_core(&error),
+    };
+    let refused: Vec<_> = record
+        .and_then(|r| r.response)
+        .map(|r| r.affiliation_status_per_mc_service_group_id)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|s| s.cause.map(|c| (s.mc_service_group_id, c)))
+        .collect();
+    let answer = Answer::new(200, "OK")
+        .header("Expires", "0".to_string())
+        .header("SIP-ETag", new_etag());
+    with_warnings(answer, system, &refused)
+}
+
+/// One `Warning` per group refused (RFC 3261 §20.43, warn-code 399 as TS 24.379 §4.4
+/// uses it): its text leads with the clause's number where mcx knows it.
+fn with_warnings(
+    mut answer: Answer,
+    system: &McSystem,
+    refused: &[(McServiceGroupId, AffiliationCause)],
+) -> Answer {
+    for (group, cause) in refused {
+        let text = match cause {
+            AffiliationCause::N2LimitReached => "102 too many simultaneous affiliations",
+            AffiliationCause::NotAffiliated => "120 user is not affiliated to this group",
+            other => other.as_str(),
+        };
+        answer = answer.header(
+            "Warning",
+            format!("399 {} \"{text}: {group}\"", system.settings.domain),
+        );
+    }
+    answer
 }
 
 /// Makes the client's affiliations (MCPTT) exactly `groups`: affiliates the new ones,
@@ -242,7 +387,7 @@ async fn apply(
     system: &McSystem,
     requester: &Requester,
     groups: &[McServiceGroupId],
-) -> Result<(), Error> {
+) -> Result<Vec<GroupAffiliationStatus>, Error> {
     let server = &system.mc_service_server;
     let user = &requester.mc_service_id;
     let held: Vec<McServiceGroupId> = server
@@ -263,8 +408,9 @@ async fn apply(
         .filter(|g| !held.contains(g))
         .cloned()
         .collect();
+    let mut statuses = Vec::new();
     if let Ok(list) = NonEmpty::new(gone) {
-        server
+        let response = server
             .deaffiliate(
                 requester,
                 GroupDeaffiliationRequest {
@@ -274,9 +420,10 @@ async fn apply(
                 },
             )
             .await?;
+        statuses.extend(response.status_per_mc_service_group_id);
     }
     if let Ok(list) = NonEmpty::new(new) {
-        server
+        let response = server
             .affiliate(
                 requester,
                 GroupAffiliationRequest {
@@ -286,29 +433,7 @@ async fn apply(
                 },
             )
             .await?;
+        statuses.extend(response.status_per_mc_service_group_id);
     }
-    Ok(())
-}
-
-/// A refusal of the core as a SIP answer, its sentence in the reason phrase.
-fn from_core(error: &Error) -> Answer {
-    let (code, why) = match error {
-        Error::Refused { kind, detail, .. } => {
-            let code = match kind {
-                ErrorKind::Invalid | ErrorKind::Unprocessable => 400,
-                ErrorKind::Unauthenticated | ErrorKind::Forbidden => 403,
-                ErrorKind::NotFound => 404,
-                ErrorKind::Conflict
-                | ErrorKind::PreconditionFailed
-                | ErrorKind::PreconditionRequired => 409,
-                ErrorKind::Unavailable | ErrorKind::Throttled { .. } => 503,
-            };
-            (code, detail.clone())
-        }
-        Error::Store(_) => (
-            503,
-            "the server could not reach its storage; nothing was changed".to_string(),
-        ),
-    };
-    Answer::new(code, &why)
+    Ok(statuses)
 }

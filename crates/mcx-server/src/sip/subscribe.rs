@@ -10,7 +10,7 @@ use std::time::Duration;
 use mcx_core::identity::Requester;
 use mcx_core::system::McSystem;
 use mcx_model::flows::affiliation::AffiliationStatus;
-use mcx_model::sip_bodies::{self, ClientGroupStatus, MCPTT_INFO_MEDIA_TYPE};
+use mcx_model::sip_bodies::{self, ClientAffiliations, ClientGroupStatus, MCPTT_INFO_MEDIA_TYPE};
 use mcx_model::{ClientId, McService, McServiceId};
 use rsipstack::dialog::dialog::{Dialog, DialogStateSender};
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -20,6 +20,8 @@ use rsipstack::sip::prelude::HeadersExt as _;
 use rsipstack::transaction::Transaction;
 use tokio::sync::watch;
 
+use super::caller::{self, Policy};
+use super::publish::Publications;
 use super::{Answer, multipart};
 
 /// The longest subscription granted, in seconds; a client refreshes before it ends.
@@ -36,6 +38,10 @@ pub(crate) struct Subscriptions(Mutex<HashMap<String, watch::Sender<u64>>>);
 pub(crate) struct Dialogs {
     /// The absolute URI of the XCAP root, for xcap-diff documents.
     pub(crate) xcap_root: String,
+    /// Who may ask, and at which PSI.
+    pub(crate) policy: Arc<Policy>,
+    /// The affiliation publications, whose outcome the status NOTIFYs report.
+    pub(crate) publications: Arc<Publications>,
     pub(crate) layer: DialogLayer,
     pub(crate) states: DialogStateSender,
     pub(crate) subscriptions: Subscriptions,
@@ -94,6 +100,14 @@ pub(crate) async fn handle(
         let _ = expiry.send(expires);
         return None;
     }
+    let psi = if package == "presence" {
+        &dialogs.policy.psi
+    } else {
+        &dialogs.policy.gms_psi
+    };
+    if let Err(answer) = Policy::check_addressed(psi, request) {
+        return Some(answer);
+    }
     let content_type = request
         .header_value("Content-Type")
         .or_else(|| request.header_value("c"))
@@ -110,33 +124,36 @@ pub(crate) async fn handle(
                     .map(|p| p.body)
             })
     };
-    let Some(info) = info else {
-        return Some(Answer::new(
-            415,
-            "Unsupported Media Type: a SUBSCRIBE carries application/vnd.3gpp.mcptt-info+xml with the access token",
-        ));
+    let asserted = dialogs.policy.asserted(request);
+    // Without a token the mcptt-info may be left out when a trusted proxy asserts the
+    // user; otherwise it carries the token.
+    let info = match info {
+        Some(info) => match sip_bodies::read_mcptt_info(info) {
+            Ok(info) => info,
+            Err(e) => return Some(Answer::new(400, &format!("Bad Request: {e}"))),
+        },
+        None if asserted.user().is_some() => sip_bodies::McpttInfo::default(),
+        None => {
+            return Some(Answer::new(
+                415,
+                "Unsupported Media Type: a SUBSCRIBE carries application/vnd.3gpp.mcptt-info+xml with the access token",
+            ));
+        }
     };
-    let info = match sip_bodies::read_mcptt_info(info) {
-        Ok(info) => info,
-        Err(e) => return Some(Answer::new(400, &format!("Bad Request: {e}"))),
-    };
-    let Some(token) = info.access_token else {
-        return Some(Answer::new(
-            403,
-            "Forbidden: no mcptt-access-token in the mcptt-info body",
-        ));
-    };
-    let Ok((requester, _)) = system.identity.authenticate(&token).await else {
-        return Some(Answer::new(
-            403,
-            "Forbidden: the access token is not a valid session",
-        ));
-    };
+    let requester =
+        match caller::requester(system, info.access_token.as_deref(), &asserted, None).await {
+            Ok(requester) => requester,
+            Err(answer) => return Some(answer),
+        };
     let mut watched: Box<dyn Watched> = if package == "presence" {
         let user = info
             .request_uri
             .unwrap_or_else(|| requester.mc_service_id.clone());
-        Box::new(AffiliationStatusOf { user, sent: None })
+        Box::new(AffiliationStatusOf {
+            user,
+            publications: dialogs.publications.clone(),
+            sent: None,
+        })
     } else {
         let documents = multipart::split(&content_type, &request.body)
             .ok()
@@ -247,6 +264,7 @@ async fn notify_until_ended(
     mut expiry: watch::Receiver<u64>,
 ) {
     let waker = system.wakers.waker(&requester.session_id);
+    let mut published = dialogs.publications.published();
     let mut pending = Some(first);
     let mut last = String::new();
     let mut deadline = tokio::time::Instant::now() + Duration::from_secs(*expiry.borrow());
@@ -268,6 +286,7 @@ async fn notify_until_ended(
         let notified = waker.notified();
         tokio::select! {
             _ = notified => {}
+            _ = published.changed() => {}
             _ = tokio::time::sleep(LOOK_AGAIN) => {}
             _ = tokio::time::sleep_until(deadline) => {}
             changed = expiry.changed() => {
@@ -311,6 +330,7 @@ trait Watched: Send + Sync {
 /// A user's affiliation status (MCPTT).
 struct AffiliationStatusOf {
     user: McServiceId,
+    publications: Arc<Publications>,
     sent: Option<String>,
 }
 
@@ -329,7 +349,7 @@ impl Watched for AffiliationStatusOf {
         system: &McSystem,
         requester: &Requester,
     ) -> Result<Option<String>, Answer> {
-        let body = status_body(system, requester, &self.user).await?;
+        let body = status_body(system, requester, &self.user, &self.publications).await?;
         if self.sent.as_ref() == Some(&body) {
             return Ok(None);
         }
@@ -432,6 +452,7 @@ async fn status_body(
     system: &McSystem,
     requester: &Requester,
     watched: &McServiceId,
+    publications: &Publications,
 ) -> Result<String, Answer> {
     let affiliations = system
         .mc_service_server
@@ -443,22 +464,41 @@ async fn status_body(
             }
             mcx_core::error::Error::Store(_) => Answer::new(503, "Service Unavailable: storage"),
         })?;
-    let mut clients: Vec<(ClientId, Vec<ClientGroupStatus>)> = Vec::new();
+    let outcome = publications.outcome(watched).unwrap_or_default();
+    let mut clients: Vec<ClientAffiliations> = Vec::new();
+    let entry = |clients: &mut Vec<ClientAffiliations>, client: &ClientId| -> usize {
+        match clients.iter().position(|c| &c.client == client) {
+            Some(at) => at,
+            None => {
+                clients.push(ClientAffiliations {
+                    client: client.clone(),
+                    groups: Vec::new(),
+                    refused: Vec::new(),
+                });
+                clients.len() - 1
+            }
+        }
+    };
     for affiliation in affiliations.affiliations.iter().filter(|a| {
         a.mc_service == McService::Mcptt && a.status != AffiliationStatus::NotAffiliated
     }) {
         for client in &affiliation.clients {
-            let status = ClientGroupStatus {
+            let at = entry(&mut clients, client);
+            clients[at].groups.push(ClientGroupStatus {
                 group: affiliation.mc_service_group_id.clone(),
                 status: affiliation.status,
-            };
-            match clients.iter_mut().find(|(c, _)| c == client) {
-                Some((_, groups)) => groups.push(status),
-                None => clients.push((client.clone(), vec![status])),
-            }
+            });
         }
     }
+    let mut refused: Vec<_> = outcome.refused.into_iter().collect();
+    refused.sort_by(|a, b| a.0.cmp(&b.0));
+    for (client, groups) in refused {
+        let at = entry(&mut clients, &client);
+        clients[at].refused = groups;
+    }
     Ok(sip_bodies::write_affiliation_status(
-        watched, &clients, None,
+        watched,
+        &clients,
+        outcome.p_id.as_deref(),
     ))
 }

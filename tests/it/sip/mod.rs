@@ -8,11 +8,11 @@ use mcx_server::config::{Config, SipSection};
 
 use crate::support::*;
 
+mod callers;
+
 async fn with_sip() -> TestSystem {
     let mut config = Config::example();
-    config.sip = Some(SipSection {
-        listen: "127.0.0.1:0".parse().unwrap(),
-    });
+    config.sip = Some(SipSection::listening("127.0.0.1:0".parse().unwrap()));
     TestSystem::start(config).await
 }
 

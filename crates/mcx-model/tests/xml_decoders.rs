@@ -101,6 +101,7 @@ proptest! {
         let _ = mcx_model::sip_bodies::read_mcptt_info(&bytes);
         let _ = mcx_model::sip_bodies::read_affiliation_publication(&bytes);
         let _ = mcx_model::sip_bodies::read_resource_list(&bytes);
+        let _ = mcx_model::sip_bodies::read_regroup(&bytes);
         let _ = group_document::group_of_selector(&String::from_utf8_lossy(&bytes));
     }
 
@@ -112,5 +113,7 @@ proptest! {
         let info = r#"<mcpttinfo xmlns="urn:3gpp:ns:mcpttInfo:1.0"><mcptt-Params><mcptt-access-token type="Normal"><mcpttString>t</mcpttString></mcptt-access-token><mcptt-request-uri type="Normal"><mcpttURI>sip:bob@police.example</mcpttURI></mcptt-request-uri></mcptt-Params></mcpttinfo>"#;
         let _ = mcx_model::sip_bodies::read_affiliation_publication(&mutate(publish, &edits));
         let _ = mcx_model::sip_bodies::read_mcptt_info(&mutate(info, &edits));
+        let regroup = r#"<mcpttregroup xmlns="urn:3gpp:ns:preconfiguredRegroup:1.0"><mcpttregroup-Params><preconfig-group-id><preconfigured-group>sip:t@police.example</preconfigured-group></preconfig-group-id><mcptt-regroup-uri>sip:rg@police.example</mcptt-regroup-uri><groups-for-regroup><g>sip:ops@police.example</g></groups-for-regroup><regroup-action>create</regroup-action></mcpttregroup-Params></mcpttregroup>"#;
+        let _ = mcx_model::sip_bodies::read_regroup(&mutate(regroup, &edits));
     }
 }

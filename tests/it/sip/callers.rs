@@ -15,21 +15,21 @@ use super::{held, scenario};
 use crate::support::*;
 
 /// A SIP peer on a raw UDP socket.
-struct Peer {
+pub(super) struct Peer {
     socket: tokio::net::UdpSocket,
     server: SocketAddr,
 }
 
 /// A message as received: its first line, its header lines and its body.
 #[derive(Debug)]
-struct Message {
-    first: String,
+pub(super) struct Message {
+    pub(super) first: String,
     headers: Vec<String>,
-    body: String,
+    pub(super) body: String,
 }
 
 impl Message {
-    fn header(&self, name: &str) -> Vec<&str> {
+    pub(super) fn header(&self, name: &str) -> Vec<&str> {
         let prefix = format!("{}:", name.to_ascii_lowercase());
         self.headers
             .iter()
@@ -40,18 +40,18 @@ impl Message {
 }
 
 impl Peer {
-    async fn at(ip: &str, server: SocketAddr) -> Self {
+    pub(super) async fn at(ip: &str, server: SocketAddr) -> Self {
         let socket = tokio::net::UdpSocket::bind((ip.parse::<IpAddr>().unwrap(), 0))
             .await
             .unwrap();
         Self { socket, server }
     }
 
-    fn local(&self) -> SocketAddr {
+    pub(super) fn local(&self) -> SocketAddr {
         self.socket.local_addr().unwrap()
     }
 
-    async fn send(&self, text: &str) {
+    pub(super) async fn send(&self, text: &str) {
         self.socket
             .send_to(text.as_bytes(), self.server)
             .await
@@ -76,7 +76,7 @@ impl Peer {
     }
 
     /// The next response, answering any NOTIFY on the way (kept in `notifies`).
-    async fn response(&self, notifies: &mut Vec<Message>) -> Message {
+    pub(super) async fn response(&self, notifies: &mut Vec<Message>) -> Message {
         loop {
             let message = self.next().await;
             if message.first.starts_with("SIP/2.0") {
@@ -88,11 +88,20 @@ impl Peer {
     }
 
     /// The next NOTIFY, answered with 200 (responses on the way are dropped).
-    async fn notify(&self) -> Message {
+    pub(super) async fn notify(&self) -> Message {
+        self.request("NOTIFY").await
+    }
+
+    /// The next request of `method`, answered with 200 (other requests are answered,
+    /// responses dropped).
+    pub(super) async fn request(&self, method: &str) -> Message {
         loop {
             let message = self.next().await;
-            if message.first.starts_with("NOTIFY") {
-                self.answer(&message).await;
+            if message.first.starts_with("SIP/2.0") {
+                continue;
+            }
+            self.answer(&message).await;
+            if message.first.starts_with(method) {
                 return message;
             }
         }

@@ -9,6 +9,7 @@ use mcx_server::config::{Config, SipSection};
 use crate::support::*;
 
 mod callers;
+mod regroup;
 
 async fn with_sip() -> TestSystem {
     let mut config = Config::example();

@@ -1,11 +1,13 @@
 //! The SIP door to the MC service server (TS 24.379): a listener on UDP and TCP (the same
 //! port) on rsipstack's RFC 3261 transaction layer (retransmissions answered from the
 //! transaction, timers), and the requests mcx understands: explicit affiliation by
-//! PUBLISH (`publish.rs`) and affiliation status by SUBSCRIBE / NOTIFY (`subscribe.rs`);
-//! any other method is answered 405. The crate is kept behind this module so that
+//! PUBLISH (`publish.rs`), affiliation status and group documents by SUBSCRIBE / NOTIFY
+//! (`subscribe.rs`), preconfigured regroup by MESSAGE (`message.rs`); who asks is read in
+//! `caller.rs`; any other method is answered 405. The crate is kept behind this module so that
 //! another stack could replace it.
 
 mod caller;
+mod message;
 mod multipart;
 mod publish;
 mod subscribe;
@@ -213,13 +215,24 @@ async fn serve(
             };
             publish::handle(&system, &dialogs.publications, publish).await
         }
+        Method::Message => 'message: {
+            if let Err(answer) = caller::Policy::check_addressed(&dialogs.policy.psi, request) {
+                break 'message answer;
+            }
+            let message = message::Message {
+                content_type: value("Content-Type", "c"),
+                asserted: dialogs.policy.asserted(request),
+                body: &request.body,
+            };
+            message::handle(&system, message).await
+        }
         // The transaction layer absorbs ACKs; nothing to answer.
         Method::Ack => return,
         _ => Answer::new(
             405,
-            "Method Not Allowed: this server handles PUBLISH and SUBSCRIBE",
+            "Method Not Allowed: this server handles PUBLISH, SUBSCRIBE and MESSAGE",
         )
-        .header("Allow", "PUBLISH, SUBSCRIBE".to_string()),
+        .header("Allow", "PUBLISH, SUBSCRIBE, MESSAGE".to_string()),
     };
     reply(transaction, answer).await;
 }

@@ -264,6 +264,14 @@ async fn notify_until_ended(
     mut expiry: watch::Receiver<u64>,
 ) {
     let waker = system.wakers.waker(&requester.session_id);
+    // A subscription to one's own status also carries the regroups this client is put
+    // in or taken out of (§16.2.3), as MESSAGEs in its dialog: the client is reachable
+    // there. What the session had before it subscribed is not told again.
+    let tells_regroups = watched.tells_regroups_of(&requester);
+    let mut cursor = 0;
+    if tells_regroups {
+        tell_regroups(&system, None, &requester.session_id, &mut cursor).await;
+    }
     let mut published = dialogs.publications.published();
     let mut pending = Some(first);
     let mut last = String::new();
@@ -296,6 +304,9 @@ async fn notify_until_ended(
                 deadline = tokio::time::Instant::now() + Duration::from_secs(*expiry.borrow());
             }
         }
+        if tells_regroups {
+            tell_regroups(&system, Some(&dialog), &requester.session_id, &mut cursor).await;
+        }
         match watched.next(&system, &requester).await {
             Ok(next) => pending = next,
             // The session ended, the permission went, or nothing may be read any more.
@@ -319,6 +330,10 @@ trait Watched: Send + Sync {
     fn event(&self) -> &'static str;
     /// The NOTIFY body's media type.
     fn content_type(&self) -> &'static str;
+    /// Whether the subscriber's regroups are told in this subscription's dialog.
+    fn tells_regroups_of(&self, _requester: &Requester) -> bool {
+        false
+    }
     /// The next NOTIFY's body (`None`: nothing changed); `Err`: the subscription ends.
     async fn next(
         &mut self,
@@ -338,6 +353,10 @@ struct AffiliationStatusOf {
 impl Watched for AffiliationStatusOf {
     fn event(&self) -> &'static str {
         "presence"
+    }
+
+    fn tells_regroups_of(&self, requester: &Requester) -> bool {
+        self.user == requester.mc_service_id
     }
 
     fn content_type(&self) -> &'static str {
@@ -413,6 +432,48 @@ impl Watched for GroupDocuments {
             &self.xcap_root,
             &changes,
         )))
+    }
+}
+
+/// Sends the session's regroup events after `cursor` as MESSAGEs in `dialog` (none:
+/// only moves the cursor past them).
+async fn tell_regroups(
+    system: &McSystem,
+    dialog: Option<&ServerSubscriptionDialog>,
+    session: &str,
+    cursor: &mut i64,
+) {
+    use mcx_model::events::ClientEvent;
+    use mcx_model::sip_bodies::{REGROUP_MEDIA_TYPE, RegroupAction, write_regroup};
+    loop {
+        let Ok(Some(fetched)) = system.events.fetch(session, *cursor).await else {
+            return;
+        };
+        for delivered in &fetched.events {
+            *cursor = delivered.id;
+            let body = match &delivered.event {
+                ClientEvent::RegroupRequested { request } => write_regroup(
+                    Some(&request.preconfigured_group_id),
+                    &request.regroup_group_id,
+                    RegroupAction::Create,
+                ),
+                ClientEvent::RegroupCancelled { request } => {
+                    write_regroup(None, &request.regroup_group_id, RegroupAction::Remove)
+                }
+                _ => continue,
+            };
+            let Some(dialog) = dialog else { continue };
+            let headers = vec![Header::Other(
+                "Content-Type".into(),
+                REGROUP_MEDIA_TYPE.into(),
+            )];
+            if let Err(e) = dialog.message(Some(headers), Some(body.into_bytes())).await {
+                tracing::debug!(error = ?e, "regroup MESSAGE to a subscriber not sent");
+            }
+        }
+        if !fetched.more {
+            return;
+        }
     }
 }
 

@@ -5,6 +5,12 @@
 //! §9.3.1). Read as safely as group documents (no DTD, bounded); element names and how
 //! sure each is are in `docs/stage3.md`.
 
+mod regroup;
+
+pub use regroup::{
+    REGROUP_MEDIA_TYPE, REGROUP_NS, RegroupAction, RegroupMessage, read_regroup, write_regroup,
+};
+
 use roxmltree::{Document, Node};
 
 use crate::flows::affiliation::{AffiliationCause, AffiliationStatus};

@@ -1,0 +1,153 @@
+//! Preconfigured regroup by SIP MESSAGE (issue 15 item 7): sipp creates and removes a
+//! regroup with the Annex F.7 body; refusals carry the clause 4.4 warning; the JSON API
+//! shows the same state after each step; an affiliated member with a status
+//! subscription is told by MESSAGE.
+
+use mcx_model::McService;
+use mcx_model::api::RegroupState;
+
+use super::callers::Peer;
+use super::{scenario, with_sip};
+use crate::support::*;
+
+const TEMPLATE: &str = "sip:regroup-template@police.example";
+const REGROUP: &str = "sip:rg-storm@police.example";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dispatcher_regroups_by_message_and_the_members_are_told() {
+    let system = with_sip().await;
+    let alice = system.log_on_as(ALICE, "console").await;
+    let bob = system.log_on_as(BOB, "phone").await;
+    bob.affiliate(McService::Mcptt, &[gid(OPS)]).await.unwrap();
+    let sip = system.node().sip_addr().unwrap();
+
+    // Bob's phone watches its own status: that dialog also carries its regroups.
+    let phone = Peer::at("127.0.0.1", sip).await;
+    let local = phone.local();
+    let token = bob.token().unwrap();
+    let info = format!(
+        r#"<mcpttinfo xmlns="urn:3gpp:ns:mcpttInfo:1.0"><mcptt-Params><mcptt-access-token type="Normal"><mcpttString>{token}</mcpttString></mcptt-access-token></mcptt-Params></mcpttinfo>"#
+    );
+    phone
+        .send(&format!(
+            "SUBSCRIBE sip:mcptt-psi@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-rs1\r\nMax-Forwards: 70\r\nFrom: <{BOB}>;tag=rs1\r\nTo: <{BOB}>\r\nCall-ID: rs1\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:phone@{local}>\r\nEvent: presence\r\nExpires: 600\r\nContent-Type: application/vnd.3gpp.mcptt-info+xml\r\nContent-Length: {}\r\n\r\n{info}",
+            info.len()
+        ))
+        .await;
+    phone.notify().await;
+
+    let keys = [
+        ("token", alice.token().unwrap()),
+        ("user", ALICE),
+        ("template", TEMPLATE),
+        ("regroup", REGROUP),
+        ("group", OPS),
+        ("group2", PATROL),
+    ];
+    tokio::task::block_in_place(|| scenario(&system, "u1", "regroup_create.xml", &keys));
+    let regroups = alice.regroups().await.unwrap().regroups;
+    assert_eq!(regroups.len(), 1, "{regroups:?}");
+    assert_eq!(regroups[0].regroup_group_id.as_str(), REGROUP);
+    assert_eq!(regroups[0].state, RegroupState::Active);
+    assert_eq!(
+        regroups[0]
+            .mc_service_group_id_list
+            .iter()
+            .map(|g| g.as_str())
+            .collect::<Vec<_>>(),
+        [OPS]
+    );
+    let told = phone.request("MESSAGE").await;
+    assert!(
+        told.body
+            .contains(&format!("<mcptt-regroup-uri>{REGROUP}</mcptt-regroup-uri>")),
+        "{}",
+        told.body
+    );
+    assert!(
+        told.body
+            .contains("<regroup-action>create</regroup-action>"),
+        "{}",
+        told.body
+    );
+    assert!(told.body.contains(TEMPLATE), "{}", told.body);
+
+    tokio::task::block_in_place(|| scenario(&system, "t1", "regroup_remove.xml", &keys));
+    assert!(
+        alice.regroups().await.unwrap().regroups.is_empty(),
+        "removed"
+    );
+    let told = phone.request("MESSAGE").await;
+    assert!(
+        told.body
+            .contains("<regroup-action>remove</regroup-action>"),
+        "{}",
+        told.body
+    );
+}
+
+#[tokio::test]
+async fn a_regroup_message_is_refused_with_a_reason_and_changes_nothing() {
+    let system = with_sip().await;
+    let bob = system.log_on_as(BOB, "phone").await;
+    let alice = system.log_on_as(ALICE, "console").await;
+    let sip = system.node().sip_addr().unwrap();
+    let peer = Peer::at("127.0.0.1", sip).await;
+    let local = peer.local();
+    let message = |call: &str, token: &str, regroup_body: &str| {
+        let info = format!(
+            r#"<mcpttinfo xmlns="urn:3gpp:ns:mcpttInfo:1.0"><mcptt-Params><mcptt-access-token type="Normal"><mcpttString>{token}</mcpttString></mcptt-access-token></mcptt-Params></mcpttinfo>"#
+        );
+        let body = format!(
+            "--b\r\nContent-Type: application/vnd.3gpp.mcptt-info+xml\r\n\r\n{info}\r\n--b\r\nContent-Type: application/vnd.3gpp.mcptt-regroup+xml\r\n\r\n{regroup_body}\r\n--b--\r\n"
+        );
+        format!(
+            "MESSAGE sip:mcptt-psi@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-{call}\r\nMax-Forwards: 70\r\nFrom: <{BOB}>;tag={call}\r\nTo: <sip:mcptt-psi@police.example>\r\nCall-ID: {call}\r\nCSeq: 1 MESSAGE\r\nContent-Type: multipart/mixed;boundary=b\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let create = |groups: &str| {
+        format!(
+            r#"<mcpttregroup xmlns="urn:3gpp:ns:preconfiguredRegroup:1.0"><mcpttregroup-Params><preconfig-group-id><preconfigured-group>{TEMPLATE}</preconfigured-group></preconfig-group-id><mcptt-regroup-uri>{REGROUP}</mcptt-regroup-uri><groups-for-regroup>{groups}</groups-for-regroup><regroup-action>create</regroup-action></mcpttregroup-Params></mcpttregroup>"#
+        )
+    };
+    let mut notifies = Vec::new();
+    let cases = [
+        (
+            "m1",
+            bob.token().unwrap(),
+            create(&format!("<g>{OPS}</g>")),
+            "SIP/2.0 403 sip:bob@police.example may not regroup groups",
+        ),
+        (
+            "m2",
+            alice.token().unwrap(),
+            create("<g>sip:nosuch@police.example</g>"),
+            "SIP/2.0 403 Forbidden: ",
+        ),
+        (
+            "m3",
+            alice.token().unwrap(),
+            create(&format!("<g>{OPS}</g>")).replace("create", "merge"),
+            "SIP/2.0 400 Bad Request: <regroup-action> is 'merge'",
+        ),
+    ];
+    for (call, token, body, expected) in cases {
+        peer.send(&message(call, token, &body)).await;
+        let answer = peer.response(&mut notifies).await;
+        assert!(answer.first.starts_with(expected), "{call}: {answer:?}");
+        if call == "m2" {
+            assert_eq!(
+                answer.header("Warning"),
+                [
+                    "399 police.example \"163 the group identity indicated in the request does not exist\""
+                ],
+                "{answer:?}"
+            );
+        }
+    }
+    assert!(
+        alice.regroups().await.unwrap().regroups.is_empty(),
+        "nothing changed"
+    );
+}

@@ -244,6 +244,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
                     xcap_root: format!("http://{addr}{}", server.xcap_root),
                 },
                 system.clone(),
+                store.clone(),
             )
             .await?,
         ),
@@ -430,6 +431,9 @@ impl RunningNode {
         self.server.await.context("the server task failed")?;
         for task in self.tasks {
             task.abort();
+        }
+        if let Some(sip) = &self.sip {
+            sip.stop().await;
         }
         self.store.close().await;
         Ok(())

@@ -20,6 +20,7 @@ mod interconnection;
 mod migrations;
 mod regroup;
 mod sealing;
+mod sip_state;
 mod sql_store;
 mod writes;
 

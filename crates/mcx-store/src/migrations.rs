@@ -66,6 +66,11 @@ macro_rules! migrations {
                     "/0008_outbox_lanes.sql"
                 )),
             ),
+            (
+                9,
+                "sip state",
+                include_str!(concat!("../migrations/", $backend, "/0009_sip_state.sql")),
+            ),
         ]
     };
 }

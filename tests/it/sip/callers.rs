@@ -164,6 +164,20 @@ fn publish(
     )
 }
 
+/// A PUBLISH of `groups` for Bob's phone with `token`, to the PSI.
+pub(super) fn publish_text(peer: &Peer, call: &str, token: &str, groups: &[&str]) -> String {
+    publish(
+        peer,
+        &psi(peer),
+        call,
+        Some(token),
+        BOB,
+        "phone",
+        groups,
+        "",
+    )
+}
+
 fn psi(peer: &Peer) -> String {
     format!("sip:mcptt-psi@{}", peer.server)
 }

@@ -10,6 +10,7 @@ use crate::support::*;
 
 mod callers;
 mod regroup;
+mod restart;
 
 async fn with_sip() -> TestSystem {
     let mut config = Config::example();

@@ -359,6 +359,29 @@ pub trait AcmStore: Send + Sync {
     async fn acm_pending(&self, owner: &McServiceId) -> StoreResult<Vec<(AcmRole, AcmExchange)>>;
 }
 
+/// The SIP door's own state (publications, subscription dialogs), so that a restart does
+/// not end them. Rows of one `kind` by key; the door keeps them in memory and writes
+/// through. Not part of [`Store`]: the core's entities never read it.
+#[async_trait]
+pub trait SipStateStore: Send + Sync {
+    /// Stores (or replaces) one row.
+    async fn put_sip_state(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &str,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Deletes one row.
+    async fn delete_sip_state(&self, kind: &str, key: &str) -> StoreResult<()>;
+    /// The rows of `kind` that expire after `now` (and deletes the others).
+    async fn sip_state(
+        &self,
+        kind: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<(String, String)>>;
+}
+
 /// Everything the entities store. Implemented once per storage engine.
 pub trait Store:
     UserStore

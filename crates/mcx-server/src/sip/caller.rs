@@ -153,12 +153,14 @@ fn sip_identity(value: &str) -> Option<McServiceId> {
 }
 
 /// The requester: by `token`, or by a trusted assertion (then the session of that user
-/// from `client`, or the user's latest when no client is named).
+/// from `client`, or the user's latest when no client is named), or else, for a request
+/// on a publication held here (`held`: its user and client), that client's live session.
 pub(crate) async fn requester(
     system: &McSystem,
     token: Option<&str>,
     asserted: &Asserted,
     client: Option<&ClientId>,
+    held: Option<(&McServiceId, &ClientId)>,
 ) -> Result<Requester, Answer> {
     if let Some(token) = token {
         return system
@@ -167,6 +169,19 @@ pub(crate) async fn requester(
             .await
             .map(|(requester, _)| requester)
             .map_err(|_| Answer::new(403, "Forbidden: the access token is not a valid session"));
+    }
+    if let (Some((user, client)), false) = (held, matches!(asserted, Asserted::Trusted(_))) {
+        return system
+            .identity
+            .asserted(user, Some(client))
+            .await
+            .map_err(|e| match e {
+                mcx_core::error::Error::Refused { detail, .. } => Answer::new(
+                    403,
+                    &format!("Forbidden: the publication's client is gone: {detail}"),
+                ),
+                other => Answer::from_core(&other),
+            });
     }
     match asserted {
         Asserted::Trusted(user) => {

@@ -47,6 +47,7 @@ pub(crate) async fn handle(system: &McSystem, request: Message<'_>) -> Answer {
         info.access_token.as_deref(),
         &request.asserted,
         None,
+        None,
     )
     .await
     {

@@ -10,6 +10,7 @@ mod caller;
 mod message;
 mod multipart;
 mod publish;
+mod restore;
 mod subscribe;
 
 use std::net::SocketAddr;
@@ -22,7 +23,10 @@ use rsipstack::sip::{Header, Method, StatusCode};
 use rsipstack::transaction::Transaction;
 use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{TcpListenerConnection, TransportLayer};
+use std::time::Duration;
+
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub(crate) use publish::Publications;
 
@@ -95,6 +99,7 @@ pub struct SipOptions {
 pub struct SipEdge {
     addr: SocketAddr,
     cancel: CancellationToken,
+    tasks: TaskTracker,
 }
 
 impl SipEdge {
@@ -103,9 +108,17 @@ impl SipEdge {
         self.addr
     }
 
-    /// Stops listening.
-    pub fn stop(&self) {
+    /// Stops listening, and waits (up to 5 s) for its tasks to end. Subscriptions and
+    /// publications stay stored: a stop is not their end.
+    pub async fn stop(&self) {
         self.cancel.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(Duration::from_secs(5), self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("SIP tasks still running 5 s after the stop");
+        }
     }
 }
 
@@ -116,7 +129,11 @@ impl Drop for SipEdge {
 }
 
 /// Starts the SIP listener (UDP, and TCP on the same port).
-pub async fn start(options: SipOptions, system: Arc<McSystem>) -> anyhow::Result<SipEdge> {
+pub async fn start(
+    options: SipOptions,
+    system: Arc<McSystem>,
+    store: Arc<dyn mcx_core::ports::SipStateStore>,
+) -> anyhow::Result<SipEdge> {
     let policy = Arc::new(caller::Policy {
         psi: caller::Psi::parse(&options.psi).context("[sip] psi")?,
         gms_psi: caller::Psi::parse(&options.gms_psi).context("[sip] gms-psi")?,
@@ -126,9 +143,7 @@ pub async fn start(options: SipOptions, system: Arc<McSystem>) -> anyhow::Result
     let xcap_root = options.xcap_root;
     let cancel = CancellationToken::new();
     let layer = TransportLayer::new(cancel.child_token());
-    let udp = UdpConnection::create_connection(listen, None, Some(cancel.child_token()))
-        .await
-        .with_context(|| format!("cannot listen for SIP on udp {listen}"))?;
+    let udp = bind_udp(listen, &cancel).await?;
     let addr = udp
         .get_addr()
         .get_socketaddr()
@@ -147,13 +162,14 @@ pub async fn start(options: SipOptions, system: Arc<McSystem>) -> anyhow::Result
     let mut incoming = endpoint
         .incoming_transactions()
         .context("taking the SIP endpoint's requests")?;
+    let tasks = TaskTracker::new();
     let inner = endpoint.inner.clone();
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         if let Err(e) = inner.serve().await {
             tracing::warn!(error = ?e, "SIP endpoint stopped");
         }
     });
-    let publications = Arc::new(Publications::default());
+    let publications = Arc::new(Publications::load(store.clone()).await?);
     let layer = rsipstack::dialog::dialog_layer::DialogLayer::new(endpoint.inner.clone());
     let (states, mut dialog_states) = layer.new_dialog_state_channel();
     // Dialog state changes are not used; the channel is unbounded, so it is drained.
@@ -162,12 +178,20 @@ pub async fn start(options: SipOptions, system: Arc<McSystem>) -> anyhow::Result
         xcap_root,
         policy,
         publications: publications.clone(),
+        store,
         layer,
         states,
         subscriptions: Default::default(),
+        tasks: tasks.clone(),
+        stop: cancel.child_token(),
     });
+    let restored = restore::restore_all(&system, &dialogs).await;
+    if restored > 0 {
+        tracing::info!(restored, "SIP subscriptions carried on after the restart");
+    }
     let stop = cancel.child_token();
-    tokio::spawn(async move {
+    let spawner = tasks.clone();
+    tasks.spawn(async move {
         let _endpoint = endpoint;
         loop {
             let next = tokio::select! {
@@ -175,11 +199,35 @@ pub async fn start(options: SipOptions, system: Arc<McSystem>) -> anyhow::Result
                 next = incoming.recv() => next,
             };
             let Some(transaction) = next else { break };
-            tokio::spawn(serve(transaction, system.clone(), dialogs.clone()));
+            spawner.spawn(serve(transaction, system.clone(), dialogs.clone()));
         }
     });
     tracing::info!(%addr, "SIP listening (udp, tcp)");
-    Ok(SipEdge { addr, cancel })
+    Ok(SipEdge {
+        addr,
+        cancel,
+        tasks,
+    })
+}
+
+/// Binds the UDP listener; a port still held by a listener being stopped in this
+/// process (a restart) is tried again for up to 2 s.
+async fn bind_udp(listen: SocketAddr, cancel: &CancellationToken) -> anyhow::Result<UdpConnection> {
+    let mut tries = 0;
+    loop {
+        match UdpConnection::create_connection(listen, None, Some(cancel.child_token())).await {
+            Ok(udp) => return Ok(udp),
+            Err(e) if tries < 20 && listen.port() != 0 => {
+                tracing::debug!(error = ?e, %listen, "SIP port busy; trying again");
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e))
+                    .with_context(|| format!("cannot listen for SIP on udp {listen}"));
+            }
+        }
+    }
 }
 
 /// Answers one request; every request gets a final answer, whatever fails.

@@ -5,10 +5,11 @@
 //! calls as the JSON API, with the same checks.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use mcx_core::error::Error;
 use mcx_core::identity::Requester;
+use mcx_core::ports::SipStateStore;
 use mcx_core::system::McSystem;
 use mcx_model::flows::affiliation::{
     AffiliationCause, GroupAffiliationRequest, GroupAffiliationStatus, GroupDeaffiliationRequest,
@@ -23,14 +24,17 @@ use super::{Answer, multipart};
 /// The only Expires an affiliation PUBLISH may carry (besides 0).
 pub(crate) const AFFILIATION_EXPIRES: u64 = 4_294_967_295;
 
-/// A publication this server holds, by its entity tag (RFC 3903 §4.1).
-#[derive(Debug, Clone)]
+/// A publication this server holds, by its entity tag (RFC 3903 §4.1): whose client's
+/// affiliations it is. A refresh acts for that client's live session; the entity tag,
+/// 128 random bits, is what a refresh must know.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Publication {
-    /// The token it was made with; `None` when a trusted proxy asserted the user.
-    token: Option<String>,
     user: McServiceId,
     client: ClientId,
 }
+
+/// The `sip_state` kind of publications.
+const KIND: &str = "publication";
 
 /// What a user's last PUBLISH asked for and did not get, for the status NOTIFYs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,11 +45,11 @@ pub(crate) struct Outcome {
     pub(crate) refused: HashMap<ClientId, Vec<(McServiceGroupId, AffiliationCause)>>,
 }
 
-/// The publications in effect, and the outcome of each user's last one. (Kept in
-/// memory: a restart forgets them and a client's next refresh gets 412, after which it
-/// publishes again; issue 15 item 8 stores them.)
-#[derive(Debug)]
+/// The publications in effect (in memory, written through to the store, so a restart
+/// keeps them), and the outcome of each user's last one (in memory only: it decorates
+/// NOTIFYs).
 pub(crate) struct Publications {
+    store: Arc<dyn SipStateStore>,
     held: Mutex<HashMap<String, Publication>>,
     outcomes: Mutex<HashMap<McServiceId, Outcome>>,
     /// Bumped after every PUBLISH, so status subscriptions look again even when the
@@ -53,17 +57,31 @@ pub(crate) struct Publications {
     published: watch::Sender<u64>,
 }
 
-impl Default for Publications {
-    fn default() -> Self {
-        Self {
-            held: Mutex::default(),
+impl Publications {
+    /// The publications the store holds.
+    pub(crate) async fn load(store: Arc<dyn SipStateStore>) -> anyhow::Result<Self> {
+        let mut held = HashMap::new();
+        for (etag, value) in store
+            .sip_state(KIND, time::OffsetDateTime::now_utc())
+            .await?
+        {
+            match serde_json::from_str::<Publication>(&value) {
+                Ok(publication) => {
+                    held.insert(etag, publication);
+                }
+                Err(e) => {
+                    tracing::warn!(%etag, error = %e, "a stored SIP publication is not readable; dropped")
+                }
+            }
+        }
+        Ok(Self {
+            store,
+            held: Mutex::new(held),
             outcomes: Mutex::default(),
             published: watch::channel(0).0,
-        }
+        })
     }
-}
 
-impl Publications {
     fn get(&self, etag: &str) -> Option<Publication> {
         self.held
             .lock()
@@ -72,15 +90,48 @@ impl Publications {
             .cloned()
     }
 
-    fn replace(&self, old: Option<&str>, publication: Option<Publication>) -> Option<String> {
+    /// Replaces the publication `old` (if any) by `publication` (if any), in the store
+    /// first: the answer is sent only once it is kept.
+    async fn replace(
+        &self,
+        old: Option<&str>,
+        publication: Option<Publication>,
+    ) -> Result<Option<String>, Answer> {
+        let unavailable = |e: mcx_core::ports::StoreError| {
+            tracing::warn!(error = %e, "SIP publication not stored");
+            Answer::new(
+                503,
+                "Service Unavailable: the publication could not be stored",
+            )
+        };
+        let etag = match &publication {
+            Some(publication) => {
+                let etag = new_etag();
+                let value = serde_json::to_string(publication).unwrap_or_default();
+                let never = time::OffsetDateTime::now_utc()
+                    + time::Duration::seconds(AFFILIATION_EXPIRES as i64);
+                self.store
+                    .put_sip_state(KIND, &etag, &value, never)
+                    .await
+                    .map_err(unavailable)?;
+                Some(etag)
+            }
+            None => None,
+        };
+        if let Some(old) = old {
+            self.store
+                .delete_sip_state(KIND, old)
+                .await
+                .map_err(unavailable)?;
+        }
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = old {
             held.remove(old);
         }
-        let publication = publication?;
-        let etag = new_etag();
-        held.insert(etag.clone(), publication);
-        Some(etag)
+        if let (Some(etag), Some(publication)) = (&etag, publication) {
+            held.insert(etag.clone(), publication);
+        }
+        Ok(etag)
     }
 
     /// What `user`'s last PUBLISH did not get.
@@ -121,7 +172,7 @@ impl Publications {
 }
 
 fn new_etag() -> String {
-    format!("{:016x}", rand::random::<u64>())
+    format!("{:032x}", rand::random::<u128>())
 }
 
 /// What a PUBLISH brings: its headers as read, and its body.
@@ -185,9 +236,10 @@ pub(crate) async fn handle(
         };
         let requester = match caller::requester(
             system,
-            earlier.token.as_deref(),
+            None,
             &request.asserted,
             Some(&earlier.client),
+            Some((&earlier.user, &earlier.client)),
         )
         .await
         {
@@ -202,7 +254,6 @@ pub(crate) async fn handle(
         }
         Desired {
             requester,
-            token: earlier.token.clone(),
             whose: earlier.user.clone(),
             groups: None,
             p_id: None,
@@ -236,12 +287,14 @@ pub(crate) async fn handle(
     let user = desired.requester.mc_service_id.clone();
     let client = desired.requester.client_id.clone();
     publications.record(&user, &client, desired.p_id.clone(), refused.clone());
-    let kept = (!remove).then_some(Publication {
-        token: desired.token,
-        user,
-        client,
-    });
-    let etag = publications.replace(request.if_match.as_deref().map(str::trim), kept);
+    let kept = (!remove).then_some(Publication { user, client });
+    let etag = match publications
+        .replace(request.if_match.as_deref().map(str::trim), kept)
+        .await
+    {
+        Ok(etag) => etag,
+        Err(answer) => return answer,
+    };
     let mut answer = Answer::new(200, "OK").header(
         "Expires",
         if remove {
@@ -260,7 +313,6 @@ pub(crate) async fn handle(
 /// groups.
 struct Desired {
     requester: Requester,
-    token: Option<String>,
     /// Whose affiliations change: the requester's own, or (remote change) a target's.
     whose: McServiceId,
     groups: Option<Vec<McServiceGroupId>>,
@@ -295,12 +347,16 @@ async fn read_body(
             "Bad Request: mcptt-request-uri and the pidf entity name different users",
         ));
     }
-    let token = info
-        .access_token
-        .or_else(|| earlier.and_then(|e| e.token.clone()));
     // An asserted user publishing its own affiliations names its client in the tuple.
     let client = (request.asserted.user() == Some(&whose)).then_some(&publication.client);
-    let requester = caller::requester(system, token.as_deref(), &request.asserted, client).await?;
+    let requester = caller::requester(
+        system,
+        info.access_token.as_deref(),
+        &request.asserted,
+        client,
+        earlier.map(|e| (&e.user, &e.client)),
+    )
+    .await?;
     if requester.mc_service_id == whose && requester.client_id != publication.client {
         return Err(Answer::new(
             403,
@@ -317,7 +373,6 @@ async fn read_body(
     }
     Ok(Desired {
         requester,
-        token,
         whose,
         groups: Some(publication.groups),
         p_id: publication.p_id,

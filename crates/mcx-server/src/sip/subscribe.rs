@@ -22,7 +22,9 @@ use tokio::sync::watch;
 
 use super::caller::{self, Policy};
 use super::publish::Publications;
+use super::restore::{self, StoredSubscription, WatchedSpec};
 use super::{Answer, multipart};
+use mcx_core::ports::SipStateStore;
 
 /// The longest subscription granted, in seconds; a client refreshes before it ends.
 const MAX_EXPIRES: u64 = 3600;
@@ -30,9 +32,10 @@ const MAX_EXPIRES: u64 = 3600;
 /// another process, or through a path that wrote no client event).
 const LOOK_AGAIN: Duration = Duration::from_secs(2);
 
-/// The subscriptions in effect, by dialog: their expiry can be moved or ended.
+/// The subscriptions in effect, by dialog: their expiry can be moved or ended, and what
+/// is stored of them.
 #[derive(Default)]
-pub(crate) struct Subscriptions(Mutex<HashMap<String, watch::Sender<u64>>>);
+pub(crate) struct Subscriptions(Mutex<HashMap<String, (watch::Sender<u64>, StoredSubscription)>>);
 
 /// What the SIP listener shares with the subscription handlers.
 pub(crate) struct Dialogs {
@@ -42,9 +45,15 @@ pub(crate) struct Dialogs {
     pub(crate) policy: Arc<Policy>,
     /// The affiliation publications, whose outcome the status NOTIFYs report.
     pub(crate) publications: Arc<Publications>,
+    /// Where subscriptions are kept across restarts.
+    pub(crate) store: Arc<dyn SipStateStore>,
     pub(crate) layer: DialogLayer,
     pub(crate) states: DialogStateSender,
     pub(crate) subscriptions: Subscriptions,
+    /// The SIP door's tasks, awaited at its stop.
+    pub(crate) tasks: tokio_util::task::TaskTracker,
+    /// Cancelled at the stop: notifiers end without ending their subscriptions.
+    pub(crate) stop: tokio_util::sync::CancellationToken,
 }
 
 /// Handles a SUBSCRIBE; `None` when the answer was already sent through the dialog.
@@ -76,8 +85,14 @@ pub(crate) async fn handle(
         .unwrap_or(MAX_EXPIRES)
         .min(MAX_EXPIRES);
     // In a dialog: a refresh, or (Expires 0) the end.
-    if let Some(Dialog::ServerSubscription(dialog)) = dialogs.layer.match_dialog(transaction) {
-        let key = dialog.id().to_string();
+    // (A restored dialog sits in the layer as an INVITE-shaped dialog.)
+    let in_dialog = match dialogs.layer.match_dialog(transaction) {
+        Some(Dialog::ServerSubscription(dialog)) => Some(dialog.id()),
+        Some(Dialog::Invite(dialog)) => Some(dialog.id()),
+        _ => None,
+    };
+    if let Some(id) = in_dialog {
+        let key = id.to_string();
         let held = dialogs
             .subscriptions
             .0
@@ -85,9 +100,22 @@ pub(crate) async fn handle(
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
             .cloned();
-        let Some(expiry) = held else {
+        let Some((expiry, stored)) = held else {
             return Some(Answer::new(481, "Subscription Does Not Exist"));
         };
+        if expires > 0 {
+            let stored = stored.expiring_in(expires);
+            restore::keep(dialogs, &key, &stored).await;
+            if let Some(entry) = dialogs
+                .subscriptions
+                .0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(&key)
+            {
+                entry.1 = stored;
+            }
+        }
         // The 200 goes out before the notifier acts on it (an ending subscription's
         // last NOTIFY must not overtake the answer to the SUBSCRIBE that ended it).
         let granted = vec![Header::Other("Expires".into(), expires.to_string())];
@@ -140,11 +168,18 @@ pub(crate) async fn handle(
             ));
         }
     };
-    let requester =
-        match caller::requester(system, info.access_token.as_deref(), &asserted, None).await {
-            Ok(requester) => requester,
-            Err(answer) => return Some(answer),
-        };
+    let requester = match caller::requester(
+        system,
+        info.access_token.as_deref(),
+        &asserted,
+        None,
+        None,
+    )
+    .await
+    {
+        Ok(requester) => requester,
+        Err(answer) => return Some(answer),
+    };
     let mut watched: Box<dyn Watched> = if package == "presence" {
         let user = info
             .request_uri
@@ -208,7 +243,7 @@ pub(crate) async fn handle(
         transaction,
         dialogs.states.clone(),
         None,
-        Some(contact),
+        Some(contact.clone()),
     ) {
         Ok(dialog) => dialog,
         Err(e) => {
@@ -230,17 +265,33 @@ pub(crate) async fn handle(
             "Server Internal Error: the subscription could not be accepted",
         ));
     }
+    let key = dialog.id().to_string();
+    let Some(stored) = StoredSubscription::of(
+        &transaction.original,
+        &dialog.id(),
+        &contact,
+        requester.mc_service_id.clone(),
+        requester.client_id.clone(),
+        watched.spec(),
+        expires,
+    ) else {
+        return Some(Answer::new(
+            400,
+            "Bad Request: a SUBSCRIBE needs From, To, Contact and CSeq",
+        ));
+    };
+    // Stored before the 200: an accepted subscription survives a restart.
+    restore::keep(dialogs, &key, &stored).await;
     // The 200 goes out before the first NOTIFY.
     while transaction.receive().await.is_some() {}
     let (expiry, watch_expiry) = watch::channel(expires);
-    let key = dialog.id().to_string();
     dialogs
         .subscriptions
         .0
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .insert(key.clone(), expiry);
-    tokio::spawn(notify_until_ended(
+        .insert(key.clone(), (expiry, stored));
+    dialogs.tasks.spawn(notify_until_ended(
         system.clone(),
         dialogs.clone(),
         (dialog, key),
@@ -250,6 +301,64 @@ pub(crate) async fn handle(
         watch_expiry,
     ));
     None
+}
+
+/// Carries on a subscription restored after a restart: the state now, in its dialog,
+/// then as before. One whose client is no longer logged on is ended.
+pub(crate) async fn resume(
+    system: &Arc<McSystem>,
+    dialogs: &Arc<Dialogs>,
+    dialog: ServerSubscriptionDialog,
+    key: String,
+    stored: StoredSubscription,
+) {
+    let mut watched: Box<dyn Watched> = match &stored.watched {
+        WatchedSpec::Status { user } => Box::new(AffiliationStatusOf {
+            user: user.clone(),
+            publications: dialogs.publications.clone(),
+            sent: None,
+        }),
+        WatchedSpec::Documents { groups } => Box::new(GroupDocuments {
+            xcap_root: dialogs.xcap_root.clone(),
+            groups: groups.clone(),
+            sent: std::collections::BTreeMap::new(),
+        }),
+    };
+    let requester = system
+        .identity
+        .asserted(&stored.user, Some(&stored.client))
+        .await;
+    let first = match &requester {
+        Ok(requester) => watched.next(system, requester).await.ok().flatten(),
+        Err(_) => None,
+    };
+    let (Ok(requester), Some(first)) = (requester, first) else {
+        let _ = notify(
+            &dialog,
+            watched.as_ref(),
+            "terminated;reason=noresource",
+            "",
+        )
+        .await;
+        forget(dialogs, &dialog, &key).await;
+        return;
+    };
+    let (expiry, watch_expiry) = watch::channel(stored.remaining());
+    dialogs
+        .subscriptions
+        .0
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key.clone(), (expiry, stored));
+    dialogs.tasks.spawn(notify_until_ended(
+        system.clone(),
+        dialogs.clone(),
+        (dialog, key),
+        requester,
+        watched,
+        first,
+        watch_expiry,
+    ));
 }
 
 /// Sends NOTIFYs for one subscription: the state now, then after each change, until it
@@ -286,13 +395,15 @@ async fn notify_until_ended(
         if let Some(body) = pending.take() {
             let state = format!("active;expires={remaining}");
             if !notify(&dialog, watched.as_ref(), &state, &body).await {
-                forget(&dialogs, &dialog, &key);
+                forget(&dialogs, &dialog, &key).await;
                 return;
             }
             last = body;
         }
         let notified = waker.notified();
         tokio::select! {
+            // The server stops: the subscription stays stored for the next start.
+            _ = dialogs.stop.cancelled() => return,
             _ = notified => {}
             _ = published.changed() => {}
             _ = tokio::time::sleep(LOOK_AGAIN) => {}
@@ -320,7 +431,7 @@ async fn notify_until_ended(
         &last,
     )
     .await;
-    forget(&dialogs, &dialog, &key);
+    forget(&dialogs, &dialog, &key).await;
 }
 
 /// What a subscription watches: the body of its next NOTIFY, if something changed.
@@ -330,6 +441,8 @@ trait Watched: Send + Sync {
     fn event(&self) -> &'static str;
     /// The NOTIFY body's media type.
     fn content_type(&self) -> &'static str;
+    /// What is stored of it.
+    fn spec(&self) -> WatchedSpec;
     /// Whether the subscriber's regroups are told in this subscription's dialog.
     fn tells_regroups_of(&self, _requester: &Requester) -> bool {
         false
@@ -357,6 +470,12 @@ impl Watched for AffiliationStatusOf {
 
     fn tells_regroups_of(&self, requester: &Requester) -> bool {
         self.user == requester.mc_service_id
+    }
+
+    fn spec(&self) -> WatchedSpec {
+        WatchedSpec::Status {
+            user: self.user.clone(),
+        }
     }
 
     fn content_type(&self) -> &'static str {
@@ -388,6 +507,12 @@ struct GroupDocuments {
 impl Watched for GroupDocuments {
     fn event(&self) -> &'static str {
         "xcap-diff"
+    }
+
+    fn spec(&self) -> WatchedSpec {
+        WatchedSpec::Documents {
+            groups: self.groups.clone(),
+        }
     }
 
     fn content_type(&self) -> &'static str {
@@ -477,7 +602,7 @@ async fn tell_regroups(
     }
 }
 
-fn forget(dialogs: &Dialogs, dialog: &ServerSubscriptionDialog, key: &str) {
+async fn forget(dialogs: &Dialogs, dialog: &ServerSubscriptionDialog, key: &str) {
     dialogs
         .subscriptions
         .0
@@ -485,6 +610,7 @@ fn forget(dialogs: &Dialogs, dialog: &ServerSubscriptionDialog, key: &str) {
         .unwrap_or_else(|e| e.into_inner())
         .remove(key);
     dialogs.layer.remove_dialog(&dialog.id());
+    restore::drop_stored(dialogs, key).await;
 }
 
 /// One NOTIFY; false when the subscriber did not take it.

@@ -58,6 +58,21 @@ impl Peer {
             .unwrap();
     }
 
+    pub(super) async fn send_bytes(&self, bytes: &[u8]) {
+        self.socket.send_to(bytes, self.server).await.unwrap();
+    }
+
+    /// The next message, however long it takes.
+    pub(super) async fn next_message(&self) -> Message {
+        loop {
+            let mut buffer = vec![0u8; 65_536];
+            let Ok((n, _)) = self.socket.recv_from(&mut buffer).await else {
+                continue;
+            };
+            return parse(&buffer[..n]);
+        }
+    }
+
     async fn next(&self) -> Message {
         let mut buffer = vec![0u8; 65_536];
         let (n, _) =
@@ -65,14 +80,7 @@ impl Peer {
                 .await
                 .expect("a message within 10 s")
                 .unwrap();
-        let text = String::from_utf8_lossy(&buffer[..n]).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let mut lines = head.split("\r\n");
-        Message {
-            first: lines.next().unwrap_or_default().to_string(),
-            headers: lines.map(str::to_string).collect(),
-            body: body.to_string(),
-        }
+        parse(&buffer[..n])
     }
 
     /// The next response, answering any NOTIFY on the way (kept in `notifies`).
@@ -124,6 +132,17 @@ impl Peer {
             copy("CSeq")
         );
         self.send(&text).await;
+    }
+}
+
+fn parse(bytes: &[u8]) -> Message {
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.split("\r\n");
+    Message {
+        first: lines.next().unwrap_or_default().to_string(),
+        headers: lines.map(str::to_string).collect(),
+        body: body.to_string(),
     }
 }
 

@@ -8,6 +8,7 @@ use mcx_server::config::{Config, SipSection};
 
 use crate::support::*;
 
+mod bad_input;
 mod callers;
 mod regroup;
 mod restart;

@@ -236,6 +236,12 @@ async fn serve(
     system: Arc<McSystem>,
     dialogs: Arc<subscribe::Dialogs>,
 ) {
+    if transaction.original.method == Method::Ack {
+        return;
+    }
+    if let Some(answer) = malformed(&transaction.original) {
+        return reply(transaction, answer).await;
+    }
     if transaction.original.method == Method::Subscribe {
         let Some(answer) = subscribe::handle(&mut transaction, &system, &dialogs).await else {
             return;
@@ -283,6 +289,64 @@ async fn serve(
         .header("Allow", "PUBLISH, SUBSCRIBE, MESSAGE".to_string()),
     };
     reply(transaction, answer).await;
+}
+
+/// What RFC 3261 §8.1.1 requires of every request that the parser let through: the
+/// headers a transaction and a dialog are built from, and a CSeq naming the request's
+/// own method (§8.2.2: otherwise 400).
+fn malformed(request: &rsipstack::sip::Request) -> Option<Answer> {
+    for (long, compact) in [("To", "t"), ("From", "f"), ("Call-ID", "i"), ("CSeq", "")] {
+        let present = request.header_value(long).is_some()
+            || (!compact.is_empty() && request.header_value(compact).is_some());
+        if !present {
+            return Some(Answer::new(
+                400,
+                &format!("Bad Request: the request has no {long} header"),
+            ));
+        }
+    }
+    // RFC 3261 §18.3: a body shorter than its Content-Length (the datagram ended first)
+    // is an error; two lengths that disagree leave no way to know where it ends.
+    let lengths: Vec<String> = request
+        .headers
+        .iter()
+        .filter_map(|h| match h {
+            Header::ContentLength(v) => Some(v.value().trim().to_string()),
+            Header::Other(name, v) if name.eq_ignore_ascii_case("l") => Some(v.trim().to_string()),
+            _ => None,
+        })
+        .collect();
+    if lengths.iter().any(|l| l != &lengths[0]) {
+        return Some(Answer::new(
+            400,
+            "Bad Request: the request has Content-Length headers that disagree",
+        ));
+    }
+    if let Some(declared) = lengths.first().and_then(|l| l.parse::<usize>().ok())
+        && declared > request.body.len()
+    {
+        return Some(Answer::new(
+            400,
+            &format!(
+                "Bad Request: Content-Length says {declared} bytes, the body has {}",
+                request.body.len()
+            ),
+        ));
+    }
+    let cseq_method = request
+        .header_value("CSeq")
+        .and_then(|c| c.split_whitespace().nth(1).map(str::to_string));
+    if cseq_method.as_deref() != Some(request.method.to_string().as_str()) {
+        return Some(Answer::new(
+            400,
+            &format!(
+                "Bad Request: the CSeq names {} but the request is a {}",
+                cseq_method.as_deref().unwrap_or("no method"),
+                request.method
+            ),
+        ));
+    }
+    None
 }
 
 async fn reply(mut transaction: Transaction, answer: Answer) {

@@ -57,6 +57,17 @@ pub struct SipSection {
     /// access token.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// SIP over TLS (`sips:`, RFC 3261 §26.2) on this address (port 0 picks one); none
+    /// without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_listen: Option<SocketAddr>,
+    /// The TLS certificate chain (PEM); default: `[interconnection] certificate`, the
+    /// system's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<PathBuf>,
+    /// Its private key (PEM); default: `[interconnection] private-key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<PathBuf>,
 }
 
 impl SipSection {
@@ -67,6 +78,9 @@ impl SipSection {
             psi: None,
             gms_psi: None,
             trusted_proxies: Vec::new(),
+            tls_listen: None,
+            certificate: None,
+            private_key: None,
         }
     }
 }
@@ -382,6 +396,25 @@ impl Config {
         for partner in &mut self.partners {
             resolve(&mut partner.trust_anchors);
         }
+        if let Some(sip) = &mut self.sip {
+            for path in [&mut sip.certificate, &mut sip.private_key]
+                .into_iter()
+                .flatten()
+            {
+                resolve(path);
+            }
+        }
+    }
+
+    /// The certificate and key SIP over TLS serves: `[sip]`'s, else the system's own.
+    pub fn sip_tls_identity(&self) -> Option<(PathBuf, PathBuf)> {
+        let sip = self.sip.as_ref()?;
+        sip.tls_listen?;
+        match (&sip.certificate, &sip.private_key, &self.interconnection) {
+            (Some(certificate), Some(key), _) => Some((certificate.clone(), key.clone())),
+            (None, None, Some(ic)) => Some((ic.certificate.clone(), ic.private_key.clone())),
+            _ => None,
+        }
     }
 
     /// Parses and checks configuration text; `origin` names it in errors.
@@ -499,6 +532,14 @@ impl Config {
                     partner.domain, partner.endpoint
                 )));
             }
+        }
+        if let Some(sip) = &self.sip
+            && sip.tls_listen.is_some()
+            && self.sip_tls_identity().is_none()
+        {
+            return Err(ConfigError::Invalid(
+                "sip.tls-listen needs a certificate: give sip.certificate and sip.private-key, or an [interconnection] section whose certificate SIP over TLS then serves".into(),
+            ));
         }
         if self.server.session_ttl_seconds == 0 {
             return Err(ConfigError::Invalid(

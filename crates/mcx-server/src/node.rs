@@ -242,6 +242,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
                         .unwrap_or_else(|| format!("sip:mcptt-gms-psi@{}", config.system.domain)),
                     trusted_proxies: section.trusted_proxies.clone(),
                     xcap_root: format!("http://{addr}{}", server.xcap_root),
+                    tls: section.tls_listen.and_then(|tls| {
+                        config
+                            .sip_tls_identity()
+                            .map(|(certificate, key)| (tls, certificate, key))
+                    }),
                 },
                 system.clone(),
                 store.clone(),
@@ -403,6 +408,11 @@ impl RunningNode {
     /// The SIP listener's address (UDP and TCP), if it has one.
     pub fn sip_addr(&self) -> Option<SocketAddr> {
         self.sip.as_ref().map(crate::sip::SipEdge::addr)
+    }
+
+    /// Where it listens for SIP over TLS, if it does.
+    pub fn sip_tls_addr(&self) -> Option<SocketAddr> {
+        self.sip.as_ref().and_then(crate::sip::SipEdge::tls_addr)
     }
 
     /// The client API's base URL, e.g. `http://127.0.0.1:7400`.

@@ -93,11 +93,14 @@ pub struct SipOptions {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The absolute URI of the XCAP root the xcap-diff NOTIFYs name.
     pub xcap_root: String,
+    /// SIP over TLS: where, and the certificate chain and key (PEM files).
+    pub tls: Option<(SocketAddr, std::path::PathBuf, std::path::PathBuf)>,
 }
 
 /// The running SIP listener.
 pub struct SipEdge {
     addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     cancel: CancellationToken,
     tasks: TaskTracker,
 }
@@ -106,6 +109,11 @@ impl SipEdge {
     /// Where it listens (UDP and TCP).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where it listens for SIP over TLS, if it does.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// Stops listening, and waits (up to 5 s) for its tasks to end. Subscriptions and
@@ -154,6 +162,27 @@ pub async fn start(
         .await
         .with_context(|| format!("cannot listen for SIP on tcp {addr}"))?;
     layer.add_transport(tcp.into());
+    let tls_addr = match &options.tls {
+        Some((tls_listen, certificate, key)) => {
+            let tls_addr = tls_address(*tls_listen)?;
+            let read = |path: &std::path::Path| {
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+            };
+            // The crate's TLS takes the process-wide provider; mcx's is ring.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config = rsipstack::transport::tls::TlsConfig {
+                cert: Some(read(certificate)?),
+                key: Some(read(key)?),
+                ..Default::default()
+            };
+            let tls = rsipstack::transport::tls::TlsListenerConnection::new(tls_addr, None, config)
+                .await
+                .with_context(|| format!("cannot listen for SIP over TLS on {tls_addr}"))?;
+            layer.add_transport(tls.into());
+            Some(tls_addr)
+        }
+        None => None,
+    };
     let endpoint = rsipstack::EndpointBuilder::new()
         .with_user_agent("mcx")
         .with_transport_layer(layer)
@@ -202,12 +231,24 @@ pub async fn start(
             spawner.spawn(serve(transaction, system.clone(), dialogs.clone()));
         }
     });
-    tracing::info!(%addr, "SIP listening (udp, tcp)");
+    tracing::info!(%addr, tls = ?tls_addr, "SIP listening (udp, tcp, and tls when set)");
     Ok(SipEdge {
         addr,
+        tls_addr,
         cancel,
         tasks,
     })
+}
+
+/// The TLS address; port 0 becomes a free port (the crate binds when it serves and
+/// reports no port, so one is found first).
+fn tls_address(listen: SocketAddr) -> anyhow::Result<SocketAddr> {
+    if listen.port() != 0 {
+        return Ok(listen);
+    }
+    let probe = std::net::TcpListener::bind(listen)
+        .with_context(|| format!("cannot find a free port for SIP over TLS on {listen}"))?;
+    probe.local_addr().context("reading the probed TLS port")
 }
 
 /// Binds the UDP listener; a port still held by a listener being stopped in this

@@ -286,6 +286,23 @@ impl IdentityManagement {
         })
     }
 
+    /// When each live session of `user` ends, by client: the client's affiliations end
+    /// with it (the `expires` a SIP status NOTIFY reports).
+    pub async fn session_ends(
+        &self,
+        user: &McServiceId,
+    ) -> Result<Vec<(ClientId, time::OffsetDateTime)>> {
+        let now = self.clock.now();
+        Ok(self
+            .sessions
+            .sessions_of(user)
+            .await?
+            .into_iter()
+            .filter(|s| s.expires_at > now)
+            .map(|s| (s.client_id, s.expires_at))
+            .collect())
+    }
+
     /// Logs the caller's client off: its session, subscriptions and events end.
     pub async fn log_off(&self, requester: &Requester) -> Result<()> {
         let session = SessionRecord {

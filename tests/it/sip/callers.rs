@@ -441,7 +441,7 @@ async fn beyond_n2_a_publish_is_answered_with_what_was_done_and_why_the_rest_was
     );
     assert!(
         told.body
-            .contains(&format!(r#"group="{OPS}" status="affiliated""#)),
+            .contains(&format!(r#"group="{OPS}" status="affiliated" expires=""#)),
         "{}",
         told.body
     );

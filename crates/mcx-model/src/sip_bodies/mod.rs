@@ -239,6 +239,8 @@ pub struct ClientAffiliations {
     pub groups: Vec<ClientGroupStatus>,
     /// Groups its last PUBLISH asked for that were refused, and why.
     pub refused: Vec<(McServiceGroupId, AffiliationCause)>,
+    /// When its affiliations end (its session's end), as xs:dateTime.
+    pub expires: Option<String>,
 }
 
 /// The per-user affiliation information of a NOTIFY (§9.2.2.2.4): one tuple per client,
@@ -275,12 +277,17 @@ pub fn write_affiliation_status(
                                     AffiliationStatus::Affiliating => "affiliating",
                                     AffiliationStatus::NotAffiliated => continue,
                                 };
-                                w.create_element("mcpttPI10:affiliation")
-                                    .with_attributes([
+                                let element =
+                                    w.create_element("mcpttPI10:affiliation").with_attributes([
                                         ("group", group.group.as_str()),
                                         ("status", status),
-                                    ])
-                                    .write_empty()?;
+                                    ]);
+                                match &client.expires {
+                                    Some(expires) => element
+                                        .with_attribute(("expires", expires.as_str()))
+                                        .write_empty()?,
+                                    None => element.write_empty()?,
+                                };
                             }
                             for (group, cause) in &client.refused {
                                 w.create_element("mcx:refused")
@@ -403,7 +410,7 @@ mod tests {
         );
         assert!(
             xml.contains(
-                r#"<mcpttPI10:affiliation group="sip:ops@police.example" status="affiliated"/>"#
+                r#"<mcpttPI10:affiliation group="sip:ops@police.example" status="affiliated" expires="2026-12-02T08:00:00Z"/>"#
             ),
             "{xml}"
         );

@@ -652,6 +652,19 @@ async fn status_body(
             mcx_core::error::Error::Store(_) => Answer::new(503, "Service Unavailable: storage"),
         })?;
     let outcome = publications.outcome(watched).unwrap_or_default();
+    let ends = system
+        .identity
+        .session_ends(watched)
+        .await
+        .unwrap_or_default();
+    let expires_of = |client: &ClientId| {
+        ends.iter().find(|(c, _)| c == client).and_then(|(_, end)| {
+            end.replace_nanosecond(0)
+                .ok()?
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+    };
     let mut clients: Vec<ClientAffiliations> = Vec::new();
     let entry = |clients: &mut Vec<ClientAffiliations>, client: &ClientId| -> usize {
         match clients.iter().position(|c| &c.client == client) {
@@ -661,6 +674,7 @@ async fn status_body(
                     client: client.clone(),
                     groups: Vec::new(),
                     refused: Vec::new(),
+                    expires: expires_of(client),
                 });
                 clients.len() - 1
             }

@@ -405,6 +405,7 @@ mod tests {
                     group("sip:k9@police.example"),
                     AffiliationCause::N2LimitReached,
                 )],
+                expires: Some("2026-12-02T08:00:00Z".into()),
             }],
             Some("42"),
         );

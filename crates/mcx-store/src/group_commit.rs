@@ -26,6 +26,21 @@ pub(crate) enum Write {
     },
     /// Effects with no other change.
     Effects(Effects),
+    /// The SIP door's own rows (`sip_state`), put or deleted together.
+    SipState(Vec<SipStateOp>),
+}
+
+/// One change of a `sip_state` row.
+pub(crate) enum SipStateOp {
+    /// Insert or replace.
+    Put {
+        kind: String,
+        key: String,
+        value: String,
+        expires_at: i64,
+    },
+    /// Delete.
+    Delete { kind: String, key: String },
 }
 
 impl Write {
@@ -47,6 +62,7 @@ impl Write {
             {
                 true
             }
+            Write::SipState(_) => false,
             Write::User { effects, .. } | Write::Effects(effects) => {
                 effects.service.change_record.is_some()
                     || effects
@@ -175,7 +191,46 @@ async fn write_one(
             let committed = SqlStore::write_effects(tx, effects, writing).await?;
             Ok((!committed.conflict).then_some(committed))
         }
+        Write::SipState(ops) => {
+            for op in ops {
+                write_sip_state(tx, op).await?;
+            }
+            Ok(Some(Committed::default()))
+        }
     }
+}
+
+async fn write_sip_state(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    op: &SipStateOp,
+) -> StoreResult<()> {
+    match op {
+        SipStateOp::Put {
+            kind,
+            key,
+            value,
+            expires_at,
+        } => sqlx::query(
+            "INSERT INTO sip_state (kind, state_key, value, expires_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (kind, state_key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+        )
+        .bind(kind.as_str())
+        .bind(key.as_str())
+        .bind(value.as_str())
+        .bind(*expires_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(failed(format!("storing the SIP {kind} {key}")))?,
+        SipStateOp::Delete { kind, key } => {
+            sqlx::query("DELETE FROM sip_state WHERE kind = $1 AND state_key = $2")
+                .bind(kind.as_str())
+                .bind(key.as_str())
+                .execute(&mut **tx)
+                .await
+                .map_err(failed(format!("deleting the SIP {kind} {key}")))?
+        }
+    };
+    Ok(())
 }
 
 /// Bumps the user's affiliation generation if it is still `expected` (any, without).

@@ -1,44 +1,34 @@
 //! The SIP door's table (`sip_state`): its publications and subscription dialogs.
 
 use async_trait::async_trait;
-use mcx_core::ports::{SipStateStore, StoreResult};
+use mcx_core::ports::{SipStateChange, SipStateStore, StoreResult};
 use sqlx::Row as _;
 use time::OffsetDateTime;
 
+use crate::group_commit::{SipStateOp, Write};
 use crate::sql_store::*;
 
 #[async_trait]
 impl SipStateStore for SqlStore {
-    async fn put_sip_state(
-        &self,
-        kind: &str,
-        key: &str,
-        value: &str,
-        expires_at: OffsetDateTime,
-    ) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        sqlx::query(
-            "INSERT INTO sip_state (kind, state_key, value, expires_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (kind, state_key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
-        )
-        .bind(kind)
-        .bind(key)
-        .bind(value)
-        .bind(millis(expires_at))
-        .execute(&self.pool)
-        .await
-        .map_err(failed(format!("storing the SIP {kind} {key}")))?;
-        Ok(())
-    }
-
-    async fn delete_sip_state(&self, kind: &str, key: &str) -> StoreResult<()> {
-        let _guard = self.write_guard().await;
-        sqlx::query("DELETE FROM sip_state WHERE kind = $1 AND state_key = $2")
-            .bind(kind)
-            .bind(key)
-            .execute(&self.pool)
-            .await
-            .map_err(failed(format!("deleting the SIP {kind} {key}")))?;
+    async fn change_sip_state(&self, changes: Vec<SipStateChange>) -> StoreResult<()> {
+        let ops = changes
+            .into_iter()
+            .map(|change| match change {
+                SipStateChange::Put {
+                    kind,
+                    key,
+                    value,
+                    expires_at,
+                } => SipStateOp::Put {
+                    kind,
+                    key,
+                    value,
+                    expires_at: millis(expires_at),
+                },
+                SipStateChange::Delete { kind, key } => SipStateOp::Delete { kind, key },
+            })
+            .collect();
+        self.commit_write(Write::SipState(ops)).await?;
         Ok(())
     }
 

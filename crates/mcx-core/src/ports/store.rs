@@ -359,21 +359,37 @@ pub trait AcmStore: Send + Sync {
     async fn acm_pending(&self, owner: &McServiceId) -> StoreResult<Vec<(AcmRole, AcmExchange)>>;
 }
 
+/// One change of the SIP door's own state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SipStateChange {
+    /// Store (or replace) a row of `kind` under `key`, kept until `expires_at`.
+    Put {
+        /// What kind of row (`publication`, `subscription`).
+        kind: String,
+        /// Its key within the kind.
+        key: String,
+        /// The door's JSON.
+        value: String,
+        /// When it may be dropped.
+        expires_at: OffsetDateTime,
+    },
+    /// Delete a row.
+    Delete {
+        /// What kind of row.
+        kind: String,
+        /// Its key.
+        key: String,
+    },
+}
+
 /// The SIP door's own state (publications, subscription dialogs), so that a restart does
 /// not end them. Rows of one `kind` by key; the door keeps them in memory and writes
 /// through. Not part of [`Store`]: the core's entities never read it.
 #[async_trait]
 pub trait SipStateStore: Send + Sync {
-    /// Stores (or replaces) one row.
-    async fn put_sip_state(
-        &self,
-        kind: &str,
-        key: &str,
-        value: &str,
-        expires_at: OffsetDateTime,
-    ) -> StoreResult<()>;
-    /// Deletes one row.
-    async fn delete_sip_state(&self, kind: &str, key: &str) -> StoreResult<()>;
+    /// Makes the changes in one transaction (on SQLite, in a group commit with the
+    /// writes queued meanwhile); answers once they are durable.
+    async fn change_sip_state(&self, changes: Vec<SipStateChange>) -> StoreResult<()>;
     /// The rows of `kind` that expire after `now` (and deletes the others).
     async fn sip_state(
         &self,

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use mcx_core::error::Error;
 use mcx_core::identity::Requester;
-use mcx_core::ports::SipStateStore;
+use mcx_core::ports::{SipStateChange, SipStateStore};
 use mcx_core::system::McSystem;
 use mcx_model::flows::affiliation::{
     AffiliationCause, GroupAffiliationRequest, GroupAffiliationStatus, GroupDeaffiliationRequest,
@@ -104,23 +104,27 @@ impl Publications {
                 "Service Unavailable: the publication could not be stored",
             )
         };
-        let etag = match &publication {
-            Some(publication) => {
-                let etag = new_etag();
-                let value = serde_json::to_string(publication).unwrap_or_default();
-                let never = time::OffsetDateTime::now_utc()
-                    + time::Duration::seconds(AFFILIATION_EXPIRES as i64);
-                self.store
-                    .put_sip_state(KIND, &etag, &value, never)
-                    .await
-                    .map_err(unavailable)?;
-                Some(etag)
-            }
-            None => None,
-        };
+        let mut changes = Vec::new();
+        let etag = publication.as_ref().map(|publication| {
+            let etag = new_etag();
+            changes.push(SipStateChange::Put {
+                kind: KIND.into(),
+                key: etag.clone(),
+                value: serde_json::to_string(publication).unwrap_or_default(),
+                expires_at: time::OffsetDateTime::now_utc()
+                    + time::Duration::seconds(AFFILIATION_EXPIRES as i64),
+            });
+            etag
+        });
         if let Some(old) = old {
+            changes.push(SipStateChange::Delete {
+                kind: KIND.into(),
+                key: old.to_string(),
+            });
+        }
+        if !changes.is_empty() {
             self.store
-                .delete_sip_state(KIND, old)
+                .change_sip_state(changes)
                 .await
                 .map_err(unavailable)?;
         }

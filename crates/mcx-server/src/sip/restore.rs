@@ -140,14 +140,24 @@ pub(crate) async fn keep(dialogs: &Dialogs, key: &str, stored: &StoredSubscripti
     let value = serde_json::to_string(stored).unwrap_or_default();
     let until = time::OffsetDateTime::from_unix_timestamp(stored.expires_at)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    if let Err(e) = dialogs.store.put_sip_state(KIND, key, &value, until).await {
+    let put = mcx_core::ports::SipStateChange::Put {
+        kind: KIND.into(),
+        key: key.to_string(),
+        value,
+        expires_at: until,
+    };
+    if let Err(e) = dialogs.store.change_sip_state(vec![put]).await {
         tracing::warn!(error = %e, "SIP subscription not stored; a restart would end it");
     }
 }
 
 /// Deletes a stored subscription.
 pub(crate) async fn drop_stored(dialogs: &Dialogs, key: &str) {
-    if let Err(e) = dialogs.store.delete_sip_state(KIND, key).await {
+    let delete = mcx_core::ports::SipStateChange::Delete {
+        kind: KIND.into(),
+        key: key.to_string(),
+    };
+    if let Err(e) = dialogs.store.change_sip_state(vec![delete]).await {
         tracing::warn!(error = %e, "ended SIP subscription not deleted from the store");
     }
 }

@@ -6,6 +6,7 @@
 //! as a table and as JSON.
 
 mod deployment;
+mod floor;
 mod load;
 mod report;
 mod scenarios;
@@ -25,7 +26,10 @@ use scenarios::{Knobs, Outcome};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum Scenario {
-    /// The cheapest authenticated request (GET /v1/session): the floor.
+    /// The machine's floor: a bare axum handler with the same bearer check and answer
+    /// as `GET /v1/session`, served by the bench itself.
+    Floor,
+    /// The cheapest authenticated request (GET /v1/session) of mcx.
     Baseline,
     /// Affiliation / de-affiliation cycles on home groups.
     AffiliateLocal,
@@ -40,6 +44,7 @@ pub(crate) enum Scenario {
 impl Scenario {
     fn name(self) -> &'static str {
         match self {
+            Scenario::Floor => "floor",
             Scenario::Baseline => "baseline",
             Scenario::AffiliateLocal => "affiliate-local",
             Scenario::AffiliatePartner => "affiliate-partner",
@@ -266,6 +271,7 @@ async fn run_scenarios(
     for scenario in scenarios {
         println!("  running {} ...", scenario.name());
         let outcome = match scenario {
+            Scenario::Floor => scenarios::floor(manifest, &knobs).await,
             Scenario::Baseline => scenarios::baseline(manifest, &knobs).await,
             Scenario::AffiliateLocal => scenarios::affiliate_local(manifest, &knobs).await,
             Scenario::AffiliatePartner => scenarios::affiliate_partner(manifest, &knobs).await,

@@ -138,6 +138,22 @@ pub(crate) fn table(runs: &[Run]) -> String {
                 );
             }
         }
+        let floor = run
+            .results
+            .iter()
+            .find(|m| m.outcome.scenario == "floor")
+            .and_then(peak);
+        if let (Some(floor), Some(baseline)) = (floor, &baseline)
+            && floor > 0.0
+        {
+            let _ = writeln!(
+                out,
+                "baseline ÷ floor: {:.2} ({:.0} of {:.0} requests/s)",
+                baseline.per_second / floor,
+                baseline.per_second,
+                floor
+            );
+        }
         for measured in &run.results {
             let _ = writeln!(
                 out,

@@ -125,6 +125,44 @@ async fn peak_and_half(
     phases
 }
 
+/// `floor`: the same request and answer as `baseline`, from a bare axum handler in this
+/// process (see `floor.rs`): what the machine allows, beside which mcx is judged.
+pub(crate) async fn floor(manifest: &Manifest, knobs: &Knobs) -> anyhow::Result<Outcome> {
+    let logged_on = workers(manifest, knobs).await?;
+    let mut sessions = Vec::with_capacity(logged_on.len());
+    for client in logged_on.iter() {
+        let token = client
+            .token()
+            .ok_or_else(|| anyhow::anyhow!("a worker without a token"))?
+            .to_string();
+        sessions.push((token, client.session().await?));
+    }
+    let server = super::floor::start(sessions.clone())?;
+    let clients: Arc<Vec<Client>> = Arc::new(
+        sessions
+            .into_iter()
+            .map(|(token, _)| Ok(Client::new(&server.url)?.with_token(token)))
+            .collect::<anyhow::Result<_>>()?,
+    );
+    let operation: Operation = Arc::new(move |i| {
+        let clients = clients.clone();
+        Box::pin(async move {
+            clients[i]
+                .session()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    });
+    let phases = peak_and_half("floor", manifest.shape.workers, knobs, operation).await;
+    drop(server);
+    Ok(Outcome {
+        scenario: "floor".into(),
+        description: "GET /v1/session from a bare axum handler with the same bearer check: the machine's floor".into(),
+        phases,
+    })
+}
+
 /// `baseline`: the cheapest authenticated request, `GET /v1/session` (token checked
 /// against the store, JSON answer): the floor of this stack on this machine.
 pub(crate) async fn baseline(manifest: &Manifest, knobs: &Knobs) -> anyhow::Result<Outcome> {

@@ -69,6 +69,8 @@ pub struct IdentityManagement {
     wakers: Arc<StreamWakers>,
     observers: RwLock<Vec<Arc<dyn SessionObserver>>>,
     throttle: crate::log_on_throttle::LogOnThrottle,
+    /// Sessions kept in memory, when this is the system's only node.
+    cache: std::sync::OnceLock<SessionCache>,
 }
 
 /// Hashes a bearer token the way sessions store it.
@@ -107,7 +109,16 @@ impl IdentityManagement {
             wakers,
             observers: RwLock::new(Vec::new()),
             throttle: crate::log_on_throttle::LogOnThrottle::default(),
+            cache: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Keeps sessions in memory after their first use (see
+    /// [`crate::system::SystemSettings::single_node`]): a request then costs no store
+    /// read. Entries leave at log-off, replacement and expiry (all seen here), and the
+    /// expiry time is checked on every use.
+    pub fn cache_sessions(&self) {
+        let _ = self.cache.set(SessionCache::default());
     }
 
     /// Adds an entity to tell about log-ons and log-offs.
@@ -227,15 +238,26 @@ impl IdentityManagement {
                 "the bearer token is not valid: it was never issued here, or its session ended (log on again)",
             )
         };
-        let (session, user) = self
-            .sessions
-            .session_and_user(&token_hash(token))
-            .await?
-            .ok_or_else(invalid)?;
+        let hash = token_hash(token);
+        let cached = self.cache.get().and_then(|cache| cache.get(&hash));
+        let (session, user) = match cached {
+            Some(found) => found,
+            None => {
+                let (session, user) = self
+                    .sessions
+                    .session_and_user(&hash)
+                    .await?
+                    .ok_or_else(invalid)?;
+                let user = user.ok_or_else(invalid)?;
+                if let Some(cache) = self.cache.get() {
+                    cache.put(&hash, &session, &user);
+                }
+                (session, user)
+            }
+        };
         if session.expires_at <= self.clock.now() {
             return Err(invalid());
         }
-        let user = user.ok_or_else(invalid)?;
         let info = self.info(&session, user.profile.clone());
         Ok((
             Requester {
@@ -335,9 +357,59 @@ impl IdentityManagement {
     }
 
     async fn ended(&self, session: &SessionRecord) {
+        if let Some(cache) = self.cache.get() {
+            cache.forget(&session.session_id);
+        }
         self.wakers.remove(&session.session_id);
         for observer in self.observers() {
             observer.logged_off(session).await;
+        }
+    }
+}
+
+/// Sessions by token hash, kept after their first use (bounded: when full, it starts
+/// again empty; a miss only costs the store read it saves).
+#[derive(Default)]
+struct SessionCache {
+    by_hash: std::sync::Mutex<SessionEntries>,
+}
+
+#[derive(Default)]
+struct SessionEntries {
+    by_hash: std::collections::HashMap<String, (SessionRecord, crate::ports::UserRecord)>,
+    hash_of: std::collections::HashMap<String, String>,
+}
+
+/// Sessions kept at most.
+const CACHED_SESSIONS: usize = 200_000;
+
+impl SessionCache {
+    fn get(&self, hash: &str) -> Option<(SessionRecord, crate::ports::UserRecord)> {
+        self.by_hash
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_hash
+            .get(hash)
+            .cloned()
+    }
+
+    fn put(&self, hash: &str, session: &SessionRecord, user: &crate::ports::UserRecord) {
+        let mut entries = self.by_hash.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.by_hash.len() >= CACHED_SESSIONS {
+            *entries = SessionEntries::default();
+        }
+        entries
+            .hash_of
+            .insert(session.session_id.clone(), hash.to_string());
+        entries
+            .by_hash
+            .insert(hash.to_string(), (session.clone(), user.clone()));
+    }
+
+    fn forget(&self, session_id: &str) {
+        let mut entries = self.by_hash.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hash) = entries.hash_of.remove(session_id) {
+            entries.by_hash.remove(&hash);
         }
     }
 }

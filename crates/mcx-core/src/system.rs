@@ -39,6 +39,11 @@ pub struct SystemSettings {
     pub affiliation_wait: Duration,
     /// Bounds on requests, from clients and partners alike.
     pub limits: crate::limits::Limits,
+    /// Whether this process is the system's only node (embedded SQLite): every log-off,
+    /// expiry and commit then happens here, so sessions are kept in memory after their
+    /// first use and event streams wait for this process's wake-ups without polling the
+    /// store. False with several nodes on one database (PostgreSQL).
+    pub single_node: bool,
 }
 
 /// One MC system's functional entities.
@@ -95,6 +100,9 @@ impl McSystem {
             settings.session_ttl,
             wakers.clone(),
         ));
+        if settings.single_node {
+            identity.cache_sessions();
+        }
         let gms = Arc::new(GroupManagementServer::new(GmsParts {
             system: settings.domain.clone(),
             store: store.clone(),

@@ -94,6 +94,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
             max_group_members: server.max_group_members,
             max_list_entries: server.max_list_entries,
         },
+        // Embedded SQLite is one node; on PostgreSQL another node may end a session.
+        single_node: !store.is_postgres(),
     };
 
     // The link to partners (and what the endpoint needs to know them) comes first: the

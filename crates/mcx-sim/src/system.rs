@@ -107,6 +107,7 @@ impl SimSystem {
             // Answered at once: the simulation delivers the outbox itself.
             affiliation_wait: Duration::ZERO,
             limits: mcx_core::limits::Limits::default(),
+            single_node: true,
         };
         let link = Arc::new(net.link(self.domain.clone()));
         let (system, policy) = McSystem::new(settings, store.clone(), clock, entropy, link);

@@ -19,8 +19,9 @@ use super::AppState;
 use super::extract::Caller;
 use super::problem::{ApiError, codes};
 
-/// A stream re-checks the store at least this often, even without a wake-up (a wake-up
-/// from another node sharing the database cannot reach this one).
+/// With several nodes on one database, a stream re-checks the store at least this often
+/// (a wake-up from another node cannot reach this one yet). A single node's streams wait
+/// for its own wake-ups only: an idle stream costs no store query.
 const POLL: Duration = Duration::from_secs(2);
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -77,6 +78,7 @@ pub(super) async fn stream(
     let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(64);
     let system = state.system.clone();
     let mut shutdown = state.shutdown.clone();
+    let poll = (!state.system.settings.single_node).then_some(POLL);
     tokio::spawn(async move {
         let waker = system.wakers.waker(&session);
         loop {
@@ -119,7 +121,12 @@ pub(super) async fn stream(
             }
             tokio::select! {
                 _ = &mut notified => {}
-                _ = tokio::time::sleep(POLL) => {}
+                _ = async {
+                    match poll {
+                        Some(every) => tokio::time::sleep(every).await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
                 _ = tx.closed() => return,
                 _ = shutdown.wait_for(|down| *down) => return,
             }

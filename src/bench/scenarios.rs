@@ -125,6 +125,20 @@ async fn peak_and_half(
     phases
 }
 
+/// `GET /v1/session` by each worker's client.
+fn session_reads(clients: Arc<Vec<Client>>) -> Operation {
+    Arc::new(move |i| {
+        let clients = clients.clone();
+        Box::pin(async move {
+            clients[i]
+                .session()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    })
+}
+
 /// `floor`: the same request and answer as `baseline`, from a bare axum handler in this
 /// process (see `floor.rs`): what the machine allows, beside which mcx is judged.
 pub(crate) async fn floor(manifest: &Manifest, knobs: &Knobs) -> anyhow::Result<Outcome> {
@@ -144,16 +158,7 @@ pub(crate) async fn floor(manifest: &Manifest, knobs: &Knobs) -> anyhow::Result<
             .map(|(token, _)| Ok(Client::new(&server.url)?.with_token(token)))
             .collect::<anyhow::Result<_>>()?,
     );
-    let operation: Operation = Arc::new(move |i| {
-        let clients = clients.clone();
-        Box::pin(async move {
-            clients[i]
-                .session()
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-    });
+    let operation = session_reads(clients);
     let phases = peak_and_half("floor", manifest.shape.workers, knobs, operation).await;
     drop(server);
     Ok(Outcome {
@@ -167,16 +172,7 @@ pub(crate) async fn floor(manifest: &Manifest, knobs: &Knobs) -> anyhow::Result<
 /// against the store, JSON answer): the floor of this stack on this machine.
 pub(crate) async fn baseline(manifest: &Manifest, knobs: &Knobs) -> anyhow::Result<Outcome> {
     let clients = workers(manifest, knobs).await?;
-    let operation: Operation = Arc::new(move |i| {
-        let clients = clients.clone();
-        Box::pin(async move {
-            clients[i]
-                .session()
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-    });
+    let operation = session_reads(clients);
     Ok(Outcome {
         scenario: "baseline".into(),
         description: "GET /v1/session: the cheapest authenticated request".into(),

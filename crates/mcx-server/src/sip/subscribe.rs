@@ -284,6 +284,25 @@ pub(crate) async fn handle(
     restore::keep(dialogs, &key, &stored).await;
     // The 200 goes out before the first NOTIFY.
     while transaction.receive().await.is_some() {}
+    hold(
+        system,
+        dialogs,
+        (dialog, key, stored),
+        expires,
+        (requester, watched, first),
+    );
+    None
+}
+
+/// Holds an accepted (or restored) subscription for `expires` seconds and starts its
+/// notifier with the first NOTIFY's body.
+fn hold(
+    system: &Arc<McSystem>,
+    dialogs: &Arc<Dialogs>,
+    (dialog, key, stored): (ServerSubscriptionDialog, String, StoredSubscription),
+    expires: u64,
+    (requester, watched, first): (Requester, Box<dyn Watched>, String),
+) {
     let (expiry, watch_expiry) = watch::channel(expires);
     dialogs
         .subscriptions
@@ -300,7 +319,6 @@ pub(crate) async fn handle(
         first,
         watch_expiry,
     ));
-    None
 }
 
 /// Carries on a subscription restored after a restart: the state now, in its dialog,
@@ -343,22 +361,14 @@ pub(crate) async fn resume(
         forget(dialogs, &dialog, &key).await;
         return;
     };
-    let (expiry, watch_expiry) = watch::channel(stored.remaining());
-    dialogs
-        .subscriptions
-        .0
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(key.clone(), (expiry, stored));
-    dialogs.tasks.spawn(notify_until_ended(
-        system.clone(),
-        dialogs.clone(),
-        (dialog, key),
-        requester,
-        watched,
-        first,
-        watch_expiry,
-    ));
+    let remaining = stored.remaining();
+    hold(
+        system,
+        dialogs,
+        (dialog, key, stored),
+        remaining,
+        (requester, watched, first),
+    );
 }
 
 /// Sends NOTIFYs for one subscription: the state now, then after each change, until it

@@ -8,6 +8,7 @@ mod bad_input;
 mod bench;
 mod cli;
 mod convergence;
+mod crash;
 mod demo;
 mod events;
 mod federation;

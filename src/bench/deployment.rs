@@ -363,6 +363,9 @@ pub(crate) fn prepare(
             server: ServerSection {
                 listen: SocketAddr::from(([127, 0, 0, 1], api)),
                 data_dir: dir.join(format!("{domain}-data")),
+                // Every subscriber may hold its event stream at one system: the cap on
+                // open connections (4096 by default) must not be what is measured.
+                max_connections: (shape.subscribers + shape.workers + 1024).max(4096),
                 ..ServerSection::default()
             },
             users,

@@ -47,6 +47,10 @@ async fn the_bench_runs_every_scenario_on_a_preloaded_deployment_and_reports_jso
         String::from_utf8_lossy(&run.stderr)
     );
     assert!(stdout.contains("÷base/s"), "a table is printed:\n{stdout}");
+    assert!(
+        stdout.contains("baseline ÷ floor: "),
+        "the baseline is set against the machine's floor:\n{stdout}"
+    );
 
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -64,6 +68,7 @@ async fn the_bench_runs_every_scenario_on_a_preloaded_deployment_and_reports_jso
     assert_eq!(
         scenarios,
         [
+            "floor",
             "baseline",
             "affiliate-local",
             "affiliate-partner",
@@ -94,6 +99,6 @@ async fn the_bench_runs_every_scenario_on_a_preloaded_deployment_and_reports_jso
         );
     }
     // notify-fanout: every subscriber got both changes.
-    let fanout = &results[3]["phases"][1];
+    let fanout = &results[4]["phases"][1];
     assert_eq!(fanout["requests"], 8);
 }

@@ -1,7 +1,8 @@
 //! Durability under load (issue 16): the real `mcx serve` on embedded SQLite is killed
-//! with SIGKILL while 40 clients affiliate and de-affiliate as fast as it answers; after a
-//! restart on the same data, every acknowledged (de-)affiliation is there, and nothing
-//! else: a group whose request was still unanswered at the kill may be either way.
+//! with SIGKILL while 40 clients affiliate and de-affiliate as fast as it answers (once
+//! it has answered 400 of them); after a restart on the same data, every acknowledged
+//! (de-)affiliation is there, and nothing else: a group whose request was still
+//! unanswered at the kill may be either way.
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
@@ -136,7 +137,21 @@ async fn every_acknowledged_affiliation_survives_a_kill_during_peak_load() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The kill comes in the middle of the load, once it has answered 10 requests per
+    // client (however fast this machine is today).
+    let wanted = 10 * USERS;
+    let started = std::time::Instant::now();
+    loop {
+        let answers: usize = known.iter().map(|k| k.lock().unwrap().answers).sum();
+        if answers >= wanted {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "only {answers} answers in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     server.kill().expect("SIGKILL");
     let _ = server.wait();
     for worker in workers {

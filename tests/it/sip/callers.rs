@@ -183,6 +183,20 @@ fn publish(
     )
 }
 
+/// A SUBSCRIBE to Bob's own affiliation status with `token` (TS 24.379 §9.2.1.3), its
+/// Call-ID and From tag `call`.
+pub(super) fn subscribe_status(peer: &Peer, call: &str, token: &str) -> String {
+    let local = peer.local();
+    let sip = peer.server;
+    let info = format!(
+        r#"<mcpttinfo xmlns="urn:3gpp:ns:mcpttInfo:1.0"><mcptt-Params><mcptt-access-token type="Normal"><mcpttString>{token}</mcpttString></mcptt-access-token></mcptt-Params></mcpttinfo>"#
+    );
+    format!(
+        "SUBSCRIBE sip:mcptt-psi@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-{call}\r\nMax-Forwards: 70\r\nFrom: <{BOB}>;tag={call}\r\nTo: <{BOB}>\r\nCall-ID: {call}\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:watcher@{local}>\r\nEvent: presence\r\nExpires: 600\r\nContent-Type: application/vnd.3gpp.mcptt-info+xml\r\nContent-Length: {}\r\n\r\n{info}",
+        info.len()
+    )
+}
+
 /// A PUBLISH of `groups` for Bob's phone with `token`, to the PSI.
 pub(super) fn publish_text(peer: &Peer, call: &str, token: &str, groups: &[&str]) -> String {
     publish(
@@ -390,15 +404,8 @@ async fn beyond_n2_a_publish_is_answered_with_what_was_done_and_why_the_rest_was
 
     // The status subscription first: it hears the refusal and the PUBLISH's p-id.
     let watcher = Peer::at("127.0.0.1", sip).await;
-    let local = watcher.local();
-    let info = format!(
-        r#"<mcpttinfo xmlns="urn:3gpp:ns:mcpttInfo:1.0"><mcptt-Params><mcptt-access-token type="Normal"><mcpttString>{token}</mcpttString></mcptt-access-token></mcptt-Params></mcpttinfo>"#
-    );
     watcher
-        .send(&format!(
-            "SUBSCRIBE sip:mcptt-psi@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-s1\r\nMax-Forwards: 70\r\nFrom: <{BOB}>;tag=s1\r\nTo: <{BOB}>\r\nCall-ID: s1\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:watcher@{local}>\r\nEvent: presence\r\nExpires: 600\r\nContent-Type: application/vnd.3gpp.mcptt-info+xml\r\nContent-Length: {}\r\n\r\n{info}",
-            info.len()
-        ))
+        .send(&subscribe_status(&watcher, "s1", &token))
         .await;
     let first = watcher.notify().await;
     assert!(!first.body.contains("mcx:refused"), "{first:?}");

@@ -23,16 +23,9 @@ async fn a_dispatcher_regroups_by_message_and_the_members_are_told() {
 
     // Bob's phone watches its own status: that dialog also carries its regroups.
     let phone = Peer::at("127.0.0.1", sip).await;
-    let local = phone.local();
     let token = bob.token().unwrap();
-    let info = format!(
-        r#"<mcpttinfo xmlns="urn:3gpp:ns:mcpttInfo:1.0"><mcptt-Params><mcptt-access-token type="Normal"><mcpttString>{token}</mcpttString></mcptt-access-token></mcptt-Params></mcpttinfo>"#
-    );
     phone
-        .send(&format!(
-            "SUBSCRIBE sip:mcptt-psi@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-rs1\r\nMax-Forwards: 70\r\nFrom: <{BOB}>;tag=rs1\r\nTo: <{BOB}>\r\nCall-ID: rs1\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:phone@{local}>\r\nEvent: presence\r\nExpires: 600\r\nContent-Type: application/vnd.3gpp.mcptt-info+xml\r\nContent-Length: {}\r\n\r\n{info}",
-            info.len()
-        ))
+        .send(&super::callers::subscribe_status(&phone, "rs1", token))
         .await;
     phone.notify().await;
 

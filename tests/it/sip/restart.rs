@@ -42,14 +42,8 @@ async fn publications_and_subscriptions_carry_on_after_a_restart() {
     // The status subscription, then the publication.
     let watcher = Peer::at("127.0.0.1", sip).await;
     let local = watcher.local();
-    let info = format!(
-        r#"<mcpttinfo xmlns="urn:3gpp:ns:mcpttInfo:1.0"><mcptt-Params><mcptt-access-token type="Normal"><mcpttString>{token}</mcpttString></mcptt-access-token></mcptt-Params></mcpttinfo>"#
-    );
     watcher
-        .send(&format!(
-            "SUBSCRIBE sip:mcptt-psi@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-w1\r\nMax-Forwards: 70\r\nFrom: <{BOB}>;tag=w1\r\nTo: <{BOB}>\r\nCall-ID: w1\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:watcher@{local}>\r\nEvent: presence\r\nExpires: 600\r\nContent-Type: application/vnd.3gpp.mcptt-info+xml\r\nContent-Length: {}\r\n\r\n{info}",
-            info.len()
-        ))
+        .send(&super::callers::subscribe_status(&watcher, "w1", &token))
         .await;
     let first = watcher.notify().await;
     let our_tag = tag_of(first.header("From")[0]);

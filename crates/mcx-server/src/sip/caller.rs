@@ -175,27 +175,14 @@ pub(crate) async fn requester(
             .identity
             .asserted(user, Some(client))
             .await
-            .map_err(|e| match e {
-                mcx_core::error::Error::Refused { detail, .. } => Answer::new(
-                    403,
-                    &format!("Forbidden: the publication's client is gone: {detail}"),
-                ),
-                other => Answer::from_core(&other),
-            });
+            .map_err(|e| Answer::forbidden(&e, "the publication's client is gone: "));
     }
     match asserted {
-        Asserted::Trusted(user) => {
-            system
-                .identity
-                .asserted(user, client)
-                .await
-                .map_err(|e| match e {
-                    mcx_core::error::Error::Refused { detail, .. } => {
-                        Answer::new(403, &format!("Forbidden: {detail}"))
-                    }
-                    other => Answer::from_core(&other),
-                })
-        }
+        Asserted::Trusted(user) => system
+            .identity
+            .asserted(user, client)
+            .await
+            .map_err(|e| Answer::forbidden(&e, "")),
         Asserted::Unreadable => Err(Answer::new(
             403,
             "Forbidden: the P-Asserted-Identity names no sip: URI that is an MC service ID",

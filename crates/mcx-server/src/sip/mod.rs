@@ -78,6 +78,17 @@ impl Answer {
         };
         Self::new(code, &why)
     }
+
+    /// A refusal of the core as 403, its sentence after `why` (a storage failure stays
+    /// 503): for checks that decide who may ask, where SIP has no 401 without a challenge.
+    pub(crate) fn forbidden(error: &mcx_core::error::Error, why: &str) -> Self {
+        match error {
+            mcx_core::error::Error::Refused { detail, .. } => {
+                Self::new(403, &format!("Forbidden: {why}{detail}"))
+            }
+            other => Self::from_core(other),
+        }
+    }
 }
 
 /// How the SIP door is set up.

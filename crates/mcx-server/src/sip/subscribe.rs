@@ -655,12 +655,7 @@ async fn status_body(
         .mc_service_server
         .user_affiliations(requester, watched)
         .await
-        .map_err(|e| match e {
-            mcx_core::error::Error::Refused { detail, .. } => {
-                Answer::new(403, &format!("Forbidden: {detail}"))
-            }
-            mcx_core::error::Error::Store(_) => Answer::new(503, "Service Unavailable: storage"),
-        })?;
+        .map_err(|e| Answer::forbidden(&e, ""))?;
     let outcome = publications.outcome(watched).unwrap_or_default();
     let ends = system
         .identity

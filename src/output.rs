@@ -4,10 +4,42 @@ use mcx_model::api::{InterconnectionStatus, SessionInfo};
 use mcx_model::events::{ClientEvent, DeliveredEvent};
 use mcx_model::group::{GroupOrigin, GroupRecord};
 use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::sessions::StoredSession;
 
 pub(crate) fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// A time as the CLI prints it: RFC 3339 in UTC to the second, and how far from now.
+pub(crate) fn when(t: OffsetDateTime) -> String {
+    when_from(t, OffsetDateTime::now_utc())
+}
+
+fn when_from(t: OffsetDateTime, now: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let at = t
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| t.to_string());
+    let seconds = (t - now).whole_seconds();
+    let span = seconds.unsigned_abs();
+    // Rounded to the nearest unit: a fresh 24-hour session reads "in 24 h", not 23.
+    let span = match span {
+        0..=59 => format!("{span} s"),
+        60..=3569 => format!("{} min", (span + 30) / 60),
+        3570..=172_799 => format!("{} h", (span + 1800) / 3600),
+        _ => format!("{} days", (span + 43_200) / 86_400),
+    };
+    if seconds >= 0 {
+        format!("{at} (in {span})")
+    } else {
+        format!("{at} ({span} ago)")
+    }
 }
 
 pub(crate) fn session(session: &SessionInfo, as_json: bool, verb: &str) -> anyhow::Result<()> {
@@ -15,8 +47,11 @@ pub(crate) fn session(session: &SessionInfo, as_json: bool, verb: &str) -> anyho
         return json(session);
     }
     println!(
-        "{verb} as {} from client '{}' at {} (session ends {})",
-        session.mc_service_id, session.client_id, session.system, session.expires_at
+        "{verb} as {} from client '{}' at {}; session ends {}",
+        session.mc_service_id,
+        session.client_id,
+        session.system,
+        when(session.expires_at)
     );
     let profile = &session.profile;
     if !profile.permissions.is_empty() {
@@ -31,6 +66,43 @@ pub(crate) fn session(session: &SessionInfo, as_json: bool, verb: &str) -> anyho
             groups.join(", ")
         );
     }
+    Ok(())
+}
+
+/// Every session kept for a server: as the server knows it, or ended there.
+pub(crate) fn sessions(
+    sessions: &[Result<SessionInfo, StoredSession>],
+    as_json: bool,
+) -> anyhow::Result<()> {
+    if as_json {
+        let list: Vec<serde_json::Value> = sessions
+            .iter()
+            .map(|s| match s {
+                Ok(info) => serde_json::to_value(info),
+                Err(ended) => Ok(serde_json::json!({
+                    "mc-service-id": ended.mc_service_id,
+                    "client-id": ended.client_id,
+                    "ended": true,
+                })),
+            })
+            .collect::<Result<_, _>>()?;
+        return json(&list);
+    }
+    for s in sessions {
+        match s {
+            Ok(info) => println!(
+                "{} from client '{}'; session ends {}",
+                info.mc_service_id,
+                info.client_id,
+                when(info.expires_at)
+            ),
+            Err(ended) => println!(
+                "{} from client '{}': the session has ended; log on again",
+                ended.mc_service_id, ended.client_id
+            ),
+        }
+    }
+    println!("choose one with --user <MC service ID> or MCX_USER");
     Ok(())
 }
 
@@ -284,6 +356,21 @@ pub(crate) fn interconnection(status: &InterconnectionStatus, as_json: bool) -> 
             state.as_str().unwrap_or("?")
         );
     }
+    for r in &status.certificate_refusals {
+        println!(
+            "  refused a certificate from {} ({}): subject {}, issuer {}: {}; {}",
+            r.peer_address,
+            if r.names.is_empty() {
+                "no DNS name".to_string()
+            } else {
+                r.names.join(", ")
+            },
+            r.subject,
+            r.issuer,
+            r.reason,
+            when(r.at)
+        );
+    }
     Ok(())
 }
 
@@ -304,11 +391,7 @@ fn status_text(
 
 pub(crate) fn affiliation_statuses(
     statuses: &[mcx_model::flows::affiliation::GroupAffiliationStatus],
-    as_json: bool,
 ) -> anyhow::Result<()> {
-    if as_json {
-        return json(&statuses);
-    }
     for s in statuses {
         println!(
             "{:<40} {}",
@@ -481,4 +564,24 @@ pub(crate) fn acm_exchanges(
         acm_exchange(x, false)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc_3339_in_utc_to_the_second_with_how_far_from_now() {
+        let now = time::macros::datetime!(2026-12-01 08:17:26.597776281 UTC);
+        let later = time::macros::datetime!(2026-12-02 09:17:26.597776281 +01:00);
+        assert_eq!(when_from(later, now), "2026-12-02T08:17:26Z (in 24 h)");
+        let almost_a_day = now + time::Duration::seconds(86_399);
+        assert_eq!(when_from(almost_a_day, now), "2026-12-02T08:17:25Z (in 24 h)");
+        let earlier = now - time::Duration::minutes(5);
+        assert_eq!(when_from(earlier, now), "2026-12-01T08:12:26Z (5 min ago)");
+        assert_eq!(
+            when_from(now + time::Duration::days(30), now),
+            "2026-12-31T08:17:26Z (in 30 days)"
+        );
+    }
 }

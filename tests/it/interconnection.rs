@@ -10,7 +10,7 @@ use mcx_model::api::{DeliveryState, PrimaryLinkState};
 use mcx_model::events::ClientEvent;
 use mcx_model::group::{GroupConfiguration, GroupMemberEntry, GroupOrigin, GroupRecord};
 use mcx_model::interconnection::{Capability, LocalGroupPolicy};
-use mcx_model::{McService, NonEmpty, SystemDomain};
+use mcx_model::{McService, McServiceGroupId, NonEmpty, SystemDomain};
 
 use crate::federation::*;
 use crate::support::*;
@@ -651,6 +651,30 @@ async fn the_interconnection_endpoint_refuses_whoever_is_not_the_partner_it_clai
         send(impostor, POLICE, body.clone()).await.is_err(),
         "a rogue certificate fails the handshake"
     );
+    // Fire's operator sees who it was where they look: the interconnection status of a
+    // group shared with police names the refused certificate's subject and issuer.
+    let drill = McServiceGroupId::parse("sip:drill@fire.example").unwrap();
+    frank
+        .create_group(
+            &drill,
+            &GroupConfiguration::new("Drill", [], NonEmpty::one(McService::Mcptt)),
+        )
+        .await
+        .unwrap();
+    let _ = frank
+        .share_group(&drill, &SystemDomain::parse(POLICE).unwrap())
+        .await;
+    let status = frank.interconnection_status(&drill).await.unwrap();
+    let refusal = status
+        .certificate_refusals
+        .iter()
+        .find(|r| r.names.iter().any(|n| n == POLICE))
+        .unwrap_or_else(|| panic!("the refusal is shown: {status:?}"));
+    assert!(refusal.issuer.contains("rogue CA"), "{refusal:?}");
+    assert!(refusal.subject.contains(POLICE), "{refusal:?}");
+    assert!(refusal.reason.contains("does not trust"), "{refusal:?}");
+    assert_eq!(refusal.peer_address, "127.0.0.1");
+    let before_drill = frank.groups().await.unwrap();
 
     // Police as itself, but missing its transaction ID, or for an unknown flow.
     let (cert, key) = federation.identity_files(POLICE);
@@ -687,7 +711,12 @@ async fn the_interconnection_endpoint_refuses_whoever_is_not_the_partner_it_clai
     assert_eq!(answer["result"]["outcome"], "failure");
     assert_eq!(answer["result"]["cause"], "not-authorized");
 
-    assert_eq!(frank.groups().await.unwrap(), before, "nothing was stored");
+    assert_eq!(
+        frank.groups().await.unwrap(),
+        before_drill,
+        "nothing was stored"
+    );
+    assert_eq!(before_drill.len(), before.len() + 1, "only the drill group");
 }
 
 fn uuid_string() -> String {

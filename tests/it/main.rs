@@ -7,6 +7,7 @@ mod affiliation;
 mod bad_input;
 mod bench;
 mod cli;
+mod cli_style;
 mod convergence;
 mod crash;
 mod demo;

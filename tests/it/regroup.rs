@@ -757,3 +757,90 @@ async fn regrouped_clients_are_affiliated_to_the_regroup_group_in_every_gms_view
             .is_none_or(|v| v.is_empty())
     );
 }
+
+/// The groups of a regroup request sit at the top, as in every other request; the first
+/// release's nested form is still accepted for a release, and the OpenAPI says so.
+#[tokio::test]
+async fn the_regroup_request_has_its_groups_at_the_top_and_the_nested_form_still_works() {
+    let system = crate::support::TestSystem::example().await;
+    let alice = system.log_on_as(ALICE, "console").await;
+    let http = reqwest::Client::new();
+    let post = |body: serde_json::Value| {
+        let (http, url, token) = (
+            http.clone(),
+            format!("{}/v1/regroups", system.url()),
+            alice.token().unwrap().to_string(),
+        );
+        async move {
+            let response = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let base = |lists: serde_json::Value| {
+        let mut body = serde_json::json!({
+            "mc-service-id": ALICE,
+            "preconfigured-group-id": "sip:regroup-template@police.example",
+            "mc-service": "mcptt",
+        });
+        body.as_object_mut()
+            .unwrap()
+            .extend(lists.as_object().unwrap().clone());
+        body
+    };
+
+    let (status, record) = post(base(serde_json::json!({
+        "mc-service-group-id-list": [OPS],
+    })))
+    .await;
+    assert_eq!(status, 201, "{record}");
+    let regroup = gid(record["regroup-group-id"].as_str().unwrap());
+    alice.cancel_regroup(&regroup).await.unwrap();
+
+    let (status, record) = post(base(serde_json::json!({
+        "targets": {"mc-service-group-id-list": [OPS]},
+    })))
+    .await;
+    assert_eq!(status, 201, "the deprecated form: {record}");
+    let regroup = gid(record["regroup-group-id"].as_str().unwrap());
+    alice.cancel_regroup(&regroup).await.unwrap();
+
+    // Both at once, or neither, break NOTE 1: refused, nothing made.
+    for lists in [
+        serde_json::json!({"mc-service-group-id-list": [OPS], "targets": {"mc-service-group-id-list": [OPS]}}),
+        serde_json::json!({}),
+    ] {
+        let (status, problem) = post(base(lists)).await;
+        assert_eq!(status, 422, "{problem}");
+        assert!(
+            problem["detail"].as_str().unwrap_or_default().contains("exactly one"),
+            "{problem}"
+        );
+    }
+    assert!(alice.regroups().await.unwrap().regroups.is_empty());
+
+    let openapi: serde_json::Value = http
+        .get(format!("{}/v1/openapi.json", system.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schema = &openapi["components"]["schemas"]["PreconfiguredRegroupRequest"];
+    assert!(
+        schema["properties"]["mc-service-group-id-list"].is_object(),
+        "{schema}"
+    );
+    assert_eq!(schema["properties"]["targets"]["deprecated"], true, "{schema}");
+    let description = openapi["paths"]["/v1/regroups"]["post"]["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(description.contains("Deprecated"), "{description}");
+}

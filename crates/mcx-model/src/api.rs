@@ -243,6 +243,31 @@ pub struct InterconnectionStatus {
     /// At a partner: the link to the primary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary: Option<PrimaryLink>,
+    /// Certificates this system's interconnection endpoint refused in the TLS handshake
+    /// (the latest per peer address), when they name a system this group is shared with or
+    /// no partner at all: why that partner's flows do not arrive.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificate_refusals: Vec<CertificateRefusal>,
+}
+
+/// A client certificate the interconnection endpoint refused during the TLS handshake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct CertificateRefusal {
+    /// The address the connection came from.
+    pub peer_address: String,
+    /// The DNS names the certificate names (a partner's is its domain).
+    pub names: Vec<String>,
+    /// The certificate's subject.
+    pub subject: String,
+    /// Its issuer.
+    pub issuer: String,
+    /// Why it was refused.
+    pub reason: String,
+    /// When (the latest time this address presented a refused certificate).
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
 }
 
 /// One group a user is affiliated to, with the user's clients that hold the affiliation.

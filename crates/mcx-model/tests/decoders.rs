@@ -20,7 +20,9 @@ const LOG_ON: &str =
 const CREATE_GROUP: &str = r#"{"mc-service-group-id":"sip:ops@police.example","configuration":{"display-name":"Ops","list":[{"uri":"sip:bob@police.example","user-priority":3,"participant-type":"officer"}],"supported-services":["mcptt","mcvideo"],"on-network-group-priority":5,"permitted-locations":["harbour"]}}"#;
 const AFFILIATION: &str = r#"{"mc-service-id":"sip:bob@police.example","mc-service-group-id-list":["sip:ops@police.example","sip:harbour@fire.example"],"mc-service":"mcptt"}"#;
 const CHANGE: &str = r#"{"mc-service-id":"sip:alice@police.example","mc-service-id-list":["sip:bob@police.example"],"mc-service-group-id-list":[{"mc-service-group-id":"sip:ops@police.example","action":"affiliate"}],"change-request-type":"negotiated","mc-service":"mcptt"}"#;
-const REGROUP: &str = r#"{"mc-service-id":"sip:alice@police.example","preconfigured-group-id":"sip:pre@police.example","targets":{"mc-service-group-id-list":["sip:ops@police.example"]},"mc-service":"mcptt"}"#;
+const REGROUP: &str = r#"{"mc-service-id":"sip:alice@police.example","preconfigured-group-id":"sip:pre@police.example","mc-service-group-id-list":["sip:ops@police.example"],"mc-service":"mcptt"}"#;
+/// The first release's form of the regroup request (deprecated, still read).
+const REGROUP_NESTED: &str = r#"{"mc-service-id":"sip:alice@police.example","preconfigured-group-id":"sip:pre@police.example","targets":{"mc-service-group-id-list":["sip:ops@police.example"]},"mc-service":"mcptt"}"#;
 const ACM_ORDER: &str = r#"{"target-mc-service-id":"sip:frank@fire.example","interconnection-group-id-list":["sip:ops@police.example"]}"#;
 const ACM_DECISION: &str = r#"{"decision":"rejected","reason":"not ours"}"#;
 
@@ -173,6 +175,8 @@ fn the_seeds_are_valid() {
     serde_json::from_str::<GroupAffiliationChangeRequest>(CHANGE).expect("change seed");
     serde_json::from_str::<mcx_model::flows::regroup::PreconfiguredRegroupRequest>(REGROUP)
         .expect("regroup seed");
+    serde_json::from_str::<mcx_model::flows::regroup::PreconfiguredRegroupRequest>(REGROUP_NESTED)
+        .expect("nested regroup seed");
     serde_json::from_str::<AcmProvisionOrder>(ACM_ORDER).expect("ACM seed");
     serde_json::from_str::<mcx_model::flows::acm::AcmDecision>(ACM_DECISION)
         .expect("decision seed");
@@ -190,7 +194,7 @@ proptest! {
 
     #[test]
     fn mutated_client_bodies_never_panic_and_reencode(
-        seed in prop::sample::select(vec![LOG_ON, CREATE_GROUP, AFFILIATION, CHANGE, REGROUP, ACM_ORDER, ACM_DECISION]),
+        seed in prop::sample::select(vec![LOG_ON, CREATE_GROUP, AFFILIATION, CHANGE, REGROUP, REGROUP_NESTED, ACM_ORDER, ACM_DECISION]),
         edits in edits(),
     ) {
         client_bodies(&apply(seed, &edits));

@@ -100,6 +100,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
 
     // The link to partners (and what the endpoint needs to know them) comes first: the
     // MC service server calls partners directly for answers it needs at once.
+    let certificate_refusals = Arc::new(crate::interconnect::refusals::CertificateRefusals::new(
+        config.partners.iter().map(|p| p.domain.clone()),
+    ));
     let interconnection = match &config.interconnection {
         Some(ic) => {
             let identity = Identity::load(&ic.certificate, &ic.private_key)?;
@@ -126,7 +129,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
                 all_roots =
                     load_roots(&ic.certificate).unwrap_or_else(|_| rustls::RootCertStore::empty());
             }
-            let tls = server_config(&identity, all_roots)?;
+            let tls = server_config(&identity, all_roots, certificate_refusals.clone())?;
             Some((
                 ic.listen,
                 tls,
@@ -207,6 +210,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         system: system.clone(),
         shutdown: shutdown_rx.clone(),
         listeners: counters.clone(),
+        certificate_refusals,
     };
     let app = api::router(state, server.max_body_bytes, &server.xcap_root)
         .layer(TraceLayer::new_for_http());

@@ -249,6 +249,8 @@ impl GroupManagementServer {
                     home_system: id.home_system(),
                     partners: Vec::new(),
                     primary: Some(link),
+                    // The TLS edge adds what it refused; the core does not see handshakes.
+                    certificate_refusals: Vec::new(),
                 }),
                 None => Err(not_found(id)),
             },
@@ -265,6 +267,7 @@ impl GroupManagementServer {
                 GroupOrigin::Local => None,
                 GroupOrigin::Partner { .. } => self.links.primary_link(id).await?,
             },
+            certificate_refusals: Vec::new(),
         })
     }
 

@@ -97,7 +97,26 @@ pub struct GroupInformationResponseOnWire {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     mc_service_group_configuration_information: Option<GroupConfigurationInformation>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    result: Option<FailureReason>,
+    result: Option<FailureOnWire>,
+}
+
+/// NOTE 2's result in the shape of every other flow's result (`outcome`, `cause`,
+/// `reason`). The first release wrote it without `outcome`; that form is still read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct FailureOnWire {
+    #[serde(default)]
+    outcome: Option<FailureOutcome>,
+    cause: FailureCause,
+    reason: String,
+}
+
+/// The only outcome a group information response's result may name: NOTE 2 carries a
+/// result only when the request cannot be fulfilled.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum FailureOutcome {
+    Failure,
 }
 
 /// The NOTE 1 / NOTE 2 rule was broken.
@@ -120,7 +139,10 @@ impl TryFrom<GroupInformationResponseOnWire> for GroupInformationResponse {
     fn try_from(wire: GroupInformationResponseOnWire) -> Result<Self, Self::Error> {
         let outcome = match (wire.mc_service_group_configuration_information, wire.result) {
             (Some(info), None) => GroupInformationOutcome::Provided(Box::new(info)),
-            (None, Some(reason)) => GroupInformationOutcome::NotProvided(reason),
+            (None, Some(result)) => GroupInformationOutcome::NotProvided(FailureReason {
+                cause: result.cause,
+                reason: result.reason,
+            }),
             (Some(_), Some(_)) => return Err(GroupInformationResponseError::Both),
             (None, None) => return Err(GroupInformationResponseError::Neither),
         };
@@ -135,7 +157,14 @@ impl From<GroupInformationResponse> for GroupInformationResponseOnWire {
     fn from(response: GroupInformationResponse) -> Self {
         let (info, result) = match response.outcome {
             GroupInformationOutcome::Provided(info) => (Some(*info), None),
-            GroupInformationOutcome::NotProvided(reason) => (None, Some(reason)),
+            GroupInformationOutcome::NotProvided(reason) => (
+                None,
+                Some(FailureOnWire {
+                    outcome: Some(FailureOutcome::Failure),
+                    cause: reason.cause,
+                    reason: reason.reason,
+                }),
+            ),
         };
         Self {
             mc_service_group_id: response.mc_service_group_id,
@@ -236,6 +265,22 @@ mod tests {
             refused.outcome,
             GroupInformationOutcome::NotProvided(_)
         ));
+        // The result is written as every flow's result is, `outcome` first; the first
+        // release's form above (without it) is still read, and means the same.
+        let written = serde_json::to_value(&refused).unwrap();
+        assert_eq!(
+            written["result"],
+            json!({"outcome": "failure", "cause": "unknown-group", "reason": "no such group"})
+        );
+        assert_eq!(
+            serde_json::from_value::<GroupInformationResponse>(written).unwrap(),
+            refused
+        );
+        let success = serde_json::from_value::<GroupInformationResponse>(json!({
+            "mc-service-group-id": "sip:ops@police.example",
+            "result": {"outcome": "success", "cause": "unknown-group", "reason": "?"},
+        }));
+        assert!(success.is_err(), "a result here only ever gives a failure");
 
         let both = serde_json::from_value::<GroupInformationResponse>(json!({
             "mc-service-group-id": "sip:ops@police.example",

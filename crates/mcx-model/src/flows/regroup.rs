@@ -22,15 +22,19 @@ pub enum RegroupTargets {
     McServiceUserIdList(NonEmpty<McServiceId>),
 }
 
-/// Preconfigured regroup request: MC service client → MC service server (step 2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+/// Preconfigured regroup request: MC service client → MC service server (step 2). On the
+/// JSON API the list of groups (or users) sits at the top of the request, as in every
+/// other request (`PreconfiguredRegroupRequestOnWire`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    try_from = "PreconfiguredRegroupRequestOnWire",
+    into = "PreconfiguredRegroupRequestOnWire"
+)]
 pub struct PreconfiguredRegroupRequest {
     /// M. "The MC service ID of the requester".
     pub mc_service_id: McServiceId,
     /// O. "MC service group ID of the regroup group"; assigned by the server when absent
     /// or not accepted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regroup_group_id: Option<McServiceGroupId>,
     /// M. "MC service group ID of the MC service group from which configuration is to be
     /// taken": the preconfigured group.
@@ -39,6 +43,87 @@ pub struct PreconfiguredRegroupRequest {
     pub targets: RegroupTargets,
     /// The MC service of the regroup.
     pub mc_service: McService,
+}
+
+/// The preconfigured regroup request as the JSON API reads and writes it: exactly one of
+/// `mc-service-group-id-list` and `mc-service-user-id-list` (NOTE 1). The earlier form,
+/// the list nested in `targets`, is still read (deprecated, for one release).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[schema(as = PreconfiguredRegroupRequest)]
+pub struct PreconfiguredRegroupRequestOnWire {
+    /// M. "The MC service ID of the requester".
+    pub mc_service_id: McServiceId,
+    /// O. "MC service group ID of the regroup group"; assigned by the server when absent
+    /// or not accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regroup_group_id: Option<McServiceGroupId>,
+    /// M. The preconfigured group whose configuration the regroup group takes.
+    pub preconfigured_group_id: McServiceGroupId,
+    /// O (NOTE 1). The MC service groups to regroup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<McServiceGroupId>>)]
+    pub mc_service_group_id_list: Option<NonEmpty<McServiceGroupId>>,
+    /// O (NOTE 1). The MC service users to regroup (user regroup: not supported, refused
+    /// with `user-regroup-not-supported`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<McServiceId>>)]
+    pub mc_service_user_id_list: Option<NonEmpty<McServiceId>>,
+    /// Deprecated: the same lists nested in one object, as the first release read them;
+    /// still accepted for one release. Send the lists at the top instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(deprecated)]
+    pub targets: Option<RegroupTargets>,
+    /// The MC service of the regroup.
+    pub mc_service: McService,
+}
+
+/// NOTE 1 of Table 10.15.2.1-1 was broken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a regroup request names exactly one of mc-service-group-id-list and mc-service-user-id-list"
+)]
+pub struct RegroupTargetsError;
+
+impl TryFrom<PreconfiguredRegroupRequestOnWire> for PreconfiguredRegroupRequest {
+    type Error = RegroupTargetsError;
+    fn try_from(wire: PreconfiguredRegroupRequestOnWire) -> Result<Self, Self::Error> {
+        let targets = match (
+            wire.mc_service_group_id_list,
+            wire.mc_service_user_id_list,
+            wire.targets,
+        ) {
+            (Some(groups), None, None) => RegroupTargets::McServiceGroupIdList(groups),
+            (None, Some(users), None) => RegroupTargets::McServiceUserIdList(users),
+            (None, None, Some(targets)) => targets,
+            _ => return Err(RegroupTargetsError),
+        };
+        Ok(Self {
+            mc_service_id: wire.mc_service_id,
+            regroup_group_id: wire.regroup_group_id,
+            preconfigured_group_id: wire.preconfigured_group_id,
+            targets,
+            mc_service: wire.mc_service,
+        })
+    }
+}
+
+impl From<PreconfiguredRegroupRequest> for PreconfiguredRegroupRequestOnWire {
+    fn from(request: PreconfiguredRegroupRequest) -> Self {
+        let (groups, users) = match request.targets {
+            RegroupTargets::McServiceGroupIdList(groups) => (Some(groups), None),
+            RegroupTargets::McServiceUserIdList(users) => (None, Some(users)),
+        };
+        Self {
+            mc_service_id: request.mc_service_id,
+            regroup_group_id: request.regroup_group_id,
+            preconfigured_group_id: request.preconfigured_group_id,
+            mc_service_group_id_list: groups,
+            mc_service_user_id_list: users,
+            targets: None,
+            mc_service: request.mc_service,
+        }
+    }
 }
 
 code_enum!(
@@ -234,22 +319,58 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn request(lists: serde_json::Value) -> serde_json::Result<PreconfiguredRegroupRequest> {
+        let mut body = json!({
+            "mc-service-id": "sip:alice@police.example",
+            "preconfigured-group-id": "sip:pre@police.example",
+            "mc-service": "mcptt",
+        });
+        if let (Some(body), Some(lists)) = (body.as_object_mut(), lists.as_object()) {
+            body.extend(lists.clone());
+        }
+        serde_json::from_value(body)
+    }
+
+    #[test]
+    fn the_groups_sit_at_the_top_and_the_nested_form_is_still_read() {
+        let top = request(json!({"mc-service-group-id-list": ["sip:ops@police.example"]}))
+            .expect("the list at the top");
+        let nested = request(json!({
+            "targets": {"mc-service-group-id-list": ["sip:ops@police.example"]}
+        }))
+        .expect("the deprecated nested form");
+        assert_eq!(top, nested);
+        let written = serde_json::to_value(&nested).unwrap();
+        assert_eq!(
+            written["mc-service-group-id-list"],
+            json!(["sip:ops@police.example"])
+        );
+        assert!(written.get("targets").is_none(), "{written}");
+    }
+
     #[test]
     fn groups_xor_users() {
-        let ok = serde_json::from_value::<PreconfiguredRegroupRequest>(json!({
-            "mc-service-id": "sip:alice@police.example",
-            "preconfigured-group-id": "sip:pre@police.example",
-            "targets": {"mc-service-group-id-list": ["sip:ops@police.example"]},
-            "mc-service": "mcptt",
-        }));
-        assert!(ok.is_ok());
-        let both = serde_json::from_value::<PreconfiguredRegroupRequest>(json!({
-            "mc-service-id": "sip:alice@police.example",
-            "preconfigured-group-id": "sip:pre@police.example",
-            "targets": {"mc-service-group-id-list": ["sip:ops@police.example"],
-                        "mc-service-user-id-list": ["sip:bob@police.example"]},
-            "mc-service": "mcptt",
-        }));
-        assert!(both.is_err());
+        let users = request(json!({"mc-service-user-id-list": ["sip:bob@police.example"]}));
+        assert!(matches!(
+            users.unwrap().targets,
+            RegroupTargets::McServiceUserIdList(_)
+        ));
+        for broken in [
+            json!({}),
+            json!({"mc-service-group-id-list": ["sip:ops@police.example"],
+                   "mc-service-user-id-list": ["sip:bob@police.example"]}),
+            json!({"mc-service-group-id-list": ["sip:ops@police.example"],
+                   "targets": {"mc-service-group-id-list": ["sip:ops@police.example"]}}),
+            json!({"targets": {"mc-service-group-id-list": ["sip:ops@police.example"],
+                               "mc-service-user-id-list": ["sip:bob@police.example"]}}),
+        ] {
+            let error = request(broken.clone()).expect_err("NOTE 1 broken");
+            assert!(
+                // The deprecated nested form keeps serde's own wording for its enum.
+                error.to_string().contains("exactly one")
+                    || error.to_string().contains("single key"),
+                "{broken}: {error}"
+            );
+        }
     }
 }

@@ -283,7 +283,9 @@ pub(super) async fn fetch(
 }
 
 /// How the group is shared between systems: at its primary, each partner's delivery and
-/// subscription; at a partner, its link to the primary (group administrators).
+/// subscription; at a partner, its link to the primary (group administrators). Partner
+/// certificates the interconnection endpoint refused are listed when they name a system
+/// the group is shared with, or no partner at all.
 #[utoipa::path(get, path = "/v1/groups/{id}/interconnection", tag = "interconnection", security(("bearer" = [])),
     params(("id" = String, Path, description = "MC service group ID (percent-encoded)")),
     responses(
@@ -296,11 +298,17 @@ pub(super) async fn interconnection(
     caller: Caller,
     GroupIdPath(id): GroupIdPath,
 ) -> Result<Json<InterconnectionStatus>, ApiError> {
-    Ok(Json(
-        state
-            .system
-            .gms
-            .interconnection_status(&caller.requester, &id)
-            .await?,
-    ))
+    let mut status = state
+        .system
+        .gms
+        .interconnection_status(&caller.requester, &id)
+        .await?;
+    let involved = status
+        .partners
+        .iter()
+        .map(|p| p.partner.to_string())
+        .chain(std::iter::once(status.home_system.to_string()))
+        .collect();
+    status.certificate_refusals = state.certificate_refusals.concerning(&involved);
+    Ok(Json(status))
 }

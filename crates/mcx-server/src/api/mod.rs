@@ -37,6 +37,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// Both listeners' connection counters.
     pub listeners: Arc<crate::listener::Listeners>,
+    /// Partner certificates the interconnection endpoint refused.
+    pub certificate_refusals: Arc<crate::interconnect::refusals::CertificateRefusals>,
 }
 
 #[derive(OpenApi)]

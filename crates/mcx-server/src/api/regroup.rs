@@ -14,8 +14,13 @@ use super::problem::ApiError;
 /// into a regroup group taking the preconfigured group's configuration. On success the
 /// record holds the request return (4b) and the combined response (12); a preconfigured
 /// regroup reject (4a) is a 409 problem (`already-regrouped`, `regroup-group-id-in-use`).
+///
+/// The groups to regroup are `mc-service-group-id-list` at the top of the request, as in
+/// every other request. Deprecated: the first release's form, the list nested in
+/// `targets` (`{"targets": {"mc-service-group-id-list": [...]}}`), is still accepted in
+/// this release and will be refused in the next.
 #[utoipa::path(post, path = "/v1/regroups", tag = "regroup", security(("bearer" = [])),
-    request_body = PreconfiguredRegroupRequest,
+    request_body = mcx_model::flows::regroup::PreconfiguredRegroupRequestOnWire,
     responses(
         (status = 201, description = "In effect", body = RegroupRecord),
         (status = 400, description = "User regroup, or a malformed request", body = Problem, content_type = "application/problem+json"),

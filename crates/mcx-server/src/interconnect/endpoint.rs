@@ -193,7 +193,8 @@ pub async fn serve(
             async move {
                 let remote = accepted.remote;
                 let handshake = limits.header_read_timeout.min(Duration::from_secs(10));
-                let tls = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
+                let accept = super::refusals::PEER.scope(remote, acceptor.accept(tcp));
+                let tls = match tokio::time::timeout(handshake, accept).await {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => {
                         tracing::info!(%remote, error = %e, "interconnection: TLS handshake failed");

@@ -5,6 +5,7 @@
 
 mod endpoint;
 mod link;
+pub mod refusals;
 pub mod tls;
 
 pub use endpoint::{EndpointState, serve};

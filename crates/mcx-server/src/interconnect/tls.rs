@@ -68,14 +68,17 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// The interconnection endpoint's TLS configuration. A client certificate is asked for
 /// and checked against every partner's anchors, but not required by TLS itself: a peer
 /// without one gets an HTTP problem document saying so, which is clearer than an alert.
+/// What the verifier refuses is recorded in `refusals`.
 pub fn server_config(
     identity: &Identity,
     all_roots: RootCertStore,
+    refusals: Arc<super::refusals::CertificateRefusals>,
 ) -> anyhow::Result<ServerConfig> {
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(all_roots), provider())
+    let inner = WebPkiClientVerifier::builder_with_provider(Arc::new(all_roots), provider())
         .allow_unauthenticated()
         .build()
         .context("building the client certificate verifier")?;
+    let verifier = Arc::new(super::refusals::RecordingVerifier { inner, refusals });
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .context("choosing TLS versions")?

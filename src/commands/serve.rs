@@ -1,0 +1,124 @@
+//! `mcx serve` and `mcx config federation`.
+
+use std::path::Path;
+
+use mcx_server::Config;
+
+use crate::cli::ServeArgs;
+
+pub(super) fn federation(dir: &Path, domains: &[String], base_port: u16) -> anyhow::Result<()> {
+    let domains = domains
+        .iter()
+        .map(|d| mcx_model::SystemDomain::parse(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let systems = mcx_server::federation::generate(dir, &domains, base_port)?;
+    println!(
+        "wrote a development PKI in {} and:",
+        dir.join("pki").display()
+    );
+    for s in &systems {
+        println!(
+            "  {}  (API http://{}, partners https://{})",
+            s.config_file.display(),
+            s.config.server.listen,
+            s.config
+                .interconnection
+                .as_ref()
+                .map(|i| i.listen.to_string())
+                .unwrap_or_default()
+        );
+    }
+    println!(
+        "start each with: mcx serve --config <file>; users admin, user1, user2 (password = name)"
+    );
+    Ok(())
+}
+
+pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_json);
+    let example = args.config.is_none();
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::example(),
+    };
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    if let Some(dir) = args.data_dir {
+        config.server.data_dir = dir;
+    }
+    if let Some(url) = args.storage_url {
+        config.server.storage_url = Some(url);
+    }
+    let name = config.system.name.clone();
+    let domain = config.system.domain.clone();
+    let users: Vec<(String, String)> = config
+        .users
+        .iter()
+        .map(|u| (u.mc_service_id.to_string(), u.password.clone()))
+        .collect();
+    let node = mcx_server::start(config).await?;
+    let mut banner = format!(
+        "mcx {}: {name} ({domain}) listening on {}\n",
+        env!("CARGO_PKG_VERSION"),
+        node.base_url()
+    );
+    if example {
+        banner.push_str("this is the built-in example system; its users (password in brackets):\n");
+        for (user, password) in users {
+            banner.push_str(&format!("  {user} ({password})\n"));
+        }
+        banner.push_str(&format!(
+            "try: mcx login --server {url} --user sip:alice@police.example --password alice && mcx group list --server {url}\n",
+            url = node.base_url()
+        ));
+    }
+    banner.push_str(&format!(
+        "API description: {}/v1/openapi.json\n",
+        node.base_url()
+    ));
+    // The banner is for whoever watches; a closed stdout must not stop the server.
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    }
+    shutdown_signal().await;
+    eprintln!("mcx: shutting down");
+    node.shutdown().await
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -576,7 +576,10 @@ mod tests {
         let later = time::macros::datetime!(2026-12-02 09:17:26.597776281 +01:00);
         assert_eq!(when_from(later, now), "2026-12-02T08:17:26Z (in 24 h)");
         let almost_a_day = now + time::Duration::seconds(86_399);
-        assert_eq!(when_from(almost_a_day, now), "2026-12-02T08:17:25Z (in 24 h)");
+        assert_eq!(
+            when_from(almost_a_day, now),
+            "2026-12-02T08:17:25Z (in 24 h)"
+        );
         let earlier = now - time::Duration::minutes(5);
         assert_eq!(when_from(earlier, now), "2026-12-01T08:12:26Z (5 min ago)");
         assert_eq!(

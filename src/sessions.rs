@@ -87,9 +87,9 @@ impl SessionFile {
                 )
             }),
             None => match kept.as_slice() {
-                [] => bail!(
-                    "not logged on to {server}: run 'mcx login --user <MC service ID>' first"
-                ),
+                [] => {
+                    bail!("not logged on to {server}: run 'mcx login --user <MC service ID>' first")
+                }
                 [only] => Ok(only),
                 several => bail!(
                     "{} users are logged on to {server} ({}): choose one with --user <MC service ID> or MCX_USER",
@@ -217,9 +217,21 @@ mod tests {
 
         let file = SessionFile::open(Some(&path)).unwrap();
         let error = file.get("http://s", None).unwrap_err().to_string();
-        assert!(error.contains("sip:a@x, sip:b@x") && error.contains("--user"), "{error}");
-        assert_eq!(file.get("http://s", Some("sip:b@x")).unwrap().token, "token-of-sip:b@x");
-        let error = file.get("http://s", Some("sip:c@x")).unwrap_err().to_string();
-        assert!(error.contains("logged on there: sip:a@x, sip:b@x"), "{error}");
+        assert!(
+            error.contains("sip:a@x, sip:b@x") && error.contains("--user"),
+            "{error}"
+        );
+        assert_eq!(
+            file.get("http://s", Some("sip:b@x")).unwrap().token,
+            "token-of-sip:b@x"
+        );
+        let error = file
+            .get("http://s", Some("sip:c@x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("logged on there: sip:a@x, sip:b@x"),
+            "{error}"
+        );
     }
 }

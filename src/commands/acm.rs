@@ -13,9 +13,8 @@ use crate::output;
 /// apply that reached only some users.
 pub(super) async fn acm(command: AcmCommand) -> anyhow::Result<Done> {
     use mcx_model::flows::acm::{AcmDecision, AcmRequestId};
-    let client_of = |args: &ClientArgs| -> anyhow::Result<(Client, bool)> {
-        Ok((logged_on(args)?, args.json))
-    };
+    let client_of =
+        |args: &ClientArgs| -> anyhow::Result<(Client, bool)> { Ok((logged_on(args)?, args.json)) };
     let id_of = |text: &str| -> anyhow::Result<AcmRequestId> {
         text.parse()
             .map_err(|_| anyhow::anyhow!("'{text}' is not an ACM request ID"))

@@ -177,9 +177,7 @@ async fn run(command: GroupCommand) -> anyhow::Result<()> {
         } => {
             let id = McServiceGroupId::parse(&id)?;
             let partner = mcx_model::SystemDomain::parse(&partner)?;
-            let status = logged_on(&client)?
-                .share_group(&id, &partner)
-                .await?;
+            let status = logged_on(&client)?.share_group(&id, &partner).await?;
             output::interconnection(&status, client.json)
         }
         GroupCommand::Rekey { id, client } => {
@@ -194,9 +192,7 @@ async fn run(command: GroupCommand) -> anyhow::Result<()> {
         }
         GroupCommand::Status { id, client } => {
             let id = McServiceGroupId::parse(&id)?;
-            let status = logged_on(&client)?
-                .interconnection_status(&id)
-                .await?;
+            let status = logged_on(&client)?.interconnection_status(&id).await?;
             output::interconnection(&status, client.json)
         }
         GroupCommand::Unsubscribe { id, client } => {

@@ -13,9 +13,8 @@ use crate::output;
 /// apply that reached only some users.
 pub(super) async fn regroup(command: RegroupCommand) -> anyhow::Result<Done> {
     use mcx_model::flows::regroup::{PreconfiguredRegroupRequest, RegroupTargets};
-    let client_of = |args: &ClientArgs| -> anyhow::Result<(Client, bool)> {
-        Ok((logged_on(args)?, args.json))
-    };
+    let client_of =
+        |args: &ClientArgs| -> anyhow::Result<(Client, bool)> { Ok((logged_on(args)?, args.json)) };
     match command {
         RegroupCommand::Create {
             groups,

@@ -62,8 +62,7 @@ fn is_rfc3339_seconds_utc(s: &str) -> bool {
     b.len() == 20
         && s.ends_with('Z')
         && b[10] == b'T'
-        && time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            .is_ok()
+        && time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -78,7 +77,10 @@ async fn times_are_rfc_3339_with_a_relative_form_and_json_keeps_rfc_3339() {
         .unwrap_or_else(|| panic!("{line}"));
     let (at, relative) = ends.split_once(' ').unwrap();
     assert!(is_rfc3339_seconds_utc(at), "{line}");
-    assert!(relative.starts_with("(in ") && relative.contains(" h)"), "{line}");
+    assert!(
+        relative.starts_with("(in ") && relative.contains(" h)"),
+        "{line}"
+    );
 
     let out = cli.run(&["whoami", "--json"]);
     let expires = json(&out)["expires-at"].as_str().unwrap().to_string();
@@ -111,7 +113,11 @@ async fn every_list_takes_several_values_after_one_flag_or_the_flag_repeated() {
         CAROL,
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("members (3)"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("members (3)"),
+        "{}",
+        text(&out.stdout)
+    );
 
     // Groups as arguments or as --group, several after one flag.
     let out = cli.run(&["affiliate", "--group", OPS, PATROL]);
@@ -140,7 +146,11 @@ async fn every_list_takes_several_values_after_one_flag_or_the_flag_repeated() {
     // A list left out is a usage error (2) that shows the right form.
     let out = cli.run(&["affiliate"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("<GROUP>"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("<GROUP>"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -190,7 +200,11 @@ async fn sessions_are_kept_per_user_and_a_command_says_which_it_needs() {
     assert_eq!(json(&out)["mc-service-id"], ALICE, "{}", text(&out.stderr));
     let out = cli.run(&["affiliations", "--user", BOB]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("is not logged on"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is not logged on"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -200,12 +214,21 @@ async fn exit_codes_tell_a_script_whether_everything_was_done() {
     cli.login(ALICE, "alice");
 
     let out = cli.run(&["affiliate", OPS]);
-    assert_eq!(out.status.code(), Some(0), "all done: {}", text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "all done: {}",
+        text(&out.stderr)
+    );
 
     // Answered, but not done: 3, and the output says why.
     let out = cli.run(&["affiliate", "sip:nosuch@police.example"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).contains("not affiliated"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("not affiliated"),
+        "{}",
+        text(&out.stdout)
+    );
     let out = cli.run(&["affiliate", PATROL, "sip:nosuch@police.example"]);
     assert_eq!(out.status.code(), Some(3), "only part done");
 
@@ -213,7 +236,10 @@ async fn exit_codes_tell_a_script_whether_everything_was_done() {
     let out = cli.run(&["affiliate", OPS, "--json"]);
     let response = json(&out);
     assert_eq!(response["mc-service-id"], ALICE, "{response}");
-    assert!(response["status-per-mc-service-group-id"].is_array(), "{response}");
+    assert!(
+        response["status-per-mc-service-group-id"].is_array(),
+        "{response}"
+    );
 
     // A remote change with a target that cannot be changed: answered, not done.
     let out = cli.run(&[
@@ -225,7 +251,11 @@ async fn exit_codes_tell_a_script_whether_everything_was_done() {
         OPS,
     ]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("refused"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("refused"),
+        "{}",
+        text(&out.stdout)
+    );
 
     // An error is 1, a wrong command line 2.
     let out = cli.run(&["group", "get", "sip:nosuch@police.example"]);
@@ -236,7 +266,10 @@ async fn exit_codes_tell_a_script_whether_everything_was_done() {
     // And `mcx --help` says so.
     let out = cli.run(&["--help"]);
     let help = text(&out.stdout);
-    assert!(help.contains("Exit codes") && help.contains("3 the server answered"), "{help}");
+    assert!(
+        help.contains("Exit codes") && help.contains("3 the server answered"),
+        "{help}"
+    );
 }
 
 #[test]
@@ -249,7 +282,13 @@ fn the_readme_is_self_contained_and_shows_the_new_forms() {
     for spec in ["TS 23.280", "TR 23.700-38", "TS 24.379", "TS 24.481"] {
         assert!(readme.contains(spec), "the README does not cite {spec}");
     }
-    assert!(readme.contains("3gpp.org"), "where to get the specifications");
-    assert!(!readme.contains("acm apply REQUEST-ID --user"), "the old form");
+    assert!(
+        readme.contains("3gpp.org"),
+        "where to get the specifications"
+    );
+    assert!(
+        !readme.contains("acm apply REQUEST-ID --user"),
+        "the old form"
+    );
     assert!(readme.contains("Exit codes"));
 }

@@ -819,7 +819,10 @@ async fn the_regroup_request_has_its_groups_at_the_top_and_the_nested_form_still
         let (status, problem) = post(base(lists)).await;
         assert_eq!(status, 422, "{problem}");
         assert!(
-            problem["detail"].as_str().unwrap_or_default().contains("exactly one"),
+            problem["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("exactly one"),
             "{problem}"
         );
     }
@@ -838,7 +841,10 @@ async fn the_regroup_request_has_its_groups_at_the_top_and_the_nested_form_still
         schema["properties"]["mc-service-group-id-list"].is_object(),
         "{schema}"
     );
-    assert_eq!(schema["properties"]["targets"]["deprecated"], true, "{schema}");
+    assert_eq!(
+        schema["properties"]["targets"]["deprecated"], true,
+        "{schema}"
+    );
     let description = openapi["paths"]["/v1/regroups"]["post"]["description"]
         .as_str()
         .unwrap_or_default();

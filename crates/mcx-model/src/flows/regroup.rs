@@ -69,10 +69,13 @@ pub struct PreconfiguredRegroupRequestOnWire {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<McServiceId>>)]
     pub mc_service_user_id_list: Option<NonEmpty<McServiceId>>,
-    /// Deprecated: the same lists nested in one object, as the first release read them;
-    /// still accepted for one release. Send the lists at the top instead.
+    /// Deprecated: the same lists nested in one object
+    /// (`{"mc-service-group-id-list": [...]}`), as the first release read them; still
+    /// accepted for one release. Send the lists at the top instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(deprecated)]
+    // An object schema, not a reference: OpenAPI marks only a schema `deprecated`.
+    #[schema(value_type = Option<Object>)]
+    #[deprecated(note = "send mc-service-group-id-list at the top of the request")]
     pub targets: Option<RegroupTargets>,
     /// The MC service of the regroup.
     pub mc_service: McService,
@@ -85,6 +88,8 @@ pub struct PreconfiguredRegroupRequestOnWire {
 )]
 pub struct RegroupTargetsError;
 
+// Reading and writing the deprecated form is this conversion's job.
+#[allow(deprecated)]
 impl TryFrom<PreconfiguredRegroupRequestOnWire> for PreconfiguredRegroupRequest {
     type Error = RegroupTargetsError;
     fn try_from(wire: PreconfiguredRegroupRequestOnWire) -> Result<Self, Self::Error> {
@@ -108,6 +113,7 @@ impl TryFrom<PreconfiguredRegroupRequestOnWire> for PreconfiguredRegroupRequest 
     }
 }
 
+#[allow(deprecated)]
 impl From<PreconfiguredRegroupRequest> for PreconfiguredRegroupRequestOnWire {
     fn from(request: PreconfiguredRegroupRequest) -> Self {
         let (groups, users) = match request.targets {

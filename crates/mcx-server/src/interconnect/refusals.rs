@@ -52,7 +52,7 @@ impl CertificateRefusals {
             })
             .cloned()
             .collect();
-        list.sort_by(|a, b| b.at.cmp(&a.at));
+        list.sort_by_key(|r| std::cmp::Reverse(r.at));
         list
     }
 
@@ -64,7 +64,9 @@ impl CertificateRefusals {
         error: &rustls::Error,
     ) -> bool {
         let (subject, issuer, names) = describe(end_entity);
-        let peer_address = peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "?".into());
+        let peer_address = peer
+            .map(|p| p.ip().to_string())
+            .unwrap_or_else(|| "?".into());
         let reason = match error {
             rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
                 "issued by an authority this system does not trust for any partner".to_string()
@@ -119,9 +121,7 @@ fn describe(der: &CertificateDer<'_>) -> (String, String, Vec<String>) {
                         .general_names
                         .iter()
                         .filter_map(|n| match n {
-                            x509_parser::extensions::GeneralName::DNSName(d) => {
-                                Some(d.to_string())
-                            }
+                            x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_string()),
                             _ => None,
                         })
                         .collect()
@@ -146,7 +146,8 @@ pub(crate) struct RecordingVerifier {
 
 impl std::fmt::Debug for CertificateRefusals {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertificateRefusals").finish_non_exhaustive()
+        f.debug_struct("CertificateRefusals")
+            .finish_non_exhaustive()
     }
 }
 
@@ -223,15 +224,25 @@ mod tests {
         let unknown = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
         let police = certificate("police.example");
         let from = |port| Some(SocketAddr::from(([192, 0, 2, 7], port)));
-        assert!(refusals.record(from(40000), &police, &unknown), "logged the first time");
-        assert!(!refusals.record(from(40001), &police, &unknown), "not again for the address");
+        assert!(
+            refusals.record(from(40000), &police, &unknown),
+            "logged the first time"
+        );
+        assert!(
+            !refusals.record(from(40001), &police, &unknown),
+            "not again for the address"
+        );
 
         let shared_with_police = BTreeSet::from(["police.example".to_string()]);
         let shown = refusals.concerning(&shared_with_police);
         assert_eq!(shown.len(), 1);
         assert_eq!(shown[0].peer_address, "192.0.2.7");
         assert_eq!(shown[0].names, ["police.example"]);
-        assert!(shown[0].subject.contains("police.example"), "{:?}", shown[0]);
+        assert!(
+            shown[0].subject.contains("police.example"),
+            "{:?}",
+            shown[0]
+        );
         assert!(shown[0].reason.contains("does not trust"), "{:?}", shown[0]);
         let shared_with_fire = BTreeSet::from(["fire.example".to_string()]);
         assert!(refusals.concerning(&shared_with_fire).is_empty());

@@ -167,3 +167,62 @@ async fn a_killed_server_keeps_what_it_acknowledged() {
         .unwrap();
     assert_eq!(Some(alice.group(&gid(PATROL)).await.unwrap()), last);
 }
+
+/// A log-off is two commits (the session ends, then its client's affiliations, here and
+/// at partners). If the process dies between them, the next start finishes the second,
+/// without a pass over every stored affiliation.
+#[tokio::test]
+async fn a_log_off_interrupted_between_session_and_affiliations_is_finished_at_start() {
+    use mcx_core::ports::SessionStore as _;
+    let mut system = TestSystem::example().await;
+    let bob = system.log_on_as(BOB, "handset").await;
+    let ops = gid(OPS);
+    bob.affiliate(mcx_model::McService::Mcptt, std::slice::from_ref(&ops))
+        .await
+        .unwrap();
+    let node = system.node.take().expect("running");
+    node.shutdown().await.unwrap();
+
+    // The first half of bob's log-off, as the store saw it when the process died.
+    let url = system.config.server.storage_url.clone().unwrap_or_else(|| {
+        mcx_store::StoreOptions::sqlite_in(&system.config.server.data_dir).url
+    });
+    let store = mcx_store::SqlStore::open(
+        &mcx_store::StoreOptions {
+            url,
+            max_connections: 2,
+            storage_key: None,
+        },
+        mcx_server::world::store_world(),
+    )
+    .await
+    .unwrap();
+    let sessions = store.sessions_of(&id(BOB)).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert!(store.end_session(&sessions[0].session_id).await.unwrap());
+    store.close().await;
+
+    system.node = Some(
+        mcx_server::start(system.config.clone())
+            .await
+            .expect("the system starts again"),
+    );
+    let alice = system.log_on_as(ALICE, "console").await;
+    let members = alice.group_affiliations(&ops).await.unwrap().members;
+    assert!(
+        !members.iter().any(|m| m.mc_service_id.as_str() == BOB),
+        "bob's ended client is no longer affiliated: {members:?}"
+    );
+    // And it is not done again at the next start (nothing left to finish).
+    system.restart().await;
+    let alice = system.log_on_as(ALICE, "console").await;
+    assert!(
+        !alice
+            .group_affiliations(&ops)
+            .await
+            .unwrap()
+            .members
+            .iter()
+            .any(|m| m.mc_service_id.as_str() == BOB)
+    );
+}

@@ -329,19 +329,45 @@ impl AffiliationStore for SqlStore {
         .collect()
     }
 
-    async fn stale_affiliations(&self) -> StoreResult<Vec<(McServiceId, ClientAffiliation)>> {
-        let ctx = "finding affiliations without a session";
+    async fn ending_clients(&self) -> StoreResult<Vec<(McServiceId, ClientId, bool)>> {
+        let ctx = "listing clients whose session ended";
+        // Only clients whose session ended are candidates: a start costs what was left
+        // unfinished, not a pass over every stored affiliation.
         sqlx::query(
-            "SELECT a.* FROM affiliations a WHERE NOT EXISTS \
-             (SELECT 1 FROM sessions s WHERE s.mc_service_id = a.mc_service_id AND s.client_id = a.client_id) \
-             ORDER BY a.mc_service_id, a.client_id",
+            "SELECT e.mc_service_id, e.client_id, \
+             CASE WHEN EXISTS (SELECT 1 FROM sessions s \
+                 WHERE s.mc_service_id = e.mc_service_id AND s.client_id = e.client_id) \
+             THEN 1 ELSE 0 END AS logged_on \
+             FROM ending_clients e ORDER BY e.mc_service_id, e.client_id",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(failed(ctx))?
         .iter()
-        .map(|row| client_affiliation(ctx, row))
+        .map(|row| {
+            let user: String = row.try_get("mc_service_id").map_err(failed(ctx))?;
+            let client: String = row.try_get("client_id").map_err(failed(ctx))?;
+            let logged_on: i32 = row.try_get("logged_on").map_err(failed(ctx))?;
+            Ok((
+                McServiceId::parse(&user).map_err(|e| corrupt(ctx, e))?,
+                ClientId::parse(&client).map_err(|e| corrupt(ctx, e))?,
+                logged_on != 0,
+            ))
+        })
         .collect()
+    }
+
+    async fn client_ended(&self, user: &McServiceId, client: &ClientId) -> StoreResult<()> {
+        let _guard = self.write_guard().await;
+        sqlx::query("DELETE FROM ending_clients WHERE mc_service_id = $1 AND client_id = $2")
+            .bind(user.as_str())
+            .bind(client.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(failed(format!(
+                "forgetting the ended client {client} of {user}"
+            )))?;
+        Ok(())
     }
 
     async fn hosted_affiliations(

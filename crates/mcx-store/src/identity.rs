@@ -176,6 +176,17 @@ impl SessionStore for SqlStore {
         let ctx = format!("ending session {session_id}");
         let _guard = self.write_guard().await;
         let mut tx = self.pool.begin().await.map_err(failed(ctx.clone()))?;
+        // The client's affiliations end after this commit (the MC service server's
+        // part): if the process dies first, the next start finds the client here.
+        sqlx::query(
+            "INSERT INTO ending_clients (mc_service_id, client_id) \
+             SELECT mc_service_id, client_id FROM sessions WHERE session_id = $1 \
+             ON CONFLICT (mc_service_id, client_id) DO NOTHING",
+        )
+        .bind(session_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(failed(ctx.clone()))?;
         let ended = Self::delete_session_rows(&mut tx, session_id).await?;
         tx.commit().await.map_err(failed(ctx))?;
         Ok(ended)

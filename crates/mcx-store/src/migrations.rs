@@ -71,6 +71,15 @@ macro_rules! migrations {
                 "sip state",
                 include_str!(concat!("../migrations/", $backend, "/0009_sip_state.sql")),
             ),
+            (
+                10,
+                "ending clients",
+                include_str!(concat!(
+                    "../migrations/",
+                    $backend,
+                    "/0010_ending_clients.sql"
+                )),
+            ),
         ]
     };
 }

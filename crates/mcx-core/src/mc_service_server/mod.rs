@@ -384,7 +384,7 @@ impl SessionObserver for McServiceServer {
 
     /// The client's affiliations end, everywhere.
     async fn logged_off(&self, session: &SessionRecord) {
-        if let Err(e) = self.end_client(session).await {
+        if let Err(e) = self.end_client(session).await.map(|_| ()) {
             tracing::warn!(user = %session.mc_service_id, client = %session.client_id, error = %e, "log-off: ending affiliations failed; they end at next start");
         }
     }

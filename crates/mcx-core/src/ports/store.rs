@@ -297,9 +297,13 @@ pub trait AffiliationStore: Send + Sync {
         &self,
         group: &McServiceGroupId,
     ) -> StoreResult<Vec<(McServiceId, ClientAffiliation)>>;
-    /// Client affiliations that no live session holds, and pending ones: leftovers of a
-    /// crash, to be cleaned at start.
-    async fn stale_affiliations(&self) -> StoreResult<Vec<(McServiceId, ClientAffiliation)>>;
+    /// Clients whose session ended while their affiliations may not have ended yet (a
+    /// crash, or a failure, between the two), with whether the client has logged on
+    /// again since: what a start finishes.
+    async fn ending_clients(&self) -> StoreResult<Vec<(McServiceId, ClientId, bool)>>;
+    /// A client whose session ended has no affiliation left: a start need not look at
+    /// it again.
+    async fn client_ended(&self, user: &McServiceId, client: &ClientId) -> StoreResult<()>;
     /// The generation of the last request applied for a partner user and group here.
     async fn hosted_generation(
         &self,

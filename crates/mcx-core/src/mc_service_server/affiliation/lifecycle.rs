@@ -1,8 +1,6 @@
 //! A client's affiliations end with its session, here and at partner hosts.
 
-use std::collections::BTreeSet;
-
-use mcx_model::{ClientId, McService, McServiceId};
+use mcx_model::McService;
 
 use super::McServiceServer;
 use crate::error::Result;
@@ -13,10 +11,11 @@ use super::*;
 impl McServiceServer {
     /// A client's session ended: all its affiliations cease, here and at partner hosts
     /// (through the outbox, in the same commit, so nothing is lost if the partner is away).
+    /// Returns how many client affiliations ended.
     pub(in crate::mc_service_server) async fn end_client(
         &self,
         session: &SessionRecord,
-    ) -> Result<()> {
+    ) -> Result<usize> {
         let user = &session.mc_service_id;
         let _guard = self.user_locks.lock(user).await;
         for _ in 0..16 {
@@ -27,7 +26,8 @@ impl McServiceServer {
                 .filter(|r| r.client == session.client_id)
                 .collect();
             if mine.is_empty() {
-                return Ok(());
+                self.store.client_ended(user, &session.client_id).await?;
+                return Ok(0);
             }
             let mut effects = Effects::none();
             for service in McService::ALL {
@@ -61,7 +61,8 @@ impl McServiceServer {
                 // Its affiliation to regroup groups ends too (§10.15.3.3.1, last paragraph).
                 self.leave_regroups(user, std::slice::from_ref(&session.client_id), false)
                     .await?;
-                return Ok(());
+                self.store.client_ended(user, &session.client_id).await?;
+                return Ok(mine.len());
             }
         }
         Err(kept_changing(user))
@@ -70,23 +71,24 @@ impl McServiceServer {
     /// At start: affiliations of clients whose sessions ended while the server was down,
     /// and reservations a crash interrupted, are ended as at log-off.
     pub async fn end_stale_affiliations(&self) -> Result<usize> {
-        let stale = self.store.stale_affiliations().await?;
-        let mut by_client: BTreeSet<(McServiceId, ClientId)> = BTreeSet::new();
-        for (user, row) in &stale {
-            by_client.insert((user.clone(), row.client.clone()));
-        }
-        for (user, client) in &by_client {
+        let mut ended = 0;
+        for (user, client, logged_on_again) in self.store.ending_clients().await? {
+            if logged_on_again {
+                // The client's affiliations are its new session's now.
+                self.store.client_ended(&user, &client).await?;
+                continue;
+            }
             let now = self.clock.now();
             let session = SessionRecord {
                 session_id: String::new(),
                 token_hash: String::new(),
-                mc_service_id: user.clone(),
-                client_id: client.clone(),
+                mc_service_id: user,
+                client_id: client,
                 logged_on_at: now,
                 expires_at: now,
             };
-            self.end_client(&session).await?;
+            ended += self.end_client(&session).await?;
         }
-        Ok(stale.len())
+        Ok(ended)
     }
 }

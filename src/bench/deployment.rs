@@ -167,6 +167,11 @@ pub(crate) fn worker(i: usize) -> anyhow::Result<McServiceId> {
     id(&format!("sip:w{i}@{HOME}"))
 }
 
+/// A user of the `log-on` scenario: its password hashed as a deployment's is.
+pub(crate) fn storm_user(i: usize) -> anyhow::Result<McServiceId> {
+    id(&format!("sip:storm{i}@{HOME}"))
+}
+
 /// Writes the PKI, the configurations and the manifest into `dir`. With `base_port`, the
 /// systems use consecutive ports from it (two each); otherwise any free ports.
 pub(crate) fn prepare(
@@ -234,6 +239,15 @@ pub(crate) fn prepare(
             );
             for w in &workers {
                 users.push(user(w.clone(), profile_groups.clone(), 8, BTreeSet::new())?);
+            }
+            for i in 0..shape.workers {
+                let mut storm = user(storm_user(i)?, Vec::new(), 8, BTreeSet::new())?;
+                // The default costs (19 MiB, two passes): what log-ons cost in a real
+                // deployment is what this scenario measures.
+                storm.password =
+                    mcx_core::credentials::hash_password(&password(&storm.mc_service_id))
+                        .map_err(anyhow::Error::msg)?;
+                users.push(storm);
             }
             let group_count = if shape.preload > 0 {
                 PRELOAD_GROUPS

@@ -31,6 +31,9 @@ pub(crate) enum Scenario {
     Floor,
     /// The cheapest authenticated request (GET /v1/session) of mcx.
     Baseline,
+    /// Log-ons with passwords hashed at the default Argon2id costs: the rate, and the
+    /// memory a log-on storm takes.
+    LogOn,
     /// Affiliation / de-affiliation cycles on home groups.
     AffiliateLocal,
     /// Affiliation / de-affiliation cycles on groups of a partner system.
@@ -46,6 +49,7 @@ impl Scenario {
         match self {
             Scenario::Floor => "floor",
             Scenario::Baseline => "baseline",
+            Scenario::LogOn => "log-on",
             Scenario::AffiliateLocal => "affiliate-local",
             Scenario::AffiliatePartner => "affiliate-partner",
             Scenario::NotifyFanout => "notify-fanout",
@@ -273,6 +277,7 @@ async fn run_scenarios(
         let outcome = match scenario {
             Scenario::Floor => scenarios::floor(manifest, &knobs).await,
             Scenario::Baseline => scenarios::baseline(manifest, &knobs).await,
+            Scenario::LogOn => scenarios::log_on_storm(manifest, &knobs).await,
             Scenario::AffiliateLocal => scenarios::affiliate_local(manifest, &knobs).await,
             Scenario::AffiliatePartner => scenarios::affiliate_partner(manifest, &knobs).await,
             Scenario::NotifyFanout => scenarios::notify_fanout(manifest, &knobs).await,

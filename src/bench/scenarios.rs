@@ -180,6 +180,29 @@ pub(crate) async fn baseline(manifest: &Manifest, knobs: &Knobs) -> anyhow::Resu
     })
 }
 
+/// `log-on`: each worker logs on again and again as its own user from one client (each
+/// log-on replaces the client's previous session), the password checked at the default
+/// Argon2id costs: the rate a system takes a log-on storm at, and (in the memory line)
+/// what the storm costs it.
+pub(crate) async fn log_on_storm(manifest: &Manifest, knobs: &Knobs) -> anyhow::Result<Outcome> {
+    let base = Client::new(manifest.url(HOME)?)?;
+    let operation: Operation = Arc::new(move |i| {
+        let base = base.clone();
+        Box::pin(async move {
+            let user = super::deployment::storm_user(i).map_err(|e| e.to_string())?;
+            log_on(&base, &user, "bench-storm")
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{e:#}"))
+        })
+    });
+    Ok(Outcome {
+        scenario: "log-on".into(),
+        description: "POST /v1/session with default-cost Argon2id passwords".into(),
+        phases: peak_and_half("log-on", manifest.shape.workers, knobs, operation).await,
+    })
+}
+
 fn check_statuses(
     statuses: &[GroupAffiliationStatus],
     wanted: AffiliationStatus,

@@ -70,6 +70,7 @@ async fn the_bench_runs_every_scenario_on_a_preloaded_deployment_and_reports_jso
         [
             "floor",
             "baseline",
+            "log-on",
             "affiliate-local",
             "affiliate-partner",
             "notify-fanout",

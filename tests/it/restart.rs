@@ -184,9 +184,10 @@ async fn a_log_off_interrupted_between_session_and_affiliations_is_finished_at_s
     node.shutdown().await.unwrap();
 
     // The first half of bob's log-off, as the store saw it when the process died.
-    let url = system.config.server.storage_url.clone().unwrap_or_else(|| {
-        mcx_store::StoreOptions::sqlite_in(&system.config.server.data_dir).url
-    });
+    let url =
+        system.config.server.storage_url.clone().unwrap_or_else(|| {
+            mcx_store::StoreOptions::sqlite_in(&system.config.server.data_dir).url
+        });
     let store = mcx_store::SqlStore::open(
         &mcx_store::StoreOptions {
             url,

@@ -112,7 +112,11 @@ pub fn verify_password(hash: &str, password: &str) -> bool {
 
 /// What `argon2`'s `verify_password` does (the algorithm, version and costs from the PHC
 /// string, the output compared in constant time), with the caller's memory blocks.
-fn verify_with_memory(hash: &PasswordHash, password: &[u8], blocks: &mut Vec<argon2::Block>) -> bool {
+fn verify_with_memory(
+    hash: &PasswordHash,
+    password: &[u8],
+    blocks: &mut Vec<argon2::Block>,
+) -> bool {
     let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
         return false;
     };

@@ -12,8 +12,6 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use mcx_model::api::Problem;
 use serde::Deserialize;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 
 use super::AppState;
 use super::extract::Caller;
@@ -62,7 +60,7 @@ pub(super) async fn stream(
                 })?,
         ),
     };
-    let mut cursor = from_header.or(query.last_event_id).unwrap_or(0).max(0);
+    let cursor = from_header.or(query.last_event_id).unwrap_or(0).max(0);
     let session = caller.requester.session_id.clone();
     let peer = format!(
         "{} ({})",
@@ -75,50 +73,79 @@ pub(super) async fn stream(
             .await?;
     }
 
-    let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(64);
-    let system = state.system.clone();
-    let mut shutdown = state.shutdown.clone();
-    let poll = (!state.system.settings.single_node).then_some(POLL);
-    tokio::spawn(async move {
-        let waker = system.wakers.waker(&session);
+    // The stream is polled by the connection itself: no task and no channel of its own
+    // per stream (an idle stream is what thousands of clients hold all day).
+    let feed = Feed {
+        waker: state.system.wakers.waker(&session),
+        system: state.system.clone(),
+        session,
+        peer,
+        cursor,
+        ready: std::collections::VecDeque::new(),
+        shutdown: state.shutdown.clone(),
+        poll: (!state.system.settings.single_node).then_some(POLL),
+    };
+    let events = futures_util::stream::unfold(feed, |mut feed| async move {
         loop {
+            if let Some(event) = feed.ready.pop_front() {
+                return Some((Ok(event), feed));
+            }
+            if !feed.fill().await {
+                return None;
+            }
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// One client's stream: where it stands and what is ready to send.
+struct Feed {
+    system: std::sync::Arc<mcx_core::system::McSystem>,
+    session: String,
+    /// The client, as the trace names it.
+    peer: String,
+    /// The last event sent.
+    cursor: i64,
+    waker: std::sync::Arc<tokio::sync::Notify>,
+    ready: std::collections::VecDeque<Event>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    poll: Option<Duration>,
+}
+
+impl Feed {
+    /// Waits until there is something to send; false when the stream ends (the session
+    /// ended, or the server shuts down).
+    async fn fill(&mut self) -> bool {
+        loop {
+            let waker = self.waker.clone();
             let notified = waker.notified();
             tokio::pin!(notified);
+            // Enabled before the read, so a wake-up during it is not missed.
             notified.as_mut().enable();
-            let (batch, full) = match system.events.fetch(&session, cursor).await {
-                Ok(Some(fetched)) => (fetched.events, fetched.more),
-                Ok(None) => return, // the session ended
+            // Boxed: the read's state lives only while it runs, so a waiting stream holds
+            // just the few words below.
+            let read = Box::pin(self.system.events.fetch(&self.session, self.cursor)).await;
+            match read {
+                Ok(Some(fetched)) => {
+                    for delivered in fetched.events {
+                        self.cursor = delivered.id;
+                        if let Some(event) = self.encode(&delivered) {
+                            self.ready.push_back(event);
+                        }
+                    }
+                    if !self.ready.is_empty() {
+                        return true;
+                    }
+                    if fetched.more {
+                        continue;
+                    }
+                }
+                Ok(None) => return false, // the session ended
                 Err(e) => {
-                    tracing::warn!(error = %e, session, "event stream: reading events failed; retrying");
-                    (Vec::new(), false)
-                }
-            };
-            for delivered in batch {
-                cursor = delivered.id;
-                let Ok(data) = serde_json::to_string(&delivered.event) else {
-                    continue;
-                };
-                if let Some((entity, flow)) = super::trace::event_flow(&delivered.event) {
-                    system.trace.record(mcx_core::trace::Flow {
-                        entity,
-                        direction: mcx_core::trace::Direction::Sent,
-                        peer: peer.clone(),
-                        flow,
-                        correlation: delivered.id.to_string(),
-                        elements: super::trace::event_elements(&delivered.event),
-                    });
-                }
-                let event = Event::default()
-                    .id(delivered.id.to_string())
-                    .event(delivered.event.name())
-                    .data(data);
-                if tx.send(Ok(event)).await.is_err() {
-                    return; // the client went away
+                    tracing::warn!(error = %e, session = %self.session, "event stream: reading events failed; retrying");
                 }
             }
-            if full {
-                continue;
-            }
+            let poll = self.poll;
             tokio::select! {
                 _ = &mut notified => {}
                 _ = async {
@@ -127,11 +154,29 @@ pub(super) async fn stream(
                         None => std::future::pending().await,
                     }
                 } => {}
-                _ = tx.closed() => return,
-                _ = shutdown.wait_for(|down| *down) => return,
+                _ = self.shutdown.wait_for(|down| *down) => return false,
             }
         }
-    });
-    Ok(Sse::new(ReceiverStream::new(rx))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    }
+
+    /// The SSE event of a stored event, recorded in the trace as the flow it carries.
+    fn encode(&self, delivered: &mcx_model::events::DeliveredEvent) -> Option<Event> {
+        let data = serde_json::to_string(&delivered.event).ok()?;
+        if let Some((entity, flow)) = super::trace::event_flow(&delivered.event) {
+            self.system.trace.record(mcx_core::trace::Flow {
+                entity,
+                direction: mcx_core::trace::Direction::Sent,
+                peer: self.peer.clone(),
+                flow,
+                correlation: delivered.id.to_string(),
+                elements: super::trace::event_elements(&delivered.event),
+            });
+        }
+        Some(
+            Event::default()
+                .id(delivered.id.to_string())
+                .event(delivered.event.name())
+                .data(data),
+        )
+    }
 }

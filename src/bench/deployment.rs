@@ -357,7 +357,7 @@ pub(crate) fn prepare(
                     };
                 Ok(PartnerConfig {
                     domain: SystemDomain::parse(peer)?,
-                    endpoint: format!("https://127.0.0.1:{}", ports[*peer].1),
+                    endpoint: format!("https://127.0.0.1:{}", ports[*peer].1).into(),
                     trust_anchors: pki.join(mcx_server::pki::CA_CERT),
                     inbound: all.clone(),
                     outbound,

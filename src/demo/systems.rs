@@ -158,7 +158,7 @@ pub(crate) fn prepare(
      -> anyhow::Result<PartnerConfig> {
         Ok(PartnerConfig {
             domain: SystemDomain::parse(partner)?,
-            endpoint: format!("https://127.0.0.1:{}", ports[partner].1),
+            endpoint: format!("https://127.0.0.1:{}", ports[partner].1).into(),
             trust_anchors: pki.join(mcx_server::pki::CA_CERT),
             inbound: all(),
             outbound,

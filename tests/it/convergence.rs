@@ -140,7 +140,7 @@ async fn a_host_whose_answer_was_lost_answers_the_resent_request_and_both_sides_
     let port = relay(fire_endpoint, drop_answers.clone()).await;
     {
         let police = federation.members.get_mut(POLICE).unwrap();
-        police.config.partners[0].endpoint = format!("https://127.0.0.1:{port}");
+        police.config.partners[0].endpoint = format!("https://127.0.0.1:{port}").into();
         let ic = police.config.interconnection.as_mut().unwrap();
         ic.request_timeout_ms = 1_000;
     }
@@ -235,7 +235,7 @@ async fn a_failed_regroup_is_cancelled_also_at_a_partner_whose_answer_was_lost()
         let police = federation.members.get_mut(POLICE).unwrap();
         for partner in &mut police.config.partners {
             if partner.domain.as_str() == AMBULANCE {
-                partner.endpoint = format!("https://127.0.0.1:{port}");
+                partner.endpoint = format!("https://127.0.0.1:{port}").into();
             }
         }
         police
@@ -416,4 +416,37 @@ async fn many_users_affiliating_to_a_partner_group_at_once_are_all_answered() {
         (members.len() == users.len()).then_some(())
     })
     .await;
+}
+
+/// A partner reached at several addresses (its nodes): a flow that cannot reach the
+/// first is sent to the next, in the same request, and later flows go first to the one
+/// that answered.
+#[tokio::test]
+async fn a_partner_with_several_endpoints_is_reached_at_the_one_that_answers() {
+    let mut federation = setup();
+    federation.start(FIRE).await;
+    let fire_endpoint = federation.node(FIRE).interconnection_addr().unwrap();
+    // A port nobody listens on: connecting to it is refused at once.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port();
+    drop(dead);
+    {
+        let police = federation.members.get_mut(POLICE).unwrap();
+        police.config.partners[0].endpoint = mcx_server::config::Endpoints(vec![
+            format!("https://127.0.0.1:{dead_port}"),
+            format!("https://127.0.0.1:{}", fire_endpoint.port()),
+        ]);
+    }
+    federation.start(POLICE).await;
+    let frank = create_harbour(&federation).await;
+    let bob = federation.log_on(BOB, "handset").await;
+    let answer = bob.affiliate(MCPTT, &[gid(HARBOUR)]).await.unwrap();
+    assert_eq!(
+        answer.status_per_mc_service_group_id[0].status,
+        AffiliationStatus::Affiliated,
+        "fire answered at its second endpoint within the request: {answer:?}"
+    );
+    assert!(bob_at_fire(&frank).await);
+    bob.deaffiliate(MCPTT, &[gid(HARBOUR)]).await.unwrap();
+    assert!(!bob_at_fire(&frank).await);
 }

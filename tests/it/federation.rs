@@ -148,7 +148,7 @@ impl Federation {
                 .into_iter()
                 .map(|r| PartnerConfig {
                     domain: SystemDomain::parse(r.partner).expect("domain"),
-                    endpoint: format!("https://127.0.0.1:{}", ports[r.partner]),
+                    endpoint: format!("https://127.0.0.1:{}", ports[r.partner]).into(),
                     trust_anchors: pki.join(mcx_server::pki::CA_CERT),
                     inbound: r.inbound,
                     outbound: r.outbound,

@@ -117,14 +117,50 @@ fn default_request_timeout() -> u64 {
     10_000
 }
 
+/// A partner's interconnection endpoint URLs, in the order they are tried: written as one
+/// string or as a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints(pub Vec<String>);
+
+impl From<String> for Endpoints {
+    fn from(url: String) -> Self {
+        Endpoints(vec![url])
+    }
+}
+
+impl Serialize for Endpoints {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => serializer.serialize_str(one),
+            many => many.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Endpoints {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        Ok(match OneOrMany::deserialize(deserializer)? {
+            OneOrMany::One(url) => Endpoints(vec![url]),
+            OneOrMany::Many(urls) => Endpoints(urls),
+        })
+    }
+}
+
 /// `[[partners]]`: an interconnected MC system.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct PartnerConfig {
     /// The partner's domain; its certificate must name it.
     pub domain: SystemDomain,
-    /// The partner's interconnection endpoint, `https://host:port`.
-    pub endpoint: String,
+    /// The partner's interconnection endpoint, `https://host:port`, or several (a list:
+    /// the partner's nodes); a flow that cannot reach one is sent to the next.
+    pub endpoint: Endpoints,
     /// PEM file of the certificate authorities that issue the partner's certificates.
     pub trust_anchors: PathBuf,
     /// What the partner may ask of this system.
@@ -526,11 +562,19 @@ impl Config {
                     partner.domain
                 )));
             }
-            if !partner.endpoint.starts_with("https://") {
+            if partner.endpoint.0.is_empty() {
                 return Err(ConfigError::Invalid(format!(
-                    "partner '{}': the endpoint must be an https:// URL, not '{}'",
-                    partner.domain, partner.endpoint
+                    "partner '{}': the endpoint list is empty: give at least one https:// URL",
+                    partner.domain
                 )));
+            }
+            for url in &partner.endpoint.0 {
+                if !url.starts_with("https://") {
+                    return Err(ConfigError::Invalid(format!(
+                        "partner '{}': the endpoint must be an https:// URL, not '{url}'",
+                        partner.domain
+                    )));
+                }
             }
         }
         if let Some(sip) = &self.sip
@@ -586,5 +630,24 @@ mod tests {
         let typo = "[system]\ndomain = \"police.example\"\nname = \"P\"\ncolour = 1\n";
         let err = Config::parse(typo, Path::new("t.toml")).unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
+    }
+    #[test]
+    fn a_partner_endpoint_is_one_url_or_a_list_of_them() {
+        #[derive(Deserialize, Serialize)]
+        struct One {
+            endpoint: Endpoints,
+        }
+        let one: One = toml::from_str(r#"endpoint = "https://a:1""#).unwrap();
+        assert_eq!(one.endpoint.0, ["https://a:1"]);
+        let many: One = toml::from_str(r#"endpoint = ["https://a:1", "https://b:1"]"#).unwrap();
+        assert_eq!(many.endpoint.0, ["https://a:1", "https://b:1"]);
+        // Written back as it was read.
+        assert_eq!(
+            toml::to_string(&one).unwrap().trim(),
+            r#"endpoint = "https://a:1""#
+        );
+        let again: One = toml::from_str(&toml::to_string(&many).unwrap()).unwrap();
+        assert_eq!(again.endpoint, many.endpoint);
+        assert!(toml::from_str::<One>("endpoint = 7").is_err());
     }
 }

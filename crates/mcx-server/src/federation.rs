@@ -136,7 +136,7 @@ pub fn generate(
             .filter(|d| *d != domain)
             .map(|d| PartnerConfig {
                 domain: d.clone(),
-                endpoint: format!("https://127.0.0.1:{}", ports[d].1),
+                endpoint: format!("https://127.0.0.1:{}", ports[d].1).into(),
                 trust_anchors: relative(&pki.join(crate::pki::CA_CERT)),
                 inbound: Capability::ALL.into_iter().collect(),
                 outbound: Capability::ALL.into_iter().collect(),

@@ -116,7 +116,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
                     all_roots.roots.push(anchor.clone());
                 }
                 per_partner.push((partner.domain.clone(), roots.clone()));
-                endpoints.push((partner.domain.clone(), partner.endpoint.clone(), roots));
+                endpoints.push((partner.domain.clone(), partner.endpoint.0.clone(), roots));
             }
             let link = HttpsPartnerLink::new(
                 config.system.domain.clone(),

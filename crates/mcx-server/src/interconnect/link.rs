@@ -16,7 +16,9 @@ use super::{ORIGIN_HEADER, PATH_PREFIX, PROTOCOL_HEADER, PROTOCOL_VERSION, TRANS
 
 struct PartnerClient {
     http: reqwest::Client,
-    endpoint: String,
+    /// The partner's endpoints, tried in turn from the last one that answered.
+    endpoints: Vec<String>,
+    answered: std::sync::atomic::AtomicUsize,
 }
 
 /// Sends flows to partners.
@@ -26,15 +28,15 @@ pub struct HttpsPartnerLink {
 }
 
 impl HttpsPartnerLink {
-    /// A link for `own`, to each partner `(domain, endpoint, anchors)`.
+    /// A link for `own`, to each partner `(domain, endpoints, anchors)`.
     pub fn new(
         own: SystemDomain,
         identity: &Identity,
-        partners: Vec<(SystemDomain, String, rustls::RootCertStore)>,
+        partners: Vec<(SystemDomain, Vec<String>, rustls::RootCertStore)>,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
         let mut clients = HashMap::new();
-        for (domain, endpoint, roots) in partners {
+        for (domain, endpoints, roots) in partners {
             let tls = client_config(identity, &domain, roots)?;
             let http = reqwest::Client::builder()
                 .tls_backend_preconfigured(tls)
@@ -46,7 +48,11 @@ impl HttpsPartnerLink {
                 domain,
                 PartnerClient {
                     http,
-                    endpoint: endpoint.trim_end_matches('/').to_string(),
+                    endpoints: endpoints
+                        .iter()
+                        .map(|e| e.trim_end_matches('/').to_string())
+                        .collect(),
+                    answered: std::sync::atomic::AtomicUsize::new(0),
                 },
             );
         }
@@ -91,18 +97,43 @@ impl PartnerLink for HttpsPartnerLink {
         let body = request
             .body()
             .map_err(|e| refused(format!("cannot encode the flow: {e}")))?;
-        let url = format!("{}{}{}", client.endpoint, PATH_PREFIX, request.name());
-        let response = client
-            .http
-            .post(&url)
-            .header(ORIGIN_HEADER, self.own.as_str())
-            .header(TRANSACTION_HEADER, transaction.to_string())
-            .header(PROTOCOL_HEADER, PROTOCOL_VERSION)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| unreachable(chain(&e)))?;
+        // From the endpoint that last answered, each in turn until one answers. Sending
+        // the same transaction to another of the partner's nodes is safe: receivers
+        // answer a transaction once, whichever node it reaches.
+        use std::sync::atomic::Ordering;
+        let count = client.endpoints.len().max(1);
+        let first = client.answered.load(Ordering::Relaxed);
+        let mut failures = Vec::new();
+        let mut answer = None;
+        for step in 0..count {
+            let index = (first + step) % count;
+            let Some(endpoint) = client.endpoints.get(index) else {
+                break;
+            };
+            let url = format!("{endpoint}{PATH_PREFIX}{}", request.name());
+            match client
+                .http
+                .post(&url)
+                .header(ORIGIN_HEADER, self.own.as_str())
+                .header(TRANSACTION_HEADER, transaction.to_string())
+                .header(PROTOCOL_HEADER, PROTOCOL_VERSION)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+                .send()
+                .await
+            {
+                Ok(response) => {
+                    if index != first {
+                        tracing::info!(%partner, endpoint, "interconnection: partner answered at another endpoint");
+                    }
+                    client.answered.store(index, Ordering::Relaxed);
+                    answer = Some(response);
+                    break;
+                }
+                Err(e) => failures.push(format!("{endpoint}: {}", chain(&e))),
+            }
+        }
+        let response = answer.ok_or_else(|| unreachable(failures.join("; ")))?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| unreachable(chain(&e)))?;
         if status.is_success() {

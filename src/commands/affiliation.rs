@@ -29,34 +29,39 @@ fn affiliation_args(
 pub(super) async fn affiliate(args: &AffiliationArgs) -> anyhow::Result<Done> {
     let (api, service, groups) = affiliation_args(args)?;
     let response = api.affiliate(service, &groups).await?;
-    let statuses = &response.status_per_mc_service_group_id;
-    if args.client.json {
-        output::json(&response)?;
-    } else {
-        output::affiliation_statuses(statuses)?;
-    }
-    Ok(Done::all_if(
-        statuses
-            .iter()
-            .all(|s| s.status == AffiliationStatus::Affiliated),
-    ))
+    answered(
+        args,
+        &response,
+        &response.status_per_mc_service_group_id,
+        AffiliationStatus::Affiliated,
+    )
 }
 
 /// Done when no group asked for is still affiliated.
 pub(super) async fn deaffiliate(args: &AffiliationArgs) -> anyhow::Result<Done> {
     let (api, service, groups) = affiliation_args(args)?;
     let response = api.deaffiliate(service, &groups).await?;
-    let statuses = &response.status_per_mc_service_group_id;
+    answered(
+        args,
+        &response,
+        &response.status_per_mc_service_group_id,
+        AffiliationStatus::NotAffiliated,
+    )
+}
+
+/// Prints an (de-)affiliation response; done when every group is in the `wanted` state.
+fn answered(
+    args: &AffiliationArgs,
+    response: &impl serde::Serialize,
+    statuses: &[mcx_model::flows::affiliation::GroupAffiliationStatus],
+    wanted: AffiliationStatus,
+) -> anyhow::Result<Done> {
     if args.client.json {
-        output::json(&response)?;
+        output::json(response)?;
     } else {
         output::affiliation_statuses(statuses)?;
     }
-    Ok(Done::all_if(
-        statuses
-            .iter()
-            .all(|s| s.status == AffiliationStatus::NotAffiliated),
-    ))
+    Ok(Done::all_if(statuses.iter().all(|s| s.status == wanted)))
 }
 
 pub(super) async fn show(

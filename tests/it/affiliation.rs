@@ -706,32 +706,7 @@ async fn affiliations_survive_a_restart_and_ended_sessions_are_cleaned_at_start(
     // ending her affiliations: the store holds the first of a log-off's two commits.
     // (A session row only ever leaves through the store's end_session, which records
     // the client for the next start.)
-    let url = federation.members[POLICE]
-        .config
-        .server
-        .storage_url
-        .clone()
-        .unwrap_or_else(|| {
-            mcx_store::StoreOptions::sqlite_in(&federation.members[POLICE].config.server.data_dir)
-                .url
-        });
-    {
-        use mcx_core::ports::SessionStore as _;
-        let store = mcx_store::SqlStore::open(
-            &mcx_store::StoreOptions {
-                url,
-                max_connections: 2,
-                storage_key: None,
-            },
-            mcx_server::world::store_world(),
-        )
-        .await
-        .unwrap();
-        for session in store.sessions_of(&id(CAROL)).await.unwrap() {
-            assert!(store.end_session(&session.session_id).await.unwrap());
-        }
-        store.close().await;
-    }
+    crate::support::end_sessions_in_store(&federation.members[POLICE].config, CAROL).await;
     federation.start(POLICE).await;
 
     let bob = Client::new(&federation.node(POLICE).base_url())

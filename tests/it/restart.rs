@@ -173,7 +173,6 @@ async fn a_killed_server_keeps_what_it_acknowledged() {
 /// without a pass over every stored affiliation.
 #[tokio::test]
 async fn a_log_off_interrupted_between_session_and_affiliations_is_finished_at_start() {
-    use mcx_core::ports::SessionStore as _;
     let mut system = TestSystem::example().await;
     let bob = system.log_on_as(BOB, "handset").await;
     let ops = gid(OPS);
@@ -184,24 +183,7 @@ async fn a_log_off_interrupted_between_session_and_affiliations_is_finished_at_s
     node.shutdown().await.unwrap();
 
     // The first half of bob's log-off, as the store saw it when the process died.
-    let url =
-        system.config.server.storage_url.clone().unwrap_or_else(|| {
-            mcx_store::StoreOptions::sqlite_in(&system.config.server.data_dir).url
-        });
-    let store = mcx_store::SqlStore::open(
-        &mcx_store::StoreOptions {
-            url,
-            max_connections: 2,
-            storage_key: None,
-        },
-        mcx_server::world::store_world(),
-    )
-    .await
-    .unwrap();
-    let sessions = store.sessions_of(&id(BOB)).await.unwrap();
-    assert_eq!(sessions.len(), 1);
-    assert!(store.end_session(&sessions[0].session_id).await.unwrap());
-    store.close().await;
+    end_sessions_in_store(&system.config, BOB).await;
 
     system.node = Some(
         mcx_server::start(system.config.clone())

@@ -239,3 +239,31 @@ pub fn xmllint_check(xml: &str, xpaths: &[&str]) -> Vec<String> {
         })
         .collect()
 }
+
+/// The first of a log-off's two commits, with the server stopped: the store ends every
+/// session of `user` (as its expiry or log-off would) but the server is not there to
+/// end the user's affiliations, as if it had died between the two.
+pub async fn end_sessions_in_store(config: &Config, user: &str) {
+    use mcx_core::ports::SessionStore as _;
+    let url = config
+        .server
+        .storage_url
+        .clone()
+        .unwrap_or_else(|| mcx_store::StoreOptions::sqlite_in(&config.server.data_dir).url);
+    let store = mcx_store::SqlStore::open(
+        &mcx_store::StoreOptions {
+            url,
+            max_connections: 2,
+            storage_key: None,
+        },
+        mcx_server::world::store_world(),
+    )
+    .await
+    .expect("the store opens");
+    let sessions = store.sessions_of(&id(user)).await.expect("sessions");
+    assert!(!sessions.is_empty(), "{user} has a session to end");
+    for session in sessions {
+        assert!(store.end_session(&session.session_id).await.expect("ends"));
+    }
+    store.close().await;
+}

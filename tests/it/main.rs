@@ -17,6 +17,7 @@ mod group_policy;
 mod groups;
 mod interconnection;
 mod members_only;
+mod nodes;
 mod openapi;
 mod regroup;
 mod restart;

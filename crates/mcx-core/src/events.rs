@@ -157,6 +157,15 @@ impl StreamWakers {
         }
     }
 
+    /// Wakes every stream of this process (each re-reads the store): after wake-ups may
+    /// have been missed.
+    pub fn wake_all(&self) {
+        let map = self.by_session.lock().unwrap_or_else(|e| e.into_inner());
+        for notify in map.values() {
+            notify.notify_waiters();
+        }
+    }
+
     /// Forgets a session's waker after waking its streams (they then see it ended).
     pub fn remove(&self, session_id: &str) {
         let removed = self

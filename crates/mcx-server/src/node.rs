@@ -228,6 +228,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         },
     );
 
+    // Several nodes on one PostgreSQL: wake-ups from the others' commits.
+    tasks.push(tokio::spawn({
+        let (store, wakers, shutdown) = (store.clone(), system.wakers.clone(), shutdown_rx.clone());
+        async move { store.relay_wakeups(wakers, shutdown).await }
+    }));
     tasks.push(tokio::spawn(expire_sessions(
         system.clone(),
         Duration::from_secs(server.session_ttl_seconds),

@@ -188,6 +188,8 @@ impl SessionStore for SqlStore {
         .await
         .map_err(failed(ctx.clone()))?;
         let ended = Self::delete_session_rows(&mut tx, session_id).await?;
+        // Its streams on other nodes end too.
+        crate::writes::notify_sessions(&mut tx, &[session_id.to_string()]).await?;
         tx.commit().await.map_err(failed(ctx))?;
         Ok(ended)
     }

@@ -42,6 +42,8 @@ impl StoreOptions {
 pub struct SqlStore {
     pub(crate) pool: AnyPool,
     postgres: bool,
+    /// Where the store is (PostgreSQL: the wake-up listener connects there too).
+    url: String,
     /// SQLite allows one writer at a time; writers queue here instead of failing with
     /// "database is locked" when a read transaction would need to upgrade.
     write_lock: Option<Arc<Mutex<()>>>,
@@ -176,6 +178,7 @@ impl SqlStore {
         let store = Self {
             pool,
             postgres,
+            url: options.url.clone(),
             write_lock: (!postgres).then(|| Arc::new(Mutex::new(()))),
             user_commits: OnceLock::new(),
             writing: Arc::new(Writing {
@@ -193,6 +196,65 @@ impl SqlStore {
             .await
             .map_err(failed("releasing claims of an earlier run"))?;
         Ok(store)
+    }
+
+    /// Relays event-stream wake-ups between the nodes of one system (PostgreSQL only):
+    /// every commit that stores client events, and every session's end, notifies the
+    /// channel in its transaction, so the notification exists exactly when the commit
+    /// does; each node listens and wakes its own streams. On every (re)connection of the
+    /// listener, every local stream re-reads the store: wake-ups sent while it was away are
+    /// not lost, only late. Returns when `shutdown` turns true.
+    pub async fn relay_wakeups(
+        &self,
+        wakers: Arc<mcx_core::events::StreamWakers>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        if !self.postgres {
+            return;
+        }
+        loop {
+            let mut listener = match sqlx::postgres::PgListener::connect(&self.url).await {
+                Ok(listener) => listener,
+                Err(e) => {
+                    tracing::error!(error = %e, "event wake-ups: cannot connect to listen; retrying in 1 s");
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
+                        _ = shutdown.wait_for(|down| *down) => return,
+                    }
+                }
+            };
+            if let Err(e) = listener.listen(crate::writes::WAKE_CHANNEL).await {
+                tracing::error!(error = %e, "event wake-ups: cannot listen; retrying in 1 s");
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
+                    _ = shutdown.wait_for(|down| *down) => return,
+                }
+            }
+            wakers.wake_all();
+            loop {
+                let next = tokio::select! {
+                    next = listener.try_recv() => next,
+                    _ = shutdown.wait_for(|down| *down) => return,
+                };
+                match next {
+                    Ok(Some(notification)) => {
+                        let sessions: Vec<String> = notification
+                            .payload()
+                            .split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string)
+                            .collect();
+                        wakers.wake(&sessions);
+                    }
+                    // The connection was lost and made again: some may have been missed.
+                    Ok(None) => wakers.wake_all(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "event wake-ups: listener failed; reconnecting");
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     /// Whether this store is PostgreSQL (else SQLite).

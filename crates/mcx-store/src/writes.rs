@@ -10,6 +10,37 @@ use sqlx::Row as _;
 
 use crate::sql_store::*;
 
+/// The PostgreSQL channel on which commits name the sessions they stored events for.
+pub(crate) const WAKE_CHANNEL: &str = "mcx_stream_wakeups";
+
+/// Notifies the other nodes (PostgreSQL) that these sessions have something new, inside
+/// `tx`: PostgreSQL delivers the notification when, and only if, `tx` commits. Payloads
+/// stay under its 8,000-byte limit by sending the list in parts.
+pub(crate) async fn notify_sessions(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    sessions: &[String],
+) -> StoreResult<()> {
+    if sessions.is_empty() || (**tx).backend_name() != "PostgreSQL" {
+        return Ok(());
+    }
+    let mut part = String::new();
+    for (i, session) in sessions.iter().enumerate() {
+        if !part.is_empty() {
+            part.push(',');
+        }
+        part.push_str(session);
+        if part.len() > 7_000 || i + 1 == sessions.len() {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(WAKE_CHANNEL)
+                .bind(std::mem::take(&mut part))
+                .execute(&mut **tx)
+                .await
+                .map_err(failed("notifying other nodes of new events"))?;
+        }
+    }
+    Ok(())
+}
+
 impl SqlStore {
     /// Writes the effects inside `tx`: client events, outbox entries (audiences resolved
     /// now), partner records, the primary link, the completed outbox entry. Returns the
@@ -151,6 +182,7 @@ impl SqlStore {
         }
         woken.sort();
         woken.dedup();
+        notify_sessions(tx, &woken).await?;
         let mut queued = Vec::new();
         for entry in &effects.outbox {
             Self::write_outbox_entry(tx, entry, now, writing, &mut queued).await?;

@@ -17,11 +17,6 @@ use super::AppState;
 use super::extract::Caller;
 use super::problem::{ApiError, codes};
 
-/// With several nodes on one database, a stream re-checks the store at least this often
-/// (a wake-up from another node cannot reach this one yet). A single node's streams wait
-/// for its own wake-ups only: an idle stream costs no store query.
-const POLL: Duration = Duration::from_secs(2);
-
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "kebab-case")]
 pub(super) struct StreamQuery {
@@ -83,7 +78,6 @@ pub(super) async fn stream(
         cursor,
         ready: std::collections::VecDeque::new(),
         shutdown: state.shutdown.clone(),
-        poll: (!state.system.settings.single_node).then_some(POLL),
     };
     let events = futures_util::stream::unfold(feed, |mut feed| async move {
         loop {
@@ -109,7 +103,6 @@ struct Feed {
     waker: std::sync::Arc<tokio::sync::Notify>,
     ready: std::collections::VecDeque<Event>,
     shutdown: tokio::sync::watch::Receiver<bool>,
-    poll: Option<Duration>,
 }
 
 impl Feed {
@@ -145,15 +138,10 @@ impl Feed {
                     tracing::warn!(error = %e, session = %self.session, "event stream: reading events failed; retrying");
                 }
             }
-            let poll = self.poll;
+            // Woken by this node's commits, and on PostgreSQL by the other nodes' (see
+            // `SqlStore::relay_wakeups`): an idle stream makes no store query.
             tokio::select! {
                 _ = &mut notified => {}
-                _ = async {
-                    match poll {
-                        Some(every) => tokio::time::sleep(every).await,
-                        None => std::future::pending().await,
-                    }
-                } => {}
                 _ = self.shutdown.wait_for(|down| *down) => return false,
             }
         }

@@ -51,6 +51,42 @@ async fn a_stream_on_one_node_hears_what_another_node_commits_and_ends_with_its_
         other => panic!("unexpected {other:?}"),
     }
 
+    // Node b caches the group's policy as it serves bob's affiliation; node a disables
+    // the group; node b then refuses, because node a's commit dropped what b cached.
+    let affiliated = |answer: mcx_model::flows::affiliation::GroupAffiliationResponse| {
+        answer.status_per_mc_service_group_id[0].status
+            == mcx_model::flows::affiliation::AffiliationStatus::Affiliated
+    };
+    let mcptt = mcx_model::McService::Mcptt;
+    assert!(affiliated(
+        bob_at_b
+            .affiliate(mcptt, std::slice::from_ref(&ops))
+            .await
+            .unwrap()
+    ));
+    bob_at_b
+        .deaffiliate(mcptt, std::slice::from_ref(&ops))
+        .await
+        .unwrap();
+    let group = alice.group(&ops).await.unwrap();
+    let mut config = group.configuration.clone();
+    config.on_network_disabled = true;
+    alice
+        .update_group(&ops, &config, IfMatch::Version(group.version))
+        .await
+        .unwrap();
+    next_event(&mut events).await; // the change, on bob's stream at b
+    crate::federation::eventually("node b sees the group disabled at node a", || async {
+        (!affiliated(
+            bob_at_b
+                .affiliate(mcptt, std::slice::from_ref(&ops))
+                .await
+                .ok()?,
+        ))
+        .then_some(())
+    })
+    .await;
+
     // Bob logs off at node a: his stream at node b ends.
     bob_at_a.log_off().await.unwrap();
     let ended = tokio::time::timeout(std::time::Duration::from_secs(5), events.next()).await;

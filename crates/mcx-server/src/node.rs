@@ -228,10 +228,23 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         },
     );
 
-    // Several nodes on one PostgreSQL: wake-ups from the others' commits.
+    // Several nodes on one PostgreSQL: what the others commit wakes streams here and
+    // drops the group policy cached here.
     tasks.push(tokio::spawn({
-        let (store, wakers, shutdown) = (store.clone(), system.wakers.clone(), shutdown_rx.clone());
-        async move { store.relay_wakeups(wakers, shutdown).await }
+        let (store, system, shutdown) = (store.clone(), system.clone(), shutdown_rx.clone());
+        async move {
+            let on = |news: mcx_store::NodeNews| match news {
+                mcx_store::NodeNews::Sessions(sessions) => system.wakers.wake(&sessions),
+                mcx_store::NodeNews::GroupChanged(group) => {
+                    system.mc_service_server.policy.changed_elsewhere(&group)
+                }
+                mcx_store::NodeNews::MayHaveMissed => {
+                    system.wakers.wake_all();
+                    system.mc_service_server.policy.forget_all();
+                }
+            };
+            store.relay_node_news(on, shutdown).await
+        }
     }));
     tasks.push(tokio::spawn(expire_sessions(
         system.clone(),

@@ -54,6 +54,7 @@ impl GroupStore for SqlStore {
         if inserted.rows_affected() == 0 {
             return Ok(WriteOutcome::AlreadyExists);
         }
+        crate::writes::notify_group(&mut tx, id).await?;
         let committed = Self::write_effects(&mut tx, effects, &self.writing).await?;
         tx.commit().await.map_err(failed(ctx))?;
         Ok(WriteOutcome::Done(committed))
@@ -94,6 +95,7 @@ impl GroupStore for SqlStore {
                 None => WriteOutcome::NotFound,
             });
         }
+        crate::writes::notify_group(&mut tx, id).await?;
         let committed = Self::write_effects(&mut tx, effects, &self.writing).await?;
         tx.commit().await.map_err(failed(ctx))?;
         Ok(WriteOutcome::Done(committed))
@@ -136,6 +138,7 @@ impl GroupStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(failed(ctx.clone()))?;
+        crate::writes::notify_group(&mut tx, id).await?;
         sqlx::query("DELETE FROM groups WHERE group_id = $1")
             .bind(id.as_str())
             .execute(&mut *tx)

@@ -342,6 +342,7 @@ impl InterconnectionStore for SqlStore {
                     .map_err(failed(ctx.clone()))?;
             }
         }
+        crate::writes::notify_group(&mut tx, id).await?;
         let committed = Self::write_effects_after_answer(&mut tx, effects, &self.writing).await?;
         if committed.conflict {
             // Dropped without committing: nothing is kept.
@@ -392,6 +393,7 @@ impl InterconnectionStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(failed(ctx.clone()))?;
+        crate::writes::notify_group(&mut tx, group).await?;
         sqlx::query("DELETE FROM groups WHERE group_id = $1")
             .bind(group.as_str())
             .execute(&mut *tx)

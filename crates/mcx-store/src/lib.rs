@@ -26,7 +26,7 @@ mod writes;
 
 pub use bulk::BulkAffiliatedUser;
 pub use sealing::new_storage_key;
-pub use sql_store::{SqlStore, StoreOptions, StoreWorld};
+pub use sql_store::{NodeNews, SqlStore, StoreOptions, StoreWorld};
 
 /// The embedded database's file name in the data directory.
 pub const SQLITE_FILE: &str = "mcx.db";

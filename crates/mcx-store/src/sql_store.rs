@@ -12,6 +12,17 @@ use time::OffsetDateTime;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+/// What another node of the system committed (see [`SqlStore::relay_node_news`]).
+#[derive(Debug, Clone)]
+pub enum NodeNews {
+    /// These sessions have new events, or ended.
+    Sessions(Vec<String>),
+    /// This group's stored configuration changed (or it was deleted).
+    GroupChanged(mcx_model::McServiceGroupId),
+    /// Notifications may have been missed: re-read everything.
+    MayHaveMissed,
+}
+
 /// How to open the store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -198,58 +209,66 @@ impl SqlStore {
         Ok(store)
     }
 
-    /// Relays event-stream wake-ups between the nodes of one system (PostgreSQL only):
-    /// every commit that stores client events, and every session's end, notifies the
-    /// channel in its transaction, so the notification exists exactly when the commit
-    /// does; each node listens and wakes its own streams. On every (re)connection of the
-    /// listener, every local stream re-reads the store: wake-ups sent while it was away are
-    /// not lost, only late. Returns when `shutdown` turns true.
-    pub async fn relay_wakeups(
+    /// Relays what other nodes of one system commit (PostgreSQL only): every commit that
+    /// stores client events, every session's end and every change of a stored group
+    /// notifies a channel in its transaction, so a notification exists exactly when its
+    /// commit does; each node listens and hands each to `on`. On every (re)connection of
+    /// the listener `on` gets [`NodeNews::MayHaveMissed`]: what was sent while it was away
+    /// is not lost, only late. Returns when `shutdown` turns true.
+    pub async fn relay_node_news(
         &self,
-        wakers: Arc<mcx_core::events::StreamWakers>,
+        on: impl Fn(NodeNews) + Send + Sync,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
         if !self.postgres {
             return;
         }
+        let channels = [crate::writes::WAKE_CHANNEL, crate::writes::GROUP_CHANNEL];
         loop {
             let mut listener = match sqlx::postgres::PgListener::connect(&self.url).await {
                 Ok(listener) => listener,
                 Err(e) => {
-                    tracing::error!(error = %e, "event wake-ups: cannot connect to listen; retrying in 1 s");
+                    tracing::error!(error = %e, "node news: cannot connect to listen; retrying in 1 s");
                     tokio::select! {
                         _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
                         _ = shutdown.wait_for(|down| *down) => return,
                     }
                 }
             };
-            if let Err(e) = listener.listen(crate::writes::WAKE_CHANNEL).await {
-                tracing::error!(error = %e, "event wake-ups: cannot listen; retrying in 1 s");
+            if let Err(e) = listener.listen_all(channels).await {
+                tracing::error!(error = %e, "node news: cannot listen; retrying in 1 s");
                 tokio::select! {
                     _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
                     _ = shutdown.wait_for(|down| *down) => return,
                 }
             }
-            wakers.wake_all();
+            on(NodeNews::MayHaveMissed);
             loop {
                 let next = tokio::select! {
                     next = listener.try_recv() => next,
                     _ = shutdown.wait_for(|down| *down) => return,
                 };
                 match next {
-                    Ok(Some(notification)) => {
-                        let sessions: Vec<String> = notification
+                    Ok(Some(notification))
+                        if notification.channel() == crate::writes::GROUP_CHANNEL =>
+                    {
+                        match mcx_model::McServiceGroupId::parse(notification.payload()) {
+                            Ok(group) => on(NodeNews::GroupChanged(group)),
+                            Err(_) => on(NodeNews::MayHaveMissed),
+                        }
+                    }
+                    Ok(Some(notification)) => on(NodeNews::Sessions(
+                        notification
                             .payload()
                             .split(',')
                             .filter(|s| !s.is_empty())
                             .map(str::to_string)
-                            .collect();
-                        wakers.wake(&sessions);
-                    }
+                            .collect(),
+                    )),
                     // The connection was lost and made again: some may have been missed.
-                    Ok(None) => wakers.wake_all(),
+                    Ok(None) => on(NodeNews::MayHaveMissed),
                     Err(e) => {
-                        tracing::warn!(error = %e, "event wake-ups: listener failed; reconnecting");
+                        tracing::warn!(error = %e, "node news: listener failed; reconnecting");
                         break;
                     }
                 }

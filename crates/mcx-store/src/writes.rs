@@ -12,6 +12,26 @@ use crate::sql_store::*;
 
 /// The PostgreSQL channel on which commits name the sessions they stored events for.
 pub(crate) const WAKE_CHANNEL: &str = "mcx_stream_wakeups";
+/// The PostgreSQL channel on which commits name the groups whose stored configuration
+/// they changed (other nodes drop their cached policy of it).
+pub(crate) const GROUP_CHANNEL: &str = "mcx_group_changes";
+
+/// Tells the other nodes (PostgreSQL), when `tx` commits, that `group` changed.
+pub(crate) async fn notify_group(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    group: &mcx_model::McServiceGroupId,
+) -> StoreResult<()> {
+    if (**tx).backend_name() != "PostgreSQL" {
+        return Ok(());
+    }
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(GROUP_CHANNEL)
+        .bind(group.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(failed("notifying other nodes of a group change"))?;
+    Ok(())
+}
 
 /// Notifies the other nodes (PostgreSQL) that these sessions have something new, inside
 /// `tx`: PostgreSQL delivers the notification when, and only if, `tx` commits. Payloads

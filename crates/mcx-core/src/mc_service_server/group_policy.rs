@@ -72,6 +72,24 @@ impl GroupPolicyCache {
         }
     }
 
+    /// Another node changed the group: the cached policy goes, and the next lookup reads
+    /// the store. A subscription whose fetch is under way stays, so the fetch's answer
+    /// (read after this change was committed) is kept.
+    pub fn changed_elsewhere(&self, id: &McServiceGroupId) {
+        let mut groups = self.groups.write().unwrap_or_else(|e| e.into_inner());
+        if matches!(groups.get(id), Some(Some(_))) {
+            groups.remove(id);
+        }
+    }
+
+    /// Notifications from other nodes may have been missed: everything cached goes.
+    pub fn forget_all(&self) {
+        self.groups
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, slot| slot.is_none());
+    }
+
     /// Applies one notification from the GMS.
     pub fn apply(&self, notification: GroupConfigurationNotification) {
         let mut groups = self.groups.write().unwrap_or_else(|e| e.into_inner());

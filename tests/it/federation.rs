@@ -45,7 +45,11 @@ pub fn free_ports(count: u16) -> u16 {
     loop {
         let base = NEXT.fetch_add(count, Ordering::SeqCst);
         assert!(base < 32_000, "ran out of test ports");
-        if (0..count).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+        // Free for TCP and UDP alike: SIP listens on both at one port.
+        if (0..count).all(|i| {
+            std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()
+                && std::net::UdpSocket::bind(("127.0.0.1", base + i)).is_ok()
+        }) {
             return base;
         }
     }

@@ -263,13 +263,14 @@ fn tls_address(listen: SocketAddr) -> anyhow::Result<SocketAddr> {
 }
 
 /// Binds the UDP listener; a port still held by a listener being stopped in this
-/// process (a restart) is tried again for up to 2 s.
+/// process (a restart) is tried again for up to 10 s (under load the stopped
+/// transport's socket took longer than 2 s to close).
 async fn bind_udp(listen: SocketAddr, cancel: &CancellationToken) -> anyhow::Result<UdpConnection> {
     let mut tries = 0;
     loop {
         match UdpConnection::create_connection(listen, None, Some(cancel.child_token())).await {
             Ok(udp) => return Ok(udp),
-            Err(e) if tries < 20 && listen.port() != 0 => {
+            Err(e) if tries < 100 && listen.port() != 0 => {
                 tracing::debug!(error = ?e, %listen, "SIP port busy; trying again");
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;

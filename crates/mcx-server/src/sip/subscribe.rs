@@ -404,7 +404,13 @@ async fn notify_until_ended(
         }
         if let Some(body) = pending.take() {
             let state = format!("active;expires={remaining}");
-            if !notify(&dialog, watched.as_ref(), &state, &body).await {
+            // A NOTIFY the subscriber does not answer runs until its transaction times
+            // out (32 s); the server's stop must not wait for it, nor keep its socket.
+            let sent = tokio::select! {
+                sent = notify(&dialog, watched.as_ref(), &state, &body) => sent,
+                _ = dialogs.stop.cancelled() => return,
+            };
+            if !sent {
                 forget(&dialogs, &dialog, &key).await;
                 return;
             }

@@ -235,12 +235,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         async move {
             let on = |news: mcx_store::NodeNews| match news {
                 mcx_store::NodeNews::Sessions(sessions) => system.wakers.wake(&sessions),
-                mcx_store::NodeNews::GroupChanged(group) => {
-                    system.mc_service_server.policy.changed_elsewhere(&group)
+                mcx_store::NodeNews::GroupChanged(group, version) => {
+                    let policy = system.mc_service_server.policy.clone();
+                    tokio::spawn(async move { policy.changed_elsewhere(&group, version).await });
                 }
                 mcx_store::NodeNews::MayHaveMissed => {
                     system.wakers.wake_all();
-                    system.mc_service_server.policy.forget_all();
+                    let policy = system.mc_service_server.policy.clone();
+                    tokio::spawn(async move { policy.refresh_all().await });
                 }
             };
             store.relay_node_news(on, shutdown).await

@@ -54,7 +54,7 @@ impl GroupStore for SqlStore {
         if inserted.rows_affected() == 0 {
             return Ok(WriteOutcome::AlreadyExists);
         }
-        crate::writes::notify_group(&mut tx, id).await?;
+        crate::writes::notify_group(&mut tx, id, Some(group.version)).await?;
         let committed = Self::write_effects(&mut tx, effects, &self.writing).await?;
         tx.commit().await.map_err(failed(ctx))?;
         Ok(WriteOutcome::Done(committed))
@@ -95,7 +95,7 @@ impl GroupStore for SqlStore {
                 None => WriteOutcome::NotFound,
             });
         }
-        crate::writes::notify_group(&mut tx, id).await?;
+        crate::writes::notify_group(&mut tx, id, Some(group.version)).await?;
         let committed = Self::write_effects(&mut tx, effects, &self.writing).await?;
         tx.commit().await.map_err(failed(ctx))?;
         Ok(WriteOutcome::Done(committed))
@@ -138,7 +138,7 @@ impl GroupStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(failed(ctx.clone()))?;
-        crate::writes::notify_group(&mut tx, id).await?;
+        crate::writes::notify_group(&mut tx, id, None).await?;
         sqlx::query("DELETE FROM groups WHERE group_id = $1")
             .bind(id.as_str())
             .execute(&mut *tx)

@@ -342,7 +342,7 @@ impl InterconnectionStore for SqlStore {
                     .map_err(failed(ctx.clone()))?;
             }
         }
-        crate::writes::notify_group(&mut tx, id).await?;
+        crate::writes::notify_group(&mut tx, id, Some(group.version)).await?;
         let committed = Self::write_effects_after_answer(&mut tx, effects, &self.writing).await?;
         if committed.conflict {
             // Dropped without committing: nothing is kept.
@@ -393,7 +393,7 @@ impl InterconnectionStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(failed(ctx.clone()))?;
-        crate::writes::notify_group(&mut tx, group).await?;
+        crate::writes::notify_group(&mut tx, group, None).await?;
         sqlx::query("DELETE FROM groups WHERE group_id = $1")
             .bind(group.as_str())
             .execute(&mut *tx)

@@ -17,8 +17,8 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 pub enum NodeNews {
     /// These sessions have new events, or ended.
     Sessions(Vec<String>),
-    /// This group's stored configuration changed (or it was deleted).
-    GroupChanged(mcx_model::McServiceGroupId),
+    /// This group's stored configuration is now at this version (`None`: deleted).
+    GroupChanged(mcx_model::McServiceGroupId, Option<u64>),
     /// Notifications may have been missed: re-read everything.
     MayHaveMissed,
 }
@@ -252,9 +252,15 @@ impl SqlStore {
                     Ok(Some(notification))
                         if notification.channel() == crate::writes::GROUP_CHANNEL =>
                     {
-                        match mcx_model::McServiceGroupId::parse(notification.payload()) {
-                            Ok(group) => on(NodeNews::GroupChanged(group)),
-                            Err(_) => on(NodeNews::MayHaveMissed),
+                        let (version, group) =
+                            notification.payload().split_once(' ').unwrap_or(("", ""));
+                        match (version, mcx_model::McServiceGroupId::parse(group)) {
+                            ("deleted", Ok(group)) => on(NodeNews::GroupChanged(group, None)),
+                            (version, Ok(group)) => match version.parse::<u64>() {
+                                Ok(version) => on(NodeNews::GroupChanged(group, Some(version))),
+                                Err(_) => on(NodeNews::MayHaveMissed),
+                            },
+                            (_, Err(_)) => on(NodeNews::MayHaveMissed),
                         }
                     }
                     Ok(Some(notification)) => on(NodeNews::Sessions(

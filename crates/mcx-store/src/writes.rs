@@ -16,17 +16,23 @@ pub(crate) const WAKE_CHANNEL: &str = "mcx_stream_wakeups";
 /// they changed (other nodes drop their cached policy of it).
 pub(crate) const GROUP_CHANNEL: &str = "mcx_group_changes";
 
-/// Tells the other nodes (PostgreSQL), when `tx` commits, that `group` changed.
+/// Tells the other nodes (PostgreSQL), when `tx` commits, that `group` is now at
+/// `version` (`None`: deleted). The payload is `<version> <group ID>` or
+/// `deleted <group ID>`.
 pub(crate) async fn notify_group(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     group: &mcx_model::McServiceGroupId,
+    version: Option<u64>,
 ) -> StoreResult<()> {
     if (**tx).backend_name() != "PostgreSQL" {
         return Ok(());
     }
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(GROUP_CHANNEL)
-        .bind(group.as_str())
+        .bind(match version {
+            Some(version) => format!("{version} {group}"),
+            None => format!("deleted {group}"),
+        })
         .execute(&mut **tx)
         .await
         .map_err(failed("notifying other nodes of a group change"))?;

@@ -72,22 +72,52 @@ impl GroupPolicyCache {
         }
     }
 
-    /// Another node changed the group: the cached policy goes, and the next lookup reads
-    /// the store. A subscription whose fetch is under way stays, so the fetch's answer
-    /// (read after this change was committed) is kept.
-    pub fn changed_elsewhere(&self, id: &McServiceGroupId) {
-        let mut groups = self.groups.write().unwrap_or_else(|e| e.into_inner());
-        if matches!(groups.get(id), Some(Some(_))) {
-            groups.remove(id);
+    /// A node committed the group at `version` (`None`: deleted): a cached policy older
+    /// than that is read again from the store (one this node already holds at that
+    /// version, from its own commit, is kept). Read rather than dropped: this node's GMS
+    /// may tell of its own commit before or after, and the newest version wins either way.
+    pub async fn changed_elsewhere(&self, id: &McServiceGroupId, version: Option<u64>) {
+        let stale = match (self.cached(id), version) {
+            (Some(cached), Some(version)) => cached.version < version,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if stale {
+            self.refresh(id).await;
         }
     }
 
-    /// Notifications from other nodes may have been missed: everything cached goes.
-    pub fn forget_all(&self) {
-        self.groups
-            .write()
+    /// Notifications from other nodes may have been missed: every cached policy is read
+    /// again from the store.
+    pub async fn refresh_all(&self) {
+        let ids: Vec<McServiceGroupId> = self
+            .groups
+            .read()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|_, slot| slot.is_none());
+            .iter()
+            .filter(|(_, slot)| slot.is_some())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            self.refresh(&id).await;
+        }
+    }
+
+    async fn refresh(&self, id: &McServiceGroupId) {
+        match self.gms.group_for_server(id).await {
+            Ok(Some(record)) => {
+                self.apply(GroupConfigurationNotification::Changed(Arc::new(record)))
+            }
+            Ok(None) => self.apply(GroupConfigurationNotification::Deleted(id.clone())),
+            Err(e) => {
+                // Not knowing is not serving stale: the entry goes, the next use reads.
+                tracing::warn!(group = %id, error = %e, "group policy: cannot read a group another node changed; dropping it");
+                self.groups
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(id);
+            }
+        }
     }
 
     /// Applies one notification from the GMS.

@@ -1,20 +1,16 @@
 //! `mcx acm ...`: interconnection group IDs for partner users (TR 23.700-38).
 
 use anyhow::Context as _;
-use mcx_client::Client;
 use mcx_model::{McServiceGroupId, McServiceId, NonEmpty};
 
-use super::logged_on;
+use super::client_of;
 use crate::Done;
-use crate::cli::{AcmCommand, ClientArgs};
+use crate::cli::AcmCommand;
 use crate::output;
 
-/// Done entirely or failed, but for a regroup some system did not take part in, or an
-/// apply that reached only some users.
+/// Done entirely or failed, but for an apply that reached only some of its users.
 pub(super) async fn acm(command: AcmCommand) -> anyhow::Result<Done> {
     use mcx_model::flows::acm::{AcmDecision, AcmRequestId};
-    let client_of =
-        |args: &ClientArgs| -> anyhow::Result<(Client, bool)> { Ok((logged_on(args)?, args.json)) };
     let id_of = |text: &str| -> anyhow::Result<AcmRequestId> {
         text.parse()
             .map_err(|_| anyhow::anyhow!("'{text}' is not an ACM request ID"))

@@ -102,6 +102,11 @@ fn logged_on(args: &ClientArgs) -> anyhow::Result<Client> {
     Ok(Client::new(&args.server)?.with_token(stored.token.clone()))
 }
 
+/// The client `args` select, and whether to print JSON.
+fn client_of(args: &ClientArgs) -> anyhow::Result<(Client, bool)> {
+    Ok((logged_on(args)?, args.json))
+}
+
 async fn login(args: LoginArgs) -> anyhow::Result<Done> {
     let user = args
         .client

@@ -1,20 +1,16 @@
 //! `mcx regroup ...`: preconfigured regroup across systems (TS 23.280 §10.15.3.3.1).
 
 use anyhow::Context as _;
-use mcx_client::Client;
 use mcx_model::{McServiceGroupId, NonEmpty};
 
-use super::logged_on;
+use super::client_of;
 use crate::Done;
-use crate::cli::{ClientArgs, RegroupCommand};
+use crate::cli::RegroupCommand;
 use crate::output;
 
-/// Done entirely or failed, but for a regroup some system did not take part in, or an
-/// apply that reached only some users.
+/// Done entirely or failed, but for a regroup some system did not take part in.
 pub(super) async fn regroup(command: RegroupCommand) -> anyhow::Result<Done> {
     use mcx_model::flows::regroup::{PreconfiguredRegroupRequest, RegroupTargets};
-    let client_of =
-        |args: &ClientArgs| -> anyhow::Result<(Client, bool)> { Ok((logged_on(args)?, args.json)) };
     match command {
         RegroupCommand::Create {
             groups,

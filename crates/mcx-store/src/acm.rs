@@ -7,14 +7,13 @@ use mcx_model::profile::UserProfile;
 use mcx_model::{McService, McServiceGroupId, McServiceId};
 use sqlx::{AnyPool, Row as _};
 
+use crate::db::{Db, query};
 use crate::sql_store::{SqlStore, corrupt, failed};
-
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 /// Stores (or replaces) an ACM exchange inside a transaction. `false`: a guarded write
 /// found the exchange in another state, and the transaction must not be kept.
-pub(crate) async fn write_exchange(
-    tx: &mut Tx<'_>,
+pub(crate) async fn write_exchange<D: Db>(
+    tx: &mut D,
     write: &AcmWrite,
     now: i64,
 ) -> StoreResult<bool> {
@@ -33,7 +32,7 @@ pub(crate) async fn write_exchange(
     };
     let record = serde_json::to_string(&write.exchange).map_err(|e| corrupt(ctx, e))?;
     // A guarded write replaces the stored exchange only in the expected state.
-    let written = sqlx::query(
+    let written = query(tx,
         "INSERT INTO acm_exchanges (request_id, role, owner, state, pending, record, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (request_id, role) DO UPDATE SET owner = excluded.owner, state = excluded.state, \
@@ -48,25 +47,26 @@ pub(crate) async fn write_exchange(
     .bind(record)
     .bind(now)
     .bind(write.only_if.map(text))
-    .execute(&mut **tx)
+    .execute()
     .await
     .map_err(failed(ctx))?;
     Ok(written.rows_affected() > 0)
 }
 
 /// Adds a group to a user's profile inside a transaction.
-pub(crate) async fn write_profile_addition(
-    tx: &mut Tx<'_>,
+pub(crate) async fn write_profile_addition<D: Db>(
+    tx: &mut D,
     addition: &ProfileAddition,
 ) -> StoreResult<()> {
-    sqlx::query(
+    query(
+        tx,
         "INSERT INTO profile_additions (mc_service_id, mc_service, group_id) VALUES ($1, $2, $3) \
          ON CONFLICT (mc_service_id, mc_service, group_id) DO NOTHING",
     )
     .bind(addition.user.as_str())
     .bind(addition.mc_service.as_str())
     .bind(addition.group.as_str())
-    .execute(&mut **tx)
+    .execute()
     .await
     .map_err(failed("adding a group to a profile"))?;
     Ok(())

@@ -13,6 +13,7 @@ use sqlx::Row as _;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
+use crate::db::{Db, query};
 use crate::sql_store::{SqlStore, corrupt, failed, from_millis, millis};
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -38,8 +39,8 @@ fn client_affiliation(ctx: &str, row: &AnyRow) -> StoreResult<(McServiceId, Clie
 /// Applies one affiliation write inside a transaction.
 /// Records the generation of a request the host applies for a user and group, unless a
 /// newer one was applied already: then false, and the commit must keep nothing.
-pub(crate) async fn write_applied_generation(
-    tx: &mut Tx<'_>,
+pub(crate) async fn write_applied_generation<D: Db>(
+    tx: &mut D,
     write: &AffiliationWrite,
 ) -> StoreResult<bool> {
     let AffiliationWrite::HostedGeneration {
@@ -51,7 +52,7 @@ pub(crate) async fn write_applied_generation(
     else {
         return Ok(true);
     };
-    let applied = sqlx::query(
+    let applied = query(tx,
         "INSERT INTO hosted_generations (group_id, mc_service, mc_service_id, generation) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (group_id, mc_service, mc_service_id) DO UPDATE SET generation = excluded.generation \
          WHERE hosted_generations.generation <= excluded.generation",
@@ -60,20 +61,20 @@ pub(crate) async fn write_applied_generation(
     .bind(mc_service.as_str())
     .bind(user.as_str())
     .bind(i64::try_from(*generation).unwrap_or(i64::MAX))
-    .execute(&mut **tx)
+    .execute()
     .await
     .map_err(failed("recording the generation applied for a user"))?;
     Ok(applied.rows_affected() > 0)
 }
 
-pub(crate) async fn write_affiliation(
-    tx: &mut Tx<'_>,
+pub(crate) async fn write_affiliation<D: Db>(
+    tx: &mut D,
     write: &AffiliationWrite,
     now: i64,
 ) -> StoreResult<()> {
     let ctx = "recording an affiliation";
     match write {
-        AffiliationWrite::Served { user, row } => sqlx::query(
+        AffiliationWrite::Served { user, row } => query(tx,
             "INSERT INTO affiliations (mc_service_id, mc_service, group_id, client_id, pending, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (mc_service_id, mc_service, group_id, client_id) DO UPDATE SET pending = excluded.pending",
@@ -85,9 +86,9 @@ pub(crate) async fn write_affiliation(
         // 0: confirmed; otherwise the generation of the request awaiting its answer.
         .bind(row.pending.map_or(0, |g| i64::try_from(g).unwrap_or(i64::MAX)))
         .bind(now)
-        .execute(&mut **tx)
+        .execute()
         .await,
-        AffiliationWrite::ServedConfirmed { user, mc_service, group, client } => sqlx::query(
+        AffiliationWrite::ServedConfirmed { user, mc_service, group, client } => query(tx,
             "UPDATE affiliations SET pending = 0 \
              WHERE mc_service_id = $1 AND mc_service = $2 AND group_id = $3 AND client_id = $4",
         )
@@ -95,18 +96,18 @@ pub(crate) async fn write_affiliation(
         .bind(mc_service.as_str())
         .bind(group.as_str())
         .bind(client.as_str())
-        .execute(&mut **tx)
+        .execute()
         .await,
-        AffiliationWrite::ServedRemoved { user, mc_service, group, client } => sqlx::query(
+        AffiliationWrite::ServedRemoved { user, mc_service, group, client } => query(tx,
             "DELETE FROM affiliations WHERE mc_service_id = $1 AND mc_service = $2 AND group_id = $3 AND client_id = $4",
         )
         .bind(user.as_str())
         .bind(mc_service.as_str())
         .bind(group.as_str())
         .bind(client.as_str())
-        .execute(&mut **tx)
+        .execute()
         .await,
-        AffiliationWrite::Hosted { user, mc_service, group } => sqlx::query(
+        AffiliationWrite::Hosted { user, mc_service, group } => query(tx,
             "INSERT INTO hosted_affiliations (group_id, mc_service, mc_service_id, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (group_id, mc_service, mc_service_id) DO NOTHING",
         )
@@ -114,17 +115,17 @@ pub(crate) async fn write_affiliation(
         .bind(mc_service.as_str())
         .bind(user.as_str())
         .bind(now)
-        .execute(&mut **tx)
+        .execute()
         .await,
         // Written first, guarded (see `write_applied_generation`).
         AffiliationWrite::HostedGeneration { .. } => return Ok(()),
-        AffiliationWrite::HostedRemoved { user, mc_service, group } => sqlx::query(
+        AffiliationWrite::HostedRemoved { user, mc_service, group } => query(tx,
             "DELETE FROM hosted_affiliations WHERE group_id = $1 AND mc_service = $2 AND mc_service_id = $3",
         )
         .bind(group.as_str())
         .bind(mc_service.as_str())
         .bind(user.as_str())
-        .execute(&mut **tx)
+        .execute()
         .await,
     }
     .map_err(failed(ctx))?;
@@ -132,15 +133,15 @@ pub(crate) async fn write_affiliation(
 }
 
 /// Applies a group affiliation status update to the GMS's view.
-pub(crate) async fn write_gms_status(
-    tx: &mut Tx<'_>,
+pub(crate) async fn write_gms_status<D: Db>(
+    tx: &mut D,
     update: &GmsStatusUpdate,
     now: i64,
 ) -> StoreResult<()> {
     let ctx = "updating the GMS with an affiliation status";
     for (group, status) in &update.statuses {
         match status {
-            AffiliationStatus::Affiliated => sqlx::query(
+            AffiliationStatus::Affiliated => query(tx,
                 "INSERT INTO gms_affiliations (group_id, mc_service, mc_service_id, updated_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (group_id, mc_service, mc_service_id) DO UPDATE SET updated_at = excluded.updated_at",
             )
@@ -148,16 +149,16 @@ pub(crate) async fn write_gms_status(
             .bind(update.mc_service.as_str())
             .bind(update.user.as_str())
             .bind(now)
-            .execute(&mut **tx)
+            .execute()
             .await,
             // The GMS never holds a reservation: only a host's answer reaches it.
-            AffiliationStatus::NotAffiliated | AffiliationStatus::Affiliating => sqlx::query(
+            AffiliationStatus::NotAffiliated | AffiliationStatus::Affiliating => query(tx,
                 "DELETE FROM gms_affiliations WHERE group_id = $1 AND mc_service = $2 AND mc_service_id = $3",
             )
             .bind(group.as_str())
             .bind(update.mc_service.as_str())
             .bind(update.user.as_str())
-            .execute(&mut **tx)
+            .execute()
             .await,
         }
         .map_err(failed(ctx))?;
@@ -166,8 +167,8 @@ pub(crate) async fn write_gms_status(
 }
 
 /// Stores a remote change record; false if it was expected at a version it is not at.
-pub(crate) async fn write_change_record(
-    tx: &mut Tx<'_>,
+pub(crate) async fn write_change_record<D: Db>(
+    tx: &mut D,
     write: &ChangeRecordWrite,
 ) -> StoreResult<bool> {
     let ctx = "storing a remote change";
@@ -178,7 +179,7 @@ pub(crate) async fn write_change_record(
         AffiliationChangeState::Completed => "completed",
     };
     let done = match write.expected_version {
-        None => sqlx::query(
+        None => query(tx,
             "INSERT INTO affiliation_changes (change_id, requester_session, state, deadline, record, version) \
              VALUES ($1, $2, $3, $4, $5, 1)",
         )
@@ -187,9 +188,9 @@ pub(crate) async fn write_change_record(
         .bind(state)
         .bind(millis(record.deadline))
         .bind(&json)
-        .execute(&mut **tx)
+        .execute()
         .await,
-        Some(version) => sqlx::query(
+        Some(version) => query(tx,
             "UPDATE affiliation_changes SET state = $1, deadline = $2, record = $3, version = version + 1 \
              WHERE change_id = $4 AND version = $5",
         )
@@ -198,7 +199,7 @@ pub(crate) async fn write_change_record(
         .bind(&json)
         .bind(&record.change_id)
         .bind(i64::try_from(version).unwrap_or(i64::MAX))
-        .execute(&mut **tx)
+        .execute()
         .await,
     }
     .map_err(failed(ctx))?;

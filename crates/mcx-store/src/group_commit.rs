@@ -8,11 +8,12 @@
 
 use std::sync::Arc;
 
-use mcx_core::ports::{Committed, Effects, StoreResult};
+use mcx_core::ports::{Committed, Effects, StoreError, StoreResult};
 use mcx_model::McServiceId;
 use sqlx::AnyPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use crate::db::{Db, Direct, query};
 use crate::sql_store::{SqlStore, failed};
 
 /// A write the committer takes.
@@ -85,71 +86,144 @@ pub(crate) struct Queued {
 /// Writes per transaction at most.
 const WRITES_PER_COMMIT: usize = 64;
 
-/// Commits queued changes until the queue closes (the store is dropped).
-pub(crate) async fn run(
-    pool: AnyPool,
+/// Starts the SQLite writer: a thread of its own owning a connection to the database at
+/// `path`, committing what is queued until the queue closes (the store is dropped). A
+/// batch costs one hand-off to this thread, however many statements it runs; sqlx's
+/// SQLite driver would hand each statement to its worker thread and back.
+pub(crate) fn start_sqlite_writer(
+    path: &std::path::Path,
     write_lock: Arc<Mutex<()>>,
-    mut queue: mpsc::UnboundedReceiver<Queued>,
     writing: Arc<crate::sql_store::Writing>,
-) {
-    while let Some(first) = queue.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < WRITES_PER_COMMIT {
-            match queue.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
+) -> StoreResult<mpsc::UnboundedSender<Queued>> {
+    let ctx = format!("opening the SQLite writer on '{}'", path.display());
+    let mut conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(failed(ctx.as_str()))?;
+    // As the pool's connections: WAL, every commit durable before it is acknowledged.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;",
+    )
+    .map_err(failed(ctx.as_str()))?;
+    conn.set_prepared_statement_cache_capacity(256);
+    let (queue, mut rx) = mpsc::unbounded_channel::<Queued>();
+    std::thread::Builder::new()
+        .name("mcx-sqlite-writer".into())
+        .spawn(move || {
+            while let Some(first) = rx.blocking_recv() {
+                let mut batch = vec![first];
+                while batch.len() < WRITES_PER_COMMIT {
+                    match rx.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let together = {
+                    let _writer = write_lock.blocking_lock();
+                    in_transaction(
+                        &mut conn,
+                        |db| commit_together(db, &batch, &writing),
+                        |_| true,
+                    )
+                };
+                match together {
+                    Ok(results) => {
+                        for (queued, result) in batch.into_iter().zip(results) {
+                            let _ = queued.reply.send(Ok(result));
+                        }
+                    }
+                    Err(_) => {
+                        // One write's error must not be another's: each alone.
+                        for queued in batch {
+                            let alone = {
+                                let _writer = write_lock.blocking_lock();
+                                in_transaction(
+                                    &mut conn,
+                                    |db| ready(write_one(db, &queued.write, &writing)),
+                                    Option::is_some,
+                                )
+                            };
+                            let _ = queued.reply.send(alone);
+                        }
+                    }
+                }
             }
+        })
+        .map_err(|e| StoreError {
+            context: ctx,
+            message: e.to_string(),
+        })?;
+    Ok(queue)
+}
+
+/// The outcome of a write future on the writer thread, whose statements all run at
+/// once: it never waits, so it is polled once.
+fn ready<T>(future: impl std::future::Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    futures_util::FutureExt::now_or_never(future).unwrap_or_else(|| {
+        Err(StoreError {
+            context: "committing on the SQLite writer".into(),
+            message: "a write waited for something other than its statements".into(),
+        })
+    })
+}
+
+/// Runs `work` in one transaction of the writer's connection: committed if it succeeds
+/// and `keep` says so (a write whose guard failed is not kept), else rolled back.
+fn in_transaction<T>(
+    conn: &mut rusqlite::Connection,
+    work: impl FnOnce(&mut Direct<'_>) -> StoreResult<T>,
+    keep: impl FnOnce(&T) -> bool,
+) -> StoreResult<T> {
+    let ctx = "committing writes";
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(failed(ctx))?;
+    let outcome = work(&mut Direct { conn: &mut *conn });
+    match outcome {
+        Ok(value) if !keep(&value) => {
+            conn.execute_batch("ROLLBACK").map_err(failed(ctx))?;
+            Ok(value)
         }
-        let together = {
-            let _writer = write_lock.lock().await;
-            commit_together(&pool, &batch, &writing).await
-        };
-        match together {
-            Ok(results) => {
-                for (queued, result) in batch.into_iter().zip(results) {
-                    let _ = queued.reply.send(Ok(result));
-                }
+        Ok(value) => match conn.execute_batch("COMMIT") {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(failed(ctx)(e))
             }
-            Err(_) => {
-                for queued in batch {
-                    let alone = {
-                        let _writer = write_lock.lock().await;
-                        commit_one(&pool, &queued.write, &writing).await
-                    };
-                    let _ = queued.reply.send(alone);
-                }
-            }
+        },
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
         }
     }
 }
 
-async fn commit_together(
-    pool: &AnyPool,
+/// The writes of a batch in the writer's open transaction, each that may need undoing in
+/// a savepoint of its own.
+fn commit_together(
+    db: &mut Direct<'_>,
     batch: &[Queued],
     writing: &crate::sql_store::Writing,
 ) -> StoreResult<Vec<Option<Committed>>> {
     let ctx = "committing writes together";
-    let mut tx = pool.begin().await.map_err(failed(ctx))?;
     let mut results = Vec::with_capacity(batch.len());
     for queued in batch {
         if queued.write.may_undo() {
-            let mut part = sqlx::Acquire::begin(&mut *tx).await.map_err(failed(ctx))?;
-            match write_one(&mut part, &queued.write, writing).await? {
-                Some(committed) => {
-                    part.commit().await.map_err(failed(ctx))?;
-                    results.push(Some(committed));
-                }
-                None => {
-                    part.rollback().await.map_err(failed(ctx))?;
-                    results.push(None);
-                }
-            }
+            db.conn
+                .execute_batch("SAVEPOINT one_write")
+                .map_err(failed(ctx))?;
+            let written = ready(write_one(db, &queued.write, writing))?;
+            let end = if written.is_some() {
+                "RELEASE one_write"
+            } else {
+                "ROLLBACK TO one_write; RELEASE one_write"
+            };
+            db.conn.execute_batch(end).map_err(failed(ctx))?;
+            results.push(written);
         } else {
             // Writes nothing when it answers `None` (a stale generation): nothing to undo.
-            results.push(write_one(&mut tx, &queued.write, writing).await?);
+            results.push(ready(write_one(db, &queued.write, writing))?);
         }
     }
-    tx.commit().await.map_err(failed(ctx))?;
     Ok(results)
 }
 
@@ -170,8 +244,8 @@ pub(crate) async fn commit_one(
 
 /// Writes inside `tx`. `None`: the user's generation or a guarded change record moved
 /// on, and what was written must not be kept.
-async fn write_one(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+async fn write_one<D: Db>(
+    tx: &mut D,
     write: &Write,
     writing: &crate::sql_store::Writing,
 ) -> StoreResult<Option<Committed>> {
@@ -200,17 +274,14 @@ async fn write_one(
     }
 }
 
-async fn write_sip_state(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    op: &SipStateOp,
-) -> StoreResult<()> {
+async fn write_sip_state<D: Db>(tx: &mut D, op: &SipStateOp) -> StoreResult<()> {
     match op {
         SipStateOp::Put {
             kind,
             key,
             value,
             expires_at,
-        } => sqlx::query(
+        } => query(tx,
             "INSERT INTO sip_state (kind, state_key, value, expires_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (kind, state_key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
         )
@@ -218,14 +289,14 @@ async fn write_sip_state(
         .bind(key.as_str())
         .bind(value.as_str())
         .bind(*expires_at)
-        .execute(&mut **tx)
+        .execute()
         .await
         .map_err(failed(format!("storing the SIP {kind} {key}")))?,
         SipStateOp::Delete { kind, key } => {
-            sqlx::query("DELETE FROM sip_state WHERE kind = $1 AND state_key = $2")
+            query(tx, "DELETE FROM sip_state WHERE kind = $1 AND state_key = $2")
                 .bind(kind.as_str())
                 .bind(key.as_str())
-                .execute(&mut **tx)
+                .execute()
                 .await
                 .map_err(failed(format!("deleting the SIP {kind} {key}")))?
         }
@@ -234,8 +305,8 @@ async fn write_sip_state(
 }
 
 /// Bumps the user's affiliation generation if it is still `expected` (any, without).
-async fn bump_generation(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+async fn bump_generation<D: Db>(
+    tx: &mut D,
     user: &McServiceId,
     expected: Option<u64>,
 ) -> StoreResult<bool> {
@@ -243,19 +314,19 @@ async fn bump_generation(
     // Bumping the generation first also locks the user's row (on PostgreSQL), so
     // concurrent changes of one user's affiliations are serialised across nodes.
     let bumped = match expected {
-        Some(generation) => sqlx::query(
+        Some(generation) => query(tx,
             "UPDATE users SET affiliation_generation = affiliation_generation + 1 \
              WHERE mc_service_id = $1 AND affiliation_generation = $2",
         )
         .bind(user.as_str())
         .bind(i64::try_from(generation).unwrap_or(i64::MAX))
-        .execute(&mut **tx)
+        .execute()
         .await,
-        None => sqlx::query(
+        None => query(tx,
             "UPDATE users SET affiliation_generation = affiliation_generation + 1 WHERE mc_service_id = $1",
         )
         .bind(user.as_str())
-        .execute(&mut **tx)
+        .execute()
         .await,
     }
     .map_err(failed(ctx))?;

@@ -12,6 +12,7 @@
 mod acm;
 mod affiliation;
 mod bulk;
+mod db;
 mod events;
 mod group_commit;
 mod groups;

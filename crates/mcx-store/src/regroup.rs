@@ -6,14 +6,13 @@ use mcx_model::api::{RegroupMember, RegroupRecord};
 use mcx_model::{ClientId, McServiceGroupId, McServiceId};
 use sqlx::Row as _;
 
+use crate::db::{Db, query};
 use crate::sql_store::{SqlStore, corrupt, failed};
-
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 /// Applies one regroup write inside a transaction. `false`: a claim found a group held
 /// by another regroup, and the transaction must not be kept.
-pub(crate) async fn write_regroup(
-    tx: &mut Tx<'_>,
+pub(crate) async fn write_regroup<D: Db>(
+    tx: &mut D,
     write: &RegroupWrite,
     now: i64,
 ) -> StoreResult<bool> {
@@ -23,14 +22,14 @@ pub(crate) async fn write_regroup(
             let mut stored = record.clone();
             stored.members.clear();
             let json = serde_json::to_string(&stored).map_err(|e| corrupt(ctx, e))?;
-            sqlx::query(
+            query(tx,
                 "INSERT INTO regroups (regroup_group_id, record, updated_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (regroup_group_id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at",
             )
             .bind(record.regroup_group_id.as_str())
             .bind(json)
             .bind(now)
-            .execute(&mut **tx)
+            .execute()
             .await
             .map_err(failed(ctx))?;
         }
@@ -40,9 +39,9 @@ pub(crate) async fn write_regroup(
                 "DELETE FROM regroup_claims WHERE regroup_group_id = $1",
                 "DELETE FROM regroups WHERE regroup_group_id = $1",
             ] {
-                sqlx::query(sql)
+                query(tx, sql)
                     .bind(regroup.as_str())
-                    .execute(&mut **tx)
+                    .execute()
                     .await
                     .map_err(failed(ctx))?;
             }
@@ -51,21 +50,26 @@ pub(crate) async fn write_regroup(
             for group in groups {
                 // On PostgreSQL a simultaneous insert of the same key waits for the other
                 // transaction and then does nothing; either way one regroup holds the row.
-                sqlx::query(
+                query(
+                    tx,
                     "INSERT INTO regroup_claims (group_id, regroup_group_id) VALUES ($1, $2) \
                      ON CONFLICT (group_id) DO NOTHING",
                 )
                 .bind(group.as_str())
                 .bind(regroup.as_str())
-                .execute(&mut **tx)
+                .execute()
                 .await
                 .map_err(failed(ctx))?;
-                let holder: Option<String> = sqlx::query_scalar(
+                let holder = query(
+                    tx,
                     "SELECT regroup_group_id FROM regroup_claims WHERE group_id = $1",
                 )
                 .bind(group.as_str())
-                .fetch_optional(&mut **tx)
+                .fetch_optional()
                 .await
+                .map_err(failed(ctx))?
+                .map(|row| row.text("regroup_group_id"))
+                .transpose()
                 .map_err(failed(ctx))?;
                 if holder.as_deref() != Some(regroup.as_str()) {
                     return Ok(false);
@@ -77,14 +81,14 @@ pub(crate) async fn write_regroup(
             user,
             client,
         } => {
-            sqlx::query(
+            query(tx,
                 "INSERT INTO regroup_members (regroup_group_id, mc_service_id, client_id, acknowledged) \
                  VALUES ($1, $2, $3, 0) ON CONFLICT (regroup_group_id, mc_service_id, client_id) DO NOTHING",
             )
             .bind(regroup.as_str())
             .bind(user.as_str())
             .bind(client.as_str())
-            .execute(&mut **tx)
+            .execute()
             .await
             .map_err(failed(ctx))?;
         }
@@ -93,13 +97,13 @@ pub(crate) async fn write_regroup(
             user,
             client,
         } => {
-            sqlx::query(
+            query(tx,
                 "DELETE FROM regroup_members WHERE regroup_group_id = $1 AND mc_service_id = $2 AND client_id = $3",
             )
             .bind(regroup.as_str())
             .bind(user.as_str())
             .bind(client.as_str())
-            .execute(&mut **tx)
+            .execute()
             .await
             .map_err(failed(ctx))?;
         }
@@ -108,14 +112,15 @@ pub(crate) async fn write_regroup(
             user,
             client,
         } => {
-            sqlx::query(
+            query(
+                tx,
                 "UPDATE regroup_members SET acknowledged = 1 \
                  WHERE regroup_group_id = $1 AND mc_service_id = $2 AND client_id = $3",
             )
             .bind(regroup.as_str())
             .bind(user.as_str())
             .bind(client.as_str())
-            .execute(&mut **tx)
+            .execute()
             .await
             .map_err(failed(ctx))?;
         }

@@ -7,7 +7,7 @@ use mcx_core::ports::{Committed, Credential, StoreError, StoreResult};
 use mcx_model::group::GroupRecord;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row as _};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -58,8 +58,8 @@ pub struct SqlStore {
     /// SQLite allows one writer at a time; writers queue here instead of failing with
     /// "database is locked" when a read transaction would need to upgrade.
     write_lock: Option<Arc<Mutex<()>>>,
-    /// SQLite only: the queue of affiliation changes committed together.
-    user_commits: OnceLock<mpsc::UnboundedSender<crate::group_commit::Queued>>,
+    /// SQLite only: the queue of the writer thread, which commits writes together.
+    user_commits: Option<mpsc::UnboundedSender<crate::group_commit::Queued>>,
     /// Seals key material in what is stored.
     pub(crate) writing: Arc<crate::sql_store::Writing>,
 }
@@ -99,7 +99,9 @@ pub struct StoreWorld {
     pub entropy: Arc<dyn mcx_core::ports::Entropy>,
 }
 
-pub(crate) fn failed(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+pub(crate) fn failed<E: std::fmt::Display>(
+    context: impl Into<String>,
+) -> impl FnOnce(E) -> StoreError {
     let context = context.into();
     move |e| StoreError {
         context,
@@ -149,6 +151,15 @@ impl SqlStore {
             redact(&options.url)
         )))?;
         let postgres = options.url.starts_with("postgres");
+        let sqlite_path = if postgres {
+            None
+        } else {
+            let sqlite =
+                sqlx::sqlite::SqliteConnectOptions::from_str(&options.url).map_err(failed(
+                    format!("parsing the storage URL '{}'", redact(&options.url)),
+                ))?;
+            Some(sqlite.get_filename().to_path_buf())
+        };
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
@@ -186,17 +197,27 @@ impl SqlStore {
                 context: "bringing the database schema up to date".into(),
                 message: e.to_string(),
             })?;
+        let writing = Arc::new(Writing {
+            sealer: crate::sealing::Sealer::new(options.storage_key.as_ref())?,
+            clock: world.clock,
+            entropy: world.entropy,
+        });
+        let write_lock = (!postgres).then(|| Arc::new(Mutex::new(())));
+        let user_commits = match (&sqlite_path, &write_lock) {
+            (Some(path), Some(lock)) => Some(crate::group_commit::start_sqlite_writer(
+                path,
+                lock.clone(),
+                writing.clone(),
+            )?),
+            _ => None,
+        };
         let store = Self {
             pool,
             postgres,
             url: options.url.clone(),
-            write_lock: (!postgres).then(|| Arc::new(Mutex::new(()))),
-            user_commits: OnceLock::new(),
-            writing: Arc::new(Writing {
-                sealer: crate::sealing::Sealer::new(options.storage_key.as_ref())?,
-                clock: world.clock,
-                entropy: world.entropy,
-            }),
+            write_lock,
+            user_commits,
+            writing,
         };
         store.seal_stored_groups().await?;
         // Claims of partner transactions (rows with an empty answer), left by an earlier
@@ -299,19 +320,9 @@ impl SqlStore {
         &self,
         write: crate::group_commit::Write,
     ) -> StoreResult<Option<Committed>> {
-        let Some(write_lock) = &self.write_lock else {
+        let Some(queue) = &self.user_commits else {
             return crate::group_commit::commit_one(&self.pool, &write, &self.writing).await;
         };
-        let queue = self.user_commits.get_or_init(|| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(crate::group_commit::run(
-                self.pool.clone(),
-                write_lock.clone(),
-                rx,
-                self.writing.clone(),
-            ));
-            tx
-        });
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError {
             context: "committing a write".into(),

@@ -6,8 +6,8 @@ use mcx_core::ports::{
     QueuedRequest, StoreError, StoreResult,
 };
 use mcx_model::SystemDomain;
-use sqlx::Row as _;
 
+use crate::db::{Db, query};
 use crate::sql_store::*;
 
 /// The PostgreSQL channel on which commits name the sessions they stored events for.
@@ -19,21 +19,21 @@ pub(crate) const GROUP_CHANNEL: &str = "mcx_group_changes";
 /// Tells the other nodes (PostgreSQL), when `tx` commits, that `group` is now at
 /// `version` (`None`: deleted). The payload is `<version> <group ID>` or
 /// `deleted <group ID>`.
-pub(crate) async fn notify_group(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+pub(crate) async fn notify_group<D: Db>(
+    tx: &mut D,
     group: &mcx_model::McServiceGroupId,
     version: Option<u64>,
 ) -> StoreResult<()> {
-    if (**tx).backend_name() != "PostgreSQL" {
+    if !tx.is_postgres() {
         return Ok(());
     }
-    sqlx::query("SELECT pg_notify($1, $2)")
+    query(tx, "SELECT pg_notify($1, $2)")
         .bind(GROUP_CHANNEL)
         .bind(match version {
             Some(version) => format!("{version} {group}"),
             None => format!("deleted {group}"),
         })
-        .execute(&mut **tx)
+        .execute()
         .await
         .map_err(failed("notifying other nodes of a group change"))?;
     Ok(())
@@ -42,11 +42,8 @@ pub(crate) async fn notify_group(
 /// Notifies the other nodes (PostgreSQL) that these sessions have something new, inside
 /// `tx`: PostgreSQL delivers the notification when, and only if, `tx` commits. Payloads
 /// stay under its 8,000-byte limit by sending the list in parts.
-pub(crate) async fn notify_sessions(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    sessions: &[String],
-) -> StoreResult<()> {
-    if sessions.is_empty() || (**tx).backend_name() != "PostgreSQL" {
+pub(crate) async fn notify_sessions<D: Db>(tx: &mut D, sessions: &[String]) -> StoreResult<()> {
+    if sessions.is_empty() || !tx.is_postgres() {
         return Ok(());
     }
     let mut part = String::new();
@@ -56,10 +53,10 @@ pub(crate) async fn notify_sessions(
         }
         part.push_str(session);
         if part.len() > 7_000 || i + 1 == sessions.len() {
-            sqlx::query("SELECT pg_notify($1, $2)")
+            query(tx, "SELECT pg_notify($1, $2)")
                 .bind(WAKE_CHANNEL)
                 .bind(std::mem::take(&mut part))
-                .execute(&mut **tx)
+                .execute()
                 .await
                 .map_err(failed("notifying other nodes of new events"))?;
         }
@@ -71,8 +68,8 @@ impl SqlStore {
     /// Writes the effects inside `tx`: client events, outbox entries (audiences resolved
     /// now), partner records, the primary link, the completed outbox entry. Returns the
     /// sessions that got events.
-    pub(crate) async fn write_effects(
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    pub(crate) async fn write_effects<D: Db>(
+        tx: &mut D,
         effects: &Effects,
         writing: &crate::sql_store::Writing,
     ) -> StoreResult<Committed> {
@@ -86,8 +83,8 @@ impl SqlStore {
     /// key, written before anything else: false if a copy of the transaction that
     /// committed first owns it (on PostgreSQL this insert waits for that copy's commit),
     /// and then the caller keeps nothing.
-    pub(crate) async fn write_inbound_answer(
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    pub(crate) async fn write_inbound_answer<D: Db>(
+        tx: &mut D,
         effects: &Effects,
         writing: &crate::sql_store::Writing,
     ) -> StoreResult<bool> {
@@ -95,7 +92,7 @@ impl SqlStore {
         if let Some(answered) = &effects.inbound_answer {
             let ctx = "recording an answer given to a partner";
             let text = writing.seal(answered.answer.to_stored().map_err(|e| corrupt(ctx, e))?)?;
-            let recorded = sqlx::query(
+            let recorded = query(tx,
                 "INSERT INTO inbound_answers (partner, transaction_id, answer, created_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (partner, transaction_id) DO UPDATE SET answer = excluded.answer \
                  WHERE inbound_answers.answer = ''",
@@ -104,7 +101,7 @@ impl SqlStore {
             .bind(answered.transaction.to_string())
             .bind(text)
             .bind(now)
-            .execute(&mut **tx)
+            .execute()
             .await
             .map_err(failed(ctx))?;
             return Ok(recorded.rows_affected() > 0);
@@ -113,15 +110,16 @@ impl SqlStore {
     }
 
     /// [`Self::write_effects`] once [`Self::write_inbound_answer`] has been written.
-    pub(crate) async fn write_effects_after_answer(
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    pub(crate) async fn write_effects_after_answer<D: Db>(
+        tx: &mut D,
         effects: &Effects,
         writing: &crate::sql_store::Writing,
     ) -> StoreResult<Committed> {
         let now = writing.now();
         // Guarded confirmations next, also before anything is written.
         for confirmation in &effects.service.confirmations {
-            let confirmed = sqlx::query(
+            let confirmed = query(
+                tx,
                 "UPDATE affiliations SET pending = 0 \
                  WHERE mc_service_id = $1 AND mc_service = $2 AND group_id = $3 AND pending = $4",
             )
@@ -129,7 +127,7 @@ impl SqlStore {
             .bind(confirmation.mc_service.as_str())
             .bind(confirmation.group.as_str())
             .bind(i64::try_from(confirmation.generation).unwrap_or(i64::MAX))
-            .execute(&mut **tx)
+            .execute()
             .await
             .map_err(failed("confirming a pending affiliation"))?;
             if confirmed.rows_affected() == 0 {
@@ -144,24 +142,28 @@ impl SqlStore {
         }
         // Removals come before the audiences they change are resolved.
         for (group, user) in &effects.gms.ended_subscriptions {
-            sqlx::query(
+            query(
+                tx,
                 "DELETE FROM group_subscriptions WHERE group_id = $1 \
                  AND session_id IN (SELECT session_id FROM sessions WHERE mc_service_id = $2)",
             )
             .bind(group.as_str())
             .bind(user.as_str())
-            .execute(&mut **tx)
+            .execute()
             .await
             .map_err(failed("ending subscriptions of a former member"))?;
         }
         for update in &effects.gms.partner_records {
             if let PartnerRecordUpdate::Dropped { partner, group } = update {
-                sqlx::query("DELETE FROM partner_records WHERE group_id = $1 AND partner = $2")
-                    .bind(group.as_str())
-                    .bind(partner.as_str())
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(failed("forgetting a partner of a group"))?;
+                query(
+                    tx,
+                    "DELETE FROM partner_records WHERE group_id = $1 AND partner = $2",
+                )
+                .bind(group.as_str())
+                .bind(partner.as_str())
+                .execute()
+                .await
+                .map_err(failed("forgetting a partner of a group"))?;
             }
         }
         let mut woken = Vec::new();
@@ -192,16 +194,16 @@ impl SqlStore {
                     group.as_str(),
                 ),
             };
-            let rows = sqlx::query(sql)
+            let rows = query(tx, sql)
                 .bind(&json)
                 .bind(now)
                 .bind(key)
-                .fetch_all(&mut **tx)
+                .fetch_all()
                 .await
                 .map_err(failed("storing client events"))?;
             for row in rows {
                 woken.push(
-                    row.try_get::<String, _>("session_id")
+                    row.text("session_id")
                         .map_err(failed("storing client events"))?,
                 );
             }
@@ -220,9 +222,9 @@ impl SqlStore {
             Self::write_primary_link(tx, update, now).await?;
         }
         if let Some(id) = effects.complete_outbox {
-            sqlx::query("DELETE FROM outbox WHERE outbox_id = $1")
+            query(tx, "DELETE FROM outbox WHERE outbox_id = $1")
                 .bind(id)
-                .execute(&mut **tx)
+                .execute()
                 .await
                 .map_err(failed("completing an outbox entry"))?;
         }
@@ -257,8 +259,8 @@ impl SqlStore {
         })
     }
 
-    pub(crate) async fn write_outbox_entry(
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    pub(crate) async fn write_outbox_entry<D: Db>(
+        tx: &mut D,
         entry: &mcx_core::ports::OutboxEntry,
         now: i64,
         writing: &crate::sql_store::Writing,
@@ -304,21 +306,21 @@ impl SqlStore {
             }
         };
         let lane = entry.request.ordering_lane();
-        let rows = sqlx::query(sql)
+        let rows = query(tx, sql)
             .bind(key)
             .bind(&txn)
             .bind(&request)
             .bind(now)
             .bind(&lane)
-            .fetch_all(&mut **tx)
+            .fetch_all()
             .await
             .map_err(failed(ctx))?;
         for row in rows {
-            let partner: String = row.try_get("partner").map_err(failed(ctx))?;
-            let ahead: i64 = row.try_get("ahead").map_err(failed(ctx))?;
+            let partner = row.text("partner").map_err(failed(ctx))?;
+            let ahead = row.int("ahead").map_err(failed(ctx))?;
             queued.push(QueuedRequest {
                 message: mcx_core::ports::OutboxMessage {
-                    id: row.try_get("outbox_id").map_err(failed(ctx))?,
+                    id: row.int("outbox_id").map_err(failed(ctx))?,
                     partner: SystemDomain::parse(&partner).map_err(|e| corrupt(ctx, e))?,
                     transaction_id,
                     request: entry.request.clone(),
@@ -332,8 +334,8 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(crate) async fn write_partner_record(
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    pub(crate) async fn write_partner_record<D: Db>(
+        tx: &mut D,
         update: &PartnerRecordUpdate,
         now: i64,
     ) -> StoreResult<()> {
@@ -342,7 +344,7 @@ impl SqlStore {
             PartnerRecordUpdate::One { partner, group, change } => {
                 let (group, partner) = (group.as_str(), partner.as_str());
                 match change {
-                    PartnerRecordChange::Pending { version } => sqlx::query(
+                    PartnerRecordChange::Pending { version } => query(tx,
                         "INSERT INTO partner_records (group_id, partner, state, version, detail, subscribed, shared, updated_at) \
                          VALUES ($1, $2, 'pending', $3, NULL, 0, 0, $4) \
                          ON CONFLICT (group_id, partner) DO UPDATE SET state = 'pending', version = excluded.version, \
@@ -352,9 +354,9 @@ impl SqlStore {
                     .bind(partner)
                     .bind(version_i64(*version))
                     .bind(now)
-                    .execute(&mut **tx)
+                    .execute()
                     .await,
-                    PartnerRecordChange::Delivered { version } => sqlx::query(
+                    PartnerRecordChange::Delivered { version } => query(tx,
                         "UPDATE partner_records SET state = 'delivered', version = $1, detail = NULL, updated_at = $2 \
                          WHERE group_id = $3 AND partner = $4 AND version <= $1",
                     )
@@ -362,9 +364,9 @@ impl SqlStore {
                     .bind(now)
                     .bind(group)
                     .bind(partner)
-                    .execute(&mut **tx)
+                    .execute()
                     .await,
-                    PartnerRecordChange::Failed { version, detail } => sqlx::query(
+                    PartnerRecordChange::Failed { version, detail } => query(tx,
                         "UPDATE partner_records SET state = 'failed', version = $1, detail = $2, updated_at = $3 \
                          WHERE group_id = $4 AND partner = $5 AND version <= $1",
                     )
@@ -373,9 +375,9 @@ impl SqlStore {
                     .bind(now)
                     .bind(group)
                     .bind(partner)
-                    .execute(&mut **tx)
+                    .execute()
                     .await,
-                    PartnerRecordChange::Shared => sqlx::query(
+                    PartnerRecordChange::Shared => query(tx,
                         "INSERT INTO partner_records (group_id, partner, state, version, detail, subscribed, shared, updated_at) \
                          VALUES ($1, $2, 'pending', 0, NULL, 0, 1, $3) \
                          ON CONFLICT (group_id, partner) DO UPDATE SET shared = 1, updated_at = excluded.updated_at",
@@ -383,9 +385,9 @@ impl SqlStore {
                     .bind(group)
                     .bind(partner)
                     .bind(now)
-                    .execute(&mut **tx)
+                    .execute()
                     .await,
-                    PartnerRecordChange::Subscribed(on) => sqlx::query(
+                    PartnerRecordChange::Subscribed(on) => query(tx,
                         "INSERT INTO partner_records (group_id, partner, state, version, detail, subscribed, shared, updated_at) \
                          VALUES ($1, $2, 'pending', 0, NULL, $3, 0, $4) \
                          ON CONFLICT (group_id, partner) DO UPDATE SET subscribed = excluded.subscribed, \
@@ -395,22 +397,22 @@ impl SqlStore {
                     .bind(partner)
                     .bind(i64::from(*on))
                     .bind(now)
-                    .execute(&mut **tx)
+                    .execute()
                     .await,
                 }
             }
-            PartnerRecordUpdate::SubscribedPending { group, version } => sqlx::query(
+            PartnerRecordUpdate::SubscribedPending { group, version } => query(tx,
                 "UPDATE partner_records SET state = 'pending', version = $1, detail = NULL, updated_at = $2 \
                  WHERE group_id = $3 AND subscribed = 1",
             )
             .bind(version_i64(*version))
             .bind(now)
             .bind(group.as_str())
-            .execute(&mut **tx)
+            .execute()
             .await,
-            PartnerRecordUpdate::Forget(group) => sqlx::query("DELETE FROM partner_records WHERE group_id = $1")
+            PartnerRecordUpdate::Forget(group) => query(tx, "DELETE FROM partner_records WHERE group_id = $1")
                 .bind(group.as_str())
-                .execute(&mut **tx)
+                .execute()
                 .await,
             // Applied before the outbox (see `write_effects`).
             PartnerRecordUpdate::Dropped { .. } => return Ok(()),
@@ -419,8 +421,8 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(crate) async fn write_primary_link(
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    pub(crate) async fn write_primary_link<D: Db>(
+        tx: &mut D,
         update: &mcx_core::ports::PrimaryLinkUpdate,
         now: i64,
     ) -> StoreResult<()> {
@@ -432,7 +434,7 @@ impl SqlStore {
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default();
-                sqlx::query(
+                query(tx,
                     "INSERT INTO primary_links (group_id, state, detail, updated_at) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (group_id) DO UPDATE SET state = excluded.state, detail = excluded.detail, \
                      updated_at = excluded.updated_at",
@@ -441,12 +443,12 @@ impl SqlStore {
                 .bind(state)
                 .bind(detail.as_deref())
                 .bind(now)
-                .execute(&mut **tx)
+                .execute()
                 .await
             }
-            None => sqlx::query("DELETE FROM primary_links WHERE group_id = $1")
+            None => query(tx, "DELETE FROM primary_links WHERE group_id = $1")
                 .bind(group.as_str())
-                .execute(&mut **tx)
+                .execute()
                 .await,
         }
         .map_err(failed(ctx))?;

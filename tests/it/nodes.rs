@@ -96,3 +96,115 @@ async fn a_stream_on_one_node_hears_what_another_node_commits_and_ends_with_its_
     );
     b.shutdown().await.unwrap();
 }
+
+/// Two nodes of one system share its outbox: each message to a partner is sent by one
+/// node (the one holding its lane's lease), never by both, even when the partner comes
+/// back after both nodes have queued and retried requests to it.
+#[tokio::test]
+async fn each_message_to_a_partner_is_sent_by_one_node_of_the_system() {
+    use crate::federation::*;
+    use mcx_model::api::TraceDirection;
+    use mcx_model::group::GroupConfiguration;
+    use mcx_model::profile::Permission;
+    use mcx_model::{McService, NonEmpty};
+    if std::env::var_os("MCX_TEST_POSTGRES").is_none() {
+        eprintln!("nodes: several nodes need PostgreSQL; run under .ci/with-postgres");
+        return;
+    }
+    const POLICE: &str = "police.example";
+    const FIRE: &str = "fire.example";
+    const FRANK: &str = "sip:frank@fire.example";
+    const HARBOUR: &str = "sip:harbour@fire.example";
+    let mcptt = McService::Mcptt;
+    let users: Vec<String> = (0..16)
+        .map(|i| format!("sip:n{i}@police.example"))
+        .collect();
+    let mut members: Vec<&str> = users.iter().map(String::as_str).collect();
+    members.push(FRANK);
+    let mut federation = Federation::new(vec![
+        (
+            POLICE,
+            users
+                .iter()
+                .map(|u| profiled_user(u, &[(mcptt, &[HARBOUR], 4)], &[]))
+                .collect(),
+            vec![Relation::full(FIRE)],
+        ),
+        (
+            FIRE,
+            vec![profiled_user(
+                FRANK,
+                &[(mcptt, &[HARBOUR], 4)],
+                &Permission::ALL,
+            )],
+            vec![Relation::full(POLICE)],
+        ),
+    ]);
+    federation.start_all().await;
+    let frank = federation.log_on(FRANK, "console").await;
+    let harbour = GroupConfiguration::new(
+        "Harbour",
+        members.iter().map(|u| id(u)),
+        NonEmpty::one(mcptt),
+    );
+    frank.create_group(&gid(HARBOUR), &harbour).await.unwrap();
+
+    // A second police node: same system, same database, its own ports.
+    let mut config_b = federation.members[POLICE].config.clone();
+    config_b.server.listen = "127.0.0.1:0".parse().unwrap();
+    config_b.server.data_dir = federation.dir.path().join("police-node-b");
+    config_b.server.storage_key = Some(federation.members[POLICE].config.storage_key_path());
+    if let Some(ic) = config_b.interconnection.as_mut() {
+        ic.listen = format!("127.0.0.1:{}", free_ports(1)).parse().unwrap();
+    }
+    let b = mcx_server::start(config_b)
+        .await
+        .expect("a second node starts");
+
+    // Half the users are served by each node.
+    let mut clients = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        let at_a = federation.log_on(user, "handset").await;
+        clients.push(if i % 2 == 0 {
+            at_a
+        } else {
+            Client::new(&b.base_url())
+                .unwrap()
+                .with_token(at_a.token().unwrap().to_string())
+        });
+    }
+    // Fire is down while both nodes queue requests to it and retry them.
+    federation.stop(FIRE).await;
+    let requests: Vec<_> = clients
+        .iter()
+        .cloned()
+        .map(|c| tokio::spawn(async move { c.affiliate(mcptt, &[gid(HARBOUR)]).await }))
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    federation.start(FIRE).await;
+    for request in requests {
+        request.await.unwrap().expect("every request is answered");
+    }
+    let frank = federation.log_on(FRANK, "console").await;
+    eventually("fire holds every police user", || async {
+        let held = frank.group_affiliations(&gid(HARBOUR)).await.ok()?.members;
+        (held.len() == users.len()).then_some(())
+    })
+    .await;
+
+    // Every request fire received from police came once.
+    let trace = frank.trace(0, 10_000).await.unwrap().entries;
+    let mut received = std::collections::BTreeMap::<String, usize>::new();
+    for entry in trace.iter().filter(|e| {
+        e.direction == TraceDirection::Received && e.peer.starts_with(POLICE) && e.system == FIRE
+    }) {
+        *received.entry(entry.correlation.clone()).or_default() += 1;
+    }
+    assert!(
+        received.len() >= users.len(),
+        "fire heard each user: {received:?}"
+    );
+    let twice: Vec<_> = received.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "sent by both nodes: {twice:?}");
+    b.shutdown().await.unwrap();
+}

@@ -130,6 +130,59 @@ impl InterconnectionStore for SqlStore {
         Ok(due.map(from_millis))
     }
 
+    fn shared_by_nodes(&self) -> bool {
+        self.is_postgres()
+    }
+
+    async fn claim_lane(
+        &self,
+        partner: &SystemDomain,
+        lane: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        if !self.is_postgres() {
+            return Ok(true);
+        }
+        // One statement: a concurrent claim of the same lane waits for this one's row
+        // lock, then sees it held and takes nothing.
+        let held = sqlx::query(
+            "INSERT INTO outbox_leases (partner, lane, holder, held_until) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (partner, lane) DO UPDATE SET holder = excluded.holder, held_until = excluded.held_until \
+             WHERE outbox_leases.holder = excluded.holder OR outbox_leases.held_until < $5 \
+             RETURNING holder",
+        )
+        .bind(partner.as_str())
+        .bind(lane)
+        .bind(holder)
+        .bind(millis(until))
+        .bind(millis(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed("claiming an outbox lane"))?;
+        Ok(held.is_some())
+    }
+
+    async fn release_lane(
+        &self,
+        partner: &SystemDomain,
+        lane: &str,
+        holder: &str,
+    ) -> StoreResult<()> {
+        if !self.is_postgres() {
+            return Ok(());
+        }
+        sqlx::query("DELETE FROM outbox_leases WHERE partner = $1 AND lane = $2 AND holder = $3")
+            .bind(partner.as_str())
+            .bind(lane)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(failed("releasing an outbox lane"))?;
+        Ok(())
+    }
+
     async fn reschedule_outbox(
         &self,
         id: i64,

@@ -80,6 +80,15 @@ macro_rules! migrations {
                     "/0010_ending_clients.sql"
                 )),
             ),
+            (
+                11,
+                "outbox leases",
+                include_str!(concat!(
+                    "../migrations/",
+                    $backend,
+                    "/0011_outbox_leases.sql"
+                )),
+            ),
         ]
     };
 }

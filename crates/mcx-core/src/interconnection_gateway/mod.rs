@@ -67,6 +67,9 @@ pub struct InterconnectionGateway {
     wakers: Arc<crate::events::StreamWakers>,
     retry: RetryPolicy,
     trace: Arc<crate::trace::TraceLog>,
+    /// This node among the nodes of its system: the holder of the outbox lanes it
+    /// delivers (see [`InterconnectionStore::claim_lane`]).
+    node: String,
 }
 
 /// What a gateway is built from.
@@ -104,6 +107,7 @@ fn invalid_flow(detail: String) -> Error {
 impl InterconnectionGateway {
     /// A gateway.
     pub fn new(parts: GatewayParts) -> Self {
+        let node = format!("{:016x}", parts.entropy.next_u64());
         Self {
             partners: parts.partners,
             gms: parts.gms,
@@ -115,6 +119,7 @@ impl InterconnectionGateway {
             entropy: parts.entropy,
             outbox: parts.outbox,
             wakers: parts.wakers,
+            node,
             retry: parts.retry,
             trace: parts.trace,
         }

@@ -17,6 +17,14 @@ use crate::ports::{Effects, LinkError, OutboxMessage, PartnerLink};
 /// A partner and an ordering lane: its messages are delivered one at a time, in order.
 type Lane = (SystemDomain, String);
 
+/// How long a node's claim on a lane lasts without renewal: longer than one exchange
+/// with a partner (the link's request timeout, 10 s by default), so a live node keeps
+/// its lanes; a dead node's pass to another node this long after its last renewal.
+const LANE_LEASE: Duration = Duration::from_secs(30);
+
+/// When a lane another node holds is looked at again.
+const LEASE_HELD_ELSEWHERE: Duration = Duration::from_millis(250);
+
 /// What the dispatcher knows of a lane being delivered.
 struct Busy {
     /// The lane holds exactly the message in flight and `held`, in order: it started
@@ -193,37 +201,62 @@ impl InterconnectionGateway {
         lane: Lane,
         first: Option<OutboxMessage>,
     ) -> (Lane, Drained) {
+        let drained = self.clone().drain_held(link, &lane, first).await;
+        if let Err(e) = self.links.release_lane(&lane.0, &lane.1, &self.node).await {
+            // Not lost: the lease passes after LANE_LEASE.
+            tracing::warn!(error = %e, "outbox: releasing a lane failed");
+        }
+        (lane, drained)
+    }
+
+    /// [`Self::drain`] while this node holds the lane's lease, renewed before each
+    /// message; another node holding it has the lane looked at again shortly.
+    async fn drain_held(
+        self: Arc<Self>,
+        link: Arc<dyn PartnerLink>,
+        lane: &Lane,
+        first: Option<OutboxMessage>,
+    ) -> Drained {
+        // On a store other nodes share, what was handed over may be gone already.
+        let first = first.filter(|_| !self.links.shared_by_nodes());
         let handed = first.is_some();
         let mut next = first;
         loop {
+            let now = self.clock.now();
+            match self
+                .links
+                .claim_lane(&lane.0, &lane.1, &self.node, now, now + LANE_LEASE)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return Drained::Until(now + LEASE_HELD_ELSEWHERE),
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox: claiming a lane failed; will retry");
+                    return Drained::Until(now + Duration::from_secs(1));
+                }
+            }
             let message = match next.take() {
                 Some(message) => message,
                 None => match self.links.outbox_lane_head(&lane.0, &lane.1).await {
-                    Ok(None) => return (lane, Drained::Empty),
+                    Ok(None) => return Drained::Empty,
                     Ok(Some((_, due))) if due > self.clock.now() => {
-                        return (lane, Drained::Until(due));
+                        return Drained::Until(due);
                     }
                     Ok(Some((message, _))) => message,
                     Err(e) => {
                         tracing::warn!(error = %e, "outbox: reading a lane failed; will retry");
-                        return (
-                            lane,
-                            Drained::Until(self.clock.now() + Duration::from_secs(1)),
-                        );
+                        return Drained::Until(self.clock.now() + Duration::from_secs(1));
                     }
                 },
             };
             match self.deliver(link.as_ref(), message).await {
-                Ok(true) if handed => return (lane, Drained::Empty),
+                Ok(true) if handed => return Drained::Empty,
                 Ok(true) => {}
                 // Rescheduled: the lane waits for its head's retry.
-                Ok(false) => return (lane, Drained::Until(self.clock.now())),
+                Ok(false) => return Drained::Until(self.clock.now()),
                 Err(e) => {
                     tracing::warn!(error = %e, "outbox: handling an answer failed; will resend");
-                    return (
-                        lane,
-                        Drained::Until(self.clock.now() + Duration::from_secs(1)),
-                    );
+                    return Drained::Until(self.clock.now() + Duration::from_secs(1));
                 }
             }
         }

@@ -219,6 +219,32 @@ pub trait InterconnectionStore: Send + Sync {
         partner: &SystemDomain,
         lane: &str,
     ) -> StoreResult<Option<(OutboxMessage, OffsetDateTime)>>;
+    /// Whether other nodes of this system share this store (and so the outbox): then a
+    /// message a commit of this node handed over may have been sent by another node
+    /// already, and the dispatcher reads each lane's head from the store instead.
+    fn shared_by_nodes(&self) -> bool {
+        false
+    }
+    /// Claims, or renews, `holder`'s lease on a partner's lane until `until`: true if
+    /// `holder` holds it now. Several nodes of one system share one outbox; a lane is
+    /// delivered only by the node holding its lease, so each message is sent by one node
+    /// at a time, and a dead node's lease is taken over once it has passed. A store that
+    /// serves one node only (embedded SQLite) grants every claim.
+    async fn claim_lane(
+        &self,
+        partner: &SystemDomain,
+        lane: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// Gives up `holder`'s lease on a lane (another node may deliver it at once).
+    async fn release_lane(
+        &self,
+        partner: &SystemDomain,
+        lane: &str,
+        holder: &str,
+    ) -> StoreResult<()>;
     /// Records a failed attempt and when to try again.
     async fn reschedule_outbox(
         &self,

@@ -1,5 +1,6 @@
 //! Several nodes of one MC system on one PostgreSQL (issue 17): what one node commits
-//! wakes the event streams another node serves. Needs PostgreSQL: `.ci/run`'s second
+//! wakes the event streams another node serves; each message to a partner is sent by one
+//! node; one user's requests spread over nodes keep N2. Needs PostgreSQL: `.ci/run`'s second
 //! pass (`.ci/with-postgres`) runs it; on the embedded SQLite a system is one node.
 
 use futures_util::StreamExt as _;
@@ -206,5 +207,88 @@ async fn each_message_to_a_partner_is_sent_by_one_node_of_the_system() {
     );
     let twice: Vec<_> = received.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "sent by both nodes: {twice:?}");
+    b.shutdown().await.unwrap();
+}
+
+/// One user's affiliation requests spread over two nodes at once: the per-user
+/// generation guard (the user's row, locked by the first write of each change) keeps N2
+/// across nodes; no answer and no stored state ever shows more than N2 groups.
+#[tokio::test(flavor = "multi_thread")]
+async fn n2_holds_when_one_users_requests_are_spread_over_two_nodes() {
+    use crate::federation::*;
+    use mcx_model::flows::affiliation::AffiliationStatus;
+    use mcx_model::group::GroupConfiguration;
+    use mcx_model::profile::Permission;
+    use mcx_model::{McService, NonEmpty};
+    if std::env::var_os("MCX_TEST_POSTGRES").is_none() {
+        eprintln!("nodes: several nodes need PostgreSQL; run under .ci/with-postgres");
+        return;
+    }
+    const POLICE: &str = "police.example";
+    const ADMIN: &str = "sip:chief@police.example";
+    const USER: &str = "sip:dana@police.example";
+    const N2: usize = 2;
+    let mcptt = McService::Mcptt;
+    let groups: Vec<String> = (0..6).map(|i| format!("sip:g{i}@police.example")).collect();
+    let group_refs: Vec<&str> = groups.iter().map(String::as_str).collect();
+    let mut federation = Federation::new(vec![(
+        POLICE,
+        vec![
+            profiled_user(ADMIN, &[(mcptt, &[], 4)], &Permission::ALL),
+            profiled_user(USER, &[(mcptt, &group_refs, N2 as u32)], &[]),
+        ],
+        vec![],
+    )]);
+    federation.start_all().await;
+    let admin = federation.log_on(ADMIN, "console").await;
+    for group in &groups {
+        let config = GroupConfiguration::new("G", [id(USER)], NonEmpty::one(mcptt));
+        admin.create_group(&gid(group), &config).await.unwrap();
+    }
+    let mut config_b = federation.members[POLICE].config.clone();
+    config_b.server.listen = "127.0.0.1:0".parse().unwrap();
+    config_b.server.data_dir = federation.dir.path().join("police-node-b");
+    config_b.server.storage_key = Some(federation.members[POLICE].config.storage_key_path());
+    if let Some(ic) = config_b.interconnection.as_mut() {
+        ic.listen = format!("127.0.0.1:{}", free_ports(1)).parse().unwrap();
+    }
+    let b = mcx_server::start(config_b)
+        .await
+        .expect("a second node starts");
+    let at_a = federation.log_on(USER, "handset").await;
+    let at_b = Client::new(&b.base_url())
+        .unwrap()
+        .with_token(at_a.token().unwrap().to_string());
+
+    for round in 0..5 {
+        let answers = futures_util::future::join_all(groups.iter().enumerate().map(|(i, g)| {
+            let client = if i % 2 == 0 { &at_a } else { &at_b };
+            async move { client.affiliate(mcptt, &[gid(g)]).await }
+        }))
+        .await;
+        let granted = answers
+            .into_iter()
+            .map(|a| a.expect("answered").status_per_mc_service_group_id[0].status)
+            .filter(|s| *s == AffiliationStatus::Affiliated)
+            .count();
+        let held = at_b
+            .affiliations()
+            .await
+            .unwrap()
+            .affiliations
+            .into_iter()
+            .filter(|a| a.status == AffiliationStatus::Affiliated)
+            .count();
+        assert!(
+            granted <= N2,
+            "round {round}: {granted} granted beyond N2 = {N2}"
+        );
+        assert_eq!(
+            held, granted,
+            "round {round}: what is stored is what was answered"
+        );
+        let all: Vec<_> = groups.iter().map(|g| gid(g)).collect();
+        at_a.deaffiliate(mcptt, &all).await.unwrap();
+    }
     b.shutdown().await.unwrap();
 }

@@ -293,9 +293,24 @@ pub(crate) struct ServeArgs {
     /// Storage URL (postgres://... or sqlite://...), overriding the configuration.
     #[arg(long, env = "MCX_STORAGE_URL")]
     pub(crate) storage_url: Option<String>,
-    /// Log lines as JSON.
-    #[arg(long)]
+    /// How log lines are written to standard error: `text` for people, `json` (one object
+    /// per line) for a log collector. Which lines: `RUST_LOG`, e.g. `info`,
+    /// `warn,mcx::flow=info` (every inter-system flow with its correlation ID),
+    /// `info,sqlx=warn`; default `info`.
+    #[arg(long, value_enum, env = "MCX_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+    /// Same as `--log-format json` (kept for scripts written for 0.1).
+    #[arg(long, hide = true)]
     pub(crate) log_json: bool,
+}
+
+/// How `mcx serve` writes its log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Subcommand)]

@@ -35,7 +35,8 @@ pub(super) fn federation(dir: &Path, domains: &[String], base_port: u16) -> anyh
 }
 
 pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    init_logging(args.log_json);
+    let json = args.log_json || args.log_format == crate::cli::LogFormat::Json;
+    init_logging(json)?;
     let example = args.config.is_none();
     let mut config = match &args.config {
         Some(path) => Config::load(path)?,
@@ -88,9 +89,18 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     node.shutdown().await
 }
 
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// Starts logging. A `RUST_LOG` that is set but not a filter is refused: a server started
+/// with a typo would otherwise log something other than what its operator asked for.
+fn init_logging(json: bool) -> anyhow::Result<()> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(text) if !text.trim().is_empty() => tracing_subscriber::EnvFilter::try_new(&text)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "RUST_LOG='{text}' is not a log filter ({e}); write e.g. RUST_LOG=info or RUST_LOG=warn,mcx::flow=info"
+                )
+            })?,
+        _ => tracing_subscriber::EnvFilter::new("info"),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -99,6 +109,7 @@ fn init_logging(json: bool) {
     } else {
         builder.init();
     }
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -16,6 +16,7 @@ mod federation;
 mod group_policy;
 mod groups;
 mod interconnection;
+mod logs;
 mod members_only;
 mod nodes;
 mod openapi;

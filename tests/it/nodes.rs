@@ -5,14 +5,45 @@
 
 use futures_util::StreamExt as _;
 use mcx_client::{Client, IfMatch};
+use mcx_model::api::TraceDirection;
 use mcx_model::events::ClientEvent;
+use mcx_model::flows::affiliation::AffiliationStatus;
+use mcx_model::group::GroupConfiguration;
+use mcx_model::profile::Permission;
+use mcx_model::{McService, NonEmpty};
 
+use crate::federation::*;
 use crate::support::*;
+
+/// Whether PostgreSQL is there (else the test says why it has nothing to do).
+fn needs_postgres() -> bool {
+    let there = std::env::var_os("MCX_TEST_POSTGRES").is_some();
+    if !there {
+        eprintln!("nodes: several nodes need PostgreSQL; run under .ci/with-postgres");
+    }
+    there
+}
+
+/// Another node of a running member of the federation: its configuration, database and
+/// storage key, its own ports and data directory.
+async fn second_node(federation: &Federation, domain: &str) -> mcx_server::RunningNode {
+    let first = &federation.members[domain].config;
+    let mut config = first.clone();
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    config.server.data_dir = federation.dir.path().join(format!("{domain}-node-b"));
+    // The nodes of one system share its storage key (it seals group keys in the store).
+    config.server.storage_key = Some(first.storage_key_path());
+    if let Some(ic) = config.interconnection.as_mut() {
+        ic.listen = format!("127.0.0.1:{}", free_ports(1)).parse().unwrap();
+    }
+    mcx_server::start(config)
+        .await
+        .expect("a second node starts")
+}
 
 #[tokio::test]
 async fn a_stream_on_one_node_hears_what_another_node_commits_and_ends_with_its_session() {
-    if std::env::var_os("MCX_TEST_POSTGRES").is_none() {
-        eprintln!("nodes: several nodes need PostgreSQL; run under .ci/with-postgres");
+    if !needs_postgres() {
         return;
     }
     let a = TestSystem::example().await;
@@ -103,13 +134,7 @@ async fn a_stream_on_one_node_hears_what_another_node_commits_and_ends_with_its_
 /// back after both nodes have queued and retried requests to it.
 #[tokio::test]
 async fn each_message_to_a_partner_is_sent_by_one_node_of_the_system() {
-    use crate::federation::*;
-    use mcx_model::api::TraceDirection;
-    use mcx_model::group::GroupConfiguration;
-    use mcx_model::profile::Permission;
-    use mcx_model::{McService, NonEmpty};
-    if std::env::var_os("MCX_TEST_POSTGRES").is_none() {
-        eprintln!("nodes: several nodes need PostgreSQL; run under .ci/with-postgres");
+    if !needs_postgres() {
         return;
     }
     const POLICE: &str = "police.example";
@@ -150,17 +175,7 @@ async fn each_message_to_a_partner_is_sent_by_one_node_of_the_system() {
     );
     frank.create_group(&gid(HARBOUR), &harbour).await.unwrap();
 
-    // A second police node: same system, same database, its own ports.
-    let mut config_b = federation.members[POLICE].config.clone();
-    config_b.server.listen = "127.0.0.1:0".parse().unwrap();
-    config_b.server.data_dir = federation.dir.path().join("police-node-b");
-    config_b.server.storage_key = Some(federation.members[POLICE].config.storage_key_path());
-    if let Some(ic) = config_b.interconnection.as_mut() {
-        ic.listen = format!("127.0.0.1:{}", free_ports(1)).parse().unwrap();
-    }
-    let b = mcx_server::start(config_b)
-        .await
-        .expect("a second node starts");
+    let b = second_node(&federation, POLICE).await;
 
     // Half the users are served by each node.
     let mut clients = Vec::new();
@@ -215,13 +230,7 @@ async fn each_message_to_a_partner_is_sent_by_one_node_of_the_system() {
 /// across nodes; no answer and no stored state ever shows more than N2 groups.
 #[tokio::test(flavor = "multi_thread")]
 async fn n2_holds_when_one_users_requests_are_spread_over_two_nodes() {
-    use crate::federation::*;
-    use mcx_model::flows::affiliation::AffiliationStatus;
-    use mcx_model::group::GroupConfiguration;
-    use mcx_model::profile::Permission;
-    use mcx_model::{McService, NonEmpty};
-    if std::env::var_os("MCX_TEST_POSTGRES").is_none() {
-        eprintln!("nodes: several nodes need PostgreSQL; run under .ci/with-postgres");
+    if !needs_postgres() {
         return;
     }
     const POLICE: &str = "police.example";
@@ -245,16 +254,7 @@ async fn n2_holds_when_one_users_requests_are_spread_over_two_nodes() {
         let config = GroupConfiguration::new("G", [id(USER)], NonEmpty::one(mcptt));
         admin.create_group(&gid(group), &config).await.unwrap();
     }
-    let mut config_b = federation.members[POLICE].config.clone();
-    config_b.server.listen = "127.0.0.1:0".parse().unwrap();
-    config_b.server.data_dir = federation.dir.path().join("police-node-b");
-    config_b.server.storage_key = Some(federation.members[POLICE].config.storage_key_path());
-    if let Some(ic) = config_b.interconnection.as_mut() {
-        ic.listen = format!("127.0.0.1:{}", free_ports(1)).parse().unwrap();
-    }
-    let b = mcx_server::start(config_b)
-        .await
-        .expect("a second node starts");
+    let b = second_node(&federation, POLICE).await;
     let at_a = federation.log_on(USER, "handset").await;
     let at_b = Client::new(&b.base_url())
         .unwrap()

@@ -467,6 +467,12 @@ impl RunningNode {
         self.server.await.context("the server task failed")?;
         for task in self.tasks {
             task.abort();
+            // Aborted, not only asked: no lane is claimed again after the release below.
+            let _ = task.await;
+        }
+        if let Err(e) = self.system.gateway.release_lanes().await {
+            // Not lost: the leases pass on their own (LANE_LEASE).
+            tracing::warn!(error = %e, "stopping: releasing this node's outbox lanes failed");
         }
         if let Some(sip) = &self.sip {
             sip.stop().await;

@@ -183,6 +183,18 @@ impl InterconnectionStore for SqlStore {
         Ok(())
     }
 
+    async fn release_lanes_of(&self, holder: &str) -> StoreResult<()> {
+        if !self.is_postgres() {
+            return Ok(());
+        }
+        sqlx::query("DELETE FROM outbox_leases WHERE holder = $1")
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(failed("releasing the outbox lanes of a stopping node"))?;
+        Ok(())
+    }
+
     async fn reschedule_outbox(
         &self,
         id: i64,

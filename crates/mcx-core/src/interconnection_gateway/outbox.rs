@@ -262,6 +262,12 @@ impl InterconnectionGateway {
         }
     }
 
+    /// Gives up the leases of the lanes this node delivers: called once its dispatcher
+    /// has stopped, so the next to deliver them does not wait for the leases to pass.
+    pub async fn release_lanes(&self) -> Result<()> {
+        Ok(self.links.release_lanes_of(&self.node).await?)
+    }
+
     /// The outbox messages due now: the head of each partner's lanes.
     pub async fn due_heads(&self) -> Result<Vec<OutboxMessage>> {
         Ok(self.links.outbox_heads(self.clock.now()).await?)

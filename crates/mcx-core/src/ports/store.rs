@@ -245,6 +245,9 @@ pub trait InterconnectionStore: Send + Sync {
         lane: &str,
         holder: &str,
     ) -> StoreResult<()>;
+    /// Gives up every lease `holder` holds (a node that stops: whoever delivers next,
+    /// this node restarted or another, need not wait for them to pass).
+    async fn release_lanes_of(&self, holder: &str) -> StoreResult<()>;
     /// Records a failed attempt and when to try again.
     async fn reschedule_outbox(
         &self,

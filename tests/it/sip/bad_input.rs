@@ -168,3 +168,35 @@ async fn over_tcp_a_message_that_does_not_parse_closes_only_its_connection() {
     let peer = Peer::at("127.0.0.1", sip).await;
     assert!(alive(&peer, "tcp-alive").await);
 }
+
+/// SIP over TCP takes the UDP port. A TCP port held by another program is a start-up
+/// error that names it, not a server that silently serves UDP only.
+#[tokio::test]
+async fn a_sip_port_taken_for_tcp_stops_the_start_with_a_sentence() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port();
+    let mut config = mcx_server::config::Config::example();
+    let dir = tempfile::tempdir().unwrap();
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    config.server.data_dir = dir.path().join("data");
+    config.interconnection = None;
+    config.sip = Some(mcx_server::config::SipSection::listening(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+    ));
+    config.server.storage_url = crate::support::test_storage_url().await;
+    let started = tokio::time::timeout(Duration::from_secs(30), mcx_server::start(config))
+        .await
+        .expect("the start ends");
+    let error = match started {
+        Ok(node) => {
+            node.shutdown().await.unwrap();
+            panic!("started while its SIP TCP port was taken");
+        }
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        error.contains(&format!("cannot listen for SIP on tcp 127.0.0.1:{port}")),
+        "{error}"
+    );
+    drop(held);
+}

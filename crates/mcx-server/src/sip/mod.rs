@@ -162,7 +162,7 @@ pub async fn start(
     let xcap_root = options.xcap_root;
     let cancel = CancellationToken::new();
     let layer = TransportLayer::new(cancel.child_token());
-    let udp = bind_udp(listen, &cancel).await?;
+    let udp = bind_udp_and_tcp_port(listen, &cancel).await?;
     let addr = udp
         .get_addr()
         .get_socketaddr()
@@ -209,6 +209,12 @@ pub async fn start(
             tracing::warn!(error = ?e, "SIP endpoint stopped");
         }
     });
+    // The crate binds TCP and TLS in that task and only logs a failure: the edge is not
+    // up (nor reported) until they listen.
+    until_listening(addr, "tcp").await?;
+    if let Some(tls_addr) = tls_addr {
+        until_listening(tls_addr, "tls").await?;
+    }
     let publications = Arc::new(Publications::load(store.clone()).await?);
     let layer = rsipstack::dialog::dialog_layer::DialogLayer::new(endpoint.inner.clone());
     let (states, mut dialog_states) = layer.new_dialog_state_channel();
@@ -260,6 +266,67 @@ fn tls_address(listen: SocketAddr) -> anyhow::Result<SocketAddr> {
     let probe = std::net::TcpListener::bind(listen)
         .with_context(|| format!("cannot find a free port for SIP over TLS on {listen}"))?;
     probe.local_addr().context("reading the probed TLS port")
+}
+
+/// Binds the UDP listener at a port TCP is free at too (SIP over TCP takes UDP's port):
+/// for port 0, a port the kernel gives TCP is taken for both (a free UDP port may be a
+/// TCP port in use, by an outgoing connection for instance); a fixed port must be free
+/// for TCP, waiting as `bind_udp` does for a listener of this process being stopped.
+async fn bind_udp_and_tcp_port(
+    listen: SocketAddr,
+    cancel: &CancellationToken,
+) -> anyhow::Result<UdpConnection> {
+    if listen.port() != 0 {
+        let mut tries = 0;
+        while let Err(e) = std::net::TcpListener::bind(listen) {
+            if tries >= 100 {
+                return Err(anyhow::Error::new(e))
+                    .with_context(|| format!("cannot listen for SIP on tcp {listen}"));
+            }
+            tries += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        return bind_udp(listen, cancel).await;
+    }
+    let mut last = None;
+    for _ in 0..20 {
+        let port = std::net::TcpListener::bind(listen)
+            .and_then(|probe| probe.local_addr())
+            .with_context(|| format!("cannot find a free port for SIP on {listen}"))?
+            .port();
+        let at = SocketAddr::new(listen.ip(), port);
+        match UdpConnection::create_connection(at, None, Some(cancel.child_token())).await {
+            Ok(udp) => return Ok(udp),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(anyhow::anyhow!("{last:?}")).with_context(|| {
+        format!("cannot find a port free for SIP over both UDP and TCP on {listen}")
+    })
+}
+
+/// Whether a TCP listener is bound at `addr`. A bind with SO_REUSEADDR fails then and
+/// only then, and does not stand in the way of a listener about to bind (a plain bind
+/// would).
+fn tcp_listening(addr: SocketAddr) -> bool {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let Ok(socket) = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+    else {
+        return false;
+    };
+    let _ = socket.set_reuse_address(true);
+    matches!(socket.bind(&addr.into()), Err(e) if e.kind() == std::io::ErrorKind::AddrInUse)
+}
+
+/// Waits up to 5 s for the crate's listener at `addr`.
+async fn until_listening(addr: SocketAddr, transport: &str) -> anyhow::Result<()> {
+    for _ in 0..250 {
+        if tcp_listening(addr) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    anyhow::bail!("cannot listen for SIP on {transport} {addr} (see the warning before this)")
 }
 
 /// Binds the UDP listener; a port still held by a listener being stopped in this

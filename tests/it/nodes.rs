@@ -292,3 +292,58 @@ async fn n2_holds_when_one_users_requests_are_spread_over_two_nodes() {
     }
     b.shutdown().await.unwrap();
 }
+
+/// A stream dropped at one node and resumed at another with `Last-Event-ID` gets exactly
+/// what it missed, in order, once (issue 17 item 1).
+#[tokio::test]
+async fn a_stream_resumed_at_another_node_gets_exactly_what_it_missed() {
+    if !needs_postgres() {
+        return;
+    }
+    let a = TestSystem::example().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config_b = a.config.clone();
+    config_b.server.listen = "127.0.0.1:0".parse().unwrap();
+    config_b.server.data_dir = dir.path().join("data");
+    config_b.server.storage_key = Some(a.config.storage_key_path());
+    let b = mcx_server::start(config_b)
+        .await
+        .expect("a second node starts");
+    let alice = a.log_on_as(ALICE, "console").await;
+    let bob_at_a = a.log_on_as(BOB, "handset").await;
+    let bob_at_b = Client::new(&b.base_url())
+        .unwrap()
+        .with_token(bob_at_a.token().unwrap().to_string());
+    let ops = gid(OPS);
+    let mut config = bob_at_a.subscribe(&ops).await.unwrap().group.configuration;
+
+    let mut events = bob_at_a.events(None).await.unwrap();
+    config.display_name = "Ops v2".into();
+    alice
+        .update_group(&ops, &config, IfMatch::Version(1))
+        .await
+        .unwrap();
+    let seen = next_event(&mut events).await;
+    drop(events); // node a's connection is gone (the node, or the path to it)
+
+    for (version, name) in [(2, "Ops v3"), (3, "Ops v4")] {
+        config.display_name = name.into();
+        alice
+            .update_group(&ops, &config, IfMatch::Version(version))
+            .await
+            .unwrap();
+    }
+    let mut events = bob_at_b.events(Some(seen.id)).await.unwrap();
+    let mut names = Vec::new();
+    for _ in 0..2 {
+        match next_event(&mut events).await.event {
+            ClientEvent::GroupConfigurationChanged { group, .. } => {
+                names.push(group.configuration.display_name)
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(names, ["Ops v3", "Ops v4"], "what was missed, in order");
+    no_event(&mut events, std::time::Duration::from_millis(300)).await;
+    b.shutdown().await.unwrap();
+}

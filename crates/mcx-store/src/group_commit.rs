@@ -7,7 +7,6 @@
 //! another's. On PostgreSQL (several writers) each write keeps its own transaction.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use mcx_core::ports::{Committed, Effects, StoreError, StoreResult};
 use mcx_model::McServiceId;
@@ -103,22 +102,16 @@ pub(crate) fn start_sqlite_writer(
     )
     .map_err(failed(ctx.as_str()))?;
     // As the pool's connections: WAL, every commit durable before it is acknowledged.
-    // Checkpoints are the checkpointer's (below), not a commit's.
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
-         PRAGMA wal_autocheckpoint = 0;",
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;",
     )
     .map_err(failed(ctx.as_str()))?;
     conn.set_prepared_statement_cache_capacity(256);
-    let committed = start_checkpointer(path)?;
     let (queue, mut rx) = mpsc::unbounded_channel::<Queued>();
     std::thread::Builder::new()
         .name("mcx-sqlite-writer".into())
         .spawn(move || {
-            // Dropped with this thread: the checkpointer then ends too.
-            let committed = committed;
             while let Some(first) = rx.blocking_recv() {
-                let _ = committed.try_send(());
                 let mut batch = vec![first];
                 while batch.len() < WRITES_PER_COMMIT {
                     match rx.try_recv() {
@@ -162,55 +155,6 @@ pub(crate) fn start_sqlite_writer(
             message: e.to_string(),
         })?;
     Ok(queue)
-}
-
-/// Starts the checkpointer: a thread with its own connection that copies the WAL into
-/// the database file shortly after commits (`PASSIVE`: it never waits for, nor blocks,
-/// the writer or a reader). A commit that crossed SQLite's automatic checkpoint
-/// threshold used to run the checkpoint, and its fsync of the database file, before it
-/// was answered: a stall of tens of milliseconds for whichever writes shared that
-/// batch. Returns the writer's side: a message after commits (dropped: the thread ends,
-/// truncating the WAL).
-fn start_checkpointer(path: &std::path::Path) -> StoreResult<std::sync::mpsc::SyncSender<()>> {
-    let ctx = format!("opening the SQLite checkpointer on '{}'", path.display());
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(failed(ctx.as_str()))?;
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;")
-        .map_err(failed(ctx.as_str()))?;
-    let (committed, commits) = std::sync::mpsc::sync_channel::<()>(1);
-    std::thread::Builder::new()
-        .name("mcx-sqlite-checkpointer".into())
-        .spawn(move || {
-            use std::sync::mpsc::RecvTimeoutError;
-            let checkpoint = |mode: &str| {
-                if let Err(e) =
-                    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))
-                {
-                    tracing::warn!(error = %e, "SQLite checkpoint failed; will try again");
-                }
-            };
-            loop {
-                match commits.recv_timeout(Duration::from_secs(1)) {
-                    Ok(()) | Err(RecvTimeoutError::Timeout) => {
-                        checkpoint("PASSIVE");
-                        // At most ten checkpoints a second, whatever the commit rate.
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
-                    Err(RecvTimeoutError::Disconnected) => {
-                        checkpoint("TRUNCATE");
-                        return;
-                    }
-                }
-            }
-        })
-        .map_err(|e| StoreError {
-            context: ctx,
-            message: e.to_string(),
-        })?;
-    Ok(committed)
 }
 
 /// The outcome of a write future on the writer thread, whose statements all run at

@@ -180,10 +180,6 @@ impl SqlStore {
                         sqlx::query("PRAGMA busy_timeout = 10000")
                             .execute(&mut *conn)
                             .await?;
-                        // The writer's checkpointer thread checkpoints (group_commit).
-                        sqlx::query("PRAGMA wal_autocheckpoint = 0")
-                            .execute(&mut *conn)
-                            .await?;
                     }
                     Ok(())
                 })

@@ -18,6 +18,7 @@ mod groups;
 mod interconnection;
 mod logs;
 mod members_only;
+mod metrics;
 mod nodes;
 mod openapi;
 mod regroup;

@@ -72,6 +72,18 @@ pub struct McSystem {
 }
 
 impl McSystem {
+    /// What waits in the outbox for each partner (for operators).
+    pub async fn outbox_backlog(
+        &self,
+    ) -> crate::ports::StoreResult<Vec<crate::ports::OutboxBacklog>> {
+        self.store.outbox_backlog().await
+    }
+
+    /// Confirmed affiliations held by this system's users (for operators).
+    pub async fn affiliations_held(&self) -> crate::ports::StoreResult<u64> {
+        self.store.affiliations_held().await
+    }
+
     /// Assembles the entities over a store. Returns the system and the background task
     /// that keeps the MC service server's group policy current; spawn it. The outbox
     /// runs separately ([`InterconnectionGateway::run_outbox`]) because it needs the link.

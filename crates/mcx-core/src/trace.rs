@@ -283,6 +283,8 @@ impl PartnerLink for TracedLink {
     ) -> Result<PartnerResponse, LinkError> {
         let (entity, request_title, answer_title) = partner_flow(request);
         let peer = format!("{partner} {entity}");
+        metrics::counter!("mcx_flows_sent_total", "flow" => request.name(), "partner" => partner.to_string())
+            .increment(1);
         self.trace.record(Flow {
             entity,
             direction: Direction::Sent,
@@ -292,6 +294,13 @@ impl PartnerLink for TracedLink {
             elements: request_elements(request),
         });
         let answer = self.inner.send(partner, transaction, request).await;
+        let outcome = match &answer {
+            Ok(_) => "answered",
+            Err(LinkError::Refused { .. }) => "refused",
+            Err(LinkError::Unreachable { .. }) => "unreachable",
+        };
+        metrics::counter!("mcx_flow_answers_total", "flow" => request.name(), "partner" => partner.to_string(), "outcome" => outcome)
+            .increment(1);
         match &answer {
             Ok(response) => self.trace.record(Flow {
                 entity,
@@ -358,6 +367,10 @@ pub fn record_inbound(
 ) {
     let (entity, request_title, answer_title) = partner_flow(request);
     let peer = format!("{from} {entity}");
+    if answer.is_none() {
+        metrics::counter!("mcx_flows_received_total", "flow" => request.name(), "partner" => from.to_string())
+            .increment(1);
+    }
     match answer {
         None => trace.record(Flow {
             entity,

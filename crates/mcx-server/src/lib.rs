@@ -11,6 +11,7 @@ pub mod config;
 pub mod federation;
 pub mod interconnect;
 pub mod listener;
+mod metrics;
 pub mod node;
 pub mod pki;
 pub mod sip;

@@ -41,6 +41,7 @@ pub struct RunningNode {
 pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     let server = &config.server;
     crate::listener::raise_open_files_limit();
+    crate::metrics::install();
     let counters = Arc::new(crate::listener::Listeners::default());
     let storage_key = Some(load_storage_key(&config.storage_key_path())?);
     let options = match &server.storage_url {

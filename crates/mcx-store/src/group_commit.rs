@@ -119,6 +119,7 @@ pub(crate) fn start_sqlite_writer(
                         Err(_) => break,
                     }
                 }
+                metrics::histogram!("mcx_group_commit_writes").record(batch.len() as f64);
                 let together = {
                     let _writer = write_lock.blocking_lock();
                     in_transaction(

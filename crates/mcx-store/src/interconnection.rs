@@ -195,6 +195,41 @@ impl InterconnectionStore for SqlStore {
         Ok(())
     }
 
+    async fn outbox_backlog(&self) -> StoreResult<Vec<mcx_core::ports::OutboxBacklog>> {
+        let ctx = "reading the outbox backlog";
+        let rows = sqlx::query(
+            "SELECT partner, COUNT(*) AS depth, MIN(created_at) AS oldest, MAX(attempts) AS attempts \
+             FROM outbox GROUP BY partner ORDER BY partner",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(failed(ctx))?;
+        rows.iter()
+            .map(|row| {
+                let partner: String = row.try_get("partner").map_err(failed(ctx))?;
+                let depth: i64 = row.try_get("depth").map_err(failed(ctx))?;
+                let oldest: i64 = row.try_get("oldest").map_err(failed(ctx))?;
+                let attempts: i64 = row.try_get("attempts").map_err(failed(ctx))?;
+                Ok(mcx_core::ports::OutboxBacklog {
+                    partner: SystemDomain::parse(&partner).map_err(|e| corrupt(ctx, e))?,
+                    depth: u64::try_from(depth).unwrap_or(0),
+                    oldest: from_millis(oldest),
+                    failing: attempts > 0,
+                })
+            })
+            .collect()
+    }
+
+    async fn affiliations_held(&self) -> StoreResult<u64> {
+        let ctx = "counting affiliations";
+        let row = sqlx::query("SELECT COUNT(*) AS held FROM affiliations WHERE pending = 0")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(failed(ctx))?;
+        let held: i64 = row.try_get("held").map_err(failed(ctx))?;
+        Ok(u64::try_from(held).unwrap_or(0))
+    }
+
     async fn reschedule_outbox(
         &self,
         id: i64,

@@ -167,6 +167,19 @@ pub struct LaneHead {
     pub due: OffsetDateTime,
 }
 
+/// What waits in the outbox for one partner (an operator's view: `/metrics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxBacklog {
+    /// The partner.
+    pub partner: SystemDomain,
+    /// Messages not yet answered.
+    pub depth: u64,
+    /// When the oldest of them was queued.
+    pub oldest: OffsetDateTime,
+    /// Whether an attempt to deliver one has failed (the partner was not reached).
+    pub failing: bool,
+}
+
 /// An outbox entry as stored: one request to one partner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxMessage {
@@ -248,6 +261,10 @@ pub trait InterconnectionStore: Send + Sync {
     /// Gives up every lease `holder` holds (a node that stops: whoever delivers next,
     /// this node restarted or another, need not wait for them to pass).
     async fn release_lanes_of(&self, holder: &str) -> StoreResult<()>;
+    /// What waits for each partner that has anything waiting.
+    async fn outbox_backlog(&self) -> StoreResult<Vec<OutboxBacklog>>;
+    /// Confirmed affiliations of the users this system serves, in all.
+    async fn affiliations_held(&self) -> StoreResult<u64>;
     /// Records a failed attempt and when to try again.
     async fn reschedule_outbox(
         &self,

@@ -78,6 +78,7 @@ pub(super) async fn stream(
         cursor,
         ready: std::collections::VecDeque::new(),
         shutdown: state.shutdown.clone(),
+        _open: crate::metrics::OpenStream::opened(),
     };
     let events = futures_util::stream::unfold(feed, |mut feed| async move {
         loop {
@@ -103,6 +104,8 @@ struct Feed {
     waker: std::sync::Arc<tokio::sync::Notify>,
     ready: std::collections::VecDeque<Event>,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Counted as open while it lives (a unit struct: no memory per stream).
+    _open: crate::metrics::OpenStream,
 }
 
 impl Feed {

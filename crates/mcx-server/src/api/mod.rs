@@ -116,6 +116,8 @@ pub fn router(state: AppState, max_body_bytes: usize, xcap_root: &str) -> axum::
     let traced = axum::middleware::from_fn_with_state(state.clone(), trace::record_client_flows);
     router
         .route_layer(traced)
+        .route("/metrics", get(crate::metrics::scrape))
+        .route_layer(axum::middleware::from_fn(crate::metrics::count_requests))
         .route(
             "/v1/openapi.json",
             get({

@@ -98,12 +98,9 @@ impl McServiceServer {
                 Via::Own,
             )
             .await?;
-        Ok(build_response(
-            request.mc_service_id,
-            service,
-            &groups,
-            statuses,
-        ))
+        let response = build_response(request.mc_service_id, service, &groups, statuses);
+        count_answers("affiliate", &response.status_per_mc_service_group_id);
+        Ok(response)
     }
 
     /// §10.8.4.2 / §10.8.4.3: the requester's client de-affiliates from groups.
@@ -129,6 +126,7 @@ impl McServiceServer {
             )
             .await?;
         let response = build_response(request.mc_service_id, service, &groups, statuses);
+        count_answers("deaffiliate", &response.status_per_mc_service_group_id);
         Ok(GroupDeaffiliationResponse {
             mc_service_id: response.mc_service_id,
             mc_service_group_id_list: response.mc_service_group_id_list,
@@ -668,5 +666,28 @@ impl McServiceServer {
             }
         }
         (effects, statuses, released)
+    }
+}
+
+/// Counts a client's (de-)affiliation answers by status and cause (`/metrics`: N2
+/// refusals are `cause="n2-limit-reached"`).
+fn count_answers(
+    request: &'static str,
+    statuses: &[mcx_model::flows::affiliation::GroupAffiliationStatus],
+) {
+    for status in statuses {
+        let text = |v: serde_json::Result<serde_json::Value>| {
+            v.ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        };
+        let state = text(serde_json::to_value(status.status));
+        let cause = status
+            .cause
+            .as_ref()
+            .map(|c| text(serde_json::to_value(c)))
+            .unwrap_or_else(|| "none".to_string());
+        metrics::counter!("mcx_affiliation_answers_total", "request" => request, "status" => state, "cause" => cause)
+            .increment(1);
     }
 }

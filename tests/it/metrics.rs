@@ -1,0 +1,154 @@
+//! `/metrics` (issue 18): a scripted run against the real `mcx serve` (its own process,
+//! so its counters are only this run's), then the scrape checked against what happened.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use mcx_client::Client;
+use mcx_model::{ClientId, McService, McServiceGroupId};
+
+use crate::support::*;
+
+fn config(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
+    let text = format!(
+        "[system]\ndomain = \"police.example\"\nname = \"Police\"\ndevelopment = true\n[server]\nlisten = \"127.0.0.1:{port}\"\ndata-dir = \"{}\"\n\
+         [[users]]\nmc-service-id = \"sip:chief@police.example\"\npassword = \"pw\"\npermissions = [\"group-administration\"]\n\
+         [[users]]\nmc-service-id = \"sip:una@police.example\"\npassword = \"pw\"\n[users.services.mcptt]\ngroups = [\"{OPS}\", \"{PATROL}\"]\nmax-affiliations-n2 = 1\n\
+         [[groups]]\nmc-service-group-id = \"{OPS}\"\n[groups.configuration]\ndisplay-name = \"Ops\"\nsupported-services = [\"mcptt\"]\nlist = [{{ uri = \"sip:una@police.example\" }}]\n\
+         [[groups]]\nmc-service-group-id = \"{PATROL}\"\n[groups.configuration]\ndisplay-name = \"Patrol\"\nsupported-services = [\"mcptt\"]\nlist = [{{ uri = \"sip:una@police.example\" }}]\n",
+        dir.join("data").display()
+    );
+    let path = dir.join("mcx.toml");
+    std::fs::write(&path, text).expect("configuration written");
+    path
+}
+
+/// The samples of a scrape, by series (`name{labels}`).
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_scrape_counts_what_the_scripted_run_did() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::federation::free_ports(1);
+    let url = format!("http://127.0.0.1:{port}");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_mcx"))
+        .args(["serve", "--config"])
+        .arg(config(dir.path(), port))
+        .env_remove("MCX_STORAGE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mcx serve starts");
+    let mut up = false;
+    for _ in 0..200 {
+        if reqwest::get(format!("{url}/v1/system")).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "mcx serve answers");
+
+    let base = Client::new(&url).unwrap();
+    let phone = ClientId::parse("phone").unwrap();
+    let (una, _) = base
+        .log_on(&id("sip:una@police.example"), "pw", &phone)
+        .await
+        .unwrap();
+    let (chief, _) = base
+        .log_on(&id("sip:chief@police.example"), "pw", &phone)
+        .await
+        .unwrap();
+    let mcptt = McService::Mcptt;
+    una.affiliate(mcptt, &[McServiceGroupId::parse(OPS).unwrap()])
+        .await
+        .unwrap();
+    // N2 is 1: refused.
+    una.affiliate(mcptt, &[McServiceGroupId::parse(PATROL).unwrap()])
+        .await
+        .unwrap();
+    let _stream = una.events(None).await.unwrap();
+
+    let scrape = |token: String| {
+        let url = url.clone();
+        async move {
+            reqwest::Client::new()
+                .get(format!("{url}/metrics"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let refused = scrape(una.token().unwrap().to_string()).await;
+    assert_eq!(
+        refused.status(),
+        403,
+        "only group administrators read the metrics"
+    );
+    let answer = scrape(chief.token().unwrap().to_string()).await;
+    assert_eq!(answer.status(), 200);
+    assert!(
+        answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain"),
+        "Prometheus text format"
+    );
+    let seen = samples(&answer.text().await.unwrap());
+    let value = |series: &str| {
+        seen.get(series)
+            .copied()
+            .unwrap_or_else(|| panic!("no {series} in {seen:#?}"))
+    };
+    assert_eq!(
+        value(
+            r#"mcx_affiliation_answers_total{request="affiliate",status="affiliated",cause="none"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            r#"mcx_affiliation_answers_total{request="affiliate",status="not-affiliated",cause="n2-limit-reached"}"#
+        ),
+        1.0
+    );
+    assert_eq!(value("mcx_affiliations_held"), 1.0);
+    assert_eq!(value("mcx_event_streams_open"), 1.0);
+    assert_eq!(
+        value(r#"mcx_http_requests_total{route="/v1/affiliations",method="POST",status="200"}"#),
+        2.0
+    );
+    assert_eq!(
+        value(r#"mcx_http_requests_total{route="/v1/session",method="POST",status="201"}"#),
+        2.0
+    );
+    assert_eq!(
+        value(r#"mcx_http_requests_total{route="/metrics",method="GET",status="403"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"mcx_http_request_duration_seconds_count{route="/v1/affiliations"}"#),
+        2.0
+    );
+    assert_eq!(
+        value(r#"mcx_connections_refused_over_limit_total{listener="client-api"}"#),
+        0.0
+    );
+    assert!(
+        value("mcx_group_commit_writes_count") >= 2.0,
+        "the two answers' commits"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}

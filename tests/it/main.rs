@@ -15,6 +15,7 @@ mod events;
 mod federation;
 mod group_policy;
 mod groups;
+mod ha;
 mod interconnection;
 mod logs;
 mod members_only;

@@ -168,6 +168,17 @@ pub fn sipp() -> &'static std::path::Path {
     debian_tool(&FOUND, "sipp", "sip-tester")
 }
 
+/// `haproxy` (Debian's package), the load balancer in front of several nodes.
+pub fn haproxy() -> &'static std::path::Path {
+    static FOUND: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    // Debian puts it in /usr/sbin, which a user's PATH may not hold.
+    let sbin = std::path::Path::new("/usr/sbin/haproxy");
+    if sbin.exists() {
+        return FOUND.get_or_init(|| sbin.to_path_buf());
+    }
+    debian_tool(&FOUND, "haproxy", "haproxy")
+}
+
 /// A tool the tests need, from Debian: found on the PATH, else installed (as the
 /// PostgreSQL tests install their server). If it cannot be had the test fails: a missing
 /// validator or peer never makes a test skip.

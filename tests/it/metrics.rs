@@ -10,9 +10,9 @@ use mcx_model::{ClientId, McService, McServiceGroupId};
 
 use crate::support::*;
 
-fn config(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
+fn config(dir: &std::path::Path, port: u16, metrics_port: u16) -> std::path::PathBuf {
     let text = format!(
-        "[system]\ndomain = \"police.example\"\nname = \"Police\"\ndevelopment = true\n[server]\nlisten = \"127.0.0.1:{port}\"\ndata-dir = \"{}\"\n\
+        "[system]\ndomain = \"police.example\"\nname = \"Police\"\ndevelopment = true\n[server]\nlisten = \"127.0.0.1:{port}\"\ndata-dir = \"{}\"\nmetrics-listen = \"127.0.0.1:{metrics_port}\"\n\
          [[users]]\nmc-service-id = \"sip:chief@police.example\"\npassword = \"pw\"\npermissions = [\"group-administration\"]\n\
          [[users]]\nmc-service-id = \"sip:una@police.example\"\npassword = \"pw\"\n[users.services.mcptt]\ngroups = [\"{OPS}\", \"{PATROL}\"]\nmax-affiliations-n2 = 1\n\
          [[groups]]\nmc-service-group-id = \"{OPS}\"\n[groups.configuration]\ndisplay-name = \"Ops\"\nsupported-services = [\"mcptt\"]\nlist = [{{ uri = \"sip:una@police.example\" }}]\n\
@@ -39,11 +39,11 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
 async fn the_scrape_counts_what_the_scripted_run_did() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let port = crate::federation::free_ports(1);
+    let port = crate::federation::free_ports(2);
     let url = format!("http://127.0.0.1:{port}");
     let mut server = Command::new(env!("CARGO_BIN_EXE_mcx"))
         .args(["serve", "--config"])
-        .arg(config(dir.path(), port))
+        .arg(config(dir.path(), port, port + 1))
         .env_remove("MCX_STORAGE_URL")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -149,6 +149,25 @@ async fn the_scrape_counts_what_the_scripted_run_did() {
         value("mcx_group_commit_writes_count") >= 2.0,
         "the two answers' commits"
     );
+
+    // The metrics listener serves the same series without a token; the client API
+    // asks for one.
+    let open = reqwest::get(format!("http://127.0.0.1:{}/metrics", port + 1))
+        .await
+        .unwrap();
+    assert_eq!(open.status(), 200);
+    let open = samples(&open.text().await.unwrap());
+    assert_eq!(open.get("mcx_affiliations_held"), Some(&1.0), "{open:#?}");
+    let elsewhere = reqwest::get(format!("http://127.0.0.1:{}/v1/session", port + 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        elsewhere.status(),
+        404,
+        "the metrics listener serves /metrics only"
+    );
+    let anonymous = reqwest::get(format!("{url}/metrics")).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
     let _ = server.kill();
     let _ = server.wait();
 }

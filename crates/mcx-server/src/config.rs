@@ -207,6 +207,11 @@ pub struct ServerSection {
     /// data directory when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_url: Option<String>,
+    /// Where Prometheus may scrape `GET /metrics` without a token (a separate listener,
+    /// e.g. `127.0.0.1:9464`, reachable by the monitoring network only). Without it,
+    /// `/metrics` is served on the client API to group administrators only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// How long a session lasts after log-on, in seconds.
     #[serde(default = "default_session_ttl")]
     pub session_ttl_seconds: u64,
@@ -315,6 +320,7 @@ impl Default for ServerSection {
             data_dir: default_data_dir(),
             storage_url: None,
             storage_key: None,
+            metrics_listen: None,
             session_ttl_seconds: default_session_ttl(),
             max_body_bytes: default_max_body(),
             remote_change_timeout_seconds: default_change_timeout(),

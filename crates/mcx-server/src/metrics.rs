@@ -132,6 +132,24 @@ pub(crate) async fn scrape(
     caller
         .requester
         .require(Permission::GroupAdministration, "read the server's metrics")?;
+    render(&state).await
+}
+
+/// `GET /metrics` on the metrics listener (`[server] metrics-listen`): no token; the
+/// listener's address is what limits who may scrape.
+pub(crate) async fn scrape_open(State(state): State<AppState>) -> Result<Response, ApiError> {
+    render(&state).await
+}
+
+/// The metrics listener's router.
+pub(crate) fn router(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", axum::routing::get(scrape_open))
+        .fallback(crate::api::problem::no_route)
+        .with_state(state)
+}
+
+async fn render(state: &AppState) -> Result<Response, ApiError> {
     let Some(handle) = install() else {
         return Ok((
             [(
@@ -142,7 +160,7 @@ pub(crate) async fn scrape(
         )
             .into_response());
     };
-    read_state(&state).await?;
+    read_state(state).await?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

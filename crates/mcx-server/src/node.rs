@@ -29,6 +29,7 @@ use crate::interconnect::{EndpointState, HttpsPartnerLink};
 pub struct RunningNode {
     addr: SocketAddr,
     interconnection_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     sip: Option<crate::sip::SipEdge>,
     system: Arc<McSystem>,
     store: Arc<SqlStore>,
@@ -213,6 +214,32 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         listeners: counters.clone(),
         certificate_refusals,
     };
+    let metrics_addr = match server.metrics_listen {
+        Some(listen) => {
+            let listener = TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {listen}"))?;
+            let addr = listener
+                .local_addr()
+                .context("reading the metrics address")?;
+            let app = crate::metrics::router(state.clone());
+            let mut down = shutdown_rx.clone();
+            tasks.push(tokio::spawn(async move {
+                let stopped = async move {
+                    let _ = down.wait_for(|d| *d).await;
+                };
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    tracing::warn!(error = %e, "the metrics listener stopped");
+                }
+            }));
+            tracing::info!(%addr, "metrics listening");
+            Some(addr)
+        }
+        None => None,
+    };
     let app = api::router(state, server.max_body_bytes, &server.xcap_root)
         .layer(TraceLayer::new_for_http());
     let server_task = crate::listener::accept_loop(
@@ -286,6 +313,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
     Ok(RunningNode {
         addr,
         interconnection_addr,
+        metrics_addr,
         sip,
         system,
         store,
@@ -450,6 +478,11 @@ impl RunningNode {
     /// The interconnection endpoint's address, if the system has one.
     pub fn interconnection_addr(&self) -> Option<SocketAddr> {
         self.interconnection_addr
+    }
+
+    /// The metrics listener's address, if `[server] metrics-listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The MC system's entities.

@@ -1,5 +1,6 @@
-//! `mcx serve`'s logs (issue 18): `--log-format json` writes one JSON object per line,
-//! and a `RUST_LOG` that is not a filter is refused with a sentence that says so.
+//! `mcx serve`'s logs (issue 18): `--log-format json` writes one JSON object per line, a
+//! flow between systems is one line at each with one correlation ID, and a `RUST_LOG`
+//! that is not a filter is refused with a sentence that says so.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
@@ -84,4 +85,118 @@ fn a_log_filter_that_does_not_parse_is_refused_with_a_sentence() {
     );
     // Nothing was started: no data directory was made.
     assert!(!dir.path().join("data").exists(), "nothing made");
+}
+
+/// Reads a child's standard error lines as they come.
+fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let stderr = child.stderr.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// With `RUST_LOG=warn,mcx::flow=info`, each system logs one JSON line per flow between
+/// systems, and the sender's and the receiver's lines carry the same correlation ID.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flow_between_systems_is_one_line_at_each_with_one_correlation_id() {
+    use mcx_model::{ClientId, McService, McServiceGroupId};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cwd = tempfile::tempdir().unwrap();
+    let base = crate::federation::free_ports(4);
+    let status = Command::new(env!("CARGO_BIN_EXE_mcx"))
+        .args([
+            "config",
+            "federation",
+            "fed",
+            "police.example",
+            "fire.example",
+            "--base-port",
+        ])
+        .arg(base.to_string())
+        .current_dir(cwd.path())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let serve = |domain: &str| {
+        Command::new(env!("CARGO_BIN_EXE_mcx"))
+            .args(["serve", "--log-format", "json", "--config"])
+            .arg(format!("fed/{domain}.toml"))
+            .current_dir(cwd.path())
+            .env("RUST_LOG", "warn,mcx::flow=info")
+            .env_remove("MCX_STORAGE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mcx serve starts")
+    };
+    let mut police = serve("police.example");
+    let mut fire = serve("fire.example");
+    let (police_lines, fire_lines) = (lines_of(&mut police), lines_of(&mut fire));
+    let url = format!("http://127.0.0.1:{base}");
+    for port in [base, base + 2] {
+        crate::federation::eventually(&format!("port {port} answers"), || async move {
+            reqwest::get(format!("http://127.0.0.1:{port}/v1/system"))
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await;
+    }
+    let (user1, _) = mcx_client::Client::new(&url)
+        .unwrap()
+        .log_on(
+            &crate::support::id("sip:user1@police.example"),
+            "user1",
+            &ClientId::parse("phone").unwrap(),
+        )
+        .await
+        .unwrap();
+    let fire_ops = McServiceGroupId::parse("sip:ops@fire.example").unwrap();
+    user1
+        .affiliate(McService::Mcptt, &[fire_ops])
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = police.kill();
+    let _ = fire.kill();
+    let _ = (police.wait(), fire.wait());
+    let parse = |lines: std::sync::mpsc::Receiver<String>| -> Vec<serde_json::Value> {
+        lines
+            .try_iter()
+            .map(|l| serde_json::from_str(&l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    };
+    let (police_log, fire_log) = (parse(police_lines), parse(fire_lines));
+    let flows = |log: &[serde_json::Value], direction: &str| -> Vec<(String, String)> {
+        log.iter()
+            .filter(|l| l["target"] == "mcx::flow" && l["fields"]["direction"] == direction)
+            .map(|l| {
+                (
+                    l["fields"]["flow"].as_str().unwrap_or_default().to_string(),
+                    l["fields"]["correlation"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect()
+    };
+    let sent = flows(&police_log, "Sent");
+    let received = flows(&fire_log, "Received");
+    let (flow, correlation) = sent
+        .iter()
+        .find(|(flow, _)| flow.to_lowercase().contains("affiliation"))
+        .unwrap_or_else(|| panic!("police logs the affiliation request it sent: {police_log:#?}"));
+    assert!(!correlation.is_empty(), "a correlation ID");
+    assert!(
+        received.iter().any(|(f, c)| f == flow && c == correlation),
+        "fire logs the same flow with the same correlation ID: {received:?}"
+    );
 }

@@ -5,7 +5,7 @@
 //! unanswered at the kill may be either way.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,27 +41,6 @@ fn config(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
     path
 }
 
-fn serve(config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_mcx"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mcx serve starts")
-}
-
-async fn answering(url: &str) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    for _ in 0..200 {
-        if reqwest::get(format!("{url}/v1/openapi.json")).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("mcx serve does not answer at {url}");
-}
-
 /// What one client knows of its groups: the last acknowledged state of each, and the
 /// group of a request that got no answer (its outcome unknown).
 #[derive(Default, Clone)]
@@ -77,7 +56,7 @@ async fn every_acknowledged_affiliation_survives_a_kill_during_peak_load() {
     let port = crate::federation::free_ports(1);
     let url = format!("http://127.0.0.1:{port}");
     let config = config(dir.path(), port);
-    let mut server = serve(&config);
+    let mut server = spawn_serve(&config);
     answering(&url).await;
 
     let base = Client::new(&url).unwrap();
@@ -159,7 +138,7 @@ async fn every_acknowledged_affiliation_survives_a_kill_during_peak_load() {
     }
     // The loop above saw `wanted` answers before the kill: the load did run.
 
-    let mut restarted = serve(&config);
+    let mut restarted = spawn_serve(&config);
     answering(&url).await;
     for (i, client) in clients.iter().enumerate() {
         let held: BTreeMap<String, bool> = client

@@ -54,28 +54,6 @@ fn node_config(
     path
 }
 
-fn serve(config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_mcx"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mcx serve starts")
-}
-
-async fn answering(url: &str) {
-    for _ in 0..400 {
-        if let Ok(answer) = reqwest::get(format!("{url}/v1/system")).await
-            && answer.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nothing answers at {url}");
-}
-
 fn start_haproxy(dir: &std::path::Path, front: u16, nodes: &[u16]) -> Child {
     let servers: String = nodes
         .iter()
@@ -112,9 +90,9 @@ async fn a_node_killed_under_load_loses_nothing_acknowledged_and_the_clients_car
     let dir = tempfile::tempdir().unwrap();
     let ports = crate::federation::free_ports(3);
     let (port_a, port_b, front) = (ports, ports + 1, ports + 2);
-    let mut node_a = serve(&node_config(dir.path(), "a", port_a, &storage_url));
+    let mut node_a = spawn_serve(&node_config(dir.path(), "a", port_a, &storage_url));
     answering(&format!("http://127.0.0.1:{port_a}")).await;
-    let mut node_b = serve(&node_config(dir.path(), "b", port_b, &storage_url));
+    let mut node_b = spawn_serve(&node_config(dir.path(), "b", port_b, &storage_url));
     answering(&format!("http://127.0.0.1:{port_b}")).await;
     let mut proxy = start_haproxy(dir.path(), front, &[port_a, port_b]);
     let url = format!("http://127.0.0.1:{front}");

@@ -48,14 +48,7 @@ async fn a_stream_on_one_node_hears_what_another_node_commits_and_ends_with_its_
     }
     let a = TestSystem::example().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut config_b = a.config.clone();
-    config_b.server.listen = "127.0.0.1:0".parse().unwrap();
-    config_b.server.data_dir = dir.path().join("data");
-    // The nodes of one system share its storage key (it seals group keys in the store).
-    config_b.server.storage_key = Some(a.config.storage_key_path());
-    let b = mcx_server::start(config_b)
-        .await
-        .expect("a second node starts");
+    let b = second_node_of(&a, dir.path()).await;
 
     let alice = a.log_on_as(ALICE, "console").await;
     let bob_at_a = a.log_on_as(BOB, "handset").await;
@@ -302,13 +295,7 @@ async fn a_stream_resumed_at_another_node_gets_exactly_what_it_missed() {
     }
     let a = TestSystem::example().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut config_b = a.config.clone();
-    config_b.server.listen = "127.0.0.1:0".parse().unwrap();
-    config_b.server.data_dir = dir.path().join("data");
-    config_b.server.storage_key = Some(a.config.storage_key_path());
-    let b = mcx_server::start(config_b)
-        .await
-        .expect("a second node starts");
+    let b = second_node_of(&a, dir.path()).await;
     let alice = a.log_on_as(ALICE, "console").await;
     let bob_at_a = a.log_on_as(BOB, "handset").await;
     let bob_at_b = Client::new(&b.base_url())

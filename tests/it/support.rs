@@ -278,3 +278,41 @@ pub async fn end_sessions_in_store(config: &Config, user: &str) {
     }
     store.close().await;
 }
+
+/// Starts the real `mcx serve` on a configuration file, its output discarded.
+pub fn spawn_serve(config: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mcx"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mcx serve starts")
+}
+
+/// Waits (up to 20 s) until `GET /v1/system` at `url` answers with success.
+pub async fn answering(url: &str) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    for _ in 0..400 {
+        if let Ok(answer) = reqwest::get(format!("{url}/v1/system")).await
+            && answer.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing answers at {url}");
+}
+
+/// Another node of `first`'s system (PostgreSQL): its configuration and storage key, its
+/// own listener and data directory under `dir`.
+pub async fn second_node_of(first: &TestSystem, dir: &std::path::Path) -> RunningNode {
+    let mut config = first.config.clone();
+    config.server.listen = "127.0.0.1:0".parse().expect("address");
+    config.server.data_dir = dir.join("data");
+    // The nodes of one system share its storage key (it seals group keys in the store).
+    config.server.storage_key = Some(first.config.storage_key_path());
+    mcx_server::start(config)
+        .await
+        .expect("a second node starts")
+}

@@ -5,7 +5,6 @@
 //! unanswered at the kill may be either way.
 
 use std::collections::BTreeMap;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

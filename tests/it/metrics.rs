@@ -1,5 +1,6 @@
 //! `/metrics` (issue 18): a scripted run against the real `mcx serve` (its own process,
-//! so its counters are only this run's), then the scrape checked against what happened.
+//! so its counters are only this run's), then the scrape checked against what happened;
+//! and partner flows, a partner going down and coming back, in two in-process systems.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -170,4 +171,118 @@ async fn the_scrape_counts_what_the_scripted_run_did() {
     assert_eq!(anonymous.status(), 401);
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// Partner flows and the outbox in the scrape: in-process systems share the process's
+/// recorder with the other tests, so counters are checked as at least what this test
+/// did, and the outbox gauges (read from this system's store at the scrape) exactly.
+#[tokio::test]
+async fn partner_flows_and_a_partner_down_show_in_the_scrape() {
+    use crate::federation::*;
+    use mcx_model::NonEmpty;
+    use mcx_model::group::GroupConfiguration;
+    use mcx_model::profile::Permission;
+    const POLICE: &str = "police.example";
+    const FIRE: &str = "fire.example";
+    const CHIEF: &str = "sip:chief@police.example";
+    const OFFICER: &str = "sip:officer@police.example";
+    const FRANK: &str = "sip:frank@fire.example";
+    const HARBOUR: &str = "sip:harbour@fire.example";
+    let mcptt = McService::Mcptt;
+    let mut federation = Federation::new(vec![
+        (
+            POLICE,
+            vec![
+                profiled_user(CHIEF, &[(mcptt, &[], 4)], &Permission::ALL),
+                profiled_user(OFFICER, &[(mcptt, &[HARBOUR], 4)], &[]),
+            ],
+            vec![Relation::full(FIRE)],
+        ),
+        (
+            FIRE,
+            vec![profiled_user(
+                FRANK,
+                &[(mcptt, &[HARBOUR], 4)],
+                &Permission::ALL,
+            )],
+            vec![Relation::full(POLICE)],
+        ),
+    ]);
+    federation.start_all().await;
+    let frank = federation.log_on(FRANK, "console").await;
+    let harbour =
+        GroupConfiguration::new("Harbour", [id(OFFICER), id(FRANK)], NonEmpty::one(mcptt));
+    frank.create_group(&gid(HARBOUR), &harbour).await.unwrap();
+    let chief = federation.log_on(CHIEF, "console").await;
+    let officer = federation.log_on(OFFICER, "handset").await;
+    let police_url = federation.node(POLICE).base_url();
+    let scrape = || {
+        let (url, token) = (police_url.clone(), chief.token().unwrap().to_string());
+        async move {
+            let answer = reqwest::Client::new()
+                .get(format!("{url}/metrics"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200);
+            samples(&answer.text().await.unwrap())
+        }
+    };
+    let at = |seen: &BTreeMap<String, f64>, series: &str| seen.get(series).copied().unwrap_or(0.0);
+    let sent = r#"mcx_flows_sent_total{flow="group-affiliation",partner="fire.example"}"#;
+    let answered = r#"mcx_flow_answers_total{flow="group-affiliation",partner="fire.example",outcome="answered"}"#;
+    let before = scrape().await;
+    officer.affiliate(mcptt, &[gid(HARBOUR)]).await.unwrap();
+    crate::federation::eventually("the affiliation's flow is counted", || async {
+        let now = scrape().await;
+        (at(&now, sent) >= at(&before, sent) + 1.0
+            && at(&now, answered) >= at(&before, answered) + 1.0)
+            .then_some(())
+    })
+    .await;
+    // What the affiliation also set going (the group's configuration for police) drains.
+    crate::federation::eventually("nothing waits for fire, and its link is up", || async {
+        let now = scrape().await;
+        (at(&now, r#"mcx_outbox_depth{partner="fire.example"}"#) == 0.0
+            && at(&now, r#"mcx_partner_link_up{partner="fire.example"}"#) == 1.0)
+            .then_some(())
+    })
+    .await;
+
+    // Fire goes down: the de-affiliation waits in the outbox and the link shows down.
+    federation.stop(FIRE).await;
+    officer.deaffiliate(mcptt, &[gid(HARBOUR)]).await.unwrap();
+    crate::federation::eventually(
+        "the waiting flow and the failing link are shown",
+        || async {
+            let now = scrape().await;
+            (at(&now, r#"mcx_outbox_depth{partner="fire.example"}"#) >= 1.0
+                && at(&now, r#"mcx_partner_link_up{partner="fire.example"}"#) == 0.0)
+                .then_some(())
+        },
+    )
+    .await;
+    let now = scrape().await;
+    assert!(
+        at(
+            &now,
+            r#"mcx_outbox_oldest_age_seconds{partner="fire.example"}"#
+        ) >= 0.0
+    );
+    assert!(
+        at(
+            &now,
+            r#"mcx_flow_answers_total{flow="group-deaffiliation",partner="fire.example",outcome="unreachable"}"#
+        ) >= 1.0
+    );
+    // Back: delivered, nothing waits, the link is up.
+    federation.start(FIRE).await;
+    crate::federation::eventually("the outbox drains once fire is back", || async {
+        let now = scrape().await;
+        (at(&now, r#"mcx_outbox_depth{partner="fire.example"}"#) == 0.0
+            && at(&now, r#"mcx_partner_link_up{partner="fire.example"}"#) == 1.0)
+            .then_some(())
+    })
+    .await;
 }

@@ -361,35 +361,15 @@ async fn many_users_affiliating_to_a_partner_group_at_once_are_all_answered() {
     let users: Vec<String> = (0..48)
         .map(|i| format!("sip:u{i}@police.example"))
         .collect();
-    let mut harbour_members: Vec<&str> = users.iter().map(String::as_str).collect();
-    harbour_members.push(FRANK);
-    let mut federation = Federation::new(vec![
-        (
-            POLICE,
-            users
-                .iter()
-                .map(|u| profiled_user(u, &[(MCPTT, &[HARBOUR], 4)], &[]))
-                .collect(),
-            vec![Relation::full(FIRE)],
-        ),
-        (
-            FIRE,
-            vec![profiled_user(
-                FRANK,
-                &[(MCPTT, &[HARBOUR], 4)],
-                &Permission::ALL,
-            )],
-            vec![Relation::full(POLICE)],
-        ),
-    ]);
-    federation.start_all().await;
-    let frank = federation.log_on(FRANK, "console").await;
-    let harbour = GroupConfiguration::new(
-        "Harbour",
-        harbour_members.iter().map(|u| id(u)),
-        NonEmpty::one(MCPTT),
-    );
-    frank.create_group(&gid(HARBOUR), &harbour).await.unwrap();
+    let members: Vec<&str> = users.iter().map(String::as_str).collect();
+    let (federation, frank) = police_and_fire_with_harbour(
+        users
+            .iter()
+            .map(|u| profiled_user(u, &[(MCPTT, &[HARBOUR], 4)], &[]))
+            .collect(),
+        &members,
+    )
+    .await;
     let mut clients = Vec::new();
     for user in &users {
         clients.push(federation.log_on(user, "handset").await);

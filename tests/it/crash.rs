@@ -18,26 +18,20 @@ const USERS: usize = 40;
 const GROUPS: [&str; 2] = [OPS, PATROL];
 
 fn config(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
-    let mut text = format!(
-        "[system]\ndomain = \"police.example\"\nname = \"Police\"\ndevelopment = true\n[server]\nlisten = \"127.0.0.1:{port}\"\ndata-dir = \"{}\"\n",
-        dir.join("data").display()
-    );
-    let members: String = (0..USERS)
-        .map(|i| format!("{{ uri = \"sip:u{i}@police.example\" }},"))
+    let users: Vec<String> = (0..USERS)
+        .map(|i| format!("sip:u{i}@police.example"))
         .collect();
-    for i in 0..USERS {
-        text.push_str(&format!(
-            "[[users]]\nmc-service-id = \"sip:u{i}@police.example\"\npassword = \"pw\"\n[users.services.mcptt]\ngroups = [\"{OPS}\", \"{PATROL}\"]\nmax-affiliations-n2 = 2\n"
-        ));
+    let mut toml = PoliceToml::new(&format!(
+        "listen = \"127.0.0.1:{port}\"\ndata-dir = \"{}\"",
+        dir.join("data").display()
+    ));
+    for user in &users {
+        toml = toml.user(user, &[], &GROUPS, 2);
     }
     for group in GROUPS {
-        text.push_str(&format!(
-            "[[groups]]\nmc-service-group-id = \"{group}\"\n[groups.configuration]\ndisplay-name = \"g\"\nsupported-services = [\"mcptt\"]\nlist = [{members}]\n"
-        ));
+        toml = toml.group(group, "g", &users);
     }
-    let path = dir.join("mcx.toml");
-    std::fs::write(&path, text).expect("configuration written");
-    path
+    toml.write(dir.join("mcx.toml"))
 }
 
 /// What one client knows of its groups: the last acknowledged state of each, and the

@@ -340,3 +340,44 @@ pub async fn fire_facing_police() -> (Federation, std::net::SocketAddr, reqwest:
     let police = raw_partner_client(&federation.pki_dir(), Some((&cert, &key)), FIRE, addr);
     (federation, addr, police)
 }
+
+/// Fire's administrator and the group of fire that police users affiliate to in the
+/// helper below.
+pub const HARBOUR_ADMIN: &str = "sip:frank@fire.example";
+pub const HARBOUR_GROUP: &str = "sip:harbour@fire.example";
+
+/// Police and fire, partners of each other with every capability, both running, and
+/// fire's harbour group created by its administrator (frank) with `police_members` and
+/// frank as members. Returns the federation and frank's client.
+pub async fn police_and_fire_with_harbour(
+    police_users: Vec<UserConfig>,
+    police_members: &[&str],
+) -> (Federation, Client) {
+    use mcx_model::NonEmpty;
+    use mcx_model::group::GroupConfiguration;
+    let mcptt = McService::Mcptt;
+    let mut federation = Federation::new(vec![
+        (POLICE, police_users, vec![Relation::full(FIRE)]),
+        (
+            FIRE,
+            vec![profiled_user(
+                HARBOUR_ADMIN,
+                &[(mcptt, &[HARBOUR_GROUP], 4)],
+                &mcx_model::profile::Permission::ALL,
+            )],
+            vec![Relation::full(POLICE)],
+        ),
+    ]);
+    federation.start_all().await;
+    let frank = federation.log_on(HARBOUR_ADMIN, "console").await;
+    let members = police_members
+        .iter()
+        .chain([&HARBOUR_ADMIN])
+        .map(|u| crate::support::id(u));
+    let harbour = GroupConfiguration::new("Harbour", members, NonEmpty::one(mcptt));
+    frank
+        .create_group(&crate::support::gid(HARBOUR_GROUP), &harbour)
+        .await
+        .expect("fire's administrator creates harbour");
+    (federation, frank)
+}

@@ -29,29 +29,25 @@ fn node_config(
     port: u16,
     storage_url: &str,
 ) -> std::path::PathBuf {
-    let mut text = format!(
-        "[system]\ndomain = \"police.example\"\nname = \"Police\"\ndevelopment = true\n[server]\nlisten = \"127.0.0.1:{port}\"\ndata-dir = \"{}\"\nstorage-url = \"{storage_url}\"\nstorage-key = \"{}\"\n",
+    const CHIEF: &str = "sip:chief@police.example";
+    let mut toml = PoliceToml::new(&format!(
+        "listen = \"127.0.0.1:{port}\"\ndata-dir = \"{}\"\nstorage-url = \"{storage_url}\"\nstorage-key = \"{}\"",
         dir.join(node).display(),
         dir.join("storage.key").display(),
-    );
-    text.push_str("[[users]]\nmc-service-id = \"sip:chief@police.example\"\npassword = \"pw\"\npermissions = [\"group-administration\"]\n[users.services.mcptt]\ngroups = [\"sip:ops@police.example\"]\nmax-affiliations-n2 = 2\n");
-    let members: String = (0..USERS)
-        .map(|i| format!("{{ uri = \"sip:h{i}@police.example\" }},"))
+    ))
+    .user(CHIEF, &["group-administration"], &[OPS], 2);
+    let mut members: Vec<String> = (0..USERS)
+        .map(|i| format!("sip:h{i}@police.example"))
         .collect();
-    for i in 0..USERS {
+    for user in &members {
         // N2 = 1 with two groups: every user is sometimes refused.
-        text.push_str(&format!(
-            "[[users]]\nmc-service-id = \"sip:h{i}@police.example\"\npassword = \"pw\"\n[users.services.mcptt]\ngroups = [\"{OPS}\", \"{PATROL}\"]\nmax-affiliations-n2 = 1\n"
-        ));
+        toml = toml.user(user, &[], &GROUPS, 1);
     }
+    members.push(CHIEF.to_string());
     for group in GROUPS {
-        text.push_str(&format!(
-            "[[groups]]\nmc-service-group-id = \"{group}\"\n[groups.configuration]\ndisplay-name = \"g\"\nsupported-services = [\"mcptt\"]\nlist = [{members} {{ uri = \"sip:chief@police.example\" }}]\n"
-        ));
+        toml = toml.group(group, "g", &members);
     }
-    let path = dir.join(format!("{node}.toml"));
-    std::fs::write(&path, text).expect("configuration written");
-    path
+    toml.write(dir.join(format!("{node}.toml")))
 }
 
 fn start_haproxy(dir: &std::path::Path, front: u16, nodes: &[u16]) -> Child {

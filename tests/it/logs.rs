@@ -7,13 +7,12 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn config(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
-    let text = format!(
-        "[system]\ndomain = \"police.example\"\nname = \"Police\"\ndevelopment = true\n[server]\nlisten = \"127.0.0.1:{port}\"\ndata-dir = \"{}\"\n[[users]]\nmc-service-id = \"sip:ann@police.example\"\npassword = \"pw\"\n",
+    crate::support::PoliceToml::new(&format!(
+        "listen = \"127.0.0.1:{port}\"\ndata-dir = \"{}\"",
         dir.join("data").display()
-    );
-    let path = dir.join("mcx.toml");
-    std::fs::write(&path, text).expect("configuration written");
-    path
+    ))
+    .user("sip:ann@police.example", &[], &[], 0)
+    .write(dir.join("mcx.toml"))
 }
 
 #[test]

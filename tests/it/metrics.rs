@@ -12,17 +12,16 @@ use mcx_model::{ClientId, McService, McServiceGroupId};
 use crate::support::*;
 
 fn config(dir: &std::path::Path, port: u16, metrics_port: u16) -> std::path::PathBuf {
-    let text = format!(
-        "[system]\ndomain = \"police.example\"\nname = \"Police\"\ndevelopment = true\n[server]\nlisten = \"127.0.0.1:{port}\"\ndata-dir = \"{}\"\nmetrics-listen = \"127.0.0.1:{metrics_port}\"\n\
-         [[users]]\nmc-service-id = \"sip:chief@police.example\"\npassword = \"pw\"\npermissions = [\"group-administration\"]\n\
-         [[users]]\nmc-service-id = \"sip:una@police.example\"\npassword = \"pw\"\n[users.services.mcptt]\ngroups = [\"{OPS}\", \"{PATROL}\"]\nmax-affiliations-n2 = 1\n\
-         [[groups]]\nmc-service-group-id = \"{OPS}\"\n[groups.configuration]\ndisplay-name = \"Ops\"\nsupported-services = [\"mcptt\"]\nlist = [{{ uri = \"sip:una@police.example\" }}]\n\
-         [[groups]]\nmc-service-group-id = \"{PATROL}\"\n[groups.configuration]\ndisplay-name = \"Patrol\"\nsupported-services = [\"mcptt\"]\nlist = [{{ uri = \"sip:una@police.example\" }}]\n",
+    let una = ["sip:una@police.example".to_string()];
+    PoliceToml::new(&format!(
+        "listen = \"127.0.0.1:{port}\"\ndata-dir = \"{}\"\nmetrics-listen = \"127.0.0.1:{metrics_port}\"",
         dir.join("data").display()
-    );
-    let path = dir.join("mcx.toml");
-    std::fs::write(&path, text).expect("configuration written");
-    path
+    ))
+    .user("sip:chief@police.example", &["group-administration"], &[], 0)
+    .user(&una[0], &[], &[OPS, PATROL], 1)
+    .group(OPS, "Ops", &una)
+    .group(PATROL, "Patrol", &una)
+    .write(dir.join("mcx.toml"))
 }
 
 /// The samples of a scrape, by series (`name{labels}`).
@@ -179,40 +178,19 @@ async fn the_scrape_counts_what_the_scripted_run_did() {
 #[tokio::test]
 async fn partner_flows_and_a_partner_down_show_in_the_scrape() {
     use crate::federation::*;
-    use mcx_model::NonEmpty;
-    use mcx_model::group::GroupConfiguration;
     use mcx_model::profile::Permission;
-    const POLICE: &str = "police.example";
-    const FIRE: &str = "fire.example";
     const CHIEF: &str = "sip:chief@police.example";
     const OFFICER: &str = "sip:officer@police.example";
-    const FRANK: &str = "sip:frank@fire.example";
-    const HARBOUR: &str = "sip:harbour@fire.example";
+    const HARBOUR: &str = HARBOUR_GROUP;
     let mcptt = McService::Mcptt;
-    let mut federation = Federation::new(vec![
-        (
-            POLICE,
-            vec![
-                profiled_user(CHIEF, &[(mcptt, &[], 4)], &Permission::ALL),
-                profiled_user(OFFICER, &[(mcptt, &[HARBOUR], 4)], &[]),
-            ],
-            vec![Relation::full(FIRE)],
-        ),
-        (
-            FIRE,
-            vec![profiled_user(
-                FRANK,
-                &[(mcptt, &[HARBOUR], 4)],
-                &Permission::ALL,
-            )],
-            vec![Relation::full(POLICE)],
-        ),
-    ]);
-    federation.start_all().await;
-    let frank = federation.log_on(FRANK, "console").await;
-    let harbour =
-        GroupConfiguration::new("Harbour", [id(OFFICER), id(FRANK)], NonEmpty::one(mcptt));
-    frank.create_group(&gid(HARBOUR), &harbour).await.unwrap();
+    let (mut federation, _) = police_and_fire_with_harbour(
+        vec![
+            profiled_user(CHIEF, &[(mcptt, &[], 4)], &Permission::ALL),
+            profiled_user(OFFICER, &[(mcptt, &[HARBOUR], 4)], &[]),
+        ],
+        &[OFFICER],
+    )
+    .await;
     let chief = federation.log_on(CHIEF, "console").await;
     let officer = federation.log_on(OFFICER, "handset").await;
     let police_url = federation.node(POLICE).base_url();

@@ -130,43 +130,20 @@ async fn each_message_to_a_partner_is_sent_by_one_node_of_the_system() {
     if !needs_postgres() {
         return;
     }
-    const POLICE: &str = "police.example";
-    const FIRE: &str = "fire.example";
-    const FRANK: &str = "sip:frank@fire.example";
-    const HARBOUR: &str = "sip:harbour@fire.example";
+    const HARBOUR: &str = HARBOUR_GROUP;
     let mcptt = McService::Mcptt;
     let users: Vec<String> = (0..16)
         .map(|i| format!("sip:n{i}@police.example"))
         .collect();
-    let mut members: Vec<&str> = users.iter().map(String::as_str).collect();
-    members.push(FRANK);
-    let mut federation = Federation::new(vec![
-        (
-            POLICE,
-            users
-                .iter()
-                .map(|u| profiled_user(u, &[(mcptt, &[HARBOUR], 4)], &[]))
-                .collect(),
-            vec![Relation::full(FIRE)],
-        ),
-        (
-            FIRE,
-            vec![profiled_user(
-                FRANK,
-                &[(mcptt, &[HARBOUR], 4)],
-                &Permission::ALL,
-            )],
-            vec![Relation::full(POLICE)],
-        ),
-    ]);
-    federation.start_all().await;
-    let frank = federation.log_on(FRANK, "console").await;
-    let harbour = GroupConfiguration::new(
-        "Harbour",
-        members.iter().map(|u| id(u)),
-        NonEmpty::one(mcptt),
-    );
-    frank.create_group(&gid(HARBOUR), &harbour).await.unwrap();
+    let members: Vec<&str> = users.iter().map(String::as_str).collect();
+    let (mut federation, _) = police_and_fire_with_harbour(
+        users
+            .iter()
+            .map(|u| profiled_user(u, &[(mcptt, &[HARBOUR], 4)], &[]))
+            .collect(),
+        &members,
+    )
+    .await;
 
     let b = second_node(&federation, POLICE).await;
 
@@ -194,7 +171,7 @@ async fn each_message_to_a_partner_is_sent_by_one_node_of_the_system() {
     for request in requests {
         request.await.unwrap().expect("every request is answered");
     }
-    let frank = federation.log_on(FRANK, "console").await;
+    let frank = federation.log_on(HARBOUR_ADMIN, "console").await;
     eventually("fire holds every police user", || async {
         let held = frank.group_affiliations(&gid(HARBOUR)).await.ok()?.members;
         (held.len() == users.len()).then_some(())

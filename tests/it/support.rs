@@ -316,3 +316,57 @@ pub async fn second_node_of(first: &TestSystem, dir: &std::path::Path) -> Runnin
         .await
         .expect("a second node starts")
 }
+
+/// A configuration file of police.example for the real `mcx serve`: `server` holds the
+/// lines of its `[server]` table (`key = value`, one per line); every user's password is
+/// "pw".
+pub struct PoliceToml(String);
+
+impl PoliceToml {
+    pub fn new(server: &str) -> Self {
+        Self(format!(
+            "[system]\ndomain = \"police.example\"\nname = \"Police\"\ndevelopment = true\n[server]\n{server}\n"
+        ))
+    }
+
+    /// A user with these permissions and, unless `groups` is empty, MCPTT groups and N2.
+    pub fn user(mut self, id: &str, permissions: &[&str], groups: &[&str], n2: u32) -> Self {
+        let quoted = |items: &[&str]| {
+            items
+                .iter()
+                .map(|i| format!("\"{i}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        self.0.push_str(&format!(
+            "[[users]]\nmc-service-id = \"{id}\"\npassword = \"pw\"\npermissions = [{}]\n",
+            quoted(permissions)
+        ));
+        if !groups.is_empty() {
+            self.0.push_str(&format!(
+                "[users.services.mcptt]\ngroups = [{}]\nmax-affiliations-n2 = {n2}\n",
+                quoted(groups)
+            ));
+        }
+        self
+    }
+
+    /// An MCPTT group with these members.
+    pub fn group(mut self, id: &str, name: &str, members: &[String]) -> Self {
+        let list: Vec<String> = members
+            .iter()
+            .map(|m| format!("{{ uri = \"{m}\" }}"))
+            .collect();
+        self.0.push_str(&format!(
+            "[[groups]]\nmc-service-group-id = \"{id}\"\n[groups.configuration]\ndisplay-name = \"{name}\"\nsupported-services = [\"mcptt\"]\nlist = [{}]\n",
+            list.join(", ")
+        ));
+        self
+    }
+
+    /// Writes it to `path`, returned.
+    pub fn write(self, path: std::path::PathBuf) -> std::path::PathBuf {
+        std::fs::write(&path, self.0).expect("configuration written");
+        path
+    }
+}

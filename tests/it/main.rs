@@ -8,6 +8,7 @@ mod bad_input;
 mod bench;
 mod cli;
 mod cli_style;
+mod console;
 mod convergence;
 mod crash;
 mod demo;

@@ -179,6 +179,17 @@ pub fn haproxy() -> &'static std::path::Path {
     debian_tool(&FOUND, "haproxy", "haproxy")
 }
 
+/// Debian's `chromium` and its WebDriver (`chromedriver`, package chromium-driver): the
+/// real browser of the console tests.
+pub fn chromium_and_driver() -> (&'static std::path::Path, &'static std::path::Path) {
+    static BROWSER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    static DRIVER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    (
+        debian_tool(&BROWSER, "chromium", "chromium"),
+        debian_tool(&DRIVER, "chromedriver", "chromium-driver"),
+    )
+}
+
 /// A tool the tests need, from Debian: found on the PATH, else installed (as the
 /// PostgreSQL tests install their server). If it cannot be had the test fails: a missing
 /// validator or peer never makes a test skip.

@@ -116,6 +116,49 @@ pub struct SystemResources {
     pub listeners: Vec<ListenerStats>,
 }
 
+/// Whether flows reach a partner system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartnerLinkState {
+    /// The last attempt to deliver reached the partner, or nothing was due.
+    Up,
+    /// Flows wait because the latest attempt to deliver failed (see `last-error`).
+    Down,
+}
+
+/// One partner system as this system's interconnection gateway sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct PartnerStatus {
+    /// The partner system.
+    pub partner: SystemDomain,
+    /// Whether flows reach it.
+    pub link: PartnerLinkState,
+    /// Flows queued for it and not yet answered.
+    pub outbox_depth: u64,
+    /// When the oldest of them was queued.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub oldest_queued_at: Option<OffsetDateTime>,
+    /// Seconds since the oldest undelivered flow was queued (0 when none waits).
+    pub oldest_age_seconds: u64,
+    /// Why the latest failed attempt failed, while flows wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// `GET /v1/system/partners`: every configured partner system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct PartnerList {
+    /// The partners, ordered by domain.
+    pub partners: Vec<PartnerStatus>,
+}
+
 /// One listener's connection counters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]

@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod config;
+mod console;
 pub mod federation;
 pub mod interconnect;
 pub mod listener;

@@ -198,7 +198,9 @@ impl InterconnectionStore for SqlStore {
     async fn outbox_backlog(&self) -> StoreResult<Vec<mcx_core::ports::OutboxBacklog>> {
         let ctx = "reading the outbox backlog";
         let rows = sqlx::query(
-            "SELECT partner, COUNT(*) AS depth, MIN(created_at) AS oldest, MAX(attempts) AS attempts \
+            "SELECT partner, COUNT(*) AS depth, MIN(created_at) AS oldest, MAX(attempts) AS attempts, \
+             (SELECT failed.last_error FROM outbox failed WHERE failed.partner = outbox.partner \
+              AND failed.last_error IS NOT NULL ORDER BY failed.outbox_id DESC LIMIT 1) AS last_error \
              FROM outbox GROUP BY partner ORDER BY partner",
         )
         .fetch_all(&self.pool)
@@ -210,11 +212,14 @@ impl InterconnectionStore for SqlStore {
                 let depth: i64 = row.try_get("depth").map_err(failed(ctx))?;
                 let oldest: i64 = row.try_get("oldest").map_err(failed(ctx))?;
                 let attempts: i64 = row.try_get("attempts").map_err(failed(ctx))?;
+                let last_error: Option<String> =
+                    row.try_get("last_error").map_err(failed(ctx))?;
                 Ok(mcx_core::ports::OutboxBacklog {
                     partner: SystemDomain::parse(&partner).map_err(|e| corrupt(ctx, e))?,
                     depth: u64::try_from(depth).unwrap_or(0),
                     oldest: from_millis(oldest),
                     failing: attempts > 0,
+                    last_error,
                 })
             })
             .collect()

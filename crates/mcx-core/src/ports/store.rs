@@ -178,6 +178,8 @@ pub struct OutboxBacklog {
     pub oldest: OffsetDateTime,
     /// Whether an attempt to deliver one has failed (the partner was not reached).
     pub failing: bool,
+    /// Why the latest failed attempt failed, when one has.
+    pub last_error: Option<String>,
 }
 
 /// An outbox entry as stored: one request to one partner.

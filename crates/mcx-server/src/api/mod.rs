@@ -109,6 +109,7 @@ pub fn router(state: AppState, max_body_bytes: usize, xcap_root: &str) -> axum::
         .routes(routes!(acm::apply))
         .routes(routes!(system::info))
         .routes(routes!(system::resources))
+        .routes(routes!(system::partners))
         .routes(routes!(trace::list))
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").to_string();
@@ -126,6 +127,7 @@ pub fn router(state: AppState, max_body_bytes: usize, xcap_root: &str) -> axum::
             }),
         )
         .merge(xcap::routes(xcap_root))
+        .merge(crate::console::routes(xcap_root))
         .fallback(problem::no_route)
         .method_not_allowed_fallback(problem::wrong_method)
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -2,7 +2,9 @@
 
 use axum::Json;
 use axum::extract::State;
-use mcx_model::api::{Problem, SystemInfo, SystemResources};
+use mcx_model::api::{
+    PartnerLinkState, PartnerList, PartnerStatus, Problem, SystemInfo, SystemResources,
+};
 use mcx_model::profile::Permission;
 
 use super::AppState;
@@ -42,6 +44,53 @@ pub(super) async fn resources(
         state.listeners.interconnection.stats("interconnection"),
     ];
     Ok(Json(resources))
+}
+
+/// The partner systems and how far behind their flows are (group administrators): the
+/// console's overview, and what `/metrics` reports per partner.
+#[utoipa::path(get, path = "/v1/system/partners", tag = "system", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every configured partner", body = PartnerList),
+        (status = 403, description = "Not a group administrator", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(super) async fn partners(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<PartnerList>, ApiError> {
+    caller
+        .requester
+        .require(Permission::GroupAdministration, "read the partner links")?;
+    let backlog = state
+        .system
+        .outbox_backlog()
+        .await
+        .map_err(mcx_core::error::Error::from)?;
+    let now = time::OffsetDateTime::now_utc();
+    let mut partners: Vec<PartnerStatus> = state
+        .system
+        .gateway
+        .partners()
+        .all()
+        .map(|p| {
+            let waiting = backlog.iter().find(|b| b.partner == p.domain);
+            PartnerStatus {
+                partner: p.domain.clone(),
+                link: if waiting.is_some_and(|b| b.failing) {
+                    PartnerLinkState::Down
+                } else {
+                    PartnerLinkState::Up
+                },
+                outbox_depth: waiting.map_or(0, |b| b.depth),
+                oldest_queued_at: waiting.map(|b| b.oldest),
+                oldest_age_seconds: waiting.map_or(0, |b| {
+                    u64::try_from((now - b.oldest).whole_seconds()).unwrap_or(0)
+                }),
+                last_error: waiting.and_then(|b| b.last_error.clone()),
+            }
+        })
+        .collect();
+    partners.sort_by(|a, b| a.partner.cmp(&b.partner));
+    Ok(Json(PartnerList { partners }))
 }
 
 fn read_resources() -> SystemResources {

@@ -212,8 +212,7 @@ impl InterconnectionStore for SqlStore {
                 let depth: i64 = row.try_get("depth").map_err(failed(ctx))?;
                 let oldest: i64 = row.try_get("oldest").map_err(failed(ctx))?;
                 let attempts: i64 = row.try_get("attempts").map_err(failed(ctx))?;
-                let last_error: Option<String> =
-                    row.try_get("last_error").map_err(failed(ctx))?;
+                let last_error: Option<String> = row.try_get("last_error").map_err(failed(ctx))?;
                 Ok(mcx_core::ports::OutboxBacklog {
                     partner: SystemDomain::parse(&partner).map_err(|e| corrupt(ctx, e))?,
                     depth: u64::try_from(depth).unwrap_or(0),

@@ -179,6 +179,69 @@ impl Browser {
             .expect("the hash changes");
     }
 
+    /// Presses Enter in an input, as a keyboard user submits a form.
+    pub async fn press_enter(&self, css: &str) {
+        let enter = char::from(fantoccini::key::Key::Enter).to_string();
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("'{css}' is on the page: {e}"))
+            .send_keys(&enter)
+            .await
+            .expect("the input takes Enter");
+    }
+
+    /// An attribute of the first element matching `css`.
+    pub async fn attribute(&self, css: &str, name: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("'{css}' is on the page: {e}"))
+            .attr(name)
+            .await
+            .expect("the attribute can be read")
+            .unwrap_or_else(|| panic!("'{css}' has '{name}'"))
+    }
+
+    /// What keyboard and screen-reader users need of the page as it is now: every control
+    /// has a name and can take focus, every table has a caption and column headers, and
+    /// the page says which part of the navigation is current.
+    pub async fn assert_accessible(&self, page: &str) {
+        let script = r#"
+            const faults = [];
+            const named = (el) => (el.labels && el.labels.length) || el.getAttribute('aria-label')
+                || el.getAttribute('aria-labelledby') || (el.textContent || '').trim();
+            for (const el of document.querySelectorAll('input, select, textarea, button, a[href]')) {
+                if (!named(el)) faults.push(`${el.tagName.toLowerCase()} without a name: ${el.outerHTML.slice(0, 80)}`);
+                if (el.tabIndex < 0) faults.push(`${el.tagName.toLowerCase()} out of the tab order`);
+            }
+            for (const t of document.querySelectorAll('table')) {
+                if (!t.querySelector('caption')) faults.push('a table without a caption');
+                if (!t.querySelector('thead th[scope=col]')) faults.push('a table without column headers');
+            }
+            for (const svg of document.querySelectorAll('main svg')) {
+                if (!svg.getAttribute('aria-label')) faults.push('a picture without a text alternative');
+            }
+            if (!document.querySelector('#nav [aria-current=page]') && !document.querySelector('#nav[hidden]')) faults.push('no current page in the navigation');
+            if (!document.querySelector('main h1')) faults.push('no heading');
+            return faults;
+        "#;
+        let faults = self
+            .client
+            .execute(script, vec![])
+            .await
+            .expect("the check runs");
+        assert_eq!(faults, serde_json::json!([]), "{page}: accessibility");
+    }
+
+    /// Resizes the window (a tablet is 820 × 1180 in portrait).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .expect("the window resizes");
+    }
+
     /// Marks the loaded document, to tell later whether the page was reloaded.
     pub async fn mark_document(&self) {
         self.client

@@ -15,6 +15,7 @@ const console_ = {
   traceSeq: 0,
   lastEventId: null,
   changes: [],
+  asked: [],
   stream: null,
   traceTimer: null,
   pollTimer: null,
@@ -404,9 +405,11 @@ pages.affiliations = {
       })).body;
       console_.changes.unshift(record['change-id']);
     });
+    this.askedBox = h('div', { id: 'asked' });
     fill(main, h('h1', {}, 'Affiliations'),
       h('section', { 'aria-labelledby': 'look-h' }, h('h2', { id: 'look-h' }, 'Who is affiliated'), look, this.result),
-      h('section', { 'aria-labelledby': 'change-h' }, h('h2', { id: 'change-h' }, 'Change other users\' affiliations'), change, this.changesBox));
+      h('section', { 'aria-labelledby': 'change-h' }, h('h2', { id: 'change-h' }, 'Change other users\' affiliations'), change, this.changesBox),
+      h('section', { 'aria-labelledby': 'asked-h' }, h('h2', { id: 'asked-h' }, 'Changes asked of you'), this.askedBox));
   },
   async refresh() {
     if (this.kind === 'group' && this.id) {
@@ -419,6 +422,20 @@ pages.affiliations = {
     } else {
       fill(this.result, h('p', { class: 'muted' }, 'Name a group or a user.'));
     }
+    fill(this.askedBox, table('Other users changing your affiliations', ['From', 'Mode', 'Change', 'Answer'],
+      console_.asked.map((a) => {
+        const r = a.request;
+        const answer = (decision) => act(`Answer ${decision}`, async () => {
+          await api('POST', `/v1/affiliation-changes/${seg(a['change-id'])}/response`, { decision });
+          console_.asked = console_.asked.filter((x) => x !== a);
+        });
+        const buttons = r['change-request-type'] === 'negotiated'
+          ? [h('button', { type: 'button', 'data-accept-change': a['change-id'], onclick: () => answer('accept') }, 'Accept'), ' ',
+            h('button', { type: 'button', class: 'danger', onclick: () => answer('reject') }, 'Reject')]
+          : [h('button', { type: 'button', 'data-acknowledge-change': a['change-id'], onclick: () => answer('acknowledge') }, 'Acknowledge')];
+        return [r['mc-service-id'], r['change-request-type'],
+          r['mc-service-group-id-list'].map((g) => `${g.action} ${g['mc-service-group-id']}`).join(', '), buttons];
+      }), 'Nobody asked to change your affiliations.'));
     const records = await Promise.all(console_.changes.slice(0, 20).map((c) => get(`/v1/affiliation-changes/${seg(c)}`).catch(() => null)));
     fill(this.changesBox, table('Changes made from this console', ['Change', 'Mode', 'Group', 'State', 'Targets'],
       records.filter(Boolean).map((r) => [
@@ -686,11 +703,14 @@ async function readEvents() {
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
         let name = 'message';
+        let data = '';
         for (const line of block.split('\n')) {
           if (line.startsWith('id:')) console_.lastEventId = line.slice(3).trim();
           else if (line.startsWith('event:')) name = line.slice(6).trim();
+          else if (line.startsWith('data:')) data += line.slice(5).trim();
         }
-        if (block.split('\n').some((l) => l.startsWith('data:'))) {
+        if (data) {
+          took(data);
           live(`Live: ${name} at ${new Date().toLocaleTimeString()}.`);
           refreshSoon();
         }
@@ -702,6 +722,16 @@ async function readEvents() {
   if (console_.stream !== control || !console_.token) return;
   live('Live: reconnecting to your event stream…');
   setTimeout(() => { if (console_.stream === control && console_.token) readEvents(); }, 2000);
+}
+
+// What an event asks of this user is kept until answered; every other event only
+// refreshes the page, which reads the new state from the API.
+function took(data) {
+  let event;
+  try { event = JSON.parse(data); } catch (_) { return; }
+  if (event.event === 'affiliation-change-requested' && !console_.asked.some((a) => a['change-id'] === event['change-id'])) {
+    console_.asked.unshift(event);
+  }
 }
 
 // The flow trace is kept by the server for group administrators; others get 403 once

@@ -207,6 +207,12 @@ impl Browser {
     /// has a name and can take focus, every table has a caption and column headers, and
     /// the page says which part of the navigation is current.
     pub async fn assert_accessible(&self, page: &str) {
+        let faults = self.accessibility_faults().await;
+        assert!(faults.is_empty(), "{page}: accessibility: {faults:?}");
+    }
+
+    /// What `assert_accessible` finds wrong with the page as it is now.
+    pub async fn accessibility_faults(&self) -> Vec<String> {
         let script = r#"
             const faults = [];
             const named = (el) => (el.labels && el.labels.length) || el.getAttribute('aria-label')
@@ -231,7 +237,15 @@ impl Browser {
             .execute(script, vec![])
             .await
             .expect("the check runs");
-        assert_eq!(faults, serde_json::json!([]), "{page}: accessibility");
+        serde_json::from_value(faults).expect("a list of faults")
+    }
+
+    /// Runs a script in the page.
+    pub async fn run(&self, script: &str) {
+        self.client
+            .execute(script, vec![])
+            .await
+            .expect("the script runs");
     }
 
     /// Resizes the window (a tablet is 820 × 1180 in portrait).

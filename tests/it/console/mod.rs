@@ -68,6 +68,14 @@ async fn the_console_shows_and_does_what_an_operator_needs_in_a_real_browser() {
         .wait_for("the log-on page", "#logon-title", |t| t == "Log on")
         .await;
     browser.assert_accessible("log-on").await;
+    // The check sees what it checks: an unnamed control is a fault.
+    browser
+        .run("document.querySelector('main').append(document.createElement('input'))")
+        .await;
+    assert_eq!(browser.accessibility_faults().await.len(), 1);
+    browser
+        .run("document.querySelector('main > input').remove()")
+        .await;
     browser.screenshot("logon").await;
     let wrong = problem_detail(http.post(format!("{police}/v1/session")).json(
         &serde_json::json!({

@@ -391,6 +391,7 @@ pub(crate) fn prepare(
                 retry_initial_ms: 100,
                 retry_max_ms: 2_000,
                 request_timeout_ms: 10_000,
+                lane_lease_ms: 30_000,
             }),
             partners: partner_configs,
             sip: None,

@@ -223,6 +223,7 @@ pub(crate) fn prepare(
                 retry_initial_ms: 100,
                 retry_max_ms: 1_000,
                 request_timeout_ms: 5_000,
+                lane_lease_ms: 30_000,
             }),
             partners: partners[domain].clone(),
             sip: None,

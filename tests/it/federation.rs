@@ -182,6 +182,7 @@ impl Federation {
                     retry_initial_ms: 50,
                     retry_max_ms: 300,
                     request_timeout_ms: 5_000,
+                    lane_lease_ms: 30_000,
                 }),
                 partners,
                 // Every system also opens its SIP door (ephemeral port).

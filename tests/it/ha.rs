@@ -50,7 +50,7 @@ fn node_config(
     toml.write(dir.join(format!("{node}.toml")))
 }
 
-fn start_haproxy(dir: &std::path::Path, front: u16, nodes: &[u16]) -> Child {
+pub(crate) fn start_haproxy(dir: &std::path::Path, front: u16, nodes: &[u16]) -> Child {
     let servers: String = nodes
         .iter()
         .enumerate()

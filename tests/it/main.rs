@@ -17,6 +17,7 @@ mod federation;
 mod group_policy;
 mod groups;
 mod ha;
+mod ha_partners;
 mod interconnection;
 mod logs;
 mod members_only;

@@ -105,6 +105,11 @@ pub struct InterconnectionSection {
     /// How long to wait for a partner's answer, in milliseconds.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_ms: u64,
+    /// With several nodes: how long a node's claim on a partner's outbox lane lasts
+    /// without renewal, in milliseconds; a killed node's undelivered flows are taken over
+    /// by another node this long after. Longer than `request-timeout-ms`.
+    #[serde(default = "default_lane_lease")]
+    pub lane_lease_ms: u64,
 }
 
 fn default_retry_initial() -> u64 {
@@ -115,6 +120,9 @@ fn default_retry_max() -> u64 {
 }
 fn default_request_timeout() -> u64 {
     10_000
+}
+fn default_lane_lease() -> u64 {
+    30_000
 }
 
 /// A partner's interconnection endpoint URLs, in the order they are tried: written as one
@@ -554,6 +562,14 @@ impl Config {
                 "partners are configured but [interconnection] is missing: partners need an endpoint and a certificate".into(),
             ));
         }
+        if let Some(ic) = &self.interconnection
+            && ic.lane_lease_ms <= ic.request_timeout_ms
+        {
+            return Err(ConfigError::Invalid(format!(
+                "interconnection.lane-lease-ms ({}) must be longer than request-timeout-ms ({}): a node still waiting for a partner's answer would lose its lane to another node, and the partner would get the flow twice",
+                ic.lane_lease_ms, ic.request_timeout_ms
+            )));
+        }
         let mut partners = HashSet::new();
         for partner in &self.partners {
             if &partner.domain == domain {
@@ -637,6 +653,24 @@ mod tests {
         let err = Config::parse(typo, Path::new("t.toml")).unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
     }
+    #[test]
+    fn a_lane_lease_not_longer_than_the_request_timeout_is_refused() {
+        let text = |lease: u64| {
+            format!(
+                "[system]\ndomain = \"police.example\"\nname = \"P\"\n\
+                 [interconnection]\nlisten = \"127.0.0.1:1\"\ncertificate = \"c\"\nprivate-key = \"k\"\n\
+                 request-timeout-ms = 2000\nlane-lease-ms = {lease}\n"
+            )
+        };
+        let err = Config::parse(&text(2000), Path::new("t.toml")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("lane-lease-ms (2000) must be longer"),
+            "{err}"
+        );
+        Config::parse(&text(2001), Path::new("t.toml")).expect("a longer lease is taken");
+    }
+
     #[test]
     fn a_partner_endpoint_is_one_url_or_a_list_of_them() {
         #[derive(Deserialize, Serialize)]

@@ -163,6 +163,7 @@ pub fn generate(
                 retry_initial_ms: 200,
                 retry_max_ms: 5_000,
                 request_timeout_ms: 10_000,
+                lane_lease_ms: 30_000,
             }),
             partners,
             sip: None,

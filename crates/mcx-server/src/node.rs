@@ -82,6 +82,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         .map(|ic| RetryPolicy {
             initial: Duration::from_millis(ic.retry_initial_ms.max(1)),
             max: Duration::from_millis(ic.retry_max_ms.max(ic.retry_initial_ms.max(1))),
+            lane_lease: Duration::from_millis(ic.lane_lease_ms),
         })
         .unwrap_or_default();
     let settings = SystemSettings {

@@ -102,6 +102,7 @@ impl SimSystem {
             retry: RetryPolicy {
                 initial: Duration::from_millis(200),
                 max: Duration::from_secs(5),
+                lane_lease: Duration::from_secs(30),
             },
             change_timeout: Duration::from_secs(30),
             // Answered at once: the simulation delivers the outbox itself.

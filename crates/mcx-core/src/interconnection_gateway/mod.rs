@@ -29,6 +29,10 @@ pub struct RetryPolicy {
     pub initial: Duration,
     /// The longest delay.
     pub max: Duration,
+    /// How long a node's claim on an outbox lane lasts without renewal: longer than one
+    /// exchange with a partner (the link's request timeout), so a live node keeps its
+    /// lanes; a killed node's lanes pass to another node this long after its last renewal.
+    pub lane_lease: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -36,6 +40,7 @@ impl Default for RetryPolicy {
         Self {
             initial: Duration::from_millis(200),
             max: Duration::from_secs(30),
+            lane_lease: Duration::from_secs(30),
         }
     }
 }

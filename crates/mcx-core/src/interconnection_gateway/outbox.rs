@@ -17,11 +17,6 @@ use crate::ports::{Effects, LinkError, OutboxMessage, PartnerLink};
 /// A partner and an ordering lane: its messages are delivered one at a time, in order.
 type Lane = (SystemDomain, String);
 
-/// How long a node's claim on a lane lasts without renewal: longer than one exchange
-/// with a partner (the link's request timeout, 10 s by default), so a live node keeps
-/// its lanes; a dead node's pass to another node this long after its last renewal.
-const LANE_LEASE: Duration = Duration::from_secs(30);
-
 /// When a lane another node holds is looked at again.
 const LEASE_HELD_ELSEWHERE: Duration = Duration::from_millis(250);
 
@@ -203,7 +198,7 @@ impl InterconnectionGateway {
     ) -> (Lane, Drained) {
         let drained = self.clone().drain_held(link, &lane, first).await;
         if let Err(e) = self.links.release_lane(&lane.0, &lane.1, &self.node).await {
-            // Not lost: the lease passes after LANE_LEASE.
+            // Not lost: the lease passes after `lane_lease`.
             tracing::warn!(error = %e, "outbox: releasing a lane failed");
         }
         (lane, drained)
@@ -225,7 +220,13 @@ impl InterconnectionGateway {
             let now = self.clock.now();
             match self
                 .links
-                .claim_lane(&lane.0, &lane.1, &self.node, now, now + LANE_LEASE)
+                .claim_lane(
+                    &lane.0,
+                    &lane.1,
+                    &self.node,
+                    now,
+                    now + self.retry.lane_lease,
+                )
                 .await
             {
                 Ok(true) => {}

@@ -311,3 +311,87 @@ async fn a_stream_resumed_at_another_node_gets_exactly_what_it_missed() {
     no_event(&mut events, std::time::Duration::from_millis(300)).await;
     b.shutdown().await.unwrap();
 }
+
+/// Timed work is a duty one node does for the system: the negotiated change deadline
+/// of a change made at either node is kept once, by the node holding the `deadlines`
+/// duty; when that node stops, it gives the duty up and the other node keeps the next
+/// deadline.
+#[tokio::test]
+async fn deadlines_are_kept_by_one_node_and_pass_to_another_when_it_stops() {
+    use mcx_model::flows::affiliation::{
+        AffiliationChangeAction, ChangeRequestType, GroupAffiliationChange,
+        GroupAffiliationChangeRequest,
+    };
+    use sqlx::Connection as _;
+    if !needs_postgres() {
+        return;
+    }
+    let mut config = mcx_server::config::Config::example();
+    config.server.remote_change_timeout_seconds = 1;
+    let mut a = TestSystem::start(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let b = second_node_of(&a, dir.path()).await;
+    let at_b = |client: &Client| {
+        Client::new(&b.base_url())
+            .unwrap()
+            .with_token(client.token().unwrap().to_string())
+    };
+    let alice = at_b(&a.log_on_as(ALICE, "console").await);
+    let _bob = a.log_on_as(BOB, "handset").await;
+    let mut events = alice.events(None).await.unwrap();
+    let ask = || {
+        let alice = alice.clone();
+        async move {
+            alice
+                .request_change(&GroupAffiliationChangeRequest {
+                    mc_service_id: id(ALICE),
+                    mc_service_id_list: NonEmpty::one(id(BOB)),
+                    mc_service_group_id_list: NonEmpty::one(GroupAffiliationChange {
+                        mc_service_group_id: gid(OPS),
+                        action: AffiliationChangeAction::Affiliate,
+                    }),
+                    change_request_type: ChangeRequestType::Negotiated,
+                    mc_service: McService::Mcptt,
+                    generation: None,
+                })
+                .await
+                .unwrap()
+                .change_id
+        }
+    };
+    let first = ask().await;
+    assert_eq!(completed(&mut events).await, [first], "given up once");
+
+    // One node holds the duty.
+    let url = a.config.server.storage_url.clone().unwrap();
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    let holders: Vec<(String,)> =
+        sqlx::query_as("SELECT holder FROM duty_leases WHERE duty = 'deadlines'")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(holders.len(), 1, "one holder of the deadlines: {holders:?}");
+
+    // The first node stops: the second keeps the next deadline.
+    a.node.take().unwrap().shutdown().await.unwrap();
+    let second = ask().await;
+    assert_eq!(
+        completed(&mut events).await,
+        [second],
+        "given up once, by the node left"
+    );
+    b.shutdown().await.unwrap();
+}
+
+/// The changes completed on `events` in the next four seconds (each deadline is one
+/// second; what would be done twice would follow within that).
+async fn completed(events: &mut mcx_client::EventStream) -> Vec<String> {
+    let mut done = Vec::new();
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(4);
+    while let Ok(Some(Ok(delivered))) = tokio::time::timeout_at(until, events.next()).await {
+        if let ClientEvent::AffiliationChangeCompleted { change_id, .. } = delivered.event {
+            done.push(change_id);
+        }
+    }
+    done
+}

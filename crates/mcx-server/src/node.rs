@@ -183,11 +183,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
             .clone()
             .run_outbox(system.link.clone(), shutdown_rx.clone()),
     ));
+    let gateway = system.gateway.clone();
     tasks.push(tokio::spawn(
-        system
-            .mc_service_server
-            .clone()
-            .run_change_deadlines(shutdown_rx.clone()),
+        system.mc_service_server.clone().run_change_deadlines(
+            move || {
+                let gateway = gateway.clone();
+                Box::pin(async move { gateway.hold_duty("deadlines", DUTY_LEASE).await })
+            },
+            shutdown_rx.clone(),
+        ),
     ));
     // Affiliations of clients whose sessions ended while the server was down, and
     // reservations a crash interrupted, end now.
@@ -438,16 +442,27 @@ async fn bootstrap(system: &McSystem, store: &SqlStore, config: &Config) -> anyh
     Ok(())
 }
 
+/// How long a node holds a duty of timed work (deadlines, session expiry) without
+/// renewing it: a killed node's duties pass to another node this long after.
+const DUTY_LEASE: Duration = Duration::from_secs(10);
+
 async fn expire_sessions(
     system: Arc<McSystem>,
     ttl: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let every = (ttl / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
+    let mut every = (ttl / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.wait_for(|down| *down) => return,
+        }
+        // With several nodes, one ends the sessions for all; the others ask again before
+        // its lease would pass.
+        let (held, recheck) = system.gateway.hold_duty("session-expiry", DUTY_LEASE).await;
+        every = recheck.map_or(every, |r| every.min(r));
+        if !held {
+            continue;
         }
         if let Err(e) = system.identity.end_expired_sessions().await {
             tracing::warn!(error = %e, "ending expired sessions failed; will retry");

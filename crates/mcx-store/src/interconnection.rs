@@ -192,7 +192,39 @@ impl InterconnectionStore for SqlStore {
             .execute(&self.pool)
             .await
             .map_err(failed("releasing the outbox lanes of a stopping node"))?;
+        sqlx::query("DELETE FROM duty_leases WHERE holder = $1")
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(failed("releasing the duties of a stopping node"))?;
         Ok(())
+    }
+
+    async fn claim_duty(
+        &self,
+        duty: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        if !self.is_postgres() {
+            return Ok(true);
+        }
+        // As a lane's claim: one statement, a concurrent claim waits for the row lock.
+        let held = sqlx::query(
+            "INSERT INTO duty_leases (duty, holder, held_until) VALUES ($1, $2, $3) \
+             ON CONFLICT (duty) DO UPDATE SET holder = excluded.holder, held_until = excluded.held_until \
+             WHERE duty_leases.holder = excluded.holder OR duty_leases.held_until < $4 \
+             RETURNING holder",
+        )
+        .bind(duty)
+        .bind(holder)
+        .bind(millis(until))
+        .bind(millis(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(failed("claiming a duty"))?;
+        Ok(held.is_some())
     }
 
     async fn outbox_backlog(&self) -> StoreResult<Vec<mcx_core::ports::OutboxBacklog>> {

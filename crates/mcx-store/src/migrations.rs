@@ -89,6 +89,11 @@ macro_rules! migrations {
                     "/0011_outbox_leases.sql"
                 )),
             ),
+            (
+                12,
+                "duty leases",
+                include_str!(concat!("../migrations/", $backend, "/0012_duty_leases.sql")),
+            ),
         ]
     };
 }

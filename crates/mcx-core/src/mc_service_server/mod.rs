@@ -324,15 +324,28 @@ impl McServiceServer {
     }
 
     /// Gives up negotiated remote changes, and partners' answers to forming regroups, at
-    /// their deadlines until `shutdown` turns true.
-    pub async fn run_change_deadlines(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+    /// their deadlines until `shutdown` turns true. `duty` says whether this node is the
+    /// one to do it now (several nodes share one store: one of them does it for all), and
+    /// how soon to ask again at the latest.
+    pub async fn run_change_deadlines<D>(
+        self: Arc<Self>,
+        duty: D,
+        mut shutdown: watch::Receiver<bool>,
+    ) where
+        D: Fn() -> futures_util::future::BoxFuture<'static, (bool, Option<Duration>)>,
+    {
         loop {
             let woken = self.changes.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            let due = match (self.expire_changes().await, self.expire_regroups().await) {
-                (Ok(a), Ok(b)) => Ok(a.into_iter().chain(b).min()),
-                (Err(e), _) | (_, Err(e)) => Err(e),
+            let (held, recheck) = duty().await;
+            let due = if !held {
+                Ok(None)
+            } else {
+                match (self.expire_changes().await, self.expire_regroups().await) {
+                    (Ok(a), Ok(b)) => Ok(a.into_iter().chain(b).min()),
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                }
             };
             let wait = match due {
                 Ok(Some(next)) => {
@@ -344,6 +357,7 @@ impl McServiceServer {
                     Duration::from_secs(1)
                 }
             };
+            let wait = recheck.map_or(wait, |r| wait.min(r));
             tokio::select! {
                 _ = &mut woken => {}
                 _ = self.clock.sleep(wait.min(Duration::from_secs(60)) + Duration::from_millis(5)) => {}

@@ -260,9 +260,20 @@ pub trait InterconnectionStore: Send + Sync {
         lane: &str,
         holder: &str,
     ) -> StoreResult<()>;
-    /// Gives up every lease `holder` holds (a node that stops: whoever delivers next,
-    /// this node restarted or another, need not wait for them to pass).
+    /// Gives up every lease `holder` holds, on lanes and duties (a node that stops:
+    /// whoever delivers next, this node restarted or another, need not wait for them to
+    /// pass).
     async fn release_lanes_of(&self, holder: &str) -> StoreResult<()>;
+    /// Claims, or renews, `holder`'s lease on a duty of timed work that one node does for
+    /// the whole system (deadlines, session expiry) until `until`: true if `holder` holds
+    /// it now. A store that serves one node only grants every claim.
+    async fn claim_duty(
+        &self,
+        duty: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<bool>;
     /// What waits for each partner that has anything waiting.
     async fn outbox_backlog(&self) -> StoreResult<Vec<OutboxBacklog>>;
     /// Confirmed affiliations of the users this system serves, in all.

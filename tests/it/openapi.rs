@@ -34,6 +34,7 @@ async fn openapi_3_1_lists_every_route() {
         ("/v1/acm/requests/{id}/apply", &["post"]),
         ("/v1/system", &["get"]),
         ("/v1/system/resources", &["get"]),
+        ("/v1/system/partners", &["get"]),
         ("/v1/trace", &["get"]),
         ("/v1/openapi.json", &["get"]),
     ];

@@ -1,6 +1,7 @@
 //! Headless Chromium driven through its WebDriver (Debian's chromedriver), for the
 //! console tests: start, wait for what the page shows, click, type, take screenshots.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,7 +18,11 @@ pub struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // The browser is chromedriver's child: it ends with the driver's session.
+        // Chromium outlives a killed chromedriver: the driver leads a process group of
+        // its own, and the whole group goes (a test that panicked never closed it).
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.driver.id())])
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -32,6 +37,7 @@ impl Browser {
         let port = crate::federation::free_ports(1);
         let driver = Command::new(chromedriver)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -271,6 +277,12 @@ impl Browser {
             .expect("the script runs")
             .as_bool()
             .unwrap_or(false)
+    }
+
+    /// Ends the browser session: chromedriver closes Chromium.
+    pub async fn close(self) {
+        let client = self.client.clone();
+        let _ = client.close().await;
     }
 
     /// Saves a screenshot of the window as `<name>.png`.

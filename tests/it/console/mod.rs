@@ -384,6 +384,7 @@ async fn the_console_shows_and_does_what_an_operator_needs_in_a_real_browser() {
         browser.document_marked().await,
         "one page load from log-on to the end"
     );
+    browser.close().await;
 }
 
 /// The console's own documents: served with a policy that runs only its own script.

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use mcx_client::{Client, IfMatch};
+use mcx_client::Client;
 use mcx_model::events::ClientEvent;
 use mcx_model::flows::affiliation::AffiliationStatus;
 use mcx_model::{ClientId, McService, McServiceGroupId};
@@ -172,26 +172,7 @@ async fn a_node_killed_under_load_loses_nothing_acknowledged_and_the_clients_car
     let follower = clients[0].clone();
     follower.subscribe(&ops).await.unwrap();
     let names: Vec<String> = (1..=6).map(|v| format!("Ops v{v}")).collect();
-    let change = |n: usize| {
-        let (chief, ops, name) = (chief.clone(), ops.clone(), names[n].clone());
-        async move {
-            for _ in 0..100 {
-                if let Ok(group) = chief.group(&ops).await {
-                    let mut config = group.configuration.clone();
-                    config.display_name = name.clone();
-                    if chief
-                        .update_group(&ops, &config, IfMatch::Version(group.version))
-                        .await
-                        .is_ok()
-                    {
-                        return;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            panic!("the change to {name} was never acknowledged");
-        }
-    };
+    let change = |n: usize| rename_group(&chief, &ops, &names[n]);
     // The stream is opened at the node that will be killed, to be resumed through HAProxy.
     let mut stream = Client::new(&format!("http://127.0.0.1:{port_a}"))
         .unwrap()

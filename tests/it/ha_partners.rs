@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
-use mcx_client::{Client, IfMatch};
+use mcx_client::Client;
 use mcx_model::events::ClientEvent;
 use mcx_model::flows::affiliation::AffiliationStatus;
 use mcx_model::{ClientId, McService, McServiceGroupId, NonEmpty, SystemDomain};
@@ -70,21 +70,7 @@ async fn partner_and_acm_traffic_through_two_nodes_converges_after_one_is_killed
     let cwd = tempfile::tempdir().unwrap();
     // police-a API and endpoint, fire API and endpoint, police-b API and endpoint, HAProxy.
     let base = crate::federation::free_ports(7);
-    let status = Command::new(env!("CARGO_BIN_EXE_mcx"))
-        .args([
-            "config",
-            "federation",
-            "fed",
-            "police.example",
-            "fire.example",
-        ])
-        .arg("--base-port")
-        .arg(base.to_string())
-        .current_dir(cwd.path())
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    crate::support::write_federation(cwd.path(), &["police.example", "fire.example"], base);
     let fed = cwd.path().join("fed");
     // Short timeouts, so a killed node's lanes pass within seconds.
     let timing = |text: &str| {
@@ -231,23 +217,7 @@ async fn partner_and_acm_traffic_through_two_nodes_converges_after_one_is_killed
     let names: Vec<String> = (1..=6).map(|v| format!("Ops v{v}")).collect();
     let rename = |name: String| {
         let (dispatcher, police_ops) = (dispatcher.clone(), police_ops.clone());
-        async move {
-            for _ in 0..100 {
-                if let Ok(group) = dispatcher.group(&police_ops).await {
-                    let mut config = group.configuration.clone();
-                    config.display_name = name.clone();
-                    if dispatcher
-                        .update_group(&police_ops, &config, IfMatch::Version(group.version))
-                        .await
-                        .is_ok()
-                    {
-                        return;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            panic!("the change to {name} was never acknowledged");
-        }
+        async move { crate::support::rename_group(&dispatcher, &police_ops, &name).await }
     };
     let progressed = |n: usize| {
         let steps = steps.clone();

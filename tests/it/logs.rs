@@ -108,21 +108,7 @@ async fn a_flow_between_systems_is_one_line_at_each_with_one_correlation_id() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cwd = tempfile::tempdir().unwrap();
     let base = crate::federation::free_ports(4);
-    let status = Command::new(env!("CARGO_BIN_EXE_mcx"))
-        .args([
-            "config",
-            "federation",
-            "fed",
-            "police.example",
-            "fire.example",
-            "--base-port",
-        ])
-        .arg(base.to_string())
-        .current_dir(cwd.path())
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
+    crate::support::write_federation(cwd.path(), &["police.example", "fire.example"], base);
     let serve = |domain: &str| {
         Command::new(env!("CARGO_BIN_EXE_mcx"))
             .args(["serve", "--log-format", "json", "--config"])

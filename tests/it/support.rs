@@ -290,6 +290,44 @@ pub async fn end_sessions_in_store(config: &Config, user: &str) {
     store.close().await;
 }
 
+/// `mcx config federation fed DOMAINS --base-port BASE` run in `cwd`: a development PKI
+/// and one configuration per system under `cwd/fed`, every system a partner of the others.
+pub fn write_federation(cwd: &std::path::Path, domains: &[&str], base: u16) {
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_mcx"))
+        .args(["config", "federation", "fed"])
+        .args(domains)
+        .arg("--base-port")
+        .arg(base.to_string())
+        .current_dir(cwd)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("mcx config federation runs");
+    assert!(
+        status.success(),
+        "mcx config federation writes the configurations"
+    );
+}
+
+/// Renames `group` as its administrator, reading its version again until the change is
+/// acknowledged (a node killed meanwhile, a concurrent change).
+pub async fn rename_group(admin: &Client, group: &McServiceGroupId, name: &str) {
+    for _ in 0..100 {
+        if let Ok(record) = admin.group(group).await {
+            let mut config = record.configuration.clone();
+            config.display_name = name.to_string();
+            if admin
+                .update_group(group, &config, mcx_client::IfMatch::Version(record.version))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the change to {name} was never acknowledged");
+}
+
 /// Starts the real `mcx serve` on a configuration file, its output discarded.
 pub fn spawn_serve(config: &std::path::Path) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_mcx"))

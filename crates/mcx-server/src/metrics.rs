@@ -189,30 +189,19 @@ async fn read_state(state: &AppState) -> Result<(), ApiError> {
             .absolute(stats.accept_errors);
     }
     let now = time::OffsetDateTime::now_utc();
-    let backlog = state
-        .system
-        .outbox_backlog()
-        .await
-        .map_err(mcx_core::error::Error::from)?;
-    for partner in state
-        .system
-        .gateway
-        .partners()
-        .all()
-        .map(|p| p.domain.clone())
-    {
-        let (depth, oldest, failing) = backlog
-            .iter()
-            .find(|b| b.partner == partner)
-            .map_or((0, None, false), |b| (b.depth, Some(b.oldest), b.failing));
-        let partner = partner.to_string();
-        let age = oldest.map_or(0.0, |t| (now - t).as_seconds_f64().max(0.0));
-        metrics::gauge!("mcx_outbox_depth", "partner" => partner.clone()).set(depth as f64);
+    for status in crate::api::system::partner_statuses(&state.system, now).await? {
+        let partner = status.partner.to_string();
+        let age = status
+            .oldest_queued_at
+            .map_or(0.0, |t| (now - t).as_seconds_f64().max(0.0));
+        metrics::gauge!("mcx_outbox_depth", "partner" => partner.clone())
+            .set(status.outbox_depth as f64);
         metrics::gauge!("mcx_outbox_oldest_age_seconds", "partner" => partner.clone()).set(age);
-        metrics::gauge!("mcx_partner_link_up", "partner" => partner).set(if failing {
-            0.0
-        } else {
+        let up = status.link == mcx_model::api::PartnerLinkState::Up;
+        metrics::gauge!("mcx_partner_link_up", "partner" => partner).set(if up {
             1.0
+        } else {
+            0.0
         });
     }
     let held = state

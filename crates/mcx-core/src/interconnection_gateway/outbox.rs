@@ -263,25 +263,6 @@ impl InterconnectionGateway {
         }
     }
 
-    /// Whether this node is to do `duty` now (claimed or renewed for `lease`), and how
-    /// soon to ask again at the latest: with nodes sharing the store, before the lease
-    /// passes and often enough to see the deadlines other nodes set; alone, never.
-    pub async fn hold_duty(&self, duty: &str, lease: Duration) -> (bool, Option<Duration>) {
-        let now = self.clock.now();
-        let recheck = self.links.shared_by_nodes().then(|| lease / 3);
-        match self
-            .links
-            .claim_duty(duty, &self.node, now, now + lease)
-            .await
-        {
-            Ok(held) => (held, recheck),
-            Err(e) => {
-                tracing::warn!(error = %e, duty, "claiming a duty failed; will retry");
-                (false, Some(Duration::from_secs(1)))
-            }
-        }
-    }
-
     /// Gives up the leases of the lanes and duties this node holds: called once its
     /// dispatcher and timers have stopped, so the next to take them does not wait for the
     /// leases to pass.

@@ -11,7 +11,7 @@ mod groups;
 pub mod problem;
 mod regroup;
 mod session;
-mod system;
+pub(crate) mod system;
 mod trace;
 mod xcap;
 

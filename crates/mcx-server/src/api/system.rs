@@ -60,14 +60,22 @@ pub(super) async fn partners(
     caller
         .requester
         .require(Permission::GroupAdministration, "read the partner links")?;
-    let backlog = state
-        .system
+    Ok(Json(PartnerList {
+        partners: partner_statuses(&state.system, time::OffsetDateTime::now_utc()).await?,
+    }))
+}
+
+/// Each configured partner with what waits for it, as of `now`, ordered by domain: for
+/// `GET /v1/system/partners` and the scrape's partner gauges.
+pub(crate) async fn partner_statuses(
+    system: &mcx_core::McSystem,
+    now: time::OffsetDateTime,
+) -> Result<Vec<PartnerStatus>, ApiError> {
+    let backlog = system
         .outbox_backlog()
         .await
         .map_err(mcx_core::error::Error::from)?;
-    let now = time::OffsetDateTime::now_utc();
-    let mut partners: Vec<PartnerStatus> = state
-        .system
+    let mut partners: Vec<PartnerStatus> = system
         .gateway
         .partners()
         .all()
@@ -90,7 +98,7 @@ pub(super) async fn partners(
         })
         .collect();
     partners.sort_by(|a, b| a.partner.cmp(&b.partner));
-    Ok(Json(PartnerList { partners }))
+    Ok(partners)
 }
 
 fn read_resources() -> SystemResources {

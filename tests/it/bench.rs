@@ -3,7 +3,9 @@
 //! tests); what is checked is that every scenario ran, measured something and saw no
 //! error, on a store preloaded with stored affiliations.
 
-use std::process::Command;
+use std::time::Duration;
+
+use tokio::process::Command;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_bench_runs_every_scenario_on_a_preloaded_deployment_and_reports_json() {
@@ -11,35 +13,38 @@ async fn the_bench_runs_every_scenario_on_a_preloaded_deployment_and_reports_jso
     let json = dir.path().join("bench.json");
     // Home and two partners: two ports each.
     let base = crate::federation::free_ports(6);
-    let run = tokio::task::block_in_place(|| {
-        Command::new(env!("CARGO_BIN_EXE_mcx"))
-            .args([
-                "bench",
-                "--duration",
-                "0.5",
-                "--warmup",
-                "0.1",
-                "--workers",
-                "2",
-                "--partners",
-                "2",
-                "--subscribers",
-                "4",
-                "--members",
-                "3",
-                "--repeat",
-                "2",
-                "--preload",
-                "1000",
-                "--base-port",
-                &base.to_string(),
-                "--json",
-            ])
-            .arg(&json)
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("mcx bench runs")
-    });
+    let bench = Command::new(env!("CARGO_BIN_EXE_mcx"))
+        .args([
+            "bench",
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0.1",
+            "--workers",
+            "2",
+            "--partners",
+            "2",
+            "--subscribers",
+            "4",
+            "--members",
+            "3",
+            "--repeat",
+            "2",
+            "--preload",
+            "1000",
+            "--base-port",
+            &base.to_string(),
+            "--json",
+        ])
+        .arg(&json)
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .output();
+    // A run takes well under a minute; a stuck one fails here rather than stalling CI.
+    let run = tokio::time::timeout(Duration::from_secs(300), bench)
+        .await
+        .expect("mcx bench finishes within 5 minutes")
+        .expect("mcx bench runs");
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         run.status.success(),

@@ -195,6 +195,81 @@ async fn each_message_to_a_partner_is_sent_by_one_node_of_the_system() {
     b.shutdown().await.unwrap();
 }
 
+/// A user's affiliation to a partner group is answered at the node that took the
+/// request, while the partner's answer arrives at whichever node holds the partner's
+/// outbox lane: the request hears it all the same, so its first answer is final, and the
+/// client is not told a second time by an event (issue 17: before, such requests waited
+/// out their bound and answered `affiliating`).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_affiliation_to_a_partner_group_is_answered_in_full_whichever_node_hears_the_partner() {
+    if !needs_postgres() {
+        return;
+    }
+    const HARBOUR: &str = HARBOUR_GROUP;
+    let mcptt = McService::Mcptt;
+    let users: Vec<String> = (0..12)
+        .map(|i| format!("sip:w{i}@police.example"))
+        .collect();
+    let members: Vec<&str> = users.iter().map(String::as_str).collect();
+    let (federation, _) = police_and_fire_with_harbour(
+        users
+            .iter()
+            .map(|u| profiled_user(u, &[(mcptt, &[HARBOUR], 4)], &[]))
+            .collect(),
+        &members,
+    )
+    .await;
+    let b = second_node(&federation, POLICE).await;
+
+    // Each user's session is used at both nodes; its stream is served by node a.
+    let mut clients = Vec::new();
+    for user in &users {
+        let at_a = federation.log_on(user, "handset").await;
+        let at_b = Client::new(&b.base_url())
+            .unwrap()
+            .with_token(at_a.token().unwrap().to_string());
+        let events = at_a.events(None).await.unwrap();
+        clients.push(([at_a, at_b], events));
+    }
+    // A user's requests to the partner share one ordering lane, delivered by the node
+    // holding it: a de-affiliation still in flight from one node carries the next
+    // affiliation, taken by the other node, with it. All users at once, each switching
+    // nodes every round.
+    let harbour = [gid(HARBOUR)];
+    let rounds =
+        futures_util::future::join_all(clients.iter().enumerate().map(|(i, (nodes, _))| {
+            let harbour = &harbour;
+            async move {
+                for round in 0..6 {
+                    let client = &nodes[round % 2];
+                    let answer = client.affiliate(mcptt, harbour).await.unwrap();
+                    assert_eq!(
+                        answer.status_per_mc_service_group_id[0].status,
+                        AffiliationStatus::Affiliated,
+                        "user {i}, round {round} (node {}): {answer:?}",
+                        ["a", "b"][round % 2]
+                    );
+                    client.deaffiliate(mcptt, harbour).await.unwrap();
+                }
+            }
+        }));
+    rounds.await;
+    // Told once: no stream brings the outcome again.
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    for (i, (_, events)) in clients.iter_mut().enumerate() {
+        while let Ok(Some(Ok(delivered))) = tokio::time::timeout_at(until, events.next()).await {
+            assert!(
+                !matches!(
+                    delivered.event,
+                    ClientEvent::AffiliationStatusChanged { .. }
+                ),
+                "user {i} was told again by an event: {delivered:?}"
+            );
+        }
+    }
+    b.shutdown().await.unwrap();
+}
+
 /// One user's affiliation requests spread over two nodes at once: the per-user
 /// generation guard (the user's row, locked by the first write of each change) keeps N2
 /// across nodes; no answer and no stored state ever shows more than N2 groups.

@@ -272,8 +272,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
                     let policy = system.mc_service_server.policy.clone();
                     tokio::spawn(async move { policy.changed_elsewhere(&group, version).await });
                 }
+                mcx_store::NodeNews::HostAnswerStored(wait) => {
+                    system.mc_service_server.host_answer_stored(&wait)
+                }
                 mcx_store::NodeNews::MayHaveMissed => {
                     system.wakers.wake_all();
+                    system.mc_service_server.look_again_for_host_answers();
                     let policy = system.mc_service_server.policy.clone();
                     tokio::spawn(async move { policy.refresh_all().await });
                 }

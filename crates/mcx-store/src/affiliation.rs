@@ -7,7 +7,7 @@ use mcx_core::ports::{
     GmsStatusUpdate, StoreResult, StoredChange, UserAffiliationState,
 };
 use mcx_model::api::{AffiliatedMember, AffiliationChangeRecord, AffiliationChangeState};
-use mcx_model::flows::affiliation::AffiliationStatus;
+use mcx_model::flows::affiliation::{AffiliationStatus, GroupAffiliationStatus};
 use mcx_model::{ClientId, McService, McServiceGroupId, McServiceId};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
@@ -464,5 +464,47 @@ impl AffiliationStore for SqlStore {
         .map_err(failed(ctx))?;
         let next: Option<i64> = next.try_get("next").map_err(failed(ctx))?;
         Ok((due, next.map(from_millis)))
+    }
+
+    async fn open_answer_waits(
+        &self,
+        keys: &[String],
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<String>> {
+        let mut open = Vec::new();
+        for key in keys {
+            let found: Option<String> = sqlx::query_scalar(
+                "SELECT wait_key FROM answer_waits WHERE wait_key = $1 AND answer IS NULL AND until_at > $2",
+            )
+            .bind(key)
+            .bind(millis(now))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(failed("looking for a request waiting for a host's answer"))?;
+            open.extend(found);
+        }
+        Ok(open)
+    }
+
+    async fn end_answer_wait(
+        &self,
+        key: &str,
+        give_up: bool,
+    ) -> StoreResult<Option<GroupAffiliationStatus>> {
+        let ctx = "ending a wait for a host's answer";
+        let sql = if give_up {
+            "DELETE FROM answer_waits WHERE wait_key = $1 RETURNING answer"
+        } else {
+            "DELETE FROM answer_waits WHERE wait_key = $1 AND answer IS NOT NULL RETURNING answer"
+        };
+        let answer: Option<Option<String>> = sqlx::query_scalar(sql)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(failed(ctx))?;
+        answer
+            .flatten()
+            .map(|json| serde_json::from_str(&json).map_err(|e| corrupt(ctx, e)))
+            .transpose()
     }
 }

@@ -46,14 +46,16 @@ pub(crate) enum SipStateOp {
 
 impl Write {
     /// Whether part of the write may have to be undone after it started (a guarded
-    /// remote change record is written last; a partner's answer and guarded
-    /// confirmations are checked first, but after a user's generation is bumped).
+    /// remote change record is written last; a partner's answer, guarded confirmations
+    /// and answers for waiting requests are checked first, but after a user's
+    /// generation is bumped, and one after another).
     fn may_undo(&self) -> bool {
         match self {
             // The generation is bumped before a partner's answer is found already given.
             Write::User { effects, .. }
                 if effects.inbound_answer.is_some()
                     || !effects.service.confirmations.is_empty()
+                    || !effects.service.answer_waits.is_empty()
                     || effects.service.affiliations.iter().any(|w| {
                         matches!(
                             w,
@@ -65,7 +67,19 @@ impl Write {
             }
             Write::SipState(_) => false,
             Write::User { effects, .. } | Write::Effects(effects) => {
-                effects.service.change_record.is_some()
+                // A later guarded confirmation or answer may fail after an earlier one
+                // was written.
+                effects.service.confirmations.len() > 1
+                    || (!effects.service.confirmations.is_empty()
+                        && !effects.service.answer_waits.is_empty())
+                    || effects
+                        .service
+                        .answer_waits
+                        .iter()
+                        .filter(|w| matches!(w, mcx_core::ports::AnswerWaitWrite::Answer { .. }))
+                        .count()
+                        > 1
+                    || effects.service.change_record.is_some()
                     || effects
                         .service
                         .regroups

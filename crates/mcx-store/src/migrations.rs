@@ -94,6 +94,15 @@ macro_rules! migrations {
                 "duty leases",
                 include_str!(concat!("../migrations/", $backend, "/0012_duty_leases.sql")),
             ),
+            (
+                13,
+                "answer waits",
+                include_str!(concat!(
+                    "../migrations/",
+                    $backend,
+                    "/0013_answer_waits.sql"
+                )),
+            ),
         ]
     };
 }

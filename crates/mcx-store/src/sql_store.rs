@@ -19,6 +19,8 @@ pub enum NodeNews {
     Sessions(Vec<String>),
     /// This group's stored configuration is now at this version (`None`: deleted).
     GroupChanged(mcx_model::McServiceGroupId, Option<u64>),
+    /// A partner host's answer is stored for the request waiting under this key.
+    HostAnswerStored(String),
     /// Notifications may have been missed: re-read everything.
     MayHaveMissed,
 }
@@ -227,6 +229,12 @@ impl SqlStore {
             .execute(&store.pool)
             .await
             .map_err(failed("releasing claims of an earlier run"))?;
+        // Waits for hosts' answers left by a node that stopped (long past their bound).
+        sqlx::query("DELETE FROM answer_waits WHERE until_at < $1")
+            .bind(store.writing.now().saturating_sub(60_000))
+            .execute(&store.pool)
+            .await
+            .map_err(failed("sweeping answer waits of stopped nodes"))?;
         Ok(store)
     }
 
@@ -244,7 +252,11 @@ impl SqlStore {
         if !self.postgres {
             return;
         }
-        let channels = [crate::writes::WAKE_CHANNEL, crate::writes::GROUP_CHANNEL];
+        let channels = [
+            crate::writes::WAKE_CHANNEL,
+            crate::writes::GROUP_CHANNEL,
+            crate::writes::WAIT_CHANNEL,
+        ];
         loop {
             let mut listener = match sqlx::postgres::PgListener::connect(&self.url).await {
                 Ok(listener) => listener,
@@ -283,6 +295,13 @@ impl SqlStore {
                             },
                             (_, Err(_)) => on(NodeNews::MayHaveMissed),
                         }
+                    }
+                    Ok(Some(notification))
+                        if notification.channel() == crate::writes::WAIT_CHANNEL =>
+                    {
+                        on(NodeNews::HostAnswerStored(
+                            notification.payload().to_string(),
+                        ))
                     }
                     Ok(Some(notification)) => on(NodeNews::Sessions(
                         notification

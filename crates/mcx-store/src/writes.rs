@@ -15,6 +15,9 @@ pub(crate) const WAKE_CHANNEL: &str = "mcx_stream_wakeups";
 /// The PostgreSQL channel on which commits name the groups whose stored configuration
 /// they changed (other nodes drop their cached policy of it).
 pub(crate) const GROUP_CHANNEL: &str = "mcx_group_changes";
+/// The PostgreSQL channel on which commits name the answer waits they answered (the node
+/// where the request waits takes the answer).
+pub(crate) const WAIT_CHANNEL: &str = "mcx_answer_waits";
 
 /// Tells the other nodes (PostgreSQL), when `tx` commits, that `group` is now at
 /// `version` (`None`: deleted). The payload is `<version> <group ID>` or
@@ -64,7 +67,68 @@ pub(crate) async fn notify_sessions<D: Db>(tx: &mut D, sessions: &[String]) -> S
     Ok(())
 }
 
+/// Tells the nodes (PostgreSQL), when `tx` commits, that the answer for the request
+/// waiting under `key` is stored.
+async fn notify_answer_wait<D: Db>(tx: &mut D, key: &str) -> StoreResult<()> {
+    if !tx.is_postgres() {
+        return Ok(());
+    }
+    query(tx, "SELECT pg_notify($1, $2)")
+        .bind(WAIT_CHANNEL)
+        .bind(key)
+        .execute()
+        .await
+        .map_err(failed("notifying the nodes of a host's answer"))?;
+    Ok(())
+}
+
 impl SqlStore {
+    /// Opens and answers requests' waits for hosts' answers: false, with an answer not
+    /// written, if its request no longer waits (the caller keeps nothing then).
+    async fn write_answer_waits<D: Db>(
+        tx: &mut D,
+        waits: &[mcx_core::ports::AnswerWaitWrite],
+        now: i64,
+    ) -> StoreResult<bool> {
+        use mcx_core::ports::AnswerWaitWrite;
+        for wait in waits {
+            match wait {
+                AnswerWaitWrite::Open { key, until } => {
+                    query(
+                        tx,
+                        "INSERT INTO answer_waits (wait_key, answer, until_at) VALUES ($1, NULL, $2) \
+                         ON CONFLICT (wait_key) DO UPDATE SET answer = NULL, until_at = excluded.until_at",
+                    )
+                    .bind(key.as_str())
+                    .bind(millis(*until))
+                    .execute()
+                    .await
+                    .map_err(failed("recording a request's wait for a host's answer"))?;
+                }
+                AnswerWaitWrite::Answer { key, answer } => {
+                    let ctx = "storing a host's answer for a waiting request";
+                    let json = serde_json::to_string(answer).map_err(|e| corrupt(ctx, e))?;
+                    let answered = query(
+                        tx,
+                        "UPDATE answer_waits SET answer = $1 \
+                         WHERE wait_key = $2 AND answer IS NULL AND until_at > $3",
+                    )
+                    .bind(json)
+                    .bind(key.as_str())
+                    .bind(now)
+                    .execute()
+                    .await
+                    .map_err(failed(ctx))?;
+                    if answered.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    notify_answer_wait(tx, key).await?;
+                }
+            }
+        }
+        Ok(true)
+    }
+
     /// Writes the effects inside `tx`: client events, outbox entries (audiences resolved
     /// now), partner records, the primary link, the completed outbox entry. Returns the
     /// sessions that got events.
@@ -133,6 +197,10 @@ impl SqlStore {
             if confirmed.rows_affected() == 0 {
                 return Ok(Committed::conflicted());
             }
+        }
+        // Answers for requests still waiting (several nodes), guarded the same way.
+        if !Self::write_answer_waits(tx, &effects.service.answer_waits, now).await? {
+            return Ok(Committed::conflicted());
         }
         // And a host's guard against overtaken requests, also before anything is written.
         for write in &effects.service.affiliations {

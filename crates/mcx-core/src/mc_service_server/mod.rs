@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use mcx_model::api::{GroupAffiliations, UserAffiliations, UserGroupAffiliation};
-use mcx_model::flows::affiliation::{AffiliationStatus, GroupAffiliationStatus};
+use mcx_model::flows::affiliation::AffiliationStatus;
 use mcx_model::profile::{Permission, UserProfile};
 use mcx_model::{McServiceGroupId, McServiceId, SystemDomain};
 use tokio::sync::{Notify, watch};
@@ -59,7 +59,7 @@ pub struct McServiceServer {
     entropy: Arc<dyn crate::ports::Entropy>,
     change_timeout: Duration,
     answer_wait: Duration,
-    waiting: waiters::Waiters<affiliation::WaitKey, GroupAffiliationStatus>,
+    waiting: affiliation::AnswerWaits,
     regroup_waits: waiters::Waiters<McServiceGroupId, Result<mcx_model::api::RegroupRecord>>,
     cancel_waits: waiters::Waiters<(McServiceGroupId, SystemDomain), ()>,
     regroup_locks: UserLocks,
@@ -120,6 +120,7 @@ impl McServiceServer {
     /// The MC service server.
     pub fn new(parts: McServiceServerParts) -> Self {
         let store = parts.store;
+        let shared = store.shared_by_nodes();
         Self {
             policy: Arc::new(GroupPolicyCache::new(parts.gms.clone())),
             system: parts.gms.system().clone(),
@@ -138,7 +139,7 @@ impl McServiceServer {
             entropy: parts.entropy,
             change_timeout: parts.change_timeout,
             answer_wait: parts.answer_wait,
-            waiting: waiters::Waiters::default(),
+            waiting: affiliation::AnswerWaits::new(shared),
             regroup_waits: waiters::Waiters::default(),
             cancel_waits: waiters::Waiters::default(),
             regroup_locks: UserLocks::new(),
@@ -161,7 +162,18 @@ impl McServiceServer {
         Ok(system != self.system && self.links.shared_with(group, &system).await?)
     }
 
-    /// Traces the group affiliation status updates a committed change gave the GMS.
+    /// Another node (or this one) committed a partner host's answer for a request that
+    /// may be waiting here (several nodes on one store: the key of its stored wait).
+    pub fn host_answer_stored(&self, wait: &str) {
+        self.waiting.answered(wait);
+    }
+
+    /// Notifications from other nodes may have been missed: waiting requests look in
+    /// the store again.
+    pub fn look_again_for_host_answers(&self) {
+        self.waiting.look_again();
+    }
+
     /// Records the answer to a partner's transaction with no other effect.
     pub(in crate::mc_service_server) async fn answer_alone(
         &self,

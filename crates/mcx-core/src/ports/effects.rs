@@ -181,6 +181,33 @@ pub struct ServiceEffects {
     pub change_record: Option<ChangeRecordWrite>,
     /// Changes to regroups and their members.
     pub regroups: Vec<RegroupWrite>,
+    /// Requests waiting for partner hosts' answers, recorded in the store when several
+    /// nodes share it (see [`AnswerWaitWrite`]).
+    pub answer_waits: Vec<AnswerWaitWrite>,
+}
+
+/// A request's wait for a partner host's answer to an affiliation request, kept in the
+/// store when several nodes share it: the answer arrives at whichever node holds the
+/// partner's outbox lane, which need not be the node where the request waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerWaitWrite {
+    /// A request waits under `key`; after `until` a node that has not ended it is taken
+    /// for gone (its client heard nothing) and the wait is ignored.
+    Open {
+        /// Which reservation's answer (user, service, group, generation).
+        key: String,
+        /// Until when the wait counts.
+        until: time::OffsetDateTime,
+    },
+    /// The answer for the request waiting under `key`, only if that wait is still open
+    /// and unanswered (the waiting request has not given up); otherwise nothing of the
+    /// commit is kept and it reports a conflict. Other nodes are told on commit.
+    Answer {
+        /// Which wait.
+        key: String,
+        /// What the host answered for the group.
+        answer: mcx_model::flows::affiliation::GroupAffiliationStatus,
+    },
 }
 
 /// The ACM server's part of a commit.

@@ -387,6 +387,21 @@ pub trait AffiliationStore: Send + Sync {
         &self,
         now: OffsetDateTime,
     ) -> StoreResult<(Vec<String>, Option<OffsetDateTime>)>;
+    /// Of the answer waits under `keys`, those still open and unanswered at `now` (see
+    /// [`crate::ports::AnswerWaitWrite`]).
+    async fn open_answer_waits(
+        &self,
+        keys: &[String],
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<String>>;
+    /// Ends the answer wait under `key` and returns its answer, if the answer is there;
+    /// with `give_up`, ends it in any case (a node storing the answer afterwards finds
+    /// the wait gone and tells the client by an event instead).
+    async fn end_answer_wait(
+        &self,
+        key: &str,
+        give_up: bool,
+    ) -> StoreResult<Option<mcx_model::flows::affiliation::GroupAffiliationStatus>>;
 }
 
 /// Regroups an MC service server takes part in, with the clients it affiliated.

@@ -21,12 +21,14 @@ use mcx_model::{McService, McServiceGroupId, McServiceId, NonEmpty, SystemDomain
 use super::McServiceServer;
 use crate::ports::{Effects, LinkError};
 
+mod answer_waits;
 mod host_plan;
 mod hosting;
 mod lifecycle;
 mod plan;
 mod serving;
 
+pub(super) use answer_waits::AnswerWaits;
 pub use plan::{AffiliationPlan, plan_affiliation};
 
 /// How a partner host is asked to affiliate a user.

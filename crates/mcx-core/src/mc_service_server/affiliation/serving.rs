@@ -22,6 +22,9 @@ use super::*;
 
 use super::plan::{plan_affiliation, policy_refusal};
 
+/// How long past its request's own bound a stored answer wait still counts.
+const WAIT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl McServiceServer {
     /// Step 3 of §10.8.3.1 (and step 5 at a partner host) for a group defined here: the
     /// group is enabled, supports the service, may be used for calls, and lists the user.
@@ -223,7 +226,7 @@ impl McServiceServer {
                     effects.send(PartnerAudience::Partner(host), request);
                 }
             }
-            // Registered before the commit: an answer cannot overtake the wait for it.
+            // Made before the commit (or by it): an answer cannot overtake the wait.
             let keys: Vec<_> = plan
                 .pending
                 .iter()
@@ -232,14 +235,17 @@ impl McServiceServer {
             waits = if self.answer_wait.is_zero() {
                 Vec::new()
             } else {
-                self.waiting.register_all(&keys)
+                // A stored wait outlives the request's own bound a little: past it, a
+                // node that never ended the wait is taken for gone.
+                let until = self.clock.now() + self.answer_wait + WAIT_GRACE;
+                self.waiting.open(&keys, until, &mut effects)
             };
             let committed = self
                 .store
                 .commit_for_user(user, Some(state.generation), &effects)
                 .await;
             if !matches!(committed, Ok(Some(_))) {
-                self.waiting.forget_all(&keys);
+                self.waiting.abandon(&keys);
             }
             if let Some(committed) = committed? {
                 self.trace_gms_status(&effects);
@@ -259,24 +265,10 @@ impl McServiceServer {
         // `affiliating`, and its final state reaches the client as an event.
         let mut answered: BTreeMap<McServiceGroupId, GroupAffiliationStatus> = BTreeMap::new();
         if !waits.is_empty() {
-            let mut waited = self.clock.sleep(self.answer_wait);
-            for (key, mut answer) in waits {
-                let got = tokio::select! {
-                    _ = &mut waited => {
-                        // Given up: unless the answer is already being stored for this
-                        // wait, it comes as an event instead.
-                        if self.waiting.forget(&key) {
-                            None
-                        } else {
-                            (&mut answer).await.ok()
-                        }
-                    }
-                    got = &mut answer => got.ok(),
-                };
-                if let Some(status) = got {
-                    answered.insert(key.2, status);
-                }
-            }
+            answered = self
+                .waiting
+                .answers(waits, self.clock.sleep(self.answer_wait), &*self.store)
+                .await?;
         }
         let freed = answered
             .values()
@@ -361,7 +353,25 @@ impl McServiceServer {
             };
             let mut settled = Vec::new();
             let mut waiters = Vec::new();
-            for group in &groups {
+            let keys: Vec<_> = groups
+                .iter()
+                .map(|g| {
+                    (
+                        user.clone(),
+                        service,
+                        g.clone(),
+                        generation.unwrap_or_default(),
+                    )
+                })
+                .collect();
+            let mut taken = if generation.is_some() {
+                self.waiting
+                    .take(&keys, self.clock.now(), &*self.store)
+                    .await?
+            } else {
+                Vec::new()
+            };
+            for (i, group) in groups.iter().enumerate() {
                 let rows: Vec<_> = state
                     .rows
                     .iter()
@@ -375,13 +385,10 @@ impl McServiceServer {
                 let answer = status_from_host(&user, group, answered);
                 // The request still waiting for this answer gets it; otherwise the
                 // clients are told by an event stored with the answer.
-                let key = (
-                    user.clone(),
-                    service,
-                    group.clone(),
-                    generation.unwrap_or_default(),
-                );
-                let waiter = self.waiting.take(&key);
+                let waiter = taken.get_mut(i).and_then(Option::take);
+                if let Some(waiter) = &waiter {
+                    waiter.answer_in(&answer, &mut effects);
+                }
                 if waiter.is_none() && sessions.is_none() {
                     sessions = Some(self.sessions.sessions_of(&user).await?);
                 }
@@ -435,7 +442,7 @@ impl McServiceServer {
                 continue;
             };
             for (waiter, answer) in waiters {
-                let _ = waiter.send(answer);
+                waiter.deliver(answer);
             }
             self.wakers.wake(&committed.woken_sessions);
             for (answer, clients) in settled {
@@ -474,14 +481,21 @@ impl McServiceServer {
         {
             return Ok(false);
         }
-        let mut taken = Vec::new();
-        for group in groups {
-            let key = (user.clone(), service, group.clone(), generation);
-            if let Some(waiter) = self.waiting.take(&key) {
-                taken.push((key, waiter));
-            }
-        }
-        let effects = Effects {
+        let keys: Vec<_> = groups
+            .iter()
+            .map(|g| (user.clone(), service, g.clone(), generation))
+            .collect();
+        let taken: Vec<_> = keys
+            .iter()
+            .cloned()
+            .zip(
+                self.waiting
+                    .take(&keys, self.clock.now(), &*self.store)
+                    .await?,
+            )
+            .filter_map(|(key, waiter)| waiter.map(|w| (key, w)))
+            .collect();
+        let mut effects = Effects {
             complete_outbox: Some(outbox_id),
             service: crate::ports::ServiceEffects {
                 confirmations: groups
@@ -497,6 +511,9 @@ impl McServiceServer {
             },
             ..Effects::default()
         };
+        for ((_, waiter), answer) in taken.iter().zip(&answers) {
+            waiter.answer_in(answer, &mut effects);
+        }
         let committed = if taken.len() == groups.len() {
             Some(self.commits.commit(&effects).await)
         } else {
@@ -505,7 +522,7 @@ impl McServiceServer {
         match committed {
             Some(Ok(committed)) if !committed.conflict => {
                 for ((_, waiter), answer) in taken.into_iter().zip(answers) {
-                    let _ = waiter.send(answer);
+                    waiter.deliver(answer);
                 }
                 Ok(true)
             }

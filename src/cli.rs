@@ -537,9 +537,9 @@ pub(crate) struct BenchCommand {
     /// Changes (notify-fanout) and regroups (regroup) measured.
     #[arg(long, default_value_t = 20)]
     pub(crate) repeat: usize,
-    /// Affiliations stored at the home system before it starts; repeat the option to
-    /// compare (`--preload 10000 --preload 1000000`).
-    #[arg(long)]
+    /// Affiliations stored at the home system before it starts; several to compare
+    /// (`--preload 10000 1000000`, or the flag repeated).
+    #[arg(long, value_name = "COUNT", num_args = 1..)]
     pub(crate) preload: Vec<u64>,
     /// Also write the results as JSON here.
     #[arg(long)]

@@ -114,7 +114,7 @@ pub(super) async fn acm(command: AcmCommand) -> anyhow::Result<Done> {
                 .map(|u| McServiceId::parse(u))
                 .collect::<Result<Vec<_>, _>>()?;
             let apply = mcx_model::api::AcmApplyRequest {
-                users: NonEmpty::new(users).context("at least one --user is needed")?,
+                users: NonEmpty::new(users).context("at least one --for is needed")?,
                 mc_service: service.parse()?,
             };
             let exchange = api.acm_apply(&id_of(&id)?, &apply).await?;

@@ -143,6 +143,23 @@ async fn every_list_takes_several_values_after_one_flag_or_the_flag_repeated() {
         text(&out.stderr)
     );
 
+    // The bench's preload counts follow the same rule: two after one flag are read (the
+    // run then fails on the deployment named, not on the command line).
+    let out = cli.run(&[
+        "bench",
+        "--preload",
+        "10",
+        "20",
+        "--running",
+        "no-such-deployment",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("unexpected argument"),
+        "{}",
+        text(&out.stderr)
+    );
+
     // A list left out is a usage error (2) that shows the right form.
     let out = cli.run(&["affiliate"]);
     assert_eq!(out.status.code(), Some(2));
@@ -291,4 +308,15 @@ fn the_readme_is_self_contained_and_shows_the_new_forms() {
         "the old form"
     );
     assert!(readme.contains("Exit codes"));
+    // The forms a newcomer copies: choosing a user, lists after one flag, the clauses.
+    for form in [
+        "mcx whoami",
+        "--user sip:bob@police.example",
+        "--group sip:ops@police.example sip:ops@fire.example",
+        "--preload 10000 1000000",
+        "§10.8",
+        "§9.2",
+    ] {
+        assert!(readme.contains(form), "the README does not show {form}");
+    }
 }

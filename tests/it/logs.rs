@@ -185,3 +185,122 @@ async fn a_flow_between_systems_is_one_line_at_each_with_one_correlation_id() {
         "fire logs the same flow with the same correlation ID: {received:?}"
     );
 }
+
+/// A peer presenting a certificate from an authority this system does not trust sees
+/// only a failed handshake; the operator of the real binary sees it twice over: one WARN
+/// line per peer address naming the certificate's subject and issuer (not one per
+/// attempt), and the refusal in `mcx group status` of a group shared with that system.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_from_an_unknown_authority_is_logged_once_and_shown_in_the_group_status() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cwd = tempfile::tempdir().unwrap();
+    let base = crate::federation::free_ports(4);
+    crate::support::write_federation(cwd.path(), &["police.example", "fire.example"], base);
+    let mut police = Command::new(env!("CARGO_BIN_EXE_mcx"))
+        .args([
+            "serve",
+            "--log-format",
+            "json",
+            "--config",
+            "fed/police.example.toml",
+        ])
+        .current_dir(cwd.path())
+        .env_remove("RUST_LOG")
+        .env_remove("MCX_STORAGE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mcx serve starts");
+    let lines = lines_of(&mut police);
+    let url = format!("http://127.0.0.1:{base}");
+    crate::federation::eventually("police answers", || async {
+        reqwest::get(format!("{url}/v1/system"))
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+
+    // "fire", with a certificate from a CA police does not trust, tries three times.
+    let rogue = tempfile::tempdir().unwrap();
+    mcx_server::pki::init(rogue.path(), "rogue CA").unwrap();
+    let files = mcx_server::pki::issue(
+        rogue.path(),
+        &mcx_model::SystemDomain::parse("fire.example").unwrap(),
+    )
+    .unwrap();
+    let interconnection: std::net::SocketAddr = format!("127.0.0.1:{}", base + 1).parse().unwrap();
+    let impostor = crate::federation::raw_partner_client(
+        &cwd.path().join("fed/pki"),
+        Some((&files.certificate, &files.private_key)),
+        "police.example",
+        interconnection,
+    );
+    for _ in 0..3 {
+        let sent = impostor
+            .post(format!(
+                "https://police.example:{}/interconnection/v1/group-information-request",
+                base + 1
+            ))
+            .header("mcx-origin", "fire.example")
+            .body("{}")
+            .send()
+            .await;
+        assert!(sent.is_err(), "the handshake fails: {sent:?}");
+    }
+
+    // The group status, through the real CLI.
+    let sessions = cwd.path().join("sessions.json");
+    let mcx = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_mcx"))
+            .args(args)
+            .env("MCX_SERVER", &url)
+            .env("MCX_SESSION_FILE", &sessions)
+            .env_remove("MCX_USER")
+            .output()
+            .expect("mcx runs")
+    };
+    let out = mcx(&[
+        "login",
+        "--user",
+        "sip:admin@police.example",
+        "--password",
+        "admin",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = mcx(&["group", "status", "sip:ops@police.example"]);
+    let status = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        status.contains("rogue CA")
+            && status.contains("fire.example")
+            && status.contains("127.0.0.1"),
+        "the status names the refused certificate's issuer, subject and address:\n{status}"
+    );
+
+    let _ = police.kill();
+    let _ = police.wait();
+    let warnings: Vec<serde_json::Value> = lines
+        .try_iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+        .filter(|l| l["level"] == "WARN" && l.to_string().contains("rogue CA"))
+        .collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one WARN line for the address, not one per attempt: {warnings:#?}"
+    );
+    let line = warnings[0].to_string();
+    assert!(
+        line.contains("fire.example") && line.contains("127.0.0.1"),
+        "the line names the subject and the peer: {line}"
+    );
+}

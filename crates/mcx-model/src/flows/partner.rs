@@ -388,3 +388,46 @@ fn drop_field(
     here.as_object_mut()
         .is_some_and(|object| object.remove(field).is_some())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flows::FailureCause;
+
+    /// The group information response as the first release read it: `result` was a
+    /// `FailureReason` (`cause`, `reason`), with unknown fields refused by serde.
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "kebab-case", deny_unknown_fields)]
+    struct FirstReleaseGroupInformationResponse {
+        #[allow(dead_code)]
+        mc_service_group_id: crate::McServiceGroupId,
+        #[serde(default)]
+        #[allow(dead_code)]
+        mc_service_group_configuration_information: Option<serde_json::Value>,
+        #[serde(default)]
+        result: Option<FailureReason>,
+    }
+
+    /// A partner one release behind reads the result this release writes in the shape of
+    /// every flow's result (`outcome` added): its decoder drops the field it does not
+    /// know, as every release's since the first does.
+    #[test]
+    fn a_first_release_partner_reads_the_group_information_result_written_now() {
+        let refusal = GroupInformationResponse {
+            mc_service_group_id: crate::McServiceGroupId::parse("sip:ops@police.example").unwrap(),
+            outcome: GroupInformationOutcome::NotProvided(FailureReason {
+                cause: FailureCause::UnknownGroup,
+                reason: "no such group".into(),
+            }),
+        };
+        let body = serde_json::to_vec(&refusal).unwrap();
+        assert!(
+            serde_json::from_slice::<FirstReleaseGroupInformationResponse>(&body).is_err(),
+            "serde alone refuses the new field"
+        );
+        let read: FirstReleaseGroupInformationResponse = tolerant(&body).unwrap();
+        let result = read.result.expect("the result is read");
+        assert_eq!(result.cause, FailureCause::UnknownGroup);
+        assert_eq!(result.reason, "no such group");
+    }
+}

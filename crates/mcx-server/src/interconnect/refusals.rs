@@ -109,7 +109,7 @@ impl CertificateRefusals {
 
 /// Subject, issuer and DNS names of a certificate, for people; what cannot be read is
 /// said so rather than failing the refusal's record.
-fn describe(der: &CertificateDer<'_>) -> (String, String, Vec<String>) {
+pub(crate) fn describe(der: &CertificateDer<'_>) -> (String, String, Vec<String>) {
     match x509_parser::parse_x509_certificate(der.as_ref()) {
         Ok((_, cert)) => {
             let names = cert

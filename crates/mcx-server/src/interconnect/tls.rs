@@ -95,6 +95,9 @@ pub fn server_config(
 struct PartnerServerVerifier {
     inner: Arc<WebPkiServerVerifier>,
     name: ServerName<'static>,
+    /// Whether the refusal now going on was logged (once until the partner's
+    /// certificate is accepted again, not once per retry of the outbox).
+    warned: std::sync::atomic::AtomicBool,
 }
 
 impl ServerCertVerifier for PartnerServerVerifier {
@@ -106,8 +109,35 @@ impl ServerCertVerifier for PartnerServerVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+        use std::sync::atomic::Ordering;
+        let verified = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            &self.name,
+            ocsp_response,
+            now,
+        );
+        match &verified {
+            Ok(_) => self.warned.store(false, Ordering::Relaxed),
+            Err(error) if !self.warned.swap(true, Ordering::Relaxed) => {
+                // The outbox only says the handshake failed; the operator needs to know
+                // whose certificate it was and who issued it.
+                let (subject, issuer, names) = super::refusals::describe(end_entity);
+                let reason = match error {
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
+                        "issued by an authority this system does not trust for this partner"
+                            .to_string()
+                    }
+                    other => other.to_string(),
+                };
+                tracing::warn!(
+                    partner = ?self.name, %subject, %issuer, names = ?names, %reason,
+                    "interconnection: refused the certificate a partner's endpoint presented; flows to it wait in the outbox (logged once until it is accepted)"
+                );
+            }
+            Err(_) => {}
+        }
+        verified
     }
 
     fn verify_tls12_signature(
@@ -149,7 +179,11 @@ pub fn client_config(
         .with_safe_default_protocol_versions()
         .context("choosing TLS versions")?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PartnerServerVerifier { inner, name }))
+        .with_custom_certificate_verifier(Arc::new(PartnerServerVerifier {
+            inner,
+            name,
+            warned: std::sync::atomic::AtomicBool::new(false),
+        }))
         .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())
         .context("the certificate and private key do not belong together")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];

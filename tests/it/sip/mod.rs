@@ -12,6 +12,7 @@ mod bad_input;
 mod callers;
 mod regroup;
 mod restart;
+mod status;
 mod tls;
 
 async fn with_sip() -> TestSystem {

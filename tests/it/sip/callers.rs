@@ -47,6 +47,10 @@ impl Peer {
         Self { socket, server }
     }
 
+    pub(super) fn server(&self) -> SocketAddr {
+        self.server
+    }
+
     pub(super) fn local(&self) -> SocketAddr {
         self.socket.local_addr().unwrap()
     }

@@ -10,6 +10,7 @@ use crate::support::*;
 
 mod bad_input;
 mod callers;
+mod documents;
 mod regroup;
 mod restart;
 mod status;

@@ -299,6 +299,16 @@ async fn a_status_subscription_hears_the_state_at_once_and_after_a_change_made_e
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     bob.affiliate(McService::Mcptt, &[gid(OPS)]).await.unwrap();
     tokio::task::block_in_place(|| finish_scenario(child, dir, "u1", "subscribe_status.xml"));
+    // The NOTIFY said affiliated; so does the JSON API, and ending the subscription
+    // changed no affiliation.
+    assert_eq!(
+        held(&bob).await,
+        [(
+            OPS.to_string(),
+            vec!["phone".to_string()],
+            AffiliationStatus::Affiliated
+        )]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -346,6 +356,11 @@ async fn a_document_subscription_hears_each_new_etag_whichever_door_changed_the_
         .await
         .unwrap();
     tokio::task::block_in_place(|| finish_scenario(child, dir, "u1", "subscribe_documents.xml"));
+    // The third NOTIFY's entity tag is the version the JSON API shows, with both changes.
+    let now = bob.group(&gid(OPS)).await.unwrap();
+    assert_eq!(now.etag(), "\"3\"", "{now:?}");
+    assert_eq!(now.configuration.display_name, "Operations centre");
+    assert_eq!(now.configuration.on_network_group_priority, Some(9));
 }
 
 #[tokio::test(flavor = "multi_thread")]

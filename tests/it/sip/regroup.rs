@@ -139,8 +139,80 @@ async fn a_regroup_message_is_refused_with_a_reason_and_changes_nothing() {
             );
         }
     }
+    // Not a multipart body: 415, naming what is accepted.
+    peer.send(
+        &message(
+            "m4",
+            alice.token().unwrap(),
+            &create(&format!("<g>{OPS}</g>")),
+        )
+        .replace(
+            "Content-Type: multipart/mixed;boundary=b",
+            "Content-Type: text/plain",
+        ),
+    )
+    .await;
+    let answer = peer.response(&mut notifies).await;
+    assert!(
+        answer
+            .first
+            .starts_with("SIP/2.0 415 Unsupported Media Type: the body is text/plain;"),
+        "m4: {answer:?}"
+    );
+    assert_eq!(answer.header("Accept"), ["multipart/mixed"], "{answer:?}");
     assert!(
         alice.regroups().await.unwrap().regroups.is_empty(),
         "nothing changed"
+    );
+
+    // Ops regrouped: a second regroup of ops is refused as already regrouped, and one
+    // reusing the regroup group ID as in use (clause 4.4 warnings).
+    peer.send(&message(
+        "m5",
+        alice.token().unwrap(),
+        &create(&format!("<g>{OPS}</g>")),
+    ))
+    .await;
+    let answer = peer.response(&mut notifies).await;
+    assert!(answer.first.starts_with("SIP/2.0 200"), "m5: {answer:?}");
+    let refusals = [
+        (
+            "m6",
+            create(&format!("<g>{OPS}</g>")).replace(REGROUP, "sip:rg-other@police.example"),
+            format!(
+                "SIP/2.0 403 Forbidden: preconfigured regroup reject: group '{OPS}' is already regrouped into '{REGROUP}'"
+            ),
+            "148 group is regrouped",
+        ),
+        (
+            "m7",
+            create(&format!("<g>{PATROL}</g>")),
+            format!(
+                "SIP/2.0 403 Forbidden: preconfigured regroup reject: the regroup group ID '{REGROUP}' is in use by a regroup in effect"
+            ),
+            "165 group ID for regroup already in use",
+        ),
+    ];
+    for (call, body, expected, warning) in refusals {
+        peer.send(&message(call, alice.token().unwrap(), &body))
+            .await;
+        let answer = peer.response(&mut notifies).await;
+        assert!(answer.first.starts_with(&expected), "{call}: {answer:?}");
+        assert_eq!(
+            answer.header("Warning"),
+            [format!("399 police.example \"{warning}\"")],
+            "{call}: {answer:?}"
+        );
+    }
+    let regroups = alice.regroups().await.unwrap().regroups;
+    assert_eq!(regroups.len(), 1, "only the first regroup: {regroups:?}");
+    assert_eq!(regroups[0].regroup_group_id.as_str(), REGROUP);
+    assert_eq!(
+        regroups[0]
+            .mc_service_group_id_list
+            .iter()
+            .map(|g| g.as_str())
+            .collect::<Vec<_>>(),
+        [OPS]
     );
 }

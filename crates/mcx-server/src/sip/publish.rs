@@ -329,6 +329,12 @@ async fn read_body(
     earlier: Option<&Publication>,
 ) -> Result<Desired, Answer> {
     let content_type = request.content_type.as_deref().unwrap_or_default();
+    if multipart::media_type(content_type) != "multipart/mixed" {
+        return Err(multipart::unsupported(
+            content_type,
+            "an affiliation PUBLISH carries application/vnd.3gpp.mcptt-info+xml and application/pidf+xml in multipart/mixed",
+        ));
+    }
     let parts = multipart::split(content_type, request.body)
         .map_err(|why| Answer::new(400, &format!("Bad Request: {why}")))?;
     let part = |media: &str| parts.iter().find(|p| p.media_type == media).map(|p| p.body);

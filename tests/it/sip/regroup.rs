@@ -1,7 +1,8 @@
 //! Preconfigured regroup by SIP MESSAGE (issue 15 item 7): sipp creates and removes a
 //! regroup with the Annex F.7 body; refusals carry the clause 4.4 warning; the JSON API
 //! shows the same state after each step; an affiliated member with a status
-//! subscription is told by MESSAGE.
+//! subscription is told by MESSAGE in its dialog, one that affiliated by PUBLISH outside
+//! a dialog.
 
 use mcx_model::McService;
 use mcx_model::api::RegroupState;
@@ -214,5 +215,81 @@ async fn a_regroup_message_is_refused_with_a_reason_and_changes_nothing() {
             .map(|g| g.as_str())
             .collect::<Vec<_>>(),
         [OPS]
+    );
+}
+
+/// A member that affiliated by PUBLISH and holds no status subscription is told by a
+/// MESSAGE outside any dialog, at the address its PUBLISH came from.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_affiliated_by_publish_is_told_its_regroups_at_its_address() {
+    let system = with_sip().await;
+    let alice = system.log_on_as(ALICE, "console").await;
+    let bob = system.log_on_as(BOB, "phone").await;
+    let sip = system.node().sip_addr().unwrap();
+    let phone = Peer::at("127.0.0.1", sip).await;
+    phone
+        .send(&super::callers::publish_text(
+            &phone,
+            "tell1",
+            bob.token().unwrap(),
+            &[OPS],
+        ))
+        .await;
+    let answer = phone.response(&mut Vec::new()).await;
+    assert!(answer.first.starts_with("SIP/2.0 200"), "{answer:?}");
+
+    let keys = [
+        ("token", alice.token().unwrap()),
+        ("user", ALICE),
+        ("template", TEMPLATE),
+        ("regroup", REGROUP),
+        ("group", OPS),
+        ("group2", PATROL),
+    ];
+    tokio::task::block_in_place(|| scenario(&system, "u1", "regroup_create.xml", &keys));
+    let told = phone.request("MESSAGE").await;
+    assert!(
+        told.first
+            .starts_with(&format!("MESSAGE sip:{};transport=", phone.local())),
+        "{told:?}"
+    );
+    assert!(
+        told.header("From")[0].contains("sip:mcptt-psi@police.example"),
+        "{told:?}"
+    );
+    assert!(told.header("To")[0].contains(BOB), "{told:?}");
+    assert!(
+        told.header("Call-ID")[0].ends_with("@police.example"),
+        "{told:?}"
+    );
+    assert_eq!(
+        told.header("Content-Type"),
+        ["application/vnd.3gpp.mcptt-regroup+xml"],
+        "{told:?}"
+    );
+    assert!(
+        told.body
+            .contains(&format!("<mcptt-regroup-uri>{REGROUP}</mcptt-regroup-uri>")),
+        "{}",
+        told.body
+    );
+    assert!(
+        told.body
+            .contains("<regroup-action>create</regroup-action>"),
+        "{}",
+        told.body
+    );
+
+    tokio::task::block_in_place(|| scenario(&system, "u1", "regroup_remove.xml", &keys));
+    let told = phone.request("MESSAGE").await;
+    assert!(
+        told.body
+            .contains("<regroup-action>remove</regroup-action>"),
+        "{}",
+        told.body
+    );
+    assert!(
+        alice.regroups().await.unwrap().regroups.is_empty(),
+        "removed"
     );
 }

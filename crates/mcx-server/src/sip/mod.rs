@@ -13,6 +13,7 @@ mod multipart;
 mod publish;
 mod restore;
 mod subscribe;
+mod tell;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -242,6 +243,7 @@ pub async fn start(
     if restored > 0 {
         tracing::info!(restored, "SIP subscriptions carried on after the restart");
     }
+    tell::start(&system, &dialogs);
     let stop = cancel.child_token();
     let spawner = tasks.clone();
     let recent = Arc::new(merged::Recent::default());
@@ -409,6 +411,7 @@ async fn serve(
                 if_match: request.header_value("SIP-If-Match"),
                 content_type: value("Content-Type", "c"),
                 asserted: dialogs.policy.asserted(request),
+                reach: publish::reachable_at(request),
                 body: &request.body,
             };
             publish::handle(&system, &dialogs.publications, publish).await

@@ -632,38 +632,78 @@ async fn tell_regroups(
     session: &str,
     cursor: &mut i64,
 ) {
+    let bodies = regroup_bodies(system, session, cursor)
+        .await
+        .unwrap_or_default();
+    let Some(dialog) = dialog else { return };
+    for body in bodies {
+        let headers = vec![Header::Other(
+            "Content-Type".into(),
+            sip_bodies::REGROUP_MEDIA_TYPE.into(),
+        )];
+        if let Err(e) = dialog.message(Some(headers), Some(body.into_bytes())).await {
+            tracing::debug!(error = ?e, "regroup MESSAGE to a subscriber not sent");
+        }
+    }
+}
+
+/// The regroup MESSAGE bodies (Annex F.7) of the session's events after `cursor`, which
+/// moves past every event read; `None` when the session ended. Events that cannot be
+/// read now (the storage failing) are read next time.
+pub(crate) async fn regroup_bodies(
+    system: &McSystem,
+    session: &str,
+    cursor: &mut i64,
+) -> Option<Vec<String>> {
     use mcx_model::events::ClientEvent;
-    use mcx_model::sip_bodies::{REGROUP_MEDIA_TYPE, RegroupAction, write_regroup};
+    use mcx_model::sip_bodies::{RegroupAction, write_regroup};
+    let mut bodies = Vec::new();
     loop {
-        let Ok(Some(fetched)) = system.events.fetch(session, *cursor).await else {
-            return;
+        let fetched = match system.events.fetch(session, *cursor).await {
+            Ok(Some(fetched)) => fetched,
+            Ok(None) => return None,
+            Err(_) => return Some(bodies),
         };
         for delivered in &fetched.events {
             *cursor = delivered.id;
-            let body = match &delivered.event {
-                ClientEvent::RegroupRequested { request } => write_regroup(
+            match &delivered.event {
+                ClientEvent::RegroupRequested { request } => bodies.push(write_regroup(
                     Some(&request.preconfigured_group_id),
                     &request.regroup_group_id,
                     RegroupAction::Create,
-                ),
-                ClientEvent::RegroupCancelled { request } => {
-                    write_regroup(None, &request.regroup_group_id, RegroupAction::Remove)
-                }
-                _ => continue,
-            };
-            let Some(dialog) = dialog else { continue };
-            let headers = vec![Header::Other(
-                "Content-Type".into(),
-                REGROUP_MEDIA_TYPE.into(),
-            )];
-            if let Err(e) = dialog.message(Some(headers), Some(body.into_bytes())).await {
-                tracing::debug!(error = ?e, "regroup MESSAGE to a subscriber not sent");
+                )),
+                ClientEvent::RegroupCancelled { request } => bodies.push(write_regroup(
+                    None,
+                    &request.regroup_group_id,
+                    RegroupAction::Remove,
+                )),
+                _ => {}
             }
         }
         if !fetched.more {
-            return;
+            return Some(bodies);
         }
     }
+}
+
+/// Whether `client` of `user` holds a subscription to its own status, whose dialog
+/// carries its regroups.
+pub(crate) fn tells_regroups_in_a_dialog(
+    dialogs: &Dialogs,
+    user: &McServiceId,
+    client: &ClientId,
+) -> bool {
+    dialogs
+        .subscriptions
+        .0
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .any(|(_, stored)| {
+            &stored.user == user
+                && &stored.client == client
+                && matches!(&stored.watched, WatchedSpec::Status { user: watched } if watched == user)
+        })
 }
 
 async fn forget(dialogs: &Dialogs, dialog: &ServerSubscriptionDialog, key: &str) {

@@ -22,7 +22,7 @@ need() { command -v "$1" >/dev/null 2>&1 || { echo "installing $2" >&2; sudo=; [
 need sipp sip-tester
 need kamailio "kamailio kamailio-presence-modules"
 (cd "$repo" && cargo build --release --quiet --bin mcx)
-mcx="$repo/target/release/mcx"
+mcx="${CARGO_TARGET_DIR:-$repo/target}/release/mcx"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 http_port=$(free_port); sip_port=$(free_port); kam_port=$(free_port)
@@ -116,8 +116,46 @@ expires_granted() { # name scenario port csv
 }
 
 echo "machine: $(nproc) cores, $(uname -sr); mcx $(cd "$repo" && git rev-parse --short HEAD); kamailio $(kamailio -v | head -1 | cut -d' ' -f3)"
+# What each keeps after that PUBLISH: mcx, the affiliation its JSON API shows (held for
+# the session, not for a SIP timer); Kamailio, the presentity's expiry in its memory.
+mcx_keeps() {
+  local line token
+  line=$(sed -n 2p "$work/mcx.csv"); token=$(echo "$line" | cut -d';' -f2)
+  curl -sf "http://127.0.0.1:$http_port/v1/affiliations" -H "authorization: Bearer $token" \
+    > "$work/mcx-keeps.json" || true
+  python3 - "$work/mcx-keeps.json" "${line%%;*}" <<'PY'
+import json, sys
+try:
+    held = json.load(open(sys.argv[1]))["affiliations"]
+except (OSError, ValueError, KeyError):
+    held = None
+if held is None:
+    print("the JSON API did not answer")
+else:
+    shown = ["%s %s (%s)" % (a["mc-service-group-id"], a["status"], ",".join(a["clients"])) for a in held]
+    print(sys.argv[2] + ": " + ("; ".join(shown) or "nothing held"))
+PY
+}
+kamailio_keeps() {
+  local user; user=$(sed -n 2p "$work/kamailio.csv" | cut -d';' -f1 | sed -e 's/^sip://' -e 's/@.*//')
+  kamcmd -s "unix:$work/dbtext/kamailio.ctl" presence.presentity_list > "$work/kamailio-keeps.txt" 2>&1 || true
+  python3 - "$work/kamailio-keeps.txt" "$user" <<'PY'
+import re, sys, time
+text = open(sys.argv[1]).read()
+for record in text.split("}"):
+    if re.search(r"user: " + re.escape(sys.argv[2]) + r"\b", record):
+        expires = re.search(r"expires: (\d+)", record)
+        if expires:
+            print("presentity %s expires in %d s" % (sys.argv[2], int(expires.group(1)) - int(time.time())))
+            break
+else:
+    print("no presentity kept")
+PY
+}
 echo "Expires: 4294967295 -> mcx grants: $(expires_granted mcx mcx_publish.xml "$sip_port" mcx.csv)"
+echo "   mcx then holds (JSON API): $(mcx_keeps)"
 echo "Expires: 4294967295 -> kamailio grants: $(expires_granted kamailio kamailio_publish.xml "$kam_port" kamailio.csv)"
+echo "   kamailio then keeps (kamcmd presence.presentity_list): $(kamailio_keeps)"
 for system in ${SYSTEMS:-mcx kamailio}; do
   case $system in
     mcx) report mcx mcx_publish.xml "$sip_port" mcx.csv ;;

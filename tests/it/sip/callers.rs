@@ -47,6 +47,10 @@ impl Peer {
         Self { socket, server }
     }
 
+    pub(super) fn server(&self) -> SocketAddr {
+        self.server
+    }
+
     pub(super) fn local(&self) -> SocketAddr {
         self.socket.local_addr().unwrap()
     }
@@ -186,13 +190,32 @@ fn publish(
 /// A SUBSCRIBE to Bob's own affiliation status with `token` (TS 24.379 §9.2.1.3), its
 /// Call-ID and From tag `call`.
 pub(super) fn subscribe_status(peer: &Peer, call: &str, token: &str) -> String {
+    subscribe_status_of(peer, call, token, BOB, None)
+}
+
+/// A SUBSCRIBE by `subscriber` (with `token`) to the affiliation status of `whose`
+/// (named in `<mcptt-request-uri>`; none: the subscriber's own).
+pub(super) fn subscribe_status_of(
+    peer: &Peer,
+    call: &str,
+    token: &str,
+    subscriber: &str,
+    whose: Option<&str>,
+) -> String {
     let local = peer.local();
     let sip = peer.server;
+    let target = whose
+        .map(|w| {
+            format!(
+                r#"<mcptt-request-uri type="Normal"><mcpttURI>{w}</mcpttURI></mcptt-request-uri>"#
+            )
+        })
+        .unwrap_or_default();
     let info = format!(
-        r#"<mcpttinfo xmlns="urn:3gpp:ns:mcpttInfo:1.0"><mcptt-Params><mcptt-access-token type="Normal"><mcpttString>{token}</mcpttString></mcptt-access-token></mcptt-Params></mcpttinfo>"#
+        r#"<mcpttinfo xmlns="urn:3gpp:ns:mcpttInfo:1.0"><mcptt-Params><mcptt-access-token type="Normal"><mcpttString>{token}</mcpttString></mcptt-access-token>{target}</mcptt-Params></mcpttinfo>"#
     );
     format!(
-        "SUBSCRIBE sip:mcptt-psi@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-{call}\r\nMax-Forwards: 70\r\nFrom: <{BOB}>;tag={call}\r\nTo: <{BOB}>\r\nCall-ID: {call}\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:watcher@{local}>\r\nEvent: presence\r\nExpires: 600\r\nContent-Type: application/vnd.3gpp.mcptt-info+xml\r\nContent-Length: {}\r\n\r\n{info}",
+        "SUBSCRIBE sip:mcptt-psi@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-{call}\r\nMax-Forwards: 70\r\nFrom: <{subscriber}>;tag={call}\r\nTo: <{subscriber}>\r\nCall-ID: {call}\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:watcher@{local}>\r\nEvent: presence\r\nExpires: 600\r\nContent-Type: application/vnd.3gpp.mcptt-info+xml\r\nContent-Length: {}\r\n\r\n{info}",
         info.len()
     )
 }

@@ -10,8 +10,10 @@ use crate::support::*;
 
 mod bad_input;
 mod callers;
+mod documents;
 mod regroup;
 mod restart;
+mod status;
 mod tls;
 
 async fn with_sip() -> TestSystem {
@@ -187,6 +189,22 @@ fn raw_publish(
     )
 }
 
+/// `text` with its Content-Length set to its body's length (after an edit of the body).
+fn with_length(text: &str) -> String {
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((text, ""));
+    let head: Vec<String> = head
+        .split("\r\n")
+        .map(|line| {
+            if line.starts_with("Content-Length:") {
+                format!("Content-Length: {}", body.len())
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    format!("{}\r\n\r\n{body}", head.join("\r\n"))
+}
+
 #[tokio::test]
 async fn bad_publications_get_a_4xx_that_says_why_and_change_nothing() {
     let system = with_sip().await;
@@ -261,6 +279,42 @@ async fn bad_publications_get_a_4xx_that_says_why_and_change_nothing() {
         .await;
         assert!(status.starts_with(expected), "{call}: {status}");
     }
+    // A SIP-If-Match no publication has: 412 (RFC 3903 §6).
+    let unknown_tag = raw_publish(sip, local, "c6", "presence", "4294967295", &token, true)
+        .replace(
+            "Expires: 4294967295\r\n",
+            "Expires: 4294967295\r\nSIP-If-Match: 0123456789abcdef0123456789abcdef\r\n",
+        );
+    let status = ask(unknown_tag).await;
+    assert!(
+        status.starts_with(
+            "SIP/2.0 412 Conditional Request Failed: no publication has that SIP-If-Match entity tag"
+        ),
+        "c6: {status}"
+    );
+    // A body of another type, or a multipart without the pidf: 415 (RFC 3261 §21.4.13).
+    let pidf_alone = raw_publish(sip, local, "c7", "presence", "4294967295", &token, true).replace(
+        "Content-Type: multipart/mixed;boundary=b1",
+        "Content-Type: application/pidf+xml",
+    );
+    let status = ask(pidf_alone).await;
+    assert!(
+        status.starts_with(
+            "SIP/2.0 415 Unsupported Media Type: the body is application/pidf+xml; an affiliation PUBLISH carries"
+        ),
+        "c7: {status}"
+    );
+    let no_pidf = with_length(
+        &raw_publish(sip, local, "c8", "presence", "4294967295", &token, true).replace(
+            "Content-Type: application/pidf+xml",
+            "Content-Type: text/plain",
+        ),
+    );
+    let status = ask(no_pidf).await;
+    assert!(
+        status.starts_with("SIP/2.0 415 Unsupported Media Type: an affiliation PUBLISH carries"),
+        "c8: {status}"
+    );
     // Garbage and an unknown method: dropped (RFC 3261 §18.3 for what does not parse),
     // and the server still answers the next request.
     socket
@@ -297,6 +351,16 @@ async fn a_status_subscription_hears_the_state_at_once_and_after_a_change_made_e
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     bob.affiliate(McService::Mcptt, &[gid(OPS)]).await.unwrap();
     tokio::task::block_in_place(|| finish_scenario(child, dir, "u1", "subscribe_status.xml"));
+    // The NOTIFY said affiliated; so does the JSON API, and ending the subscription
+    // changed no affiliation.
+    assert_eq!(
+        held(&bob).await,
+        [(
+            OPS.to_string(),
+            vec!["phone".to_string()],
+            AffiliationStatus::Affiliated
+        )]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -344,6 +408,11 @@ async fn a_document_subscription_hears_each_new_etag_whichever_door_changed_the_
         .await
         .unwrap();
     tokio::task::block_in_place(|| finish_scenario(child, dir, "u1", "subscribe_documents.xml"));
+    // The third NOTIFY's entity tag is the version the JSON API shows, with both changes.
+    let now = bob.group(&gid(OPS)).await.unwrap();
+    assert_eq!(now.etag(), "\"3\"", "{now:?}");
+    assert_eq!(now.configuration.display_name, "Operations centre");
+    assert_eq!(now.configuration.on_network_group_priority, Some(9));
 }
 
 #[tokio::test(flavor = "multi_thread")]

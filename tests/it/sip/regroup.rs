@@ -1,7 +1,8 @@
 //! Preconfigured regroup by SIP MESSAGE (issue 15 item 7): sipp creates and removes a
 //! regroup with the Annex F.7 body; refusals carry the clause 4.4 warning; the JSON API
 //! shows the same state after each step; an affiliated member with a status
-//! subscription is told by MESSAGE.
+//! subscription is told by MESSAGE in its dialog, one that affiliated by PUBLISH outside
+//! a dialog.
 
 use mcx_model::McService;
 use mcx_model::api::RegroupState;
@@ -139,8 +140,156 @@ async fn a_regroup_message_is_refused_with_a_reason_and_changes_nothing() {
             );
         }
     }
+    // Not a multipart body: 415, naming what is accepted.
+    peer.send(
+        &message(
+            "m4",
+            alice.token().unwrap(),
+            &create(&format!("<g>{OPS}</g>")),
+        )
+        .replace(
+            "Content-Type: multipart/mixed;boundary=b",
+            "Content-Type: text/plain",
+        ),
+    )
+    .await;
+    let answer = peer.response(&mut notifies).await;
+    assert!(
+        answer
+            .first
+            .starts_with("SIP/2.0 415 Unsupported Media Type: the body is text/plain;"),
+        "m4: {answer:?}"
+    );
+    assert_eq!(answer.header("Accept"), ["multipart/mixed"], "{answer:?}");
     assert!(
         alice.regroups().await.unwrap().regroups.is_empty(),
         "nothing changed"
+    );
+
+    // Ops regrouped: a second regroup of ops is refused as already regrouped, and one
+    // reusing the regroup group ID as in use (clause 4.4 warnings).
+    peer.send(&message(
+        "m5",
+        alice.token().unwrap(),
+        &create(&format!("<g>{OPS}</g>")),
+    ))
+    .await;
+    let answer = peer.response(&mut notifies).await;
+    assert!(answer.first.starts_with("SIP/2.0 200"), "m5: {answer:?}");
+    let refusals = [
+        (
+            "m6",
+            create(&format!("<g>{OPS}</g>")).replace(REGROUP, "sip:rg-other@police.example"),
+            format!(
+                "SIP/2.0 403 Forbidden: preconfigured regroup reject: group '{OPS}' is already regrouped into '{REGROUP}'"
+            ),
+            "148 group is regrouped",
+        ),
+        (
+            "m7",
+            create(&format!("<g>{PATROL}</g>")),
+            format!(
+                "SIP/2.0 403 Forbidden: preconfigured regroup reject: the regroup group ID '{REGROUP}' is in use by a regroup in effect"
+            ),
+            "165 group ID for regroup already in use",
+        ),
+    ];
+    for (call, body, expected, warning) in refusals {
+        peer.send(&message(call, alice.token().unwrap(), &body))
+            .await;
+        let answer = peer.response(&mut notifies).await;
+        assert!(answer.first.starts_with(&expected), "{call}: {answer:?}");
+        assert_eq!(
+            answer.header("Warning"),
+            [format!("399 police.example \"{warning}\"")],
+            "{call}: {answer:?}"
+        );
+    }
+    let regroups = alice.regroups().await.unwrap().regroups;
+    assert_eq!(regroups.len(), 1, "only the first regroup: {regroups:?}");
+    assert_eq!(regroups[0].regroup_group_id.as_str(), REGROUP);
+    assert_eq!(
+        regroups[0]
+            .mc_service_group_id_list
+            .iter()
+            .map(|g| g.as_str())
+            .collect::<Vec<_>>(),
+        [OPS]
+    );
+}
+
+/// A member that affiliated by PUBLISH and holds no status subscription is told by a
+/// MESSAGE outside any dialog, at the address its PUBLISH came from.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_affiliated_by_publish_is_told_its_regroups_at_its_address() {
+    let system = with_sip().await;
+    let alice = system.log_on_as(ALICE, "console").await;
+    let bob = system.log_on_as(BOB, "phone").await;
+    let sip = system.node().sip_addr().unwrap();
+    let phone = Peer::at("127.0.0.1", sip).await;
+    phone
+        .send(&super::callers::publish_text(
+            &phone,
+            "tell1",
+            bob.token().unwrap(),
+            &[OPS],
+        ))
+        .await;
+    let answer = phone.response(&mut Vec::new()).await;
+    assert!(answer.first.starts_with("SIP/2.0 200"), "{answer:?}");
+
+    let keys = [
+        ("token", alice.token().unwrap()),
+        ("user", ALICE),
+        ("template", TEMPLATE),
+        ("regroup", REGROUP),
+        ("group", OPS),
+        ("group2", PATROL),
+    ];
+    tokio::task::block_in_place(|| scenario(&system, "u1", "regroup_create.xml", &keys));
+    let told = phone.request("MESSAGE").await;
+    assert!(
+        told.first
+            .starts_with(&format!("MESSAGE sip:{};transport=", phone.local())),
+        "{told:?}"
+    );
+    assert!(
+        told.header("From")[0].contains("sip:mcptt-psi@police.example"),
+        "{told:?}"
+    );
+    assert!(told.header("To")[0].contains(BOB), "{told:?}");
+    assert!(
+        told.header("Call-ID")[0].ends_with("@police.example"),
+        "{told:?}"
+    );
+    assert_eq!(
+        told.header("Content-Type"),
+        ["application/vnd.3gpp.mcptt-regroup+xml"],
+        "{told:?}"
+    );
+    assert!(
+        told.body
+            .contains(&format!("<mcptt-regroup-uri>{REGROUP}</mcptt-regroup-uri>")),
+        "{}",
+        told.body
+    );
+    assert!(
+        told.body
+            .contains("<regroup-action>create</regroup-action>"),
+        "{}",
+        told.body
+    );
+
+    tokio::task::block_in_place(|| scenario(&system, "u1", "regroup_remove.xml", &keys));
+    let told = phone.request("MESSAGE").await;
+    assert!(
+        told.body
+            .contains("<regroup-action>remove</regroup-action>"),
+        "{}",
+        told.body
+    );
+    assert!(
+        alice.regroups().await.unwrap().regroups.is_empty(),
+        "removed"
     );
 }

@@ -44,6 +44,11 @@ impl Psi {
         })
     }
 
+    /// The PSI as configured (`sip:user@domain`).
+    pub(crate) fn as_str(&self) -> &str {
+        &self.text
+    }
+
     /// Whether `request` is addressed to this PSI: the same user part, and its domain
     /// or an IP address (a request sent to the server's address directly).
     fn addressed_by(&self, request: &Request) -> bool {

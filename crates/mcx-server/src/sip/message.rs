@@ -22,6 +22,12 @@ pub(crate) struct Message<'r> {
 /// Handles one MESSAGE.
 pub(crate) async fn handle(system: &McSystem, request: Message<'_>) -> Answer {
     let content_type = request.content_type.as_deref().unwrap_or_default();
+    if multipart::media_type(content_type) != "multipart/mixed" {
+        return multipart::unsupported(
+            content_type,
+            "this server takes MESSAGEs with application/vnd.3gpp.mcptt-info+xml and application/vnd.3gpp.mcptt-regroup+xml (preconfigured regroup) in multipart/mixed",
+        );
+    }
     let parts = match multipart::split(content_type, request.body) {
         Ok(parts) => parts,
         Err(why) => return Answer::new(400, &format!("Bad Request: {why}")),

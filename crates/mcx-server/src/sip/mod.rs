@@ -7,11 +7,13 @@
 //! another stack could replace it.
 
 mod caller;
+mod merged;
 mod message;
 mod multipart;
 mod publish;
 mod restore;
 mod subscribe;
+mod tell;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +31,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub(crate) use publish::Publications;
+
+/// The largest SIP request mcx takes, in bytes (start line, headers and the body its
+/// Content-Length declares): what rsipstack 0.7.14 reads of one UDP datagram (a longer
+/// one is cut there, so its body falls short of its Content-Length), kept the same on
+/// TCP and TLS so that a client meets one limit whatever it uses.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 8192;
 
 /// A SIP answer: status, reason phrase (a sentence that says why, for refusals) and
 /// extra headers.
@@ -235,8 +243,10 @@ pub async fn start(
     if restored > 0 {
         tracing::info!(restored, "SIP subscriptions carried on after the restart");
     }
+    tell::start(&system, &dialogs);
     let stop = cancel.child_token();
     let spawner = tasks.clone();
+    let recent = Arc::new(merged::Recent::default());
     tasks.spawn(async move {
         let _endpoint = endpoint;
         loop {
@@ -245,7 +255,12 @@ pub async fn start(
                 next = incoming.recv() => next,
             };
             let Some(transaction) = next else { break };
-            spawner.spawn(serve(transaction, system.clone(), dialogs.clone()));
+            spawner.spawn(serve(
+                transaction,
+                system.clone(),
+                dialogs.clone(),
+                recent.clone(),
+            ));
         }
     });
     tracing::info!(%addr, tls = ?tls_addr, "SIP listening (udp, tcp, and tls when set)");
@@ -355,12 +370,23 @@ async fn serve(
     mut transaction: Transaction,
     system: Arc<McSystem>,
     dialogs: Arc<subscribe::Dialogs>,
+    recent: Arc<merged::Recent>,
 ) {
     if transaction.original.method == Method::Ack {
         return;
     }
     if let Some(answer) = malformed(&transaction.original) {
         return reply(transaction, answer).await;
+    }
+    if recent.merged(&transaction.original, &transaction.key.to_string()) {
+        return reply(
+            transaction,
+            Answer::new(
+                482,
+                "Loop Detected: a request with this From tag, Call-ID and CSeq came on another branch and is done once",
+            ),
+        )
+        .await;
     }
     if transaction.original.method == Method::Subscribe {
         let Some(answer) = subscribe::handle(&mut transaction, &system, &dialogs).await else {
@@ -385,6 +411,7 @@ async fn serve(
                 if_match: request.header_value("SIP-If-Match"),
                 content_type: value("Content-Type", "c"),
                 asserted: dialogs.policy.asserted(request),
+                reach: publish::reachable_at(request),
                 body: &request.body,
             };
             publish::handle(&system, &dialogs.publications, publish).await
@@ -442,7 +469,20 @@ fn malformed(request: &rsipstack::sip::Request) -> Option<Answer> {
             "Bad Request: the request has Content-Length headers that disagree",
         ));
     }
-    if let Some(declared) = lengths.first().and_then(|l| l.parse::<usize>().ok())
+    let declared = lengths.first().and_then(|l| l.parse::<usize>().ok());
+    // Counted with the body it declares: a datagram cut at the limit is refused as too
+    // large, which it is, rather than as short.
+    let head = request.to_bytes().len() - request.body.len();
+    let size = head + declared.unwrap_or(0).max(request.body.len());
+    if size > MAX_MESSAGE_BYTES {
+        return Some(Answer::new(
+            413,
+            &format!(
+                "Request Entity Too Large: this server takes SIP requests of at most {MAX_MESSAGE_BYTES} bytes; this one has {size}"
+            ),
+        ));
+    }
+    if let Some(declared) = declared
         && declared > request.body.len()
     {
         return Some(Answer::new(

@@ -22,6 +22,21 @@ pub(crate) fn media_type(content_type: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// The answer to a body that is not multipart/mixed: 415, which RFC 3261 §21.4.13 asks
+/// to name what is accepted (`Accept`); `what` says which parts are expected.
+pub(crate) fn unsupported(content_type: &str, what: &str) -> super::Answer {
+    let given = if content_type.trim().is_empty() {
+        "no Content-Type".to_string()
+    } else {
+        media_type(content_type)
+    };
+    super::Answer::new(
+        415,
+        &format!("Unsupported Media Type: the body is {given}; {what}"),
+    )
+    .header("Accept", "multipart/mixed".to_string())
+}
+
 /// The parts of `body`, whose Content-Type is `content_type` (`multipart/mixed;
 /// boundary=…`).
 pub(crate) fn split<'b>(content_type: &str, body: &'b [u8]) -> Result<Vec<Part<'b>>, String> {

@@ -28,9 +28,18 @@ pub(crate) const AFFILIATION_EXPIRES: u64 = 4_294_967_295;
 /// affiliations it is. A refresh acts for that client's live session; the entity tag,
 /// 128 random bits, is what a refresh must know.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct Publication {
-    user: McServiceId,
-    client: ClientId,
+pub(crate) struct Publication {
+    pub(crate) user: McServiceId,
+    pub(crate) client: ClientId,
+    /// Where the client can be reached outside a dialog (its PUBLISH's Contact, else
+    /// the address the PUBLISH came from): its regroups are told there. Absent in
+    /// publications stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) contact: Option<String>,
+    /// When it was made (Unix nanoseconds): of a client's publications, the newest says
+    /// where it is now.
+    #[serde(default)]
+    at: i128,
 }
 
 /// The `sip_state` kind of publications.
@@ -128,14 +137,40 @@ impl Publications {
                 .await
                 .map_err(unavailable)?;
         }
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(old) = old {
-            held.remove(old);
+        {
+            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(old) = old {
+                held.remove(old);
+            }
+            if let (Some(etag), Some(publication)) = (&etag, publication) {
+                held.insert(etag.clone(), publication);
+            }
         }
-        if let (Some(etag), Some(publication)) = (&etag, publication) {
-            held.insert(etag.clone(), publication);
-        }
+        // Those who follow the publications (the regroup teller) look again.
+        self.published.send_modify(|n| *n += 1);
         Ok(etag)
+    }
+
+    /// Where each client holding a publication is reached (its newest publication's
+    /// address), by user and client.
+    pub(crate) fn reachable(&self) -> HashMap<(McServiceId, ClientId), String> {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut newest: HashMap<(&McServiceId, &ClientId), &Publication> = HashMap::new();
+        for publication in held.values() {
+            let entry = newest
+                .entry((&publication.user, &publication.client))
+                .or_insert(publication);
+            if publication.at > entry.at {
+                *entry = publication;
+            }
+        }
+        newest
+            .into_iter()
+            .filter_map(|((user, client), publication)| {
+                let contact = publication.contact.clone()?;
+                Some(((user.clone(), client.clone()), contact))
+            })
+            .collect()
     }
 
     /// What `user`'s last PUBLISH did not get.
@@ -175,6 +210,37 @@ impl Publications {
     }
 }
 
+/// Where the client that sent `request` can be reached outside a dialog: the URI of its
+/// Contact, else the address the request came from (the top Via's sent-by, with the
+/// `received` and `rport` the transport recorded when they differ).
+pub(crate) fn reachable_at(request: &rsipstack::sip::Request) -> Option<String> {
+    use rsipstack::sip::Param;
+    use rsipstack::sip::prelude::{HeadersExt as _, ToTypedHeader as _};
+    if let Some(contact) = request.contact_header().ok().and_then(|c| c.typed().ok()) {
+        return Some(contact.uri.to_string());
+    }
+    let via = request.top_via_header().ok()?.typed().ok()?;
+    let host = via
+        .params
+        .iter()
+        .find_map(|p| match p {
+            Param::Received(received) => Some(received.to_string()),
+            _ => None,
+        })
+        .unwrap_or_else(|| via.uri.host_with_port.host.to_string());
+    let port = via
+        .params
+        .iter()
+        .find_map(|p| match p {
+            Param::Rport(Some(port)) => Some(*port),
+            _ => None,
+        })
+        .or(via.uri.host_with_port.port.as_ref().map(|p| p.value()))
+        .unwrap_or(5060);
+    let transport = via.transport.to_string().to_ascii_lowercase();
+    Some(format!("sip:{host}:{port};transport={transport}"))
+}
+
 fn new_etag() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
@@ -186,6 +252,8 @@ pub(crate) struct Publish<'r> {
     pub(crate) if_match: Option<String>,
     pub(crate) content_type: Option<String>,
     pub(crate) asserted: Asserted,
+    /// Where the publishing client can be reached outside a dialog.
+    pub(crate) reach: Option<String>,
     pub(crate) body: &'r [u8],
 }
 
@@ -291,7 +359,17 @@ pub(crate) async fn handle(
     let user = desired.requester.mc_service_id.clone();
     let client = desired.requester.client_id.clone();
     publications.record(&user, &client, desired.p_id.clone(), refused.clone());
-    let kept = (!remove).then_some(Publication { user, client });
+    // A refresh from nowhere new keeps where the client was reached.
+    let contact = request
+        .reach
+        .clone()
+        .or_else(|| earlier.as_ref().and_then(|e| e.contact.clone()));
+    let kept = (!remove).then_some(Publication {
+        user,
+        client,
+        contact,
+        at: time::OffsetDateTime::now_utc().unix_timestamp_nanos(),
+    });
     let etag = match publications
         .replace(request.if_match.as_deref().map(str::trim), kept)
         .await
@@ -329,6 +407,12 @@ async fn read_body(
     earlier: Option<&Publication>,
 ) -> Result<Desired, Answer> {
     let content_type = request.content_type.as_deref().unwrap_or_default();
+    if multipart::media_type(content_type) != "multipart/mixed" {
+        return Err(multipart::unsupported(
+            content_type,
+            "an affiliation PUBLISH carries application/vnd.3gpp.mcptt-info+xml and application/pidf+xml in multipart/mixed",
+        ));
+    }
     let parts = multipart::split(content_type, request.body)
         .map_err(|why| Answer::new(400, &format!("Bad Request: {why}")))?;
     let part = |media: &str| parts.iter().find(|p| p.media_type == media).map(|p| p.body);

@@ -217,11 +217,7 @@ pub(crate) async fn handle(
                 "Bad Request: the resource list names no group document (org.openmobilealliance.groups/global/byGroupID/<group ID>)",
             ));
         }
-        Box::new(GroupDocuments {
-            xcap_root: dialogs.xcap_root.clone(),
-            groups,
-            sent: std::collections::BTreeMap::new(),
-        })
+        Box::new(GroupDocuments::new(dialogs.xcap_root.clone(), groups))
     };
     // The JSON API's checks: another user's status needs the permission; a document,
     // membership (or administration).
@@ -336,31 +332,34 @@ pub(crate) async fn resume(
             publications: dialogs.publications.clone(),
             sent: None,
         }),
-        WatchedSpec::Documents { groups } => Box::new(GroupDocuments {
-            xcap_root: dialogs.xcap_root.clone(),
-            groups: groups.clone(),
-            sent: std::collections::BTreeMap::new(),
-        }),
+        WatchedSpec::Documents { groups } => Box::new(GroupDocuments::new(
+            dialogs.xcap_root.clone(),
+            groups.clone(),
+        )),
     };
     let requester = system
         .identity
         .asserted(&stored.user, Some(&stored.client))
         .await;
     let first = match &requester {
-        Ok(requester) => watched.next(system, requester).await.ok().flatten(),
-        Err(_) => None,
+        Ok(requester) => watched.next(system, requester).await,
+        Err(_) => Err(Answer::new(404, "the client is no longer logged on")),
     };
-    let (Ok(requester), Some(first)) = (requester, first) else {
+    let (Ok(requester), Ok(Some(first))) = (requester, first.as_ref()) else {
+        // What changed while the server was down decides the reason, as it would have
+        // had the server been up.
+        let reason = first.err().map_or("noresource", |answer| ended_by(&answer));
         let _ = notify(
             &dialog,
             watched.as_ref(),
-            "terminated;reason=noresource",
+            &format!("terminated;reason={reason}"),
             "",
         )
         .await;
         forget(dialogs, &dialog, &key).await;
         return;
     };
+    let first = first.clone();
     let remaining = stored.remaining();
     hold(
         system,
@@ -395,6 +394,8 @@ async fn notify_until_ended(
     let mut pending = Some(first);
     let mut last = String::new();
     let mut deadline = tokio::time::Instant::now() + Duration::from_secs(*expiry.borrow());
+    // Expiry, or the subscriber's own Expires 0, unless something else ends it first.
+    let mut reason = "timeout";
     loop {
         let remaining = deadline
             .saturating_duration_since(tokio::time::Instant::now())
@@ -436,18 +437,36 @@ async fn notify_until_ended(
         }
         match watched.next(&system, &requester).await {
             Ok(next) => pending = next,
-            // The session ended, the permission went, or nothing may be read any more.
-            Err(_) => break,
+            // The permission went, the subscriber stopped being a member, or nothing
+            // is left to watch.
+            Err(answer) => {
+                reason = ended_by(&answer);
+                tracing::debug!(%key, reason, why = %answer.reason, "subscription ended by the server");
+                break;
+            }
         }
     }
     let _ = notify(
         &dialog,
         watched.as_ref(),
-        "terminated;reason=timeout",
+        &format!("terminated;reason={reason}"),
         &last,
     )
     .await;
     forget(&dialogs, &dialog, &key).await;
+}
+
+/// The RFC 6665 §4.2.2 reason of a subscription the server ends because watching
+/// failed with `answer`: a refusal of authorisation (a permission gone, a member
+/// removed) is `rejected`, so the client does not simply subscribe again; what no longer
+/// exists is `noresource`; anything else (the storage failing) `deactivated`, which
+/// invites a new subscription at once.
+fn ended_by(answer: &Answer) -> &'static str {
+    match answer.code {
+        403 => "rejected",
+        404 => "noresource",
+        _ => "deactivated",
+    }
 }
 
 /// What a subscription watches: the body of its next NOTIFY, if something changed.
@@ -519,6 +538,16 @@ struct GroupDocuments {
     sent: std::collections::BTreeMap<mcx_model::McServiceGroupId, String>,
 }
 
+impl GroupDocuments {
+    fn new(xcap_root: String, groups: Vec<mcx_model::McServiceGroupId>) -> Self {
+        Self {
+            xcap_root,
+            groups,
+            sent: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Watched for GroupDocuments {
     fn event(&self) -> &'static str {
@@ -540,16 +569,31 @@ impl Watched for GroupDocuments {
         system: &McSystem,
         requester: &Requester,
     ) -> Result<Option<String>, Answer> {
+        use mcx_core::error::{Error, ErrorKind};
         let mut changes = Vec::new();
         let mut readable = 0;
+        let mut forbidden = 0;
         for group in &self.groups {
             // Only documents the subscriber may read (a member, or an administrator).
-            let now = system
-                .gms
-                .group(requester, group)
-                .await
-                .ok()
-                .map(|g| g.etag());
+            let now = match system.gms.group(requester, group).await {
+                Ok(record) => Some(record.etag()),
+                Err(Error::Refused {
+                    kind: ErrorKind::Forbidden,
+                    detail,
+                    ..
+                }) => {
+                    // A document it was told of and may no longer read: the user
+                    // stopped being a member (issue 15 item 6), so the subscription
+                    // ends, as the JSON API would now refuse the read.
+                    if self.sent.contains_key(group) {
+                        return Err(Answer::new(403, &format!("Forbidden: {detail}")));
+                    }
+                    forbidden += 1;
+                    None
+                }
+                // Deleted (or, for now, unreachable): named without a new entity tag.
+                Err(_) => None,
+            };
             readable += usize::from(now.is_some());
             let before = self.sent.get(group).cloned();
             if before != now {
@@ -561,10 +605,14 @@ impl Watched for GroupDocuments {
             }
         }
         if readable == 0 && changes.is_empty() {
-            return Err(Answer::new(
-                403,
-                "Forbidden: the user may read none of these documents any more",
-            ));
+            return Err(if forbidden > 0 {
+                Answer::new(
+                    403,
+                    "Forbidden: none of these documents may be read by this user",
+                )
+            } else {
+                Answer::new(404, "Not Found: none of these documents exists")
+            });
         }
         if changes.is_empty() {
             return Ok(None);
@@ -584,38 +632,78 @@ async fn tell_regroups(
     session: &str,
     cursor: &mut i64,
 ) {
+    let bodies = regroup_bodies(system, session, cursor)
+        .await
+        .unwrap_or_default();
+    let Some(dialog) = dialog else { return };
+    for body in bodies {
+        let headers = vec![Header::Other(
+            "Content-Type".into(),
+            sip_bodies::REGROUP_MEDIA_TYPE.into(),
+        )];
+        if let Err(e) = dialog.message(Some(headers), Some(body.into_bytes())).await {
+            tracing::debug!(error = ?e, "regroup MESSAGE to a subscriber not sent");
+        }
+    }
+}
+
+/// The regroup MESSAGE bodies (Annex F.7) of the session's events after `cursor`, which
+/// moves past every event read; `None` when the session ended. Events that cannot be
+/// read now (the storage failing) are read next time.
+pub(crate) async fn regroup_bodies(
+    system: &McSystem,
+    session: &str,
+    cursor: &mut i64,
+) -> Option<Vec<String>> {
     use mcx_model::events::ClientEvent;
-    use mcx_model::sip_bodies::{REGROUP_MEDIA_TYPE, RegroupAction, write_regroup};
+    use mcx_model::sip_bodies::{RegroupAction, write_regroup};
+    let mut bodies = Vec::new();
     loop {
-        let Ok(Some(fetched)) = system.events.fetch(session, *cursor).await else {
-            return;
+        let fetched = match system.events.fetch(session, *cursor).await {
+            Ok(Some(fetched)) => fetched,
+            Ok(None) => return None,
+            Err(_) => return Some(bodies),
         };
         for delivered in &fetched.events {
             *cursor = delivered.id;
-            let body = match &delivered.event {
-                ClientEvent::RegroupRequested { request } => write_regroup(
+            match &delivered.event {
+                ClientEvent::RegroupRequested { request } => bodies.push(write_regroup(
                     Some(&request.preconfigured_group_id),
                     &request.regroup_group_id,
                     RegroupAction::Create,
-                ),
-                ClientEvent::RegroupCancelled { request } => {
-                    write_regroup(None, &request.regroup_group_id, RegroupAction::Remove)
-                }
-                _ => continue,
-            };
-            let Some(dialog) = dialog else { continue };
-            let headers = vec![Header::Other(
-                "Content-Type".into(),
-                REGROUP_MEDIA_TYPE.into(),
-            )];
-            if let Err(e) = dialog.message(Some(headers), Some(body.into_bytes())).await {
-                tracing::debug!(error = ?e, "regroup MESSAGE to a subscriber not sent");
+                )),
+                ClientEvent::RegroupCancelled { request } => bodies.push(write_regroup(
+                    None,
+                    &request.regroup_group_id,
+                    RegroupAction::Remove,
+                )),
+                _ => {}
             }
         }
         if !fetched.more {
-            return;
+            return Some(bodies);
         }
     }
+}
+
+/// Whether `client` of `user` holds a subscription to its own status, whose dialog
+/// carries its regroups.
+pub(crate) fn tells_regroups_in_a_dialog(
+    dialogs: &Dialogs,
+    user: &McServiceId,
+    client: &ClientId,
+) -> bool {
+    dialogs
+        .subscriptions
+        .0
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+        .any(|(_, stored)| {
+            &stored.user == user
+                && &stored.client == client
+                && matches!(&stored.watched, WatchedSpec::Status { user: watched } if watched == user)
+        })
 }
 
 async fn forget(dialogs: &Dialogs, dialog: &ServerSubscriptionDialog, key: &str) {

@@ -221,3 +221,30 @@ async fn a_status_subscription_hears_the_partner_host_s_answer() {
         )]
     );
 }
+
+/// A SUBSCRIBE whose To tag names a dialog this server does not hold is answered 481 and
+/// makes no subscription (RFC 3261 §12.2.2): no NOTIFY follows.
+#[tokio::test]
+async fn a_subscribe_in_a_dialog_that_does_not_exist_is_481_and_subscribes_nothing() {
+    let system = with_sip().await;
+    let bob = system.log_on_as(BOB, "phone").await;
+    let sip = system.node().sip_addr().unwrap();
+    let watcher = Peer::at("127.0.0.1", sip).await;
+    let text = subscribe_status(&watcher, "nodialog1", bob.token().unwrap()).replace(
+        &format!("To: <{BOB}>\r\n"),
+        &format!("To: <{BOB}>;tag=no-such-dialog\r\n"),
+    );
+    assert!(
+        text.contains(";tag=no-such-dialog"),
+        "the test names a dialog"
+    );
+    watcher.send(&text).await;
+    let mut notifies = Vec::new();
+    let answer = watcher.response(&mut notifies).await;
+    assert!(answer.first.starts_with("SIP/2.0 481"), "{answer:?}");
+    let late = tokio::time::timeout(Duration::from_secs(2), watcher.notify()).await;
+    assert!(
+        notifies.is_empty() && late.is_err(),
+        "no subscription was made: {notifies:?} {late:?}"
+    );
+}

@@ -91,6 +91,14 @@ pub(crate) async fn handle(
         Some(Dialog::Invite(dialog)) => Some(dialog.id()),
         _ => None,
     };
+    // A To tag names a dialog; one this server does not hold is not made anew
+    // (RFC 3261 §12.2.2).
+    if in_dialog.is_none() && names_a_dialog(request) {
+        return Some(Answer::new(
+            481,
+            "Subscription Does Not Exist: no subscription here has the dialog this request's To tag names",
+        ));
+    }
     if let Some(id) = in_dialog {
         let key = id.to_string();
         let held = dialogs
@@ -703,6 +711,19 @@ pub(crate) fn tells_regroups_in_a_dialog(
             &stored.user == user
                 && &stored.client == client
                 && matches!(&stored.watched, WatchedSpec::Status { user: watched } if watched == user)
+        })
+}
+
+/// Whether the request's To header carries a tag, i.e. the request is sent within a
+/// dialog.
+fn names_a_dialog(request: &rsipstack::sip::Request) -> bool {
+    request
+        .header_value("To")
+        .or_else(|| request.header_value("t"))
+        .is_some_and(|to| {
+            to.split(';')
+                .skip(1)
+                .any(|param| param.trim().to_ascii_lowercase().starts_with("tag="))
         })
 }
 

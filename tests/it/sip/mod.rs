@@ -418,40 +418,7 @@ async fn a_document_subscription_hears_each_new_etag_whichever_door_changed_the_
 #[tokio::test(flavor = "multi_thread")]
 async fn a_publish_naming_a_partner_group_affiliates_through_the_group_s_host() {
     use crate::federation::*;
-    const POLICE: &str = "police.example";
-    const FIRE: &str = "fire.example";
-    const FRANK: &str = "sip:frank@fire.example";
-    const HARBOUR: &str = "sip:harbour@fire.example";
-    let mut federation = Federation::new(vec![
-        (
-            POLICE,
-            vec![user(BOB, false, &[HARBOUR])],
-            vec![Relation::full(FIRE)],
-        ),
-        (
-            FIRE,
-            vec![user(FRANK, true, &[])],
-            vec![Relation::full(POLICE)],
-        ),
-    ]);
-    federation.start_all().await;
-    let frank = federation.log_on(FRANK, "console").await;
-    frank
-        .create_group(
-            &gid(HARBOUR),
-            &mcx_model::group::GroupConfiguration::new(
-                "Harbour",
-                [id(FRANK), id(BOB)],
-                mcx_model::NonEmpty::new(vec![McService::Mcptt]).unwrap(),
-            ),
-        )
-        .await
-        .unwrap();
-    let bob = federation.log_on(BOB, "phone").await;
-    eventually("police holds fire's harbour group", || async {
-        bob.group(&gid(HARBOUR)).await.ok().map(|_| ())
-    })
-    .await;
+    let (federation, frank, bob) = police_bob_with_fires_harbour().await;
     let token = bob.token().unwrap().to_string();
     let keys = [
         ("token", token.as_str()),
@@ -491,3 +458,51 @@ async fn a_publish_naming_a_partner_group_affiliates_through_the_group_s_host() 
     })
     .await;
 }
+
+/// Police, where Bob is served, and fire, which defines `sip:harbour@fire.example` with
+/// Bob as a member; returned once police holds fire's group, with Frank (fire's
+/// administrator) and Bob (phone) logged on.
+pub(super) async fn police_bob_with_fires_harbour() -> (
+    crate::federation::Federation,
+    mcx_client::Client,
+    mcx_client::Client,
+) {
+    use crate::federation::*;
+    let mut federation = Federation::new(vec![
+        (
+            POLICE,
+            vec![user(BOB, false, &[HARBOUR])],
+            vec![Relation::full(FIRE)],
+        ),
+        (
+            FIRE,
+            vec![user(FRANK, true, &[])],
+            vec![Relation::full(POLICE)],
+        ),
+    ]);
+    federation.start_all().await;
+    let frank = federation.log_on(FRANK, "console").await;
+    frank
+        .create_group(
+            &gid(HARBOUR),
+            &mcx_model::group::GroupConfiguration::new(
+                "Harbour",
+                [id(FRANK), id(BOB)],
+                mcx_model::NonEmpty::new(vec![McService::Mcptt]).unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    let bob = federation.log_on(BOB, "phone").await;
+    eventually("police holds fire's harbour group", || async {
+        bob.group(&gid(HARBOUR)).await.ok().map(|_| ())
+    })
+    .await;
+    (federation, frank, bob)
+}
+
+/// The systems and users of [`police_bob_with_fires_harbour`].
+pub(super) const POLICE: &str = "police.example";
+pub(super) const FIRE: &str = "fire.example";
+pub(super) const FRANK: &str = "sip:frank@fire.example";
+pub(super) const HARBOUR: &str = "sip:harbour@fire.example";

@@ -147,41 +147,8 @@ async fn another_users_status_needs_the_monitoring_permission() {
 
 #[tokio::test]
 async fn a_status_subscription_hears_the_partner_host_s_answer() {
-    use crate::federation::*;
-    const POLICE: &str = "police.example";
-    const FIRE: &str = "fire.example";
-    const FRANK: &str = "sip:frank@fire.example";
-    const HARBOUR: &str = "sip:harbour@fire.example";
-    let mut federation = Federation::new(vec![
-        (
-            POLICE,
-            vec![user(BOB, false, &[HARBOUR])],
-            vec![Relation::full(FIRE)],
-        ),
-        (
-            FIRE,
-            vec![user(FRANK, true, &[])],
-            vec![Relation::full(POLICE)],
-        ),
-    ]);
-    federation.start_all().await;
-    let frank = federation.log_on(FRANK, "console").await;
-    frank
-        .create_group(
-            &gid(HARBOUR),
-            &mcx_model::group::GroupConfiguration::new(
-                "Harbour",
-                [id(FRANK), id(BOB)],
-                mcx_model::NonEmpty::new(vec![McService::Mcptt]).unwrap(),
-            ),
-        )
-        .await
-        .unwrap();
-    let bob = federation.log_on(BOB, "phone").await;
-    eventually("police holds fire's harbour group", || async {
-        bob.group(&gid(HARBOUR)).await.ok().map(|_| ())
-    })
-    .await;
+    use super::{FIRE, HARBOUR, POLICE, police_bob_with_fires_harbour};
+    let (mut federation, _frank, bob) = police_bob_with_fires_harbour().await;
     let token = bob.token().unwrap().to_string();
     let sip = federation.node(POLICE).sip_addr().unwrap();
     let watcher = Peer::at("127.0.0.1", sip).await;

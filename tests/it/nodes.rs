@@ -41,6 +41,24 @@ async fn second_node(federation: &Federation, domain: &str) -> mcx_server::Runni
         .expect("a second node starts")
 }
 
+/// Police and fire, with `count` police users (`sip:<prefix><i>@police.example`) who
+/// are members of fire's harbour group and may affiliate to it (N2 4).
+async fn police_users_of_fires_harbour(prefix: &str, count: usize) -> (Federation, Vec<String>) {
+    let users: Vec<String> = (0..count)
+        .map(|i| format!("sip:{prefix}{i}@police.example"))
+        .collect();
+    let members: Vec<&str> = users.iter().map(String::as_str).collect();
+    let (federation, _) = police_and_fire_with_harbour(
+        users
+            .iter()
+            .map(|u| profiled_user(u, &[(McService::Mcptt, &[HARBOUR_GROUP], 4)], &[]))
+            .collect(),
+        &members,
+    )
+    .await;
+    (federation, users)
+}
+
 #[tokio::test]
 async fn a_stream_on_one_node_hears_what_another_node_commits_and_ends_with_its_session() {
     if !needs_postgres() {
@@ -132,18 +150,7 @@ async fn each_message_to_a_partner_is_sent_by_one_node_of_the_system() {
     }
     const HARBOUR: &str = HARBOUR_GROUP;
     let mcptt = McService::Mcptt;
-    let users: Vec<String> = (0..16)
-        .map(|i| format!("sip:n{i}@police.example"))
-        .collect();
-    let members: Vec<&str> = users.iter().map(String::as_str).collect();
-    let (mut federation, _) = police_and_fire_with_harbour(
-        users
-            .iter()
-            .map(|u| profiled_user(u, &[(mcptt, &[HARBOUR], 4)], &[]))
-            .collect(),
-        &members,
-    )
-    .await;
+    let (mut federation, users) = police_users_of_fires_harbour("n", 16).await;
 
     let b = second_node(&federation, POLICE).await;
 
@@ -207,18 +214,7 @@ async fn an_affiliation_to_a_partner_group_is_answered_in_full_whichever_node_he
     }
     const HARBOUR: &str = HARBOUR_GROUP;
     let mcptt = McService::Mcptt;
-    let users: Vec<String> = (0..12)
-        .map(|i| format!("sip:w{i}@police.example"))
-        .collect();
-    let members: Vec<&str> = users.iter().map(String::as_str).collect();
-    let (federation, _) = police_and_fire_with_harbour(
-        users
-            .iter()
-            .map(|u| profiled_user(u, &[(mcptt, &[HARBOUR], 4)], &[]))
-            .collect(),
-        &members,
-    )
-    .await;
+    let (federation, users) = police_users_of_fires_harbour("w", 12).await;
     let b = second_node(&federation, POLICE).await;
 
     // Each user's session is used at both nodes; its stream is served by node a.

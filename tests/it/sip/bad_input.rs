@@ -54,11 +54,7 @@ fn position(bytes: &[u8], needle: &[u8]) -> usize {
 
 #[tokio::test]
 async fn bad_sip_is_refused_or_dropped_and_changes_nothing() {
-    let system = with_sip().await;
-    let bob = system.log_on_as(BOB, "phone").await;
-    let token = bob.token().unwrap().to_string();
-    let sip = system.node().sip_addr().unwrap();
-    let peer = Peer::at("127.0.0.1", sip).await;
+    let (_running, bob, token, peer) = bob_and_a_peer().await;
     let good = super::callers::publish_text(&peer, "good", &token, &[OPS]);
     let without = |header: &str| {
         good.lines()
@@ -164,11 +160,7 @@ async fn bad_sip_is_refused_or_dropped_and_changes_nothing() {
 
 #[tokio::test]
 async fn a_flood_of_retransmissions_is_answered_from_the_transaction_and_done_once() {
-    let system = with_sip().await;
-    let bob = system.log_on_as(BOB, "phone").await;
-    let token = bob.token().unwrap().to_string();
-    let sip = system.node().sip_addr().unwrap();
-    let peer = Peer::at("127.0.0.1", sip).await;
+    let (_running, bob, token, peer) = bob_and_a_peer().await;
     let publish = super::callers::publish_text(&peer, "flood", &token, &[OPS]);
     for _ in 0..500 {
         peer.send(&publish).await;
@@ -251,11 +243,7 @@ async fn over_tcp_a_request_larger_than_8192_bytes_is_refused_as_too_large() {
 /// forking proxy would pass it on twice, is done once; the copy gets 482.
 #[tokio::test]
 async fn a_request_merged_on_two_branches_is_done_once_and_the_copy_gets_482() {
-    let system = with_sip().await;
-    let bob = system.log_on_as(BOB, "phone").await;
-    let token = bob.token().unwrap().to_string();
-    let sip = system.node().sip_addr().unwrap();
-    let peer = Peer::at("127.0.0.1", sip).await;
+    let (_running, bob, token, peer) = bob_and_a_peer().await;
     let first = super::callers::publish_text(&peer, "merged", &token, &[OPS]);
     let answer = answer_to(&peer, &first).await;
     assert!(
@@ -328,4 +316,15 @@ async fn a_sip_port_taken_for_tcp_stops_the_start_with_a_sentence() {
         "{error}"
     );
     drop(held);
+}
+
+/// A system with SIP, Bob logged on from his phone (with his token), and a UDP peer of
+/// its SIP door.
+async fn bob_and_a_peer() -> (TestSystem, mcx_client::Client, String, Peer) {
+    let system = with_sip().await;
+    let bob = system.log_on_as(BOB, "phone").await;
+    let token = bob.token().unwrap().to_string();
+    let sip = system.node().sip_addr().unwrap();
+    let peer = Peer::at("127.0.0.1", sip).await;
+    (system, bob, token, peer)
 }

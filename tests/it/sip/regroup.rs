@@ -52,18 +52,7 @@ async fn a_dispatcher_regroups_by_message_and_the_members_are_told() {
         [OPS]
     );
     let told = phone.request("MESSAGE").await;
-    assert!(
-        told.body
-            .contains(&format!("<mcptt-regroup-uri>{REGROUP}</mcptt-regroup-uri>")),
-        "{}",
-        told.body
-    );
-    assert!(
-        told.body
-            .contains("<regroup-action>create</regroup-action>"),
-        "{}",
-        told.body
-    );
+    assert_tells_regroup_created(&told);
     assert!(told.body.contains(TEMPLATE), "{}", told.body);
 
     tokio::task::block_in_place(|| scenario(&system, "t1", "regroup_remove.xml", &keys));
@@ -267,18 +256,7 @@ async fn a_member_affiliated_by_publish_is_told_its_regroups_at_its_address() {
         ["application/vnd.3gpp.mcptt-regroup+xml"],
         "{told:?}"
     );
-    assert!(
-        told.body
-            .contains(&format!("<mcptt-regroup-uri>{REGROUP}</mcptt-regroup-uri>")),
-        "{}",
-        told.body
-    );
-    assert!(
-        told.body
-            .contains("<regroup-action>create</regroup-action>"),
-        "{}",
-        told.body
-    );
+    assert_tells_regroup_created(&told);
 
     tokio::task::block_in_place(|| scenario(&system, "u1", "regroup_remove.xml", &keys));
     let told = phone.request("MESSAGE").await;
@@ -291,5 +269,21 @@ async fn a_member_affiliated_by_publish_is_told_its_regroups_at_its_address() {
     assert!(
         alice.regroups().await.unwrap().regroups.is_empty(),
         "removed"
+    );
+}
+
+/// The MESSAGE `told` announces that the regroup was created.
+fn assert_tells_regroup_created(told: &super::callers::Message) {
+    assert!(
+        told.body
+            .contains(&format!("<mcptt-regroup-uri>{REGROUP}</mcptt-regroup-uri>")),
+        "{}",
+        told.body
+    );
+    assert!(
+        told.body
+            .contains("<regroup-action>create</regroup-action>"),
+        "{}",
+        told.body
     );
 }

@@ -10,10 +10,9 @@ use mcx_model::api::{AffiliatedMember, AffiliationChangeRecord, AffiliationChang
 use mcx_model::flows::affiliation::{AffiliationStatus, GroupAffiliationStatus};
 use mcx_model::{ClientId, McService, McServiceGroupId, McServiceId};
 use sqlx::Row as _;
-use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
-use crate::db::{Db, query};
+use crate::db::{Db, DbRow, query};
 use crate::sql_store::{SqlStore, corrupt, failed, from_millis, millis};
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -22,9 +21,9 @@ fn service_of(ctx: &str, text: &str) -> StoreResult<McService> {
     text.parse().map_err(|e| corrupt(ctx, e))
 }
 
-fn client_affiliation(ctx: &str, row: &AnyRow) -> StoreResult<(McServiceId, ClientAffiliation)> {
-    let get = |col: &str| -> StoreResult<String> { row.try_get(col).map_err(failed(ctx)) };
-    let pending: i64 = row.try_get("pending").map_err(failed(ctx))?;
+fn client_affiliation(ctx: &str, row: &DbRow) -> StoreResult<(McServiceId, ClientAffiliation)> {
+    let get = |col: &str| -> StoreResult<String> { row.text(col).map_err(failed(ctx)) };
+    let pending = row.int("pending").map_err(failed(ctx))?;
     Ok((
         McServiceId::parse(&get("mc_service_id")?).map_err(|e| corrupt(ctx, e))?,
         ClientAffiliation {
@@ -247,23 +246,20 @@ impl AffiliationStore for SqlStore {
         let ctx = "reading a user's affiliations";
         // One round trip for the generation and the rows (a single row of NULLs from the
         // affiliations side when the user holds none).
-        let joined = sqlx::query(
-            "SELECT u.affiliation_generation, a.mc_service_id, a.mc_service, a.group_id, a.client_id, a.pending \
-             FROM users u LEFT JOIN affiliations a ON a.mc_service_id = u.mc_service_id \
-             WHERE u.mc_service_id = $1 ORDER BY a.mc_service, a.group_id, a.client_id",
-        )
-        .bind(user.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(failed(ctx))?;
+        let joined = self
+            .fetch(
+                ctx,
+                "SELECT u.affiliation_generation, a.mc_service_id, a.mc_service, a.group_id, a.client_id, a.pending \
+                 FROM users u LEFT JOIN affiliations a ON a.mc_service_id = u.mc_service_id \
+                 WHERE u.mc_service_id = $1 ORDER BY a.mc_service, a.group_id, a.client_id",
+                vec![user.as_str().into()],
+            )
+            .await?;
         if let Some(first) = joined.first() {
-            let generation: i64 = first
-                .try_get("affiliation_generation")
-                .map_err(failed(ctx))?;
+            let generation = first.int("affiliation_generation").map_err(failed(ctx))?;
             let mut rows = Vec::with_capacity(joined.len());
             for row in &joined {
-                let group: Option<String> = row.try_get("group_id").map_err(failed(ctx))?;
-                if group.is_some() {
+                if row.opt_text("group_id").map_err(failed(ctx))?.is_some() {
                     rows.push(client_affiliation(ctx, row)?.1);
                 }
             }
@@ -273,25 +269,15 @@ impl AffiliationStore for SqlStore {
             });
         }
         // A user not stored here (not configured any more) may still hold rows.
-        let generation =
-            sqlx::query("SELECT affiliation_generation FROM users WHERE mc_service_id = $1")
-                .bind(user.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(failed(ctx))?
-                .map(|row| row.try_get::<i64, _>("affiliation_generation"))
-                .transpose()
-                .map_err(failed(ctx))?
-                .unwrap_or(0);
-        let rows = sqlx::query(
-            "SELECT * FROM affiliations WHERE mc_service_id = $1 ORDER BY mc_service, group_id, client_id",
-        )
-        .bind(user.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(failed(ctx))?;
+        let rows = self
+            .fetch(
+                ctx,
+                "SELECT * FROM affiliations WHERE mc_service_id = $1 ORDER BY mc_service, group_id, client_id",
+                vec![user.as_str().into()],
+            )
+            .await?;
         Ok(UserAffiliationState {
-            generation: u64::try_from(generation).unwrap_or(0),
+            generation: 0,
             rows: rows
                 .iter()
                 .map(|row| client_affiliation(ctx, row).map(|(_, a)| a))
@@ -318,11 +304,11 @@ impl AffiliationStore for SqlStore {
         group: &McServiceGroupId,
     ) -> StoreResult<Vec<(McServiceId, ClientAffiliation)>> {
         let ctx = "reading a group's served affiliations";
-        sqlx::query(
+        crate::db::fetch_pooled(
+            &self.pool,
             "SELECT * FROM affiliations WHERE group_id = $1 ORDER BY mc_service_id, client_id",
+            vec![group.as_str().into()],
         )
-        .bind(group.as_str())
-        .fetch_all(&self.pool)
         .await
         .map_err(failed(ctx))?
         .iter()

@@ -217,6 +217,16 @@ fn sqlx_query<'a>(
     query
 }
 
+/// Runs one statement on a connection of `pool` and returns its rows.
+pub(crate) async fn fetch_pooled(
+    pool: &sqlx::AnyPool,
+    sql: &'static str,
+    args: Vec<Arg<'_>>,
+) -> Result<Vec<DbRow>, DbError> {
+    let rows = sqlx_query(sql, args).fetch_all(pool).await?;
+    Ok(rows.into_iter().map(DbRow::Sqlx).collect())
+}
+
 impl Db for sqlx::Transaction<'_, sqlx::Any> {
     fn is_postgres(&self) -> bool {
         (**self).backend_name() == "PostgreSQL"
@@ -281,7 +291,7 @@ impl Direct<'_> {
         Ok(Done(u64::try_from(changed).unwrap_or(u64::MAX)))
     }
 
-    fn fetch_now(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<DbRow>, DbError> {
+    pub(crate) fn fetch_now(&mut self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<DbRow>, DbError> {
         use rusqlite::types::{Value, ValueRef};
         let mut statement = Self::prepared(self.conn, sql, args)?;
         let columns: std::sync::Arc<[String]> = statement

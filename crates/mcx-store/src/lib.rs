@@ -19,6 +19,7 @@ mod groups;
 mod identity;
 mod interconnection;
 mod migrations;
+mod readers;
 mod regroup;
 mod sealing;
 mod sip_state;

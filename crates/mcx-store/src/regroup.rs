@@ -131,19 +131,19 @@ pub(crate) async fn write_regroup<D: Db>(
 impl SqlStore {
     async fn members_of(&self, regroup: &McServiceGroupId) -> StoreResult<Vec<RegroupMember>> {
         let ctx = "reading a regroup's members";
-        let rows = sqlx::query(
-            "SELECT mc_service_id, client_id, acknowledged FROM regroup_members WHERE regroup_group_id = $1 \
-             ORDER BY mc_service_id, client_id",
-        )
-        .bind(regroup.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(failed(ctx))?;
+        let rows = self
+            .fetch(
+                ctx,
+                "SELECT mc_service_id, client_id, acknowledged FROM regroup_members WHERE regroup_group_id = $1 \
+                 ORDER BY mc_service_id, client_id",
+                vec![regroup.as_str().into()],
+            )
+            .await?;
         rows.iter()
             .map(|row| {
-                let user: String = row.try_get("mc_service_id").map_err(failed(ctx))?;
-                let client: String = row.try_get("client_id").map_err(failed(ctx))?;
-                let acknowledged: i64 = row.try_get("acknowledged").map_err(failed(ctx))?;
+                let user = row.text("mc_service_id").map_err(failed(ctx))?;
+                let client = row.text("client_id").map_err(failed(ctx))?;
+                let acknowledged = row.int("acknowledged").map_err(failed(ctx))?;
                 Ok(RegroupMember {
                     mc_service_id: McServiceId::parse(&user).map_err(|e| corrupt(ctx, e))?,
                     client_id: ClientId::parse(&client).map_err(|e| corrupt(ctx, e))?,
@@ -174,13 +174,17 @@ impl RegroupStore for SqlStore {
     }
 
     async fn regroups(&self) -> StoreResult<Vec<RegroupRecord>> {
-        let rows = sqlx::query("SELECT record FROM regroups ORDER BY regroup_group_id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(failed("listing regroups"))?;
+        let ctx = "listing regroups";
+        let rows = self
+            .fetch(
+                ctx,
+                "SELECT record FROM regroups ORDER BY regroup_group_id",
+                vec![],
+            )
+            .await?;
         let mut out = Vec::new();
         for row in rows {
-            let text: String = row.try_get("record").map_err(failed("listing regroups"))?;
+            let text = row.text("record").map_err(failed(ctx))?;
             let mut record = Self::regroup_from_text(&text)?;
             record.members = self.members_of(&record.regroup_group_id).await?;
             out.push(record);

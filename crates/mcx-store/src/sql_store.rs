@@ -64,6 +64,8 @@ pub struct SqlStore {
     user_commits: Option<mpsc::UnboundedSender<crate::group_commit::Queued>>,
     /// Seals key material in what is stored.
     pub(crate) writing: Arc<crate::sql_store::Writing>,
+    /// SQLite only: connections for the hot path's reads, used on the caller's thread.
+    readers: Option<crate::readers::Readers>,
 }
 
 /// What every write needs besides its transaction: the sealer for key material, and the
@@ -213,6 +215,13 @@ impl SqlStore {
             )?),
             _ => None,
         };
+        let readers = match &sqlite_path {
+            Some(path) => Some(
+                crate::readers::Readers::open(path)
+                    .map_err(failed("opening the SQLite readers"))?,
+            ),
+            None => None,
+        };
         let store = Self {
             pool,
             postgres,
@@ -220,6 +229,7 @@ impl SqlStore {
             write_lock,
             user_commits,
             writing,
+            readers,
         };
         store.seal_stored_groups().await?;
         // Claims of partner transactions (rows with an empty answer), left by an earlier
@@ -319,6 +329,22 @@ impl SqlStore {
                     }
                 }
             }
+        }
+    }
+
+    /// A read on the hot path: one statement, its rows. On SQLite it runs at once on the
+    /// calling thread (see `readers`); on PostgreSQL through the pool.
+    pub(crate) async fn fetch(
+        &self,
+        ctx: &str,
+        sql: &'static str,
+        args: Vec<crate::db::Arg<'_>>,
+    ) -> StoreResult<Vec<crate::db::DbRow>> {
+        match &self.readers {
+            Some(readers) => readers.fetch_all(sql, &args).map_err(failed(ctx)),
+            None => crate::db::fetch_pooled(&self.pool, sql, args)
+                .await
+                .map_err(failed(ctx)),
         }
     }
 

@@ -36,7 +36,8 @@ pub(super) fn federation(dir: &Path, domains: &[String], base_port: u16) -> anyh
 
 pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let json = args.log_json || args.log_format == crate::cli::LogFormat::Json;
-    init_logging(json)?;
+    // Held until the server stops: dropping it writes out the lines still queued.
+    let _log_writer = init_logging(json)?;
     let example = args.config.is_none();
     let mut config = match &args.config {
         Some(path) => Config::load(path)?,
@@ -91,7 +92,13 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Starts logging. A `RUST_LOG` that is set but not a filter is refused: a server started
 /// with a typo would otherwise log something other than what its operator asked for.
-fn init_logging(json: bool) -> anyhow::Result<()> {
+///
+/// Lines are written by a thread of their own, in batches: at the default level every
+/// flow is a line, and a write to standard error per line was a system call on the
+/// request's own thread. No line is dropped: under a flood, logging waits instead.
+/// Colours only on a terminal, so that a log file holds plain text.
+fn init_logging(json: bool) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
+    use std::io::IsTerminal as _;
     let filter = match std::env::var("RUST_LOG") {
         Ok(text) if !text.trim().is_empty() => tracing_subscriber::EnvFilter::try_new(&text)
             .map_err(|e| {
@@ -101,15 +108,20 @@ fn init_logging(json: bool) -> anyhow::Result<()> {
             })?,
         _ => tracing_subscriber::EnvFilter::new("info"),
     };
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("mcx-log-writer")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer)
+        .with_ansi(std::io::stderr().is_terminal());
     if json {
         builder.json().init();
     } else {
         builder.init();
     }
-    Ok(())
+    Ok(guard)
 }
 
 async fn shutdown_signal() {

@@ -101,7 +101,8 @@ fn lines_of(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String
 }
 
 /// With `RUST_LOG=warn,mcx::flow=info`, each system logs one JSON line per flow between
-/// systems, and the sender's and the receiver's lines carry the same correlation ID.
+/// systems, and the sender's and the receiver's lines carry the same correlation ID; a
+/// flow inside a system (a client's request) is not among them.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flow_between_systems_is_one_line_at_each_with_one_correlation_id() {
     use mcx_model::{ClientId, McService, McServiceGroupId};
@@ -173,6 +174,20 @@ async fn a_flow_between_systems_is_one_line_at_each_with_one_correlation_id() {
             })
             .collect()
     };
+    // Flows inside a system (the client's own request and its answer) are `debug`.
+    let within: Vec<_> = police_log
+        .iter()
+        .filter(|l| l["target"] == "mcx::flow")
+        .filter(|l| {
+            l["fields"]["peer"]
+                .as_str()
+                .is_some_and(|p| p.contains("(phone)"))
+        })
+        .collect();
+    assert!(
+        within.is_empty(),
+        "only flows between systems are logged at info: {within:#?}"
+    );
     let sent = flows(&police_log, "Sent");
     let received = flows(&fire_log, "Received");
     let (flow, correlation) = sent

@@ -90,22 +90,47 @@ impl TraceLog {
         }
     }
 
-    /// Records a flow, at the time the clock gives (simulated time in the simulation).
+    /// Records a flow inside this system (a client's request, a server's flow to the
+    /// GMS), at the time the clock gives (simulated time in the simulation). Its log
+    /// line is at `debug`: at the default level, a busy system would otherwise write a
+    /// line per request.
     pub fn record(&self, flow: Flow<'_>) {
         self.record_at(self.clock.now(), flow);
     }
 
-    /// Records a flow that happened at `at`.
+    /// Records a flow inside this system that happened at `at`.
     pub fn record_at(&self, at: OffsetDateTime, flow: Flow<'_>) {
-        tracing::info!(
-            target: "mcx::flow",
-            entity = flow.entity,
-            direction = ?flow.direction,
-            peer = %flow.peer,
-            flow = flow.flow,
-            correlation = %flow.correlation,
-            "flow"
-        );
+        self.keep(at, flow, false);
+    }
+
+    /// Records a flow between this system and a partner; its log line is at `info`, so
+    /// that `mcx::flow=info` gives one line per inter-system flow at each end, with the
+    /// correlation ID that ties them together.
+    pub fn record_between_systems(&self, flow: Flow<'_>) {
+        self.keep(self.clock.now(), flow, true);
+    }
+
+    fn keep(&self, at: OffsetDateTime, flow: Flow<'_>, between_systems: bool) {
+        // A callsite's level is fixed when compiled: one callsite per level.
+        macro_rules! log_flow {
+            ($level:expr) => {
+                tracing::event!(
+                    target: "mcx::flow",
+                    $level,
+                    entity = flow.entity,
+                    direction = ?flow.direction,
+                    peer = %flow.peer,
+                    flow = flow.flow,
+                    correlation = %flow.correlation,
+                    "flow"
+                )
+            };
+        }
+        if between_systems {
+            log_flow!(tracing::Level::INFO);
+        } else {
+            log_flow!(tracing::Level::DEBUG);
+        }
         let elements = compact(flow.elements).to_string().into_boxed_str();
         let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
         let entity = shared(&mut names, flow.entity);
@@ -285,7 +310,7 @@ impl PartnerLink for TracedLink {
         let peer = format!("{partner} {entity}");
         metrics::counter!("mcx_flows_sent_total", "flow" => request.name(), "partner" => partner.to_string())
             .increment(1);
-        self.trace.record(Flow {
+        self.trace.record_between_systems(Flow {
             entity,
             direction: Direction::Sent,
             peer: peer.clone(),
@@ -302,7 +327,7 @@ impl PartnerLink for TracedLink {
         metrics::counter!("mcx_flow_answers_total", "flow" => request.name(), "partner" => partner.to_string(), "outcome" => outcome)
             .increment(1);
         match &answer {
-            Ok(response) => self.trace.record(Flow {
+            Ok(response) => self.trace.record_between_systems(Flow {
                 entity,
                 direction: Direction::Received,
                 peer,
@@ -310,7 +335,7 @@ impl PartnerLink for TracedLink {
                 correlation: transaction.to_string(),
                 elements: answer_elements(response),
             }),
-            Err(e) => self.trace.record(Flow {
+            Err(e) => self.trace.record_between_systems(Flow {
                 entity,
                 direction: Direction::Received,
                 peer,
@@ -372,7 +397,7 @@ pub fn record_inbound(
             .increment(1);
     }
     match answer {
-        None => trace.record(Flow {
+        None => trace.record_between_systems(Flow {
             entity,
             direction: Direction::Received,
             peer,
@@ -380,7 +405,7 @@ pub fn record_inbound(
             correlation: transaction.to_string(),
             elements: request_elements(request),
         }),
-        Some(answer) => trace.record(Flow {
+        Some(answer) => trace.record_between_systems(Flow {
             entity,
             direction: Direction::Sent,
             peer,

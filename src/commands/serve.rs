@@ -94,8 +94,8 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// with a typo would otherwise log something other than what its operator asked for.
 ///
 /// Lines are written by a thread of their own, in batches: at the default level every
-/// flow is a line, and a write to standard error per line was a system call on the
-/// request's own thread. No line is dropped: under a flood, logging waits instead.
+/// flow between systems is a line, and a write to standard error per line was a system
+/// call on the request's own thread. No line is dropped: under a flood, logging waits instead.
 /// Colours only on a terminal, so that a log file holds plain text.
 fn init_logging(json: bool) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
     use std::io::IsTerminal as _;

@@ -420,7 +420,8 @@ impl Sim {
         }
         match self.entropy.below(100) {
             0..=29 => self.affiliate().await,
-            30..=44 => self.deaffiliate().await,
+            30..=39 => self.deaffiliate().await,
+            40..=44 => self.set_affiliations().await,
             45..=52 => self.log_on().await,
             53..=56 => self.log_off().await,
             57..=59 => self.remote_change().await,
@@ -539,6 +540,56 @@ impl Sim {
                 }
             }
             Err(e) => self.outcome("de-affiliate", &format!("error {e}")),
+        }
+    }
+
+    /// A client's complete list of groups (as an affiliation PUBLISH gives it): those it
+    /// no longer lists are released, the new ones affiliated, in one commit.
+    async fn set_affiliations(&mut self) {
+        self.count("set affiliations");
+        let (user, s) = self.pick_user();
+        let c = client(CLIENTS[self.entropy.below(CLIENTS.len())]);
+        // Sometimes none: every affiliation of the client is released.
+        let groups = if self.entropy.chance(0.2) {
+            Vec::new()
+        } else {
+            self.pick_groups()
+        };
+        let Some(requester) = self.requester(&user, &c, true).await else {
+            return;
+        };
+        let Some(system) = self.up(s) else { return };
+        match system
+            .mc_service_server
+            .set_affiliations(&requester, SERVICE, &groups, Vec::new())
+            .await
+        {
+            Ok(statuses) => {
+                for status in statuses {
+                    let key = (user.clone(), c.clone(), status.mc_service_group_id.clone());
+                    let listed = groups.contains(&status.mc_service_group_id);
+                    match (status.status, listed) {
+                        (AffiliationStatus::Affiliated, _) => {
+                            self.acknowledged.insert(key, true);
+                        }
+                        (AffiliationStatus::Affiliating, _) => {
+                            self.acknowledged.remove(&key);
+                        }
+                        // Released: no longer listed.
+                        (AffiliationStatus::NotAffiliated, false) => {
+                            self.acknowledged.insert(key, false);
+                        }
+                        (AffiliationStatus::NotAffiliated, true) => {}
+                    }
+                    let outcome = match &status.cause {
+                        Some(cause) => cause.to_string(),
+                        None if listed => format!("{:?}", status.status).to_lowercase(),
+                        None => "released".to_string(),
+                    };
+                    self.outcome("set affiliations", &outcome);
+                }
+            }
+            Err(e) => self.outcome("set affiliations", &format!("error {e}")),
         }
     }
 

@@ -289,7 +289,7 @@ async fn write_one<D: Db>(
     }
 }
 
-async fn write_sip_state<D: Db>(tx: &mut D, op: &SipStateOp) -> StoreResult<()> {
+pub(crate) async fn write_sip_state<D: Db>(tx: &mut D, op: &SipStateOp) -> StoreResult<()> {
     match op {
         SipStateOp::Put {
             kind,

@@ -11,23 +11,7 @@ use crate::sql_store::*;
 #[async_trait]
 impl SipStateStore for SqlStore {
     async fn change_sip_state(&self, changes: Vec<SipStateChange>) -> StoreResult<()> {
-        let ops = changes
-            .into_iter()
-            .map(|change| match change {
-                SipStateChange::Put {
-                    kind,
-                    key,
-                    value,
-                    expires_at,
-                } => SipStateOp::Put {
-                    kind,
-                    key,
-                    value,
-                    expires_at: millis(expires_at),
-                },
-                SipStateChange::Delete { kind, key } => SipStateOp::Delete { kind, key },
-            })
-            .collect();
+        let ops = changes.into_iter().map(op).collect();
         self.commit_write(Write::SipState(ops)).await?;
         Ok(())
     }
@@ -62,5 +46,23 @@ impl SipStateStore for SqlStore {
                 ))
             })
             .collect()
+    }
+}
+
+/// The committer's form of a change.
+pub(crate) fn op(change: SipStateChange) -> SipStateOp {
+    match change {
+        SipStateChange::Put {
+            kind,
+            key,
+            value,
+            expires_at,
+        } => SipStateOp::Put {
+            kind,
+            key,
+            value,
+            expires_at: millis(expires_at),
+        },
+        SipStateChange::Delete { kind, key } => SipStateOp::Delete { kind, key },
     }
 }

@@ -320,6 +320,9 @@ impl SqlStore {
         {
             return Ok(Committed::conflicted());
         }
+        for change in &effects.door {
+            crate::group_commit::write_sip_state(tx, &crate::sip_state::op(change.clone())).await?;
+        }
         Ok(Committed {
             woken_sessions: woken,
             conflict: false,

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use mcx_core::ports::{
-    AffiliationStore as _, AffiliationWrite, ClientAffiliation, Credential, Effects, UserRecord,
-    UserStore as _,
+    AffiliationStore as _, AffiliationWrite, ClientAffiliation, Credential, Effects,
+    SipStateChange, SipStateStore as _, UserRecord, UserStore as _,
 };
 use mcx_model::profile::{ServiceProfile, UserProfile};
 use mcx_model::{ClientId, McService, McServiceGroupId, McServiceId};
@@ -116,4 +116,85 @@ async fn concurrent_changes_commit_together_and_a_stale_one_keeps_nothing() {
             "user {i}: bumped once, by its own change only"
         );
     }
+}
+
+fn put_user_record(i: usize) -> UserRecord {
+    UserRecord {
+        profile: UserProfile {
+            mc_service_id: user(i),
+            display_name: None,
+            services: BTreeMap::from([(McService::Mcptt, ServiceProfile::default())]),
+            permissions: BTreeSet::new(),
+        },
+        credential: Credential::PasswordHash(String::new()),
+    }
+}
+
+fn publication(key: &str) -> SipStateChange {
+    SipStateChange::Put {
+        kind: "publication".into(),
+        key: key.into(),
+        value: "{}".into(),
+        expires_at: time::OffsetDateTime::now_utc() + time::Duration::days(1),
+    }
+}
+
+/// A door's rows (an affiliation PUBLISH's publication) are kept with the change that
+/// carries them, and not at all when the change is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_doors_rows_are_kept_with_their_change_and_only_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions::sqlite_in(dir.path());
+    let store = SqlStore::open(&options, world()).await.unwrap();
+    store.put_user(&put_user_record(0)).await.unwrap();
+    store
+        .change_sip_state(vec![publication("earlier")])
+        .await
+        .unwrap();
+
+    let mut kept = affiliate(0);
+    kept.door = vec![
+        publication("current"),
+        SipStateChange::Delete {
+            kind: "publication".into(),
+            key: "earlier".into(),
+        },
+    ];
+    assert!(
+        store
+            .commit_for_user(&user(0), Some(0), &kept)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let mut stale = affiliate(0);
+    stale.door = vec![publication("stale")];
+    assert!(
+        store
+            .commit_for_user(&user(0), Some(0), &stale)
+            .await
+            .unwrap()
+            .is_none(),
+        "the generation moved on"
+    );
+
+    store.close().await;
+    let reopened = SqlStore::open(&options, world()).await.unwrap();
+    let rows: Vec<String> = reopened
+        .sip_state("publication", time::OffsetDateTime::now_utc())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    assert_eq!(rows, vec!["current".to_string()]);
+    assert_eq!(
+        reopened
+            .user_affiliations(&user(0))
+            .await
+            .unwrap()
+            .rows
+            .len(),
+        1
+    );
 }

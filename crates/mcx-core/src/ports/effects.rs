@@ -127,6 +127,10 @@ pub struct Effects {
     pub acm: AcmEffects,
     /// Identity management's tables.
     pub identity: IdentityEffects,
+    /// A protocol door's own rows written with this change (the SIP door's publication
+    /// with the affiliations it asked for), so that neither is kept without the other.
+    /// No entity reads them.
+    pub door: Vec<super::SipStateChange>,
 }
 
 /// The GMS's part of a commit: its records of partners and primaries, its view of

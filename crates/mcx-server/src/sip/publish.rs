@@ -7,15 +7,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use mcx_core::error::Error;
 use mcx_core::identity::Requester;
 use mcx_core::ports::{SipStateChange, SipStateStore};
 use mcx_core::system::McSystem;
-use mcx_model::flows::affiliation::{
-    AffiliationCause, GroupAffiliationRequest, GroupAffiliationStatus, GroupDeaffiliationRequest,
-};
+use mcx_model::flows::affiliation::AffiliationCause;
 use mcx_model::sip_bodies::{self, MCPTT_INFO_MEDIA_TYPE, PIDF_MEDIA_TYPE};
-use mcx_model::{ClientId, McService, McServiceGroupId, McServiceId, NonEmpty};
+use mcx_model::{ClientId, McService, McServiceGroupId, McServiceId};
 use tokio::sync::watch;
 
 use super::caller::{self, Asserted};
@@ -99,22 +96,16 @@ impl Publications {
             .cloned()
     }
 
-    /// Replaces the publication `old` (if any) by `publication` (if any), in the store
-    /// first: the answer is sent only once it is kept.
-    async fn replace(
+    /// The rows that replace the publication `old` (if any) by `publication` (if any),
+    /// and the new publication's entity tag: they are committed with the affiliations
+    /// the PUBLISH changes (or alone, by [`Self::store`]), then [`Self::keep`] holds them.
+    fn rows(
         &self,
         old: Option<&str>,
-        publication: Option<Publication>,
-    ) -> Result<Option<String>, Answer> {
-        let unavailable = |e: mcx_core::ports::StoreError| {
-            tracing::warn!(error = %e, "SIP publication not stored");
-            Answer::new(
-                503,
-                "Service Unavailable: the publication could not be stored",
-            )
-        };
+        publication: Option<&Publication>,
+    ) -> (Option<String>, Vec<SipStateChange>) {
         let mut changes = Vec::new();
-        let etag = publication.as_ref().map(|publication| {
+        let etag = publication.map(|publication| {
             let etag = new_etag();
             changes.push(SipStateChange::Put {
                 kind: KIND.into(),
@@ -131,24 +122,37 @@ impl Publications {
                 key: old.to_string(),
             });
         }
-        if !changes.is_empty() {
-            self.store
-                .change_sip_state(changes)
-                .await
-                .map_err(unavailable)?;
+        (etag, changes)
+    }
+
+    /// Commits rows that no affiliation change carries (a refresh); the answer is sent
+    /// only once they are kept.
+    async fn store(&self, changes: Vec<SipStateChange>) -> Result<(), Answer> {
+        if changes.is_empty() {
+            return Ok(());
         }
+        self.store.change_sip_state(changes).await.map_err(|e| {
+            tracing::warn!(error = %e, "SIP publication not stored");
+            Answer::new(
+                503,
+                "Service Unavailable: the publication could not be stored",
+            )
+        })
+    }
+
+    /// Holds in memory what was committed: `publication` under `etag` instead of `old`.
+    fn keep(&self, old: Option<&str>, etag: Option<&String>, publication: Option<Publication>) {
         {
             let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(old) = old {
                 held.remove(old);
             }
-            if let (Some(etag), Some(publication)) = (&etag, publication) {
+            if let (Some(etag), Some(publication)) = (etag, publication) {
                 held.insert(etag.clone(), publication);
             }
         }
         // Those who follow the publications (the regroup teller) look again.
         self.published.send_modify(|n| *n += 1);
-        Ok(etag)
     }
 
     /// Where each client holding a publication is reached (its newest publication's
@@ -344,9 +348,29 @@ pub(crate) async fn handle(
     } else {
         desired.groups.clone()
     };
+    let user = desired.requester.mc_service_id.clone();
+    let client = desired.requester.client_id.clone();
+    // A refresh from nowhere new keeps where the client was reached.
+    let contact = request
+        .reach
+        .clone()
+        .or_else(|| earlier.as_ref().and_then(|e| e.contact.clone()));
+    let kept = (!remove).then_some(Publication {
+        user: user.clone(),
+        client: client.clone(),
+        contact,
+        at: time::OffsetDateTime::now_utc().unix_timestamp_nanos(),
+    });
+    let old = request.if_match.as_deref().map(str::trim);
+    let (etag, rows) = publications.rows(old, kept.as_ref());
     let mut refused = Vec::new();
-    if let Some(groups) = groups {
-        match apply(system, &desired.requester, &groups).await {
+    match groups {
+        // The client's groups become the listed ones, in one commit with the rows.
+        Some(groups) => match system
+            .mc_service_server
+            .set_affiliations(&desired.requester, McService::Mcptt, &groups, rows)
+            .await
+        {
             Ok(statuses) => {
                 refused = statuses
                     .into_iter()
@@ -354,29 +378,15 @@ pub(crate) async fn handle(
                     .collect();
             }
             Err(error) => return Answer::from_core(&error),
+        },
+        None => {
+            if let Err(answer) = publications.store(rows).await {
+                return answer;
+            }
         }
     }
-    let user = desired.requester.mc_service_id.clone();
-    let client = desired.requester.client_id.clone();
     publications.record(&user, &client, desired.p_id.clone(), refused.clone());
-    // A refresh from nowhere new keeps where the client was reached.
-    let contact = request
-        .reach
-        .clone()
-        .or_else(|| earlier.as_ref().and_then(|e| e.contact.clone()));
-    let kept = (!remove).then_some(Publication {
-        user,
-        client,
-        contact,
-        at: time::OffsetDateTime::now_utc().unix_timestamp_nanos(),
-    });
-    let etag = match publications
-        .replace(request.if_match.as_deref().map(str::trim), kept)
-        .await
-    {
-        Ok(etag) => etag,
-        Err(answer) => return answer,
-    };
+    publications.keep(old, etag.as_ref(), kept);
     let mut answer = Answer::new(200, "OK").header(
         "Expires",
         if remove {
@@ -522,61 +532,4 @@ fn with_warnings(
         );
     }
     answer
-}
-
-/// Makes the client's affiliations (MCPTT) exactly `groups`: affiliates the new ones,
-/// de-affiliates those no longer listed.
-async fn apply(
-    system: &McSystem,
-    requester: &Requester,
-    groups: &[McServiceGroupId],
-) -> Result<Vec<GroupAffiliationStatus>, Error> {
-    let server = &system.mc_service_server;
-    let user = &requester.mc_service_id;
-    let held: Vec<McServiceGroupId> = server
-        .user_affiliations(requester, user)
-        .await?
-        .affiliations
-        .into_iter()
-        .filter(|a| a.mc_service == McService::Mcptt && a.clients.contains(&requester.client_id))
-        .map(|a| a.mc_service_group_id)
-        .collect();
-    let gone: Vec<_> = held
-        .iter()
-        .filter(|g| !groups.contains(g))
-        .cloned()
-        .collect();
-    let new: Vec<_> = groups
-        .iter()
-        .filter(|g| !held.contains(g))
-        .cloned()
-        .collect();
-    let mut statuses = Vec::new();
-    if let Ok(list) = NonEmpty::new(gone) {
-        let response = server
-            .deaffiliate(
-                requester,
-                GroupDeaffiliationRequest {
-                    mc_service_id: user.clone(),
-                    mc_service_group_id_list: list,
-                    mc_service: McService::Mcptt,
-                },
-            )
-            .await?;
-        statuses.extend(response.status_per_mc_service_group_id);
-    }
-    if let Ok(list) = NonEmpty::new(new) {
-        let response = server
-            .affiliate(
-                requester,
-                GroupAffiliationRequest {
-                    mc_service_id: user.clone(),
-                    mc_service_group_id_list: list,
-                    mc_service: McService::Mcptt,
-                },
-            )
-            .await?;
-        statuses.extend(response.status_per_mc_service_group_id);
-    }
-    Ok(statuses)
 }

@@ -27,6 +27,7 @@ mod hosting;
 mod lifecycle;
 mod plan;
 mod serving;
+mod set;
 
 pub(super) use answer_waits::AnswerWaits;
 pub use plan::{AffiliationPlan, plan_affiliation};

@@ -232,14 +232,7 @@ impl McServiceServer {
                 .iter()
                 .map(|g| (user.clone(), service, g.clone(), generation))
                 .collect();
-            waits = if self.answer_wait.is_zero() {
-                Vec::new()
-            } else {
-                // A stored wait outlives the request's own bound a little: past it, a
-                // node that never ended the wait is taken for gone.
-                let until = self.clock.now() + self.answer_wait + WAIT_GRACE;
-                self.waiting.open(&keys, until, &mut effects)
-            };
+            waits = self.open_answer_waits(&keys, &mut effects);
             let committed = self
                 .store
                 .commit_for_user(user, Some(state.generation), &effects)
@@ -260,7 +253,55 @@ impl McServiceServer {
         if decided.len() + pending.len() < groups.len() {
             return Err(kept_changing(user));
         }
+        self.settle_affiliation(
+            profile,
+            clients,
+            service,
+            &groups,
+            via,
+            Asked {
+                decided,
+                pending,
+                waits,
+            },
+        )
+        .await
+    }
 
+    /// The waits of a request for its hosts' answers, opened in `effects` (none when
+    /// requests do not wait).
+    pub(super) fn open_answer_waits(
+        &self,
+        keys: &[super::WaitKey],
+        effects: &mut Effects,
+    ) -> Vec<super::answer_waits::Wait> {
+        if self.answer_wait.is_zero() {
+            return Vec::new();
+        }
+        // A stored wait outlives the request's own bound a little: past it, a node that
+        // never ended the wait is taken for gone.
+        let until = self.clock.now() + self.answer_wait + WAIT_GRACE;
+        self.waiting.open(keys, until, effects)
+    }
+
+    /// After an affiliation's commit: the hosts' answers it waits for (up to the bound),
+    /// the groups refused for N2 planned again once if a host's refusal freed a place,
+    /// and the regroups in effect joined. One status per group of `groups`, in order.
+    pub(super) async fn settle_affiliation(
+        &self,
+        profile: &UserProfile,
+        clients: &[ClientId],
+        service: McService,
+        groups: &[McServiceGroupId],
+        via: Via<'_>,
+        asked: Asked,
+    ) -> Result<Vec<GroupAffiliationStatus>> {
+        let user = &profile.mc_service_id;
+        let Asked {
+            mut decided,
+            pending,
+            waits,
+        } = asked;
         // The client waits for the hosts' answers up to a bound; what is still open is
         // `affiliating`, and its final state reaches the client as an event.
         let mut answered: BTreeMap<McServiceGroupId, GroupAffiliationStatus> = BTreeMap::new();
@@ -686,9 +727,17 @@ impl McServiceServer {
     }
 }
 
+/// What an affiliation's commit decided: the statuses decided here, the partner groups
+/// reserved, and the waits for their hosts' answers.
+pub(super) struct Asked {
+    pub(super) decided: BTreeMap<McServiceGroupId, GroupAffiliationStatus>,
+    pub(super) pending: Vec<McServiceGroupId>,
+    pub(super) waits: Vec<super::answer_waits::Wait>,
+}
+
 /// Counts a client's (de-)affiliation answers by status and cause (`/metrics`: N2
 /// refusals are `cause="n2-limit-reached"`).
-fn count_answers(
+pub(super) fn count_answers(
     request: &'static str,
     statuses: &[mcx_model::flows::affiliation::GroupAffiliationStatus],
 ) {

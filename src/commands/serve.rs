@@ -99,15 +99,15 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// Colours only on a terminal, so that a log file holds plain text.
 fn init_logging(json: bool) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
     use std::io::IsTerminal as _;
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(text) if !text.trim().is_empty() => tracing_subscriber::EnvFilter::try_new(&text)
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "RUST_LOG='{text}' is not a log filter ({e}); write e.g. RUST_LOG=info or RUST_LOG=warn,mcx::flow=info"
-                )
-            })?,
-        _ => tracing_subscriber::EnvFilter::new("info"),
-    };
+    let text = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| "info".to_string());
+    let filter = tracing_subscriber::EnvFilter::try_new(with_sip_stack_quiet(&text)).map_err(|e| {
+        anyhow::anyhow!(
+            "RUST_LOG='{text}' is not a log filter ({e}); write e.g. RUST_LOG=info or RUST_LOG=warn,mcx::flow=info"
+        )
+    })?;
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("mcx-log-writer")
@@ -122,6 +122,18 @@ fn init_logging(json: bool) -> anyhow::Result<tracing_appender::non_blocking::Wo
         builder.init();
     }
     Ok(guard)
+}
+
+/// The filter `text` with the SIP stack's own lines at `warn` unless it names the stack:
+/// rsipstack logs every message it sends or receives, whole, at `info`, and a PUBLISH's
+/// body carries the client's access token. A line per message was also most of a busy
+/// SIP door's work.
+fn with_sip_stack_quiet(text: &str) -> String {
+    if text.contains("rsipstack") {
+        text.to_string()
+    } else {
+        format!("{text},rsipstack=warn")
+    }
 }
 
 async fn shutdown_signal() {

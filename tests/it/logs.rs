@@ -319,3 +319,104 @@ async fn a_certificate_from_an_unknown_authority_is_logged_once_and_shown_in_the
         "the line names the subject and the peer: {line}"
     );
 }
+
+/// The SIP stack logs each message it sends or receives, whole, at `info`, and an
+/// affiliation PUBLISH carries the client's access token: at the default level and with
+/// a plain `RUST_LOG=info`, no line holds a SIP message or the token.
+#[tokio::test(flavor = "multi_thread")]
+async fn sip_messages_and_the_tokens_in_them_are_not_logged() {
+    use mcx_model::ClientId;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    for filter in [None, Some("info")] {
+        let dir = tempfile::tempdir().unwrap();
+        let http = crate::federation::free_ports(1);
+        let sip = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .unwrap();
+        let config = crate::support::PoliceToml::new(&format!(
+            "listen = \"127.0.0.1:{http}\"\ndata-dir = \"{}\"\n[sip]\nlisten = \"{sip}\"",
+            dir.path().join("data").display()
+        ))
+        .user(
+            "sip:ann@police.example",
+            &[],
+            &["sip:ops@police.example"],
+            2,
+        )
+        .group(
+            "sip:ops@police.example",
+            "Ops",
+            &["sip:ann@police.example".to_string()],
+        )
+        .write(dir.path().join("mcx.toml"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mcx"));
+        command
+            .args(["serve", "--config"])
+            .arg(config)
+            .env_remove("MCX_STORAGE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        match filter {
+            Some(f) => command.env("RUST_LOG", f),
+            None => command.env_remove("RUST_LOG"),
+        };
+        let mut server = command.spawn().expect("mcx serve starts");
+        let lines = lines_of(&mut server);
+        crate::federation::eventually("the server answers", || async move {
+            reqwest::get(format!("http://127.0.0.1:{http}/v1/system"))
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await;
+        let (ann, _) = mcx_client::Client::new(&format!("http://127.0.0.1:{http}"))
+            .unwrap()
+            .log_on(
+                &crate::support::id("sip:ann@police.example"),
+                "pw",
+                &ClientId::parse("phone").unwrap(),
+            )
+            .await
+            .unwrap();
+        let token = ann.token().unwrap().to_string();
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let local = socket.local_addr().unwrap();
+        let info = format!(
+            r#"<mcpttinfo xmlns="urn:3gpp:ns:mcpttInfo:1.0"><mcptt-Params><mcptt-access-token type="Normal"><mcpttString>{token}</mcpttString></mcptt-access-token></mcptt-Params></mcpttinfo>"#
+        );
+        let pidf = r#"<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:p="urn:3gpp:ns:mcpttPresInfo:1.0" entity="sip:ann@police.example"><tuple id="phone"><status><p:affiliation group="sip:ops@police.example"/></status></tuple></presence>"#;
+        let body = format!(
+            "--b1\r\nContent-Type: application/vnd.3gpp.mcptt-info+xml\r\n\r\n{info}\r\n--b1\r\nContent-Type: application/pidf+xml\r\n\r\n{pidf}\r\n--b1--\r\n"
+        );
+        let publish = format!(
+            "PUBLISH sip:mcptt-psi@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-logs\r\nMax-Forwards: 70\r\nFrom: <sip:ann@police.example>;tag=logs\r\nTo: <sip:ann@police.example>\r\nCall-ID: logs\r\nCSeq: 1 PUBLISH\r\nEvent: presence\r\nExpires: 4294967295\r\nContent-Type: multipart/mixed;boundary=b1\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        socket.send_to(publish.as_bytes(), sip).await.unwrap();
+        let mut buffer = vec![0u8; 8192];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(10), socket.recv_from(&mut buffer))
+            .await
+            .expect("an answer within 10 s")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&buffer[..n]).to_string();
+        assert!(answer.starts_with("SIP/2.0 200"), "{filter:?}: {answer}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = server.kill();
+        let _ = server.wait();
+        let seen: Vec<String> = lines.try_iter().collect();
+        assert!(
+            seen.iter().any(|l| l.contains("SIP listening")),
+            "{filter:?}: the server logged: {seen:#?}"
+        );
+        for line in &seen {
+            assert!(
+                !line.contains(&token),
+                "{filter:?}: a line holds the access token: {line}"
+            );
+            assert!(
+                !line.contains("PUBLISH sip:mcptt-psi"),
+                "{filter:?}: a line holds the SIP message: {line}"
+            );
+        }
+    }
+}

@@ -6,6 +6,7 @@
 #
 #   bench/sip-publish/run.sh            # rates 250 500 1000 2000 4000 8000, 10 s each
 #   RATES="500 1000" SECONDS_PER_RATE=5 SYSTEMS=mcx bench/sip-publish/run.sh
+#   MCX_BIN=../mcx-before SYSTEMS=mcx bench/sip-publish/run.sh
 #
 # Needs sipp (Debian sip-tester) and kamailio + kamailio-presence-modules (installed with
 # apt-get when missing), and builds mcx in release mode.
@@ -21,8 +22,13 @@ trap 'kill $(jobs -p) 2>/dev/null || true; [ -n "${kamailio_pid:-}" ] && kill "$
 need() { command -v "$1" >/dev/null 2>&1 || { echo "installing $2" >&2; sudo=; [ "$(id -u)" = 0 ] || sudo=sudo; $sudo apt-get install -y $2 >/dev/null; }; }
 need sipp sip-tester
 need kamailio "kamailio kamailio-presence-modules"
-(cd "$repo" && cargo build --release --quiet --bin mcx)
-mcx="${CARGO_TARGET_DIR:-$repo/target}/release/mcx"
+# MCX_BIN=path runs that build instead (an earlier release, built beside this one).
+if [ -n "${MCX_BIN:-}" ]; then
+  mcx=$(realpath "$MCX_BIN")
+else
+  (cd "$repo" && cargo build --release --quiet --bin mcx)
+  mcx="${CARGO_TARGET_DIR:-$repo/target}/release/mcx"
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 http_port=$(free_port); sip_port=$(free_port); kam_port=$(free_port)

@@ -310,7 +310,7 @@ async fn bind_udp_and_tcp_port(
             .with_context(|| format!("cannot find a free port for SIP on {listen}"))?
             .port();
         let at = SocketAddr::new(listen.ip(), port);
-        match UdpConnection::create_connection(at, None, Some(cancel.child_token())).await {
+        match udp_listener(at, cancel).await {
             Ok(udp) => return Ok(udp),
             Err(e) => last = Some(e),
         }
@@ -350,7 +350,7 @@ async fn until_listening(addr: SocketAddr, transport: &str) -> anyhow::Result<()
 async fn bind_udp(listen: SocketAddr, cancel: &CancellationToken) -> anyhow::Result<UdpConnection> {
     let mut tries = 0;
     loop {
-        match UdpConnection::create_connection(listen, None, Some(cancel.child_token())).await {
+        match udp_listener(listen, cancel).await {
             Ok(udp) => return Ok(udp),
             Err(e) if tries < 100 && listen.port() != 0 => {
                 tracing::debug!(error = ?e, %listen, "SIP port busy; trying again");
@@ -363,6 +363,36 @@ async fn bind_udp(listen: SocketAddr, cancel: &CancellationToken) -> anyhow::Res
             }
         }
     }
+}
+
+/// What the SIP UDP socket asks the kernel to buffer: 4 MiB, about a second of PUBLISHes
+/// at the door's peak. The default (212 KiB on Linux) holds some 70 ms of them; a longer
+/// stall of the reading task (a slow fsync, a busy worker) dropped datagrams, and each
+/// drop cost the client a retransmission 500 ms later. The kernel caps the request at
+/// `net.core.rmem_max` (OPERATIONS.md).
+const UDP_RECEIVE_BUFFER: usize = 4 << 20;
+
+/// A UDP listener bound at `at` with [`UDP_RECEIVE_BUFFER`] asked for. rsipstack's own
+/// constructor takes the kernel's default.
+async fn udp_listener(
+    at: SocketAddr,
+    cancel: &CancellationToken,
+) -> rsipstack::Result<UdpConnection> {
+    let socket = tokio::net::UdpSocket::from_std(udp_socket(at)?.into())?;
+    UdpConnection::from_socket(Arc::new(socket), None, Some(cancel.child_token())).await
+}
+
+fn udp_socket(at: SocketAddr) -> std::io::Result<socket2::Socket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(at), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_nonblocking(true)?;
+    if let Err(e) = socket.set_recv_buffer_size(UDP_RECEIVE_BUFFER) {
+        tracing::warn!(error = %e, "the SIP UDP receive buffer keeps the kernel's default size");
+    }
+    socket.bind(&at.into())?;
+    let granted = socket.recv_buffer_size().unwrap_or_default();
+    tracing::debug!(%at, granted, "SIP UDP receive buffer");
+    Ok(socket)
 }
 
 /// Answers one request; every request gets a final answer, whatever fails.
@@ -522,5 +552,22 @@ async fn reply(mut transaction: Transaction, answer: Answer) {
         .await
     {
         tracing::debug!(error = ?e, %method, code, "SIP answer not sent");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The listener's receive buffer is larger than the kernel's default (the kernel
+    /// caps the request at `net.core.rmem_max`, and grants at least twice the default).
+    #[test]
+    fn the_sip_udp_socket_buffers_more_than_the_kernels_default() {
+        let at: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let plain = std::net::UdpSocket::bind(at).unwrap();
+        let default = socket2::SockRef::from(&plain).recv_buffer_size().unwrap();
+        let granted = super::udp_socket(at).unwrap().recv_buffer_size().unwrap();
+        assert!(
+            granted > default,
+            "granted {granted} bytes, the default is {default}"
+        );
     }
 }

@@ -62,18 +62,7 @@ async fn concurrent_changes_commit_together_and_a_stale_one_keeps_nothing() {
     let options = StoreOptions::sqlite_in(dir.path());
     let store = Arc::new(SqlStore::open(&options, world()).await.unwrap());
     for i in 0..40 {
-        store
-            .put_user(&UserRecord {
-                profile: UserProfile {
-                    mc_service_id: user(i),
-                    display_name: None,
-                    services: BTreeMap::from([(McService::Mcptt, ServiceProfile::default())]),
-                    permissions: BTreeSet::new(),
-                },
-                credential: Credential::PasswordHash(String::new()),
-            })
-            .await
-            .unwrap();
+        store.put_user(&put_user_record(i)).await.unwrap();
     }
     // 40 users change at once; user 0 also sends a change guarded by a generation that
     // is not the current one.

@@ -208,24 +208,7 @@ impl McServiceServer {
                 n2,
             );
             let mut effects = Effects::none();
-            effects.service.affiliations = plan.writes;
-            if !plan.newly_local.is_empty() {
-                // Step 5b: the GMS learns the affiliation, in the same commit.
-                effects.gms.status_update(GmsStatusUpdate {
-                    user: user.clone(),
-                    mc_service: service,
-                    statuses: plan
-                        .newly_local
-                        .iter()
-                        .map(|g| (g.clone(), AffiliationStatus::Affiliated))
-                        .collect(),
-                });
-            }
-            for (host, list) in by_host(&plan.pending) {
-                if let Some(request) = ask_host(via, user, list, service, generation) {
-                    effects.send(PartnerAudience::Partner(host), request);
-                }
-            }
+            self.plan_into(user, service, via, generation, &plan, &mut effects);
             // Made before the commit (or by it): an answer cannot overtake the wait.
             let keys: Vec<_> = plan
                 .pending
@@ -266,6 +249,39 @@ impl McServiceServer {
             },
         )
         .await
+    }
+
+    /// An affiliation plan's part of a commit: its rows, the GMS's update for the groups
+    /// defined here (step 5b), and one request per partner host (step 3 of §10.8.3.2).
+    pub(super) fn plan_into(
+        &self,
+        user: &McServiceId,
+        service: McService,
+        via: Via<'_>,
+        generation: u64,
+        plan: &super::AffiliationPlan,
+        effects: &mut Effects,
+    ) {
+        effects
+            .service
+            .affiliations
+            .extend(plan.writes.iter().cloned());
+        if !plan.newly_local.is_empty() {
+            effects.gms.status_update(GmsStatusUpdate {
+                user: user.clone(),
+                mc_service: service,
+                statuses: plan
+                    .newly_local
+                    .iter()
+                    .map(|g| (g.clone(), AffiliationStatus::Affiliated))
+                    .collect(),
+            });
+        }
+        for (host, list) in by_host(&plan.pending) {
+            if let Some(request) = ask_host(via, user, list, service, generation) {
+                effects.send(PartnerAudience::Partner(host), request);
+            }
+        }
     }
 
     /// The waits of a request for its hosts' answers, opened in `effects` (none when

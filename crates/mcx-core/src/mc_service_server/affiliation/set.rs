@@ -14,7 +14,7 @@ use super::plan::plan_affiliation;
 use super::*;
 use crate::error::Result;
 use crate::identity::Requester;
-use crate::ports::{GmsStatusUpdate, PartnerAudience, SipStateChange, UserAffiliationState};
+use crate::ports::{SipStateChange, UserAffiliationState};
 
 impl McServiceServer {
     /// Makes the requester's client's affiliations for `service` exactly `groups`: the
@@ -118,23 +118,7 @@ impl McServiceServer {
                 &candidates,
                 n2,
             );
-            effects.service.affiliations.extend(plan.writes);
-            if !plan.newly_local.is_empty() {
-                effects.gms.status_update(GmsStatusUpdate {
-                    user: user.clone(),
-                    mc_service: service,
-                    statuses: plan
-                        .newly_local
-                        .iter()
-                        .map(|g| (g.clone(), AffiliationStatus::Affiliated))
-                        .collect(),
-                });
-            }
-            for (host, list) in by_host(&plan.pending) {
-                if let Some(request) = ask_host(Via::Own, user, list, service, generation) {
-                    effects.send(PartnerAudience::Partner(host), request);
-                }
-            }
+            self.plan_into(user, service, Via::Own, generation, &plan, &mut effects);
             effects.door = door.clone();
             let keys: Vec<_> = plan
                 .pending

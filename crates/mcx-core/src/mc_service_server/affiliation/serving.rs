@@ -209,24 +209,11 @@ impl McServiceServer {
             );
             let mut effects = Effects::none();
             self.plan_into(user, service, via, generation, &plan, &mut effects);
-            // Made before the commit (or by it): an answer cannot overtake the wait.
-            let keys: Vec<_> = plan
-                .pending
-                .iter()
-                .map(|g| (user.clone(), service, g.clone(), generation))
-                .collect();
-            waits = self.open_answer_waits(&keys, &mut effects);
-            let committed = self
-                .store
-                .commit_for_user(user, Some(state.generation), &effects)
-                .await;
-            if !matches!(committed, Ok(Some(_))) {
-                self.waiting.abandon(&keys);
-            }
-            if let Some(committed) = committed? {
-                self.trace_gms_status(&effects);
-                self.wakers.wake(&committed.woken_sessions);
-                self.outbox.committed(&committed);
+            if let Some(opened) = self
+                .commit_plan(user, service, &state, &plan, &mut effects)
+                .await?
+            {
+                waits = opened;
                 decided.extend(plan.outcome);
                 pending = plan.pending;
                 break;
@@ -282,6 +269,41 @@ impl McServiceServer {
                 effects.send(PartnerAudience::Partner(host), request);
             }
         }
+    }
+
+    /// Commits an affiliation plan's `effects` if the user's affiliations are still at
+    /// `read`'s generation, with the waits for the hosts' answers opened in the same
+    /// commit (an answer cannot overtake its wait). The waits opened, or `None` when the
+    /// user's affiliations changed meanwhile (nothing was committed).
+    pub(super) async fn commit_plan(
+        &self,
+        user: &McServiceId,
+        service: McService,
+        read: &crate::ports::UserAffiliationState,
+        plan: &super::AffiliationPlan,
+        effects: &mut Effects,
+    ) -> Result<Option<Vec<super::answer_waits::Wait>>> {
+        let generation = read.generation + 1;
+        let keys: Vec<_> = plan
+            .pending
+            .iter()
+            .map(|g| (user.clone(), service, g.clone(), generation))
+            .collect();
+        let waits = self.open_answer_waits(&keys, effects);
+        let committed = self
+            .store
+            .commit_for_user(user, Some(read.generation), effects)
+            .await;
+        if !matches!(committed, Ok(Some(_))) {
+            self.waiting.abandon(&keys);
+        }
+        let Some(committed) = committed? else {
+            return Ok(None);
+        };
+        self.trace_gms_status(effects);
+        self.wakers.wake(&committed.woken_sessions);
+        self.outbox.committed(&committed);
+        Ok(Some(waits))
     }
 
     /// The waits of a request for its hosts' answers, opened in `effects` (none when

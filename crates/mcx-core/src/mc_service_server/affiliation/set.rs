@@ -120,25 +120,12 @@ impl McServiceServer {
             );
             self.plan_into(user, service, Via::Own, generation, &plan, &mut effects);
             effects.door = door.clone();
-            let keys: Vec<_> = plan
-                .pending
-                .iter()
-                .map(|g| (user.clone(), service, g.clone(), generation))
-                .collect();
-            let waits = self.open_answer_waits(&keys, &mut effects);
-            let committed = self
-                .store
-                .commit_for_user(user, Some(state.generation), &effects)
-                .await;
-            if !matches!(committed, Ok(Some(_))) {
-                self.waiting.abandon(&keys);
-            }
-            let Some(committed) = committed? else {
+            let Some(waits) = self
+                .commit_plan(user, service, &state, &plan, &mut effects)
+                .await?
+            else {
                 continue;
             };
-            self.trace_gms_status(&effects);
-            self.wakers.wake(&committed.woken_sessions);
-            self.outbox.committed(&committed);
             drop(guard);
             decided.extend(plan.outcome);
             if !gone.is_empty() {

@@ -261,6 +261,39 @@ async fn a_connection_sending_its_headers_slowly_is_closed() {
     );
 }
 
+/// The status line of the answer to one raw HTTP/1.1 request with a header of `size` bytes.
+async fn status_with_header_of(addr: &str, size: usize) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /v1/system HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(size)
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    answer.lines().next().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn a_request_head_over_8_kib_is_refused_with_431_and_one_within_is_served() {
+    let system = TestSystem::start(Config::example()).await;
+    let addr = api_addr(&system);
+    let limit = mcx_server::listener::MAX_REQUEST_HEAD;
+    assert_eq!(
+        status_with_header_of(&addr, limit - 200).await,
+        "HTTP/1.1 200 OK"
+    );
+    assert_eq!(
+        status_with_header_of(&addr, limit + 1).await,
+        "HTTP/1.1 431 Request Header Fields Too Large"
+    );
+    // Refused without harm to the next one.
+    let info = system.client().system().await.unwrap();
+    assert_eq!(info.domain.as_str(), "police.example");
+}
+
 #[tokio::test]
 async fn idle_connections_are_closed_and_do_not_stop_others_being_served() {
     let system = limited_system().await;

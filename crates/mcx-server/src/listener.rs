@@ -20,6 +20,12 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tower::ServiceExt as _;
 
+/// The largest HTTP/1.1 request head (request line and headers) a listener reads; a larger
+/// one is answered `431`. Also hyper's read buffer: at its minimum (8 KiB) the buffer is
+/// allocated once, where hyper's default lets the first request's read double it to
+/// 16 KiB for the connection's life (most of an idle event stream's memory).
+pub const MAX_REQUEST_HEAD: usize = 8192;
+
 /// The limits of one listener.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
@@ -213,13 +219,17 @@ pub(crate) async fn serve_connection<I, X>(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(MAX_REQUEST_HEAD);
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(256);
-    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-    tokio::pin!(connection);
+    // Boxed in the same expression that builds it: a named local would keep its place in
+    // this future after the move, and this future is most of what an idle event stream
+    // costs.
+    let mut connection =
+        Box::pin(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
     let mut shutdown = accepted.shutdown.clone();
     let check = deadline
         .map_or(limits.idle_timeout, |d| d.min(limits.idle_timeout))

@@ -45,49 +45,45 @@ pub(crate) enum SipStateOp {
 }
 
 impl Write {
-    /// Whether part of the write may have to be undone after it started (a guarded
-    /// remote change record is written last; a partner's answer, guarded confirmations
-    /// and answers for waiting requests are checked first, but after a user's
-    /// generation is bumped, and one after another).
+    /// Whether part of the write may have to be undone after it started: a guard that can
+    /// fail after something of the write is already written.
     fn may_undo(&self) -> bool {
-        match self {
-            // The generation is bumped before a partner's answer is found already given.
-            Write::User { effects, .. }
-                if effects.inbound_answer.is_some()
-                    || !effects.service.confirmations.is_empty()
-                    || !effects.service.answer_waits.is_empty()
-                    || effects.service.affiliations.iter().any(|w| {
-                        matches!(
-                            w,
-                            mcx_core::ports::AffiliationWrite::HostedGeneration { .. }
-                        )
-                    }) =>
-            {
-                true
-            }
-            Write::SipState(_) => false,
-            Write::User { effects, .. } | Write::Effects(effects) => {
-                // A later guarded confirmation or answer may fail after an earlier one
-                // was written.
-                effects.service.confirmations.len() > 1
-                    || (!effects.service.confirmations.is_empty()
-                        && !effects.service.answer_waits.is_empty())
-                    || effects
-                        .service
-                        .answer_waits
-                        .iter()
-                        .filter(|w| matches!(w, mcx_core::ports::AnswerWaitWrite::Answer { .. }))
-                        .count()
-                        > 1
-                    || effects.service.change_record.is_some()
-                    || effects
-                        .service
-                        .regroups
-                        .iter()
-                        .any(|w| matches!(w, mcx_core::ports::RegroupWrite::Claim { .. }))
-                    || effects.acm.exchanges.iter().any(|w| w.only_if.is_some())
-            }
-        }
+        use mcx_core::ports::{AffiliationWrite, AnswerWaitWrite, RegroupWrite};
+        let (effects, bumps_generation) = match self {
+            Write::SipState(_) => return false,
+            Write::User { effects, .. } => (effects, true),
+            Write::Effects(effects) => (effects, false),
+        };
+        let service = &effects.service;
+        // Written before the guards below: the user's generation, the answer to a
+        // partner's transaction (itself a guard against copies), a stored wait.
+        let written_first = bumps_generation
+            || effects.inbound_answer.is_some()
+            || service
+                .answer_waits
+                .iter()
+                .any(|w| matches!(w, AnswerWaitWrite::Open { .. }));
+        // Checked before the effects' own rows, one after another.
+        let checked_first = service.confirmations.len()
+            + service
+                .answer_waits
+                .iter()
+                .filter(|w| matches!(w, AnswerWaitWrite::Answer { .. }))
+                .count()
+            + service
+                .affiliations
+                .iter()
+                .filter(|w| matches!(w, AffiliationWrite::HostedGeneration { .. }))
+                .count()
+            + usize::from(bumps_generation && effects.inbound_answer.is_some());
+        // Checked after some of the effects' rows are written.
+        let checked_later = service.change_record.is_some()
+            || service
+                .regroups
+                .iter()
+                .any(|w| matches!(w, RegroupWrite::Claim { .. }))
+            || effects.acm.exchanges.iter().any(|w| w.only_if.is_some());
+        checked_later || checked_first > 1 || (checked_first == 1 && written_first)
     }
 }
 

@@ -187,3 +187,54 @@ async fn a_doors_rows_are_kept_with_their_change_and_only_with_it() {
         1
     );
 }
+
+/// A host's commit of a partner's request with its answer, guarded by the request's
+/// generation for `user(0)` and the ops group.
+fn hosted_with_answer(transaction: mcx_model::TransactionId, generation: u64) -> Effects {
+    use mcx_model::flows::FlowResult;
+    use mcx_model::flows::group_configuration::GroupInformationWithdrawResponse;
+    use mcx_model::flows::partner::PartnerResponse;
+    let group = McServiceGroupId::parse("sip:ops@police.example").unwrap();
+    let mut effects = Effects::none();
+    effects.inbound_answer = Some(mcx_core::ports::InboundAnswer {
+        partner: mcx_model::SystemDomain::parse("fire.example").unwrap(),
+        transaction,
+        answer: PartnerResponse::GroupInformationWithdraw(GroupInformationWithdrawResponse {
+            mc_service_group_id: group.clone(),
+            result: FlowResult::Success,
+        }),
+    });
+    effects
+        .service
+        .affiliations
+        .push(AffiliationWrite::HostedGeneration {
+            user: user(0),
+            mc_service: McService::Mcptt,
+            group,
+            generation,
+        });
+    effects
+}
+
+#[tokio::test]
+async fn an_overtaken_partner_request_keeps_no_answer() {
+    use mcx_core::ports::{EventStore as _, InterconnectionStore as _};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqlStore::open(&StoreOptions::sqlite_in(dir.path()), world())
+        .await
+        .unwrap();
+    let fire = mcx_model::SystemDomain::parse("fire.example").unwrap();
+    let newer = mcx_model::TransactionId::new();
+    let applied = store.commit(&hosted_with_answer(newer, 5)).await.unwrap();
+    assert!(!applied.conflict, "the newer request is applied");
+    // An older request arrives after it: its guard fails, and nothing of it is kept, its
+    // answer least of all (a copy of it would be given that answer as already given).
+    let older = mcx_model::TransactionId::new();
+    let overtaken = store.commit(&hosted_with_answer(older, 3)).await.unwrap();
+    assert!(overtaken.conflict, "an overtaken request is refused");
+    assert!(
+        store.inbound_answer(&fire, older).await.unwrap().is_none(),
+        "the overtaken request's answer was kept"
+    );
+    assert!(store.inbound_answer(&fire, newer).await.unwrap().is_some());
+}

@@ -626,7 +626,7 @@ async fn the_interconnection_endpoint_refuses_whoever_is_not_the_partner_it_clai
     // Ambulance as itself, but fire does not accept provisions from ambulance.
     let (status, code, _) = problem(
         send(
-            ambulance,
+            ambulance.clone(),
             AMBULANCE,
             provision_body("sip:y@ambulance.example", 1, "Y"),
         )
@@ -635,6 +635,11 @@ async fn the_interconnection_endpoint_refuses_whoever_is_not_the_partner_it_clai
     )
     .await;
     assert_eq!((status, code.as_str()), (403, "partner-not-authorized"));
+    // Its chain was verified as ambulance's on this connection: a claim to be police on
+    // the same connection is still checked, and refused.
+    let (status, code, _) =
+        problem(send(ambulance.clone(), POLICE, body.clone()).await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (403, "certificate-mismatch"));
 
     // A certificate from an authority fire does not trust: refused in the TLS handshake.
     let rogue = tempfile::tempdir().unwrap();

@@ -25,9 +25,41 @@ use super::{ORIGIN_HEADER, PROTOCOL_HEADER, PROTOCOL_VERSION, TRANSACTION_HEADER
 use crate::api::extract::{AppBytes, AppPath};
 use crate::api::problem::ApiError;
 
-/// The peer's certificate chain, as presented in the TLS handshake (empty if none).
+/// The peer's certificate chain, as presented in the TLS handshake (empty if none), and
+/// the partner it was last found to belong to. The chain cannot change within a
+/// connection, so it is verified again only for another claimed partner or once
+/// [`REVERIFY_AFTER`] has passed (an expiry, or a partner removed from the
+/// configuration, takes effect within that): a signature check on every request was a
+/// tenth of the CPU of affiliations to a partner's groups.
 #[derive(Clone, Debug, Default)]
-struct PeerCertificates(Arc<Vec<CertificateDer<'static>>>);
+struct PeerCertificates {
+    chain: Arc<Vec<CertificateDer<'static>>>,
+    verified: Arc<std::sync::Mutex<Option<(SystemDomain, std::time::Instant)>>>,
+}
+
+/// How long a verified chain is taken as verified on its connection.
+const REVERIFY_AFTER: Duration = Duration::from_secs(60);
+
+impl PeerCertificates {
+    /// Whether the chain was verified as `claimed`'s within [`REVERIFY_AFTER`].
+    fn verified_as(&self, claimed: &SystemDomain) -> bool {
+        let verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        verified
+            .as_ref()
+            .is_some_and(|(who, when)| who == claimed && when.elapsed() < REVERIFY_AFTER)
+    }
+
+    fn remember(&self, claimed: &SystemDomain) {
+        *self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((claimed.clone(), std::time::Instant::now()));
+    }
+}
 
 /// What the endpoint's handlers reach.
 #[derive(Clone)]
@@ -73,7 +105,7 @@ fn authenticate(
     peer: &PeerCertificates,
     identities: &PeerIdentities,
 ) -> Result<(SystemDomain, TransactionId), ApiError> {
-    if peer.0.is_empty() {
+    if peer.chain.is_empty() {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             codes::CERTIFICATE_REQUIRED,
@@ -97,14 +129,17 @@ fn authenticate(
             e.to_string(),
         )
     })?;
-    identities.check(&origin, &peer.0).map_err(|why| {
-        tracing::warn!(claimed = %origin, why, "interconnection: peer refused");
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            codes::CERTIFICATE_MISMATCH,
-            format!("refused: the request claims to come from '{origin}', but {why}"),
-        )
-    })?;
+    if !peer.verified_as(&origin) {
+        identities.check(&origin, &peer.chain).map_err(|why| {
+            tracing::warn!(claimed = %origin, why, "interconnection: peer refused");
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                codes::CERTIFICATE_MISMATCH,
+                format!("refused: the request claims to come from '{origin}', but {why}"),
+            )
+        })?;
+        peer.remember(&origin);
+    }
     let transaction = headers
         .get(TRANSACTION_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -205,16 +240,19 @@ pub async fn serve(
                         return;
                     }
                 };
-                let peer = PeerCertificates(Arc::new(
-                    tls.get_ref()
-                        .1
-                        .peer_certificates()
-                        .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
-                        .unwrap_or_default(),
-                ));
+                let peer = PeerCertificates {
+                    chain: Arc::new(
+                        tls.get_ref()
+                            .1
+                            .peer_certificates()
+                            .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
+                            .unwrap_or_default(),
+                    ),
+                    verified: Default::default(),
+                };
                 // Every request of a peer without a certificate is refused: it gets its
                 // refusal and then loses the connection.
-                let deadline = peer.0.is_empty().then_some(UNAUTHENTICATED_DEADLINE);
+                let deadline = peer.chain.is_empty().then_some(UNAUTHENTICATED_DEADLINE);
                 crate::listener::serve_connection(tls, app, peer, &accepted, deadline).await;
             }
         },

@@ -348,6 +348,11 @@ impl SqlStore {
         }
     }
 
+    /// Whether reads run on this thread over SQLite's own connections (see `readers`).
+    pub(crate) fn is_sqlite_here(&self) -> bool {
+        self.readers.is_some()
+    }
+
     /// Whether this store is PostgreSQL (else SQLite).
     pub fn is_postgres(&self) -> bool {
         self.postgres

@@ -3,6 +3,7 @@
 //! poll interval at worst, never an event.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use mcx_model::events::DeliveredEvent;
@@ -132,27 +133,55 @@ fn being_answered(transaction: mcx_model::TransactionId) -> Error {
     )
 }
 
-/// One [`Notify`] per session with an open event stream.
+/// A session's waker: wakes its streams and counts the wake-ups, so that a stream that
+/// read everything committed before the last one can wait without reading again (after
+/// it sent a change, the read that found nothing more was half of a fan-out's reads).
+#[derive(Debug, Default)]
+pub struct SessionWaker {
+    notify: Notify,
+    woken: AtomicU64,
+}
+
+impl SessionWaker {
+    /// Wake-ups so far. Read after enabling a `notified()`: a wake-up that this count
+    /// misses still completes that future.
+    pub fn woken(&self) -> u64 {
+        self.woken.load(Ordering::Acquire)
+    }
+
+    fn wake(&self) {
+        self.woken.fetch_add(1, Ordering::AcqRel);
+        self.notify.notify_waiters();
+    }
+}
+
+impl std::ops::Deref for SessionWaker {
+    type Target = Notify;
+
+    fn deref(&self) -> &Notify {
+        &self.notify
+    }
+}
+
+/// One [`SessionWaker`] per session with an open event stream.
 #[derive(Debug, Default)]
 pub struct StreamWakers {
-    by_session: Mutex<HashMap<String, Arc<Notify>>>,
+    by_session: Mutex<HashMap<String, Arc<SessionWaker>>>,
 }
 
 impl StreamWakers {
     /// The session's waker, created on first use.
-    pub fn waker(&self, session_id: &str) -> Arc<Notify> {
+    pub fn waker(&self, session_id: &str) -> Arc<SessionWaker> {
         let mut map = self.by_session.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(session_id.to_string())
-            .or_insert_with(|| Arc::new(Notify::new()))
-            .clone()
+        map.entry(session_id.to_string()).or_default().clone()
     }
 
     /// Wakes the streams of these sessions.
     pub fn wake<'a>(&self, sessions: impl IntoIterator<Item = &'a String>) {
         let map = self.by_session.lock().unwrap_or_else(|e| e.into_inner());
         for session in sessions {
-            if let Some(notify) = map.get(session) {
-                notify.notify_waiters();
+            if let Some(waker) = map.get(session) {
+                waker.wake();
             }
         }
     }
@@ -161,8 +190,8 @@ impl StreamWakers {
     /// have been missed.
     pub fn wake_all(&self) {
         let map = self.by_session.lock().unwrap_or_else(|e| e.into_inner());
-        for notify in map.values() {
-            notify.notify_waiters();
+        for waker in map.values() {
+            waker.wake();
         }
     }
 
@@ -173,8 +202,8 @@ impl StreamWakers {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(session_id);
-        if let Some(notify) = removed {
-            notify.notify_waiters();
+        if let Some(waker) = removed {
+            waker.wake();
         }
     }
 }

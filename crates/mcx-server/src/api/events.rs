@@ -76,6 +76,7 @@ pub(super) async fn stream(
         session,
         peer,
         cursor,
+        read_through: None,
         ready: std::collections::VecDeque::new(),
         shutdown: state.shutdown.clone(),
         _open: crate::metrics::OpenStream::opened(),
@@ -101,7 +102,10 @@ struct Feed {
     peer: String,
     /// The last event sent.
     cursor: i64,
-    waker: std::sync::Arc<tokio::sync::Notify>,
+    /// The waker's count before the last read that found everything there was: while it
+    /// has not moved, nothing new was committed for the session.
+    read_through: Option<u64>,
+    waker: std::sync::Arc<mcx_core::events::SessionWaker>,
     ready: std::collections::VecDeque<Event>,
     shutdown: tokio::sync::watch::Receiver<bool>,
     /// Counted as open while it lives (a unit struct: no memory per stream).
@@ -118,27 +122,33 @@ impl Feed {
             tokio::pin!(notified);
             // Enabled before the read, so a wake-up during it is not missed.
             notified.as_mut().enable();
-            // Boxed: the read's state lives only while it runs, so a waiting stream holds
-            // just the few words below.
-            let read = Box::pin(self.system.events.fetch(&self.session, self.cursor)).await;
-            match read {
-                Ok(Some(fetched)) => {
-                    for delivered in fetched.events {
-                        self.cursor = delivered.id;
-                        if let Some(event) = self.encode(&delivered) {
-                            self.ready.push_back(event);
+            let woken = waker.woken();
+            if self.read_through != Some(woken) {
+                // Boxed: the read's state lives only while it runs, so a waiting stream
+                // holds just the few words below.
+                let read = Box::pin(self.system.events.fetch(&self.session, self.cursor)).await;
+                match read {
+                    Ok(Some(fetched)) => {
+                        for delivered in fetched.events {
+                            self.cursor = delivered.id;
+                            if let Some(event) = self.encode(&delivered) {
+                                self.ready.push_back(event);
+                            }
+                        }
+                        // Everything committed before the wake-up counted was in it.
+                        self.read_through = (!fetched.more).then_some(woken);
+                        if !self.ready.is_empty() {
+                            return true;
+                        }
+                        if fetched.more {
+                            continue;
                         }
                     }
-                    if !self.ready.is_empty() {
-                        return true;
+                    Ok(None) => return false, // the session ended
+                    Err(e) => {
+                        self.read_through = None;
+                        tracing::warn!(error = %e, session = %self.session, "event stream: reading events failed; retrying");
                     }
-                    if fetched.more {
-                        continue;
-                    }
-                }
-                Ok(None) => return false, // the session ended
-                Err(e) => {
-                    tracing::warn!(error = %e, session = %self.session, "event stream: reading events failed; retrying");
                 }
             }
             // Woken by this node's commits, and on PostgreSQL by the other nodes' (see
